@@ -1,0 +1,54 @@
+# errorsink: `make run` starts the whole stack, `make test` runs the whole suite.
+# Both create the environment in .venv from uv.lock first; nothing else needs installing.
+
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON312 ?= $(firstword $(shell command -v python3.12) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(wildcard /usr/bin/python3.12))
+UV_VERSION := 0.13.9
+PORT ?= 8000
+
+# The entry points of every process; compose.yaml runs the same ones (a test checks it).
+WEB := daphne --bind 0.0.0.0 --port $(PORT) errorsink.asgi:application
+WORKER := celery --app errorsink worker --pool threads --concurrency 4 --loglevel INFO --without-gossip --without-mingle
+BEAT := celery --app errorsink beat --loglevel INFO
+MIGRATE := python manage.py migrate --noinput
+
+.PHONY: install run test bench lint format clean print-entrypoints
+
+$(BIN)/uv:
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12, or set PYTHON312=/path/to/python3.12)"; exit 1; }
+	$(PYTHON312) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(BIN)/uv pyproject.toml uv.lock
+	$(BIN)/uv sync --frozen --inexact --python $(BIN)/python
+	@touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	$(BIN)/python manage.py runstack --web "$(WEB)" --worker "$(WORKER)" --beat "$(BEAT)"
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	-$(BIN)/python -c "from errorsink import embedded; embedded.wipe_state()"
+	rm -rf $(VENV) staticfiles
+
+print-entrypoints:
+	@echo "web=$(WEB)"
+	@echo "worker=$(WORKER)"
+	@echo "beat=$(BEAT)"
+	@echo "migrate=$(MIGRATE)"

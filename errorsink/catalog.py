@@ -1,0 +1,115 @@
+"""The code catalog: every error, warning and termination code of the seeds, loaded once.
+
+The data lives in ``catalog.json`` beside this module, one entry per line, in a stable order
+(VoiceThere, OneBudd, gecx, then Telnyx errors, warnings and terminations). ``GET
+/api/v1/codes`` serves ``all_codes()`` and the dashboard shows ``lookup()`` beside each event.
+
+Keys. An entry is identified by ``(sdk, code)``; lookup falls back to the code alone because
+queue items such as ``session_error`` and ``session_end`` do not name an SDK. The same code in
+two SDKs would be two entries, never one overwriting the other: loading fails on a duplicate
+``(sdk, code)``. Telnyx numeric codes are decimal strings (``"31002"``) with their symbolic
+name in ``name`` (``"HIGH_JITTER"``); for symbolic codes ``name == code``. WebSocket close codes
+are keyed ``"ws:<number>"`` (``"ws:1006"``, name ``"WS_ABNORMAL_CLOSURE"``) so that they can
+never be mistaken for a Telnyx numeric code or a call-termination cause.
+
+Mapping rules (how the seeds' tables became kind, severity and flags):
+
+- VoiceThere (seed 000): ``SESSION_IDLE_TIMEOUT`` is kind ``info``, severity low.
+  ``AGENT_*``, ``RUNNER_INTERNAL`` and ``SESSION_END_FAILED`` are high and not recoverable.
+  ``IDLE_TIMEOUT_CALLBACK_*`` are medium and recoverable (the session was ending anyway).
+  Client-only codes: ``PROVISIONING_*`` have source provisioning and are recoverable (start
+  again); ``WEBRTC_*`` have source client, only the connect timeout being recoverable.
+  ``AGENT_*`` have source agent, the rest runner. ``retryable`` is null: the seed says nothing.
+- OneBudd (seed 001): fatal codes are high, recoverable false; non-fatal codes are medium,
+  recoverable true. ``retryable`` equals ``recoverable`` (the seed: "you can retry").
+- gecx (seed 003): severity as given, ``recoverable = retryable``, kind error. Every row of every
+  table, including those under untitled headings; ``VOICE_TOKEN_ENDPOINT_MISSING`` appears twice
+  and the first row is kept.
+- Telnyx (seed 004): errors (400xx-49001) are high, recoverable false; warnings (310xx-35001)
+  are medium, recoverable true; ``retryable`` is null. Descriptions are "<message>: <trigger>".
+  Call termination causes (NORMAL_CLEARING ... PURGE) are kind termination, not recoverable
+  (the call is over), low when expected (normal clearing, busy, no answer) and medium
+  otherwise. WebSocket close codes are kind termination: 1000 is low and not recoverable (a
+  deliberate close); the others are recoverable because the SDK reconnects on any close when
+  autoReconnect is on, 1001 low, 1002/1003/1005 medium, 1006/1011 high.
+- Sources use the event vocabulary (agent, runner, provisioning, client), so a catalog source can
+  be copied onto an event: every SDK code is ``client``, since it reaches errorsink through the
+  client SDK, even where a server raised it (OneBudd, Telnyx causes).
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+SDKS = ("voicethere", "onebudd", "gecx", "telnyx")
+KINDS = ("error", "warning", "termination", "info")
+SEVERITIES = ("low", "medium", "high", "critical")
+SOURCES = ("agent", "runner", "provisioning", "client")
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    code: str
+    name: str
+    sdk: str
+    kind: str
+    severity: str
+    recoverable: bool
+    retryable: bool | None
+    source: str
+    description: str
+    fix: str
+
+
+def _check(info: CodeInfo) -> CodeInfo:
+    # A typo in the JSON should fail at import, not show up as a wrong badge on the dashboard.
+    if (
+        info.sdk not in SDKS
+        or info.kind not in KINDS
+        or info.severity not in SEVERITIES
+        or info.source not in SOURCES
+        or type(info.recoverable) is not bool
+        or info.retryable not in (True, False, None)
+    ):
+        raise ValueError(f"catalog.json: bad entry {info!r}")
+    return info
+
+
+def _load() -> tuple[list[CodeInfo], dict[tuple[str, str], CodeInfo], dict[str, CodeInfo]]:
+    rows = json.loads(Path(__file__).with_name("catalog.json").read_text(encoding="utf-8"))
+    codes = [_check(CodeInfo(**row)) for row in rows]
+    by_key: dict[tuple[str, str], CodeInfo] = {}
+    by_code: dict[str, CodeInfo] = {}
+    for info in codes:
+        if (info.sdk, info.code) in by_key:
+            raise ValueError(f"catalog.json: duplicate code {info.code!r} for sdk {info.sdk!r}")
+        by_key[(info.sdk, info.code)] = info
+        # The first SDK in catalog order wins the code-only fallback; the others stay reachable
+        # by (sdk, code).
+        by_code.setdefault(info.code, info)
+    return codes, by_key, by_code
+
+
+_CODES, _BY_KEY, _BY_CODE = _load()
+_TELNYX_CODE_BY_NAME = {
+    info.name: info.code for info in _CODES if info.sdk == "telnyx" and info.code.isdigit()
+}
+
+
+def lookup(code: str, *, sdk: str | None = None, fallback: bool = True) -> CodeInfo | None:
+    """The entry for ``code`` of ``sdk``; else (unless ``fallback=False``) any SDK's entry."""
+    if sdk is not None:
+        info = _BY_KEY.get((sdk, code))
+        if info is not None or not fallback:
+            return info
+    return _BY_CODE.get(code)
+
+
+def telnyx_code_for_name(name: str) -> str | None:
+    """The numeric Telnyx code of a symbolic name: ``"HIGH_JITTER"`` -> ``"31002"``."""
+    return _TELNYX_CODE_BY_NAME.get(name)
+
+
+def all_codes() -> list[CodeInfo]:
+    """Every entry in catalog order (a fresh list; the entries themselves are immutable)."""
+    return list(_CODES)

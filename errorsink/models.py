@@ -1,0 +1,183 @@
+"""What errorsink stores: projects and their members, sessions, events, settings, API keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.text import slugify
+
+DEFAULT_ERROR_MESSAGE = "Sorry, something went wrong."
+DEFAULT_IDLE_TIMEOUT_SECONDS = 300
+
+
+class Project(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.slug:
+            self.slug = slugify(self.name)[:200] or "project"
+        super().save(*args, **kwargs)
+
+    def role_of(self, user) -> str | None:
+        membership = self.memberships.filter(user=user).first()
+        return membership.role if membership else None
+
+
+class Membership(models.Model):
+    OWNER = "owner"
+    MEMBER = "member"
+    ROLES = [(OWNER, "Owner"), (MEMBER, "Member")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=ROLES, default=MEMBER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique")
+        ]
+
+
+class Session(models.Model):
+    """One orchestrator session of a project, upserted by the ingest worker batch by batch."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sessions")
+    session_id = models.CharField(max_length=200)
+    build_id = models.CharField(max_length=200, blank=True, default="")
+    customer_context = models.JSONField(null=True, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    error_count = models.IntegerField(default=0)
+    warning_count = models.IntegerField(default=0)
+    event_count = models.IntegerField(default=0)
+    end_cause = models.CharField(max_length=128, blank=True, default="")
+
+    class Meta:
+        db_table = "errorsink_session"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "session_id"], name="session_unique")
+        ]
+        indexes = [models.Index(fields=["project", "-last_seen"], name="session_recent")]
+
+
+class Event(models.Model):
+    """An error, quality warning, call-termination cause or informational event."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    TERMINATION = "termination"
+    INFO = "info"
+    KINDS = [(ERROR, "Error"), (WARNING, "Warning"), (TERMINATION, "Termination"), (INFO, "Info")]
+
+    id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    event_id = models.CharField(max_length=200)
+    session_id = models.CharField(max_length=200, blank=True, default="")
+    kind = models.CharField(max_length=12, choices=KINDS)
+    code = models.CharField(max_length=128)
+    name = models.CharField(max_length=128, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    source = models.CharField(max_length=32)
+    severity = models.CharField(max_length=16)
+    recoverable = models.BooleanField(null=True)
+    build_id = models.CharField(max_length=200, blank=True, default="")
+    stack = models.TextField(blank=True, default="")
+    customer_context = models.JSONField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    item_type = models.CharField(max_length=32)
+    raw = models.JSONField()
+
+    class Meta:
+        db_table = "errorsink_event"
+        constraints = [
+            # The idempotency key: a re-delivered item can never make a second row.
+            models.UniqueConstraint(fields=["project", "event_id"], name="event_unique")
+        ]
+        indexes = [
+            # "The last 20 errors of a project", newest first in arrival order.
+            models.Index(fields=["project", "kind", "-received_at", "-id"], name="event_latest"),
+            # "Every event of one session in time order".
+            models.Index(fields=["project", "session_id", "occurred_at"], name="event_timeline"),
+            # "Warnings of a project per hour".
+            models.Index(fields=["project", "kind", "occurred_at"], name="event_by_time"),
+        ]
+
+    @property
+    def termination(self) -> dict:
+        return self.details.get("termination", {}) if isinstance(self.details, dict) else {}
+
+
+class SessionSettings(models.Model):
+    """Per-project runner settings, applied on the next deploy (DESIGN section 6)."""
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="session_settings"
+    )
+    error_message = models.CharField(max_length=500, default=DEFAULT_ERROR_MESSAGE)
+    idle_timeout_seconds = models.IntegerField(default=DEFAULT_IDLE_TIMEOUT_SECONDS)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def deploy_env(self) -> dict[str, str]:
+        return {
+            "AGENT_CRASH_TTS_MESSAGE": self.error_message,
+            "AGENT_IDLE_TIMEOUT_SECONDS": str(self.idle_timeout_seconds),
+        }
+
+
+class SettingsChange(models.Model):
+    """One changed field of the session settings: who, from what, to what, when."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="settings_changes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor = models.CharField(max_length=200)
+    field = models.CharField(max_length=64)
+    old_value = models.TextField()
+    new_value = models.TextField()
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["project", "-changed_at"], name="settings_change_recent")]
+
+
+class ApiKey(models.Model):
+    SCOPES = ["errors:read", "errors:write", "settings:read", "settings:write"]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True, default="")
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,46 @@
+"""Services and selectors for projects and their membership."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+
+from errorsink.models import Membership, Project, SessionSettings
+
+
+@transaction.atomic
+def project_create(*, name: str, owner: AbstractBaseUser | None = None) -> Project:
+    """A project comes with its session settings at their defaults and its owner as a member."""
+    project = Project.objects.create(name=name)
+    SessionSettings.objects.create(project=project)
+    if owner is not None:
+        Membership.objects.create(project=project, user=owner, role=Membership.OWNER)
+    return project
+
+
+def project_add_member(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(
+        project=project, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def projects_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
+    return Project.objects.filter(memberships__user=user).order_by("name")
+
+
+def project_for_user(*, user: AbstractBaseUser, project_id: object) -> Project | None:
+    """The project if the user is a member, else None (callers answer 404, never 403)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    try:
+        return Project.objects.filter(memberships__user=user).get(id=project_id)
+    except (Project.DoesNotExist, ValidationError, ValueError):
+        return None
+
+
+def group_name(project_id: object) -> str:
+    """The channel-layer group of one project, shared by the broadcaster and the consumers."""
+    return f"project.{project_id}"

@@ -1,0 +1,151 @@
+"""Shared fixtures: users alice (owner), bob (member), charlie (outsider); live servers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from errorsink.models import Membership
+from errorsink.projects import project_add_member, project_create
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port} after {timeout}s")
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-password")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-password")
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    return django_user_model.objects.create_user("charlie", password="charlie-password")
+
+
+@pytest.fixture
+def project(alice, bob):
+    project = project_create(name="Voice bot", owner=alice)
+    project_add_member(project=project, user=bob, role=Membership.MEMBER)
+    return project
+
+
+@pytest.fixture(scope="session")
+def service_env(django_db_setup, django_db_blocker) -> dict[str, str]:
+    """Environment for subprocesses (Daphne, Celery) that must see the test database."""
+    with django_db_blocker.unblock():
+        db = connection.settings_dict
+    env = dict(os.environ)
+    env.pop("ERRORSINK_REDIS_DB", None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="errorsink.settings",
+        DATABASE_URL=f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        PYTHONUNBUFFERED="1",
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    return env
+
+
+def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    handle = open(log, "wb")  # noqa: SIM115  (closed when the process is reaped)
+    return subprocess.Popen(args, cwd=CHECKOUT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(service_env, tmp_path_factory) -> Iterator[str]:
+    """Daphne serving the ASGI app (HTTP and websockets) against the test database."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    proc = start_process(
+        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "errorsink.asgi:application"],
+        service_env,
+        log,
+    )
+    try:
+        wait_for_port(port)
+    except RuntimeError:
+        stop_process(proc)
+        raise RuntimeError(f"daphne did not start:\n{log.read_text()}") from None
+    yield f"http://127.0.0.1:{port}"
+    stop_process(proc)
+
+
+def wait_for_log(log: Path, needle: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise RuntimeError(f"{needle!r} never appeared:\n{log.read_text(errors='replace')}")
+
+
+class WorkerProcess:
+    """A real Celery worker process on the Redis broker (runs the ingest consumer too)."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log, self.proc = env, log, None
+
+    def start(self) -> None:
+        args = [str(BIN / "celery"), "--app", "errorsink", "worker", "--pool", "threads",
+                "--concurrency", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+                "--hostname", f"test-{time.monotonic_ns()}@%h"]  # fmt: skip
+        self.proc = start_process(args, self.env, self.log)
+        wait_for_log(self.log, "ready.", self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def celery_worker(service_env, tmp_path) -> Iterator[WorkerProcess]:
+    worker = WorkerProcess(service_env, tmp_path / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
