@@ -1,0 +1,3 @@
+"""API key management pages (issue: API and CLI)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Session settings panel routes (issue: session settings)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""The HTTP API under /api/v1 (issue: API and CLI)."""
+
+urlpatterns: list = []
