@@ -75,8 +75,9 @@ def _check(info: CodeInfo) -> CodeInfo:
     return info
 
 
-def _load() -> tuple[list[CodeInfo], dict[tuple[str, str], CodeInfo], dict[str, CodeInfo]]:
-    rows = json.loads(Path(__file__).with_name("catalog.json").read_text(encoding="utf-8"))
+def _index(
+    rows: list[dict],
+) -> tuple[list[CodeInfo], dict[tuple[str, str], CodeInfo], dict[str, CodeInfo]]:
     codes = [_check(CodeInfo(**row)) for row in rows]
     by_key: dict[tuple[str, str], CodeInfo] = {}
     by_code: dict[str, CodeInfo] = {}
@@ -90,7 +91,9 @@ def _load() -> tuple[list[CodeInfo], dict[tuple[str, str], CodeInfo], dict[str, 
     return codes, by_key, by_code
 
 
-_CODES, _BY_KEY, _BY_CODE = _load()
+_CODES, _BY_KEY, _BY_CODE = _index(
+    json.loads(Path(__file__).with_name("catalog.json").read_text(encoding="utf-8"))
+)
 _TELNYX_CODE_BY_NAME = {
     info.name: info.code for info in _CODES if info.sdk == "telnyx" and info.code.isdigit()
 }

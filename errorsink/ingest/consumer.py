@@ -1,0 +1,264 @@
+"""The ingest consumer: Redis list -> normalise -> PostgreSQL -> live notification.
+
+It runs as a thread inside the Celery worker (see errorsink/celery.py), not as one task per
+event. Items are taken in batches by an atomic move from the queue into this worker's own
+processing list; the batch is written in one transaction; only then is the processing list
+cleared. A worker that dies at any moment leaves its items in its processing list, and a live
+worker moves them back onto the queue once the dead worker's heartbeat has expired: at least
+once, and idempotent inserts make it exactly-once in the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+import redis
+from django import db
+from django.conf import settings
+
+from errorsink.ingest.normalise import BadItem, normalise_item
+from errorsink.ingest.notify import Notifier
+from errorsink.ingest.persist import events_persist, existing_projects, staging_row
+from errorsink.queue import dead_letter_name, queue_name, redis_client
+
+log = logging.getLogger("errorsink.ingest")
+
+HEARTBEAT_SECONDS = 5
+HEARTBEAT_TTL_SECONDS = 15
+RECLAIM_EVERY_SECONDS = 5
+BLOCK_SECONDS = 1
+BACKOFF_MAX_SECONDS = 5.0
+
+# Atomically move up to ARGV[1] of the oldest items (the right end: producers LPUSH) into the
+# processing list, oldest first, and return the whole processing list (which may already hold
+# the item a blocking BLMOVE took). Nothing can be lost between the two lists.
+_TAKE_BATCH = """
+local items = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+local n = #items
+if n > 0 then
+  redis.call('LTRIM', KEYS[1], 0, -n - 1)
+  for i = n, 1, -1 do redis.call('RPUSH', KEYS[2], items[i]) end
+end
+return redis.call('LRANGE', KEYS[2], 0, -1)
+"""
+
+# Put a dead worker's items back at the consuming end of the queue, in their original order.
+_RECLAIM = """
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+for i = 1, #items do redis.call('RPUSH', KEYS[2], items[i]) end
+redis.call('DEL', KEYS[1])
+return #items
+"""
+
+
+def processing_prefix() -> str:
+    return f"{queue_name()}:processing:"
+
+
+def heartbeat_key(worker_id: str) -> str:
+    return f"{queue_name()}:worker:{worker_id}"
+
+
+@dataclass
+class _OutageLog:
+    """Logs an outage once when it starts and once when it ends, never once per attempt."""
+
+    what: str
+    since: float | None = None
+
+    def failed(self, exc: Exception) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            log.error("%s unreachable (%s); holding the batch and retrying", self.what, exc)
+
+    def recovered(self) -> None:
+        if self.since is not None:
+            log.warning("%s reachable again after %.1fs", self.what, time.monotonic() - self.since)
+            self.since = None
+
+
+@dataclass
+class IngestConsumer:
+    batch_size: int = 2000
+    worker_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    )
+    notify: Callable[[dict], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.redis: redis.Redis = redis_client()
+        self.queue = queue_name()
+        self.dead = dead_letter_name()
+        self.processing = processing_prefix() + self.worker_id
+        self.take_batch_script = self.redis.register_script(_TAKE_BATCH)
+        self.reclaim_script = self.redis.register_script(_RECLAIM)
+        self.stopping = threading.Event()
+        self.redis_outage = _OutageLog("Redis")
+        self.db_outage = _OutageLog("PostgreSQL")
+        self._next_heartbeat = self._next_reclaim = 0.0
+
+    # -- loop ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        log.info("ingest consumer %s reading %r", self.worker_id, self.queue)
+        try:
+            while not self.stopping.is_set():
+                self.run_once()
+        finally:
+            db.connections.close_all()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run_once(self) -> int:
+        """Take, store and acknowledge one batch; returns how many items it handled."""
+        items = self._with_redis(self._take)
+        if not items:
+            return 0
+        self._store(items)
+        self._with_redis(lambda: self.redis.delete(self.processing))
+        return len(items)
+
+    # -- redis side ---------------------------------------------------------------------------
+
+    def _take(self) -> list[bytes]:
+        self._housekeeping()
+        items = self.take_batch_script(keys=[self.queue, self.processing], args=[self.batch_size])
+        if items:
+            return items
+        # Idle: block until one item arrives, then sweep up whatever came with it.
+        first = self.redis.blmove(self.queue, self.processing, BLOCK_SECONDS, "RIGHT", "LEFT")
+        if first is None:
+            return []
+        return self.take_batch_script(
+            keys=[self.queue, self.processing], args=[self.batch_size - 1]
+        )
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self.redis.set(heartbeat_key(self.worker_id), "1", ex=HEARTBEAT_TTL_SECONDS)
+            self._next_heartbeat = now + HEARTBEAT_SECONDS
+        if now >= self._next_reclaim:
+            self.reclaim_dead_workers()
+            self._next_reclaim = now + RECLAIM_EVERY_SECONDS
+
+    def reclaim_dead_workers(self) -> int:
+        """Requeue the processing lists of workers whose heartbeat has expired."""
+        moved = 0
+        for key in self.redis.scan_iter(match=processing_prefix() + "*", count=100):
+            worker_id = key.decode().removeprefix(processing_prefix())
+            if worker_id == self.worker_id or self.redis.exists(heartbeat_key(worker_id)):
+                continue
+            count = self.reclaim_script(keys=[key, self.queue])
+            if count:
+                log.warning("requeued %d items of dead worker %s", count, worker_id)
+            moved += count
+        return moved
+
+    def _with_redis(self, operation: Callable):
+        delay = 0.1
+        while True:
+            try:
+                result = operation()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self.redis_outage.failed(exc)
+                if self.stopping.wait(delay):
+                    raise SystemExit from None
+                delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+                continue
+            self.redis_outage.recovered()
+            return result
+
+    # -- database side ------------------------------------------------------------------------
+
+    def _store(self, items: list[bytes]) -> None:
+        received_at = datetime.now(UTC)
+        rows, dead = self._normalise(items, received_at)
+        stored = self._with_database(lambda: self._persist_isolating_bad_rows(rows, dead))
+        if dead:
+            self._with_redis(lambda: self.redis.rpush(self.dead, *dead))
+            log.warning("dead-lettered %d items (first reason: %s)", len(dead),
+                        orjson.loads(dead[0])["reason"])  # fmt: skip
+        if stored and self.notify is not None:
+            self.notify(stored)
+
+    def _normalise(self, items: list[bytes], received_at: datetime) -> tuple[list, list]:
+        rows, dead, projects = [], [], {}
+        for seq, item in enumerate(items):
+            try:
+                event = normalise_item(item)
+            except BadItem as exc:
+                dead.append(dead_letter(item, exc.reason))
+                continue
+            projects.setdefault(event.project_id, []).append(
+                (item, staging_row(seq, event, item.decode("utf-8"), received_at))
+            )
+        known = self._with_database(lambda: existing_projects(set(projects)))
+        for project_id, entries in projects.items():
+            for item, row in entries:
+                if project_id in known:
+                    rows.append(row)
+                else:
+                    dead.append(dead_letter(item, f"unknown project {project_id}"))
+        rows.sort(key=lambda row: row[0])
+        return rows, dead
+
+    def _persist_isolating_bad_rows(self, rows: list[tuple], dead: list[bytes]) -> dict:
+        """Store rows; if the database rejects the batch for its data, split it until the
+        offending rows are alone, dead-letter those and store the rest."""
+        try:
+            return events_persist(rows).by_project
+        except (db.DataError, db.IntegrityError) as exc:
+            if len(rows) == 1:
+                raw = rows[0][-1].encode()
+                dead.append(dead_letter(raw, f"rejected by the database: {exc}".strip()))
+                return {}
+            middle = len(rows) // 2
+            stored = self._persist_isolating_bad_rows(rows[:middle], dead)
+            for project_id, events in self._persist_isolating_bad_rows(rows[middle:], dead).items():
+                stored.setdefault(project_id, []).extend(events)
+            return stored
+
+    def _with_database(self, operation: Callable):
+        delay = 0.1
+        while True:
+            try:
+                result = operation()
+            except (db.OperationalError, db.InterfaceError) as exc:
+                self.db_outage.failed(exc)
+                db.connections.close_all()  # a broken connection must be replaced, not reused
+                if self.stopping.wait(delay):
+                    raise SystemExit from None
+                delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+                continue
+            self.db_outage.recovered()
+            return result
+
+
+def dead_letter(item: bytes, reason: str) -> bytes:
+    """The dead-letter entry of DESIGN section 2: reason, the original text, and when."""
+    text = item.decode("utf-8", errors="replace")
+    at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return orjson.dumps({"reason": reason, "item": text, "at": at})
+
+
+def start_consumer_thread(*, batch_size: int | None = None) -> tuple[IngestConsumer, Notifier]:
+    notifier = Notifier()
+    notifier.start()
+    consumer = IngestConsumer(
+        batch_size=batch_size or settings.ERRORSINK_INGEST_BATCH, notify=notifier.add
+    )
+    thread = threading.Thread(target=consumer.run, name="ingest-consumer", daemon=True)
+    thread.start()
+    consumer.thread = thread
+    return consumer, notifier

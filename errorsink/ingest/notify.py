@@ -1,0 +1,60 @@
+"""Coalesced live notifications: at most a few messages per project per second.
+
+A burst of thousands of events per second becomes one message per project every
+``INTERVAL`` seconds, carrying the ids and kinds of what arrived since the last one; an event
+that arrives after a quiet spell is sent at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from errorsink.live import notify_events_stored
+
+log = logging.getLogger("errorsink.ingest")
+
+INTERVAL = 0.1
+# The dashboard needs the newest rows; a message never carries more than this many ids.
+MAX_IDS_PER_MESSAGE = 500
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._pending: dict[object, list[tuple[int, str]]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest-notifier", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+
+    def add(self, stored: dict) -> None:
+        with self._lock:
+            for project_id, events in stored.items():
+                self._pending.setdefault(project_id, []).extend(events)
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            self.flush()
+            # Whatever arrives in the next interval waits for one combined message.
+            self._stopping.wait(INTERVAL)
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for project_id, events in pending.items():
+            try:
+                notify_events_stored(project_id, events[-MAX_IDS_PER_MESSAGE:])
+            except Exception:  # a dashboard hint must never stop ingest
+                log.exception("could not notify dashboards of project %s", project_id)
