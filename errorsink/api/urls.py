@@ -1,3 +1,7 @@
-"""The HTTP API under /api/v1 (issue: API and CLI)."""
+"""The HTTP API under /api/v1 (DESIGN section 3)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from errorsink.api.main import api
+
+urlpatterns = [path("", api.urls)]

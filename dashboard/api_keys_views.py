@@ -1,0 +1,77 @@
+"""The API keys page of a project: owners create and revoke keys, members only see the list."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from errorsink.api_keys import (
+    ApiKeyInvalid,
+    api_key_create,
+    api_key_revoke,
+    api_keys_for_project,
+)
+from errorsink.models import ApiKey, Membership, Project
+
+
+def _get_project_and_role(request: HttpRequest, project_id) -> tuple[Project, str]:
+    membership = (
+        Membership.objects.select_related("project")
+        .filter(user=request.user, project_id=project_id)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such project")
+    return membership.project, membership.role
+
+
+def _require_owner(role: str) -> None:
+    if role != Membership.OWNER:
+        raise PermissionDenied("Only the project's owners can manage API keys")
+
+
+def _render(request, project, role, *, status=200, **extra) -> HttpResponse:
+    context = {
+        "project": project,
+        "is_owner": role == Membership.OWNER,
+        "keys": api_keys_for_project(project=project),
+        "scopes": ApiKey.SCOPES,
+        "api_base": request.build_absolute_uri("/api/v1"),
+        **extra,
+    }
+    return render(request, "dashboard/api_keys.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_keys(request: HttpRequest, project_id) -> HttpResponse:
+    project, role = _get_project_and_role(request, project_id)
+    if request.method == "GET":
+        return _render(request, project, role)
+    _require_owner(role)
+    name = request.POST.get("name", "")
+    scopes = request.POST.getlist("scopes")
+    try:
+        key, plaintext = api_key_create(
+            project=project, scopes=scopes, name=name, created_by=request.user
+        )
+    except ApiKeyInvalid as exc:
+        return _render(
+            request, project, role, status=422, form_error=str(exc), form_name=name,
+            form_scopes=scopes,
+        )  # fmt: skip
+    # Rendered, not redirected: the plaintext exists only in this response and is never stored.
+    return _render(request, project, role, status=201, new_key=key, new_plaintext=plaintext)
+
+
+@login_required
+@require_POST
+def api_key_revoke_view(request: HttpRequest, project_id, key_id: int) -> HttpResponse:
+    project, role = _get_project_and_role(request, project_id)
+    _require_owner(role)
+    key = get_object_or_404(ApiKey, pk=key_id, project=project)
+    api_key_revoke(key=key)
+    return redirect("project-api-keys", project_id=project.id)

@@ -1,0 +1,199 @@
+"""The operations of /api/v1 (DESIGN section 3). Access is settled by KeyAuth before these run."""
+
+from __future__ import annotations
+
+import orjson
+from django.http import HttpRequest
+from ninja import Router
+
+from errorsink.api import selectors
+from errorsink.api.auth import KeyAuth
+from errorsink.api.errors import ApiError
+from errorsink.api.schemas import (
+    EVENTS_REQUEST_BODY,
+    MAX_ITEMS_PER_POST,
+    CodesOut,
+    ErrorOut,
+    EventsAcceptedOut,
+    LatestErrorsOut,
+    SessionErrorsOut,
+    SessionSettingsOut,
+    SessionSettingsPatch,
+    TimelineOut,
+    code_out,
+    event_out,
+    settings_out,
+)
+from errorsink.catalog import all_codes
+from errorsink.ingest.normalise import MAX_ITEM_BYTES, BadItem, derive_event_id, normalise
+from errorsink.models import Event
+from errorsink.queue import enqueue
+from errorsink.session_settings import (
+    SettingsInvalid,
+    session_settings_get,
+    session_settings_update,
+)
+
+router = Router()
+
+
+def _errors(*statuses: int) -> dict[int, type[ErrorOut]]:
+    return {status: ErrorOut for status in (401, 429, 500, 503, *statuses)}
+
+
+@router.get(
+    "/projects/{project_id}/session-errors",
+    response={200: LatestErrorsOut, **_errors(403, 404)},
+    auth=KeyAuth("errors:read"),
+    summary="The last 20 errors, newest first",
+    tags=["errors"],
+)
+def session_errors_latest(request: HttpRequest, project_id: str):
+    project = request.auth.project
+    errors = selectors.project_errors_latest(project_id=project.id)
+    return {"project_id": str(project.id), "errors": [event_out(e) for e in errors]}
+
+
+@router.get(
+    "/projects/{project_id}/sessions/{session_id}/errors",
+    response={200: SessionErrorsOut, **_errors(403, 404)},
+    auth=KeyAuth("errors:read"),
+    summary="The errors of one session, in the order they happened",
+    tags=["errors"],
+)
+def session_errors(request: HttpRequest, project_id: str, session_id: str):
+    project = request.auth.project
+    errors, truncated = selectors.session_events(
+        project_id=project.id, session_id=session_id, kinds=(Event.ERROR,)
+    )
+    if not errors and not selectors.session_known(project_id=project.id, session_id=session_id):
+        raise ApiError(404, "No such session")
+    return {
+        "project_id": str(project.id),
+        "session_id": session_id,
+        "errors": [event_out(e) for e in errors],
+        "truncated": truncated,
+    }
+
+
+@router.get(
+    "/projects/{project_id}/sessions/{session_id}/timeline",
+    response={200: TimelineOut, **_errors(403, 404)},
+    auth=KeyAuth("errors:read"),
+    summary="Every event of one session in order: errors, warnings, termination",
+    tags=["errors"],
+)
+def session_timeline(request: HttpRequest, project_id: str, session_id: str):
+    project = request.auth.project
+    events, truncated = selectors.session_events(project_id=project.id, session_id=session_id)
+    if not events:
+        raise ApiError(404, "No such session")
+    return {
+        "project_id": str(project.id),
+        "session_id": session_id,
+        "events": [event_out(e) for e in events],
+        "truncated": truncated,
+    }
+
+
+@router.post(
+    "/projects/{project_id}/events",
+    response={202: EventsAcceptedOut, **_errors(400, 403, 404, 413, 422)},
+    auth=KeyAuth("errors:write"),
+    summary="Report one item or a list of up to 1,000 items onto the ingest queue",
+    description="All or nothing: if any item is invalid, nothing is enqueued and the 422 "
+    "names each bad item by its index. Posting the same item again is harmless: its "
+    "event_id (given, or derived from its content) is stored once.",
+    openapi_extra={"requestBody": EVENTS_REQUEST_BODY},
+    tags=["events"],
+)
+def events_post(request: HttpRequest, project_id: str):
+    project_id = str(request.auth.project_id)
+    try:
+        body = orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"Request body is not valid JSON: {exc}") from None
+    if isinstance(body, dict):
+        items, label = [body], lambda index: "item"
+    elif isinstance(body, list):
+        items, label = body, lambda index: f"items[{index}]"
+    else:
+        raise ApiError(422, details={"body": "must be a JSON object or an array of objects"})
+    if not items:
+        raise ApiError(422, details={"body": "must contain at least one item"})
+    if len(items) > MAX_ITEMS_PER_POST:
+        raise ApiError(
+            422,
+            details={"body": f"at most {MAX_ITEMS_PER_POST} items per request, got {len(items)}"},
+        )
+    encoded, event_ids, problems = [], [], {}
+    for index, item in enumerate(items):
+        try:
+            event_id, payload = _event_item(item, project_id)
+        except BadItem as exc:
+            problems[label(index)] = exc.reason
+            continue
+        event_ids.append(event_id)
+        encoded.append(payload)
+    if problems:
+        raise ApiError(422, f"{len(problems)} of {len(items)} items are invalid", details=problems)
+    enqueue(encoded)
+    return 202, {"accepted": len(encoded), "event_ids": event_ids}
+
+
+def _event_item(item: object, project_id: str) -> tuple[str, bytes]:
+    """The queue item as the worker will read it, validated now so a bad one is refused here."""
+    if not isinstance(item, dict):
+        raise BadItem("item must be a JSON object")
+    obj = {**item, "project_id": project_id}
+    if obj.get("event_id") is None:
+        # Derived from the content, so posting the same item twice stores it once.
+        obj["event_id"] = derive_event_id(obj)
+    normalised = normalise(obj)
+    payload = orjson.dumps(obj)
+    if len(payload) > MAX_ITEM_BYTES:
+        raise BadItem(f"item is {len(payload)} bytes as JSON, over the limit of {MAX_ITEM_BYTES}")
+    return normalised.event_id, payload
+
+
+@router.get(
+    "/projects/{project_id}/session-settings",
+    response={200: SessionSettingsOut, **_errors(403, 404)},
+    auth=KeyAuth("settings:read"),
+    summary="The crash message and idle timeout, and the env the next deploy receives",
+    tags=["settings"],
+)
+def session_settings_read(request: HttpRequest, project_id: str):
+    return settings_out(session_settings_get(project=request.auth.project))
+
+
+@router.patch(
+    "/projects/{project_id}/session-settings",
+    response={200: SessionSettingsOut, **_errors(400, 403, 404, 422)},
+    auth=KeyAuth("settings:write"),
+    summary="Change the crash message and/or idle timeout (applied on the next deploy)",
+    tags=["settings"],
+)
+def session_settings_patch(request: HttpRequest, project_id: str, changes: SessionSettingsPatch):
+    key = request.auth
+    try:
+        settings = session_settings_update(
+            project=key.project,
+            changes=changes.model_dump(exclude_unset=True),
+            actor=f"api-key:es_{key.prefix}",
+        )
+    except SettingsInvalid as exc:
+        raise ApiError(422, "Invalid session settings", details=exc.errors) from None
+    return settings_out(settings)
+
+
+@router.get(
+    "/codes",
+    response={200: CodesOut, **_errors()},
+    auth=KeyAuth(),
+    summary="The code catalog: every known error, warning and termination code",
+    tags=["codes"],
+)
+def codes(request: HttpRequest):
+    entries = [code_out(info) for info in all_codes()]
+    return {"count": len(entries), "codes": entries}

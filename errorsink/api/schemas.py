@@ -1,0 +1,222 @@
+"""Request and response shapes of /api/v1, as the OpenAPI document publishes them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Field, Schema
+from pydantic import ConfigDict
+
+from errorsink.catalog import CodeInfo, lookup
+from errorsink.ingest.normalise import MAX_ITEM_BYTES
+from errorsink.models import Event, SessionSettings
+from errorsink.session_settings import (
+    ERROR_MESSAGE_MAX,
+    IDLE_TIMEOUT_MAX,
+    IDLE_TIMEOUT_MIN,
+)
+
+MAX_ITEMS_PER_POST = 1000
+ITEM_TYPES = ("session_error", "agent_error", "session_warning", "session_end", "sdk_event")
+
+
+class ErrorBody(Schema):
+    code: str = Field(..., examples=["VALIDATION_ERROR"])
+    message: str
+    details: dict[str, str] | None = Field(
+        None, description="Per field (or per item index) what is wrong; present on 422."
+    )
+    requestId: str = Field(..., examples=["req_0f3c2a9be1d04e7a8c1b2d3e"])  # noqa: N815
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+class CodeOut(Schema):
+    code: str
+    name: str
+    sdk: str
+    kind: str
+    severity: str
+    recoverable: bool
+    retryable: bool | None
+    source: str
+    description: str
+    fix: str
+
+
+class EventOut(Schema):
+    id: int
+    event_id: str
+    session_id: str
+    kind: str
+    code: str
+    name: str
+    message: str
+    occurred_at: datetime
+    received_at: datetime
+    source: str
+    severity: str
+    recoverable: bool | None
+    build_id: str
+    stack: str
+    customer_context: dict[str, Any] | None
+    details: dict[str, Any]
+    item_type: str
+    catalog: CodeOut | None = Field(
+        ..., description="The code's catalog entry (description and fix); null when unknown."
+    )
+
+
+class LatestErrorsOut(Schema):
+    project_id: str
+    errors: list[EventOut] = Field(..., description="The last 20 errors, newest first.")
+
+
+class SessionErrorsOut(Schema):
+    project_id: str
+    session_id: str
+    errors: list[EventOut] = Field(..., description="In the order they happened.")
+    truncated: bool = Field(..., description="True when cut at 1,000 events.")
+
+
+class TimelineOut(Schema):
+    project_id: str
+    session_id: str
+    events: list[EventOut] = Field(
+        ..., description="Errors, warnings, terminations and info, in the order they happened."
+    )
+    truncated: bool
+
+
+class EventsAcceptedOut(Schema):
+    accepted: int
+    event_ids: list[str] = Field(..., description="One per item, in the order posted.")
+
+
+class SessionSettingsOut(Schema):
+    project_id: str
+    error_message: str
+    idle_timeout_seconds: int
+    updated_at: datetime
+    deploy_env: dict[str, str] = Field(
+        ...,
+        description="What the next deploy receives: AGENT_CRASH_TTS_MESSAGE and "
+        "AGENT_IDLE_TIMEOUT_SECONDS.",
+    )
+
+
+class SessionSettingsPatch(Schema):
+    """Only the fields given are changed; both are validated before anything is saved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Defaults of None without `| None`: a field may be left out, but an explicit null is
+    # a validation error rather than "unchanged".
+    error_message: str = Field(
+        None, description=f"1 to {ERROR_MESSAGE_MAX} characters after trimming, one line."
+    )
+    idle_timeout_seconds: int = Field(
+        None, description=f"{IDLE_TIMEOUT_MIN} to {IDLE_TIMEOUT_MAX}."
+    )
+
+
+class CodesOut(Schema):
+    count: int
+    codes: list[CodeOut]
+
+
+def code_out(info: CodeInfo) -> dict:
+    return {
+        "code": info.code,
+        "name": info.name,
+        "sdk": info.sdk,
+        "kind": info.kind,
+        "severity": info.severity,
+        "recoverable": info.recoverable,
+        "retryable": info.retryable,
+        "source": info.source,
+        "description": info.description,
+        "fix": info.fix,
+    }
+
+
+def event_out(event: Event) -> dict:
+    details = event.details if isinstance(event.details, dict) else {}
+    info = lookup(event.code, sdk=details.get("sdk"))
+    context = event.customer_context
+    return {
+        "id": event.id,
+        "event_id": event.event_id,
+        "session_id": event.session_id,
+        "kind": event.kind,
+        "code": event.code,
+        "name": event.name,
+        "message": event.message,
+        "occurred_at": event.occurred_at,
+        "received_at": event.received_at,
+        "source": event.source,
+        "severity": event.severity,
+        "recoverable": event.recoverable,
+        "build_id": event.build_id,
+        "stack": event.stack,
+        "customer_context": context if isinstance(context, dict) else None,
+        "details": details,
+        "item_type": event.item_type,
+        "catalog": code_out(info) if info is not None else None,
+    }
+
+
+def settings_out(settings: SessionSettings) -> dict:
+    return {
+        "project_id": str(settings.project_id),
+        "error_message": settings.error_message,
+        "idle_timeout_seconds": settings.idle_timeout_seconds,
+        "updated_at": settings.updated_at,
+        "deploy_env": settings.deploy_env(),
+    }
+
+
+# The body of POST .../events, published as JSON Schema only: the view parses it itself so that
+# a bad item is reported by its index with the normaliser's own reason, not pydantic's.
+_ITEM_SCHEMA = {
+    "type": "object",
+    "description": "One queue item of DESIGN section 2; project_id comes from the URL. "
+    f"At most {MAX_ITEM_BYTES} bytes as JSON.",
+    "required": ["type"],
+    "properties": {
+        "type": {"type": "string", "enum": list(ITEM_TYPES)},
+        "event_id": {"type": "string", "description": "Idempotency key; derived if absent."},
+        "session_id": {"type": "string"},
+        "code": {"type": ["string", "integer"]},
+        "message": {"type": "string"},
+        "occurred_at": {"type": "string", "format": "date-time"},
+    },
+    "additionalProperties": True,
+}
+EVENTS_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    _ITEM_SCHEMA,
+                    {
+                        "type": "array",
+                        "items": _ITEM_SCHEMA,
+                        "minItems": 1,
+                        "maxItems": MAX_ITEMS_PER_POST,
+                    },
+                ]
+            },
+            "example": {
+                "type": "session_error",
+                "code": "WEBRTC_CONNECTION_FAILED",
+                "message": "Peer connection failed",
+                "session_id": "sess_123",
+            },
+        }
+    },
+}
