@@ -1,0 +1,115 @@
+"""Session settings panel: owners edit the crash TTS message and idle timeout inline (htmx)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from errorsink.models import Membership, Project, SessionSettings
+from errorsink.session_settings import (
+    EDITABLE_FIELDS,
+    ERROR_MESSAGE_MAX,
+    IDLE_TIMEOUT_MAX,
+    IDLE_TIMEOUT_MIN,
+    SettingsInvalid,
+    session_settings_get,
+    session_settings_history,
+    session_settings_update,
+)
+
+PANEL_TEMPLATE = "dashboard/settings_panel.html"
+FIELD_LABELS = {
+    "error_message": "Crash TTS message",
+    "idle_timeout_seconds": "Idle timeout",
+}
+
+
+def settings_panel_context(
+    *,
+    project: Project,
+    role: str | None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    saved: bool = False,
+    settings: SessionSettings | None = None,
+) -> dict:
+    """Everything the panel shows. `values` override what the inputs hold (the rejected input
+    after an invalid save, so nothing typed is lost), while deploy_env always shows what is
+    stored."""
+    settings = settings or session_settings_get(project=project)
+    shown = {
+        "error_message": settings.error_message,
+        "idle_timeout_seconds": str(settings.idle_timeout_seconds),
+        **(values or {}),
+    }
+    return {
+        "project": project,
+        "role": role,
+        "can_edit": role == Membership.OWNER,
+        "settings": settings,
+        "deploy_env": settings.deploy_env(),
+        "values": shown,
+        "errors": errors or {},
+        "saved": saved,
+        "history": session_settings_history(project=project, limit=10),
+        "limits": {
+            "error_message_max": ERROR_MESSAGE_MAX,
+            "idle_timeout_min": IDLE_TIMEOUT_MIN,
+            "idle_timeout_max": IDLE_TIMEOUT_MAX,
+        },
+    }
+
+
+def _get_membership(request: HttpRequest, project_id) -> Membership:
+    """The caller's membership with its project in one query; 404 for anyone else."""
+    membership = (
+        Membership.objects.select_related("project")
+        .filter(user=request.user, project_id=project_id)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such project")
+    return membership
+
+
+def _readable_errors(errors: dict[str, str]) -> dict[str, str]:
+    """The service names fields by their API names; beside an input the label reads better."""
+    readable = {}
+    for field, message in errors.items():
+        label = FIELD_LABELS.get(field, field)
+        readable[field] = f"{label} {message.removeprefix(f'{field} ')}"
+    return readable
+
+
+def _render_panel(request: HttpRequest, context: dict) -> HttpResponse:
+    # htmx swaps just the panel; a plain request (no JS, a bookmark) gets the whole page.
+    template = f"{PANEL_TEMPLATE}#panel" if request.htmx else PANEL_TEMPLATE
+    return render(request, template, context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_settings(request: HttpRequest, project_id) -> HttpResponse:
+    membership = _get_membership(request, project_id)
+    project, role = membership.project, membership.role
+    if request.method == "GET":
+        return _render_panel(request, settings_panel_context(project=project, role=role))
+
+    if role != Membership.OWNER:
+        raise PermissionDenied("Only project owners can change session settings")
+    submitted = {field: request.POST[field] for field in EDITABLE_FIELDS if field in request.POST}
+    try:
+        settings = session_settings_update(project=project, changes=submitted, user=request.user)
+    except SettingsInvalid as exc:
+        context = settings_panel_context(
+            project=project,
+            role=role,
+            values=submitted,
+            errors=_readable_errors(exc.errors),
+        )
+        return _render_panel(request, context)
+    context = settings_panel_context(project=project, role=role, saved=True, settings=settings)
+    return _render_panel(request, context)
