@@ -1,0 +1,95 @@
+"""Ingest throughput: 100,000 mixed items pushed onto the queue until committed, against a raw
+COPY of the same normalised rows into the same table, measured in the same run.
+
+Run with `make bench` (or `python -m bench.ingest`); prints JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import bench_env, prepare_database, start_worker, stop
+from bench.items import mixed_items
+
+COUNT = 100_000
+PUSH_CHUNK = 1_000
+
+
+def _count_events(cursor) -> int:
+    cursor.execute("SELECT count(*) FROM errorsink_event")
+    return cursor.fetchone()[0]
+
+
+def measure_end_to_end(items: list[bytes], env: dict[str, str], logdir: Path) -> dict:
+    from django.db import connection
+
+    from errorsink.queue import queue_name, redis_client
+
+    worker = start_worker(env, logdir / "worker.log")
+    try:
+        client = redis_client()
+        started = time.perf_counter()
+        for offset in range(0, len(items), PUSH_CHUNK):
+            client.lpush(queue_name(), *items[offset : offset + PUSH_CHUNK])
+        pushed = time.perf_counter() - started
+        with connection.cursor() as cursor:
+            while _count_events(cursor) < len(items):
+                time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    finally:
+        stop(worker)
+    return {"seconds": round(elapsed, 3), "push_seconds": round(pushed, 3),
+            "events_per_second": round(len(items) / elapsed)}  # fmt: skip
+
+
+def measure_raw_copy(items: list[bytes]) -> dict:
+    """The same rows, already normalised, COPYed straight into the event table."""
+    from django.db import connection, transaction
+
+    from errorsink.ingest.normalise import normalise_item
+    from errorsink.ingest.persist import _COLUMNS, staging_row
+
+    now = datetime.now(UTC)
+    rows = [staging_row(n, normalise_item(item), item.decode(), now)[1:]
+            for n, item in enumerate(items)]  # fmt: skip
+    columns = ", ".join(_COLUMNS[1:])
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE errorsink_event, errorsink_session RESTART IDENTITY")
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        with cursor.copy(f"COPY errorsink_event ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    elapsed = time.perf_counter() - started
+    return {"seconds": round(elapsed, 3), "rows_per_second": round(len(rows) / elapsed)}
+
+
+def main() -> dict:
+    env = bench_env()
+    prepare_database(env)
+    from errorsink.models import Project
+
+    project = Project.objects.create(name="bench")
+    items = mixed_items(COUNT, str(project.id))
+    with tempfile.TemporaryDirectory() as logdir:
+        e2e = measure_end_to_end(items, env, Path(logdir))
+    copy = measure_raw_copy(items)
+    result = {
+        "benchmark": "ingest",
+        "items": COUNT,
+        "end_to_end": e2e,
+        "raw_copy": copy,
+        "ratio_end_to_end_to_raw_copy": round(e2e["events_per_second"] / copy["rows_per_second"], 3),
+    }
+    print(json.dumps(result, indent=2))
+    sys.stdout.flush()
+    return result
+
+
+if __name__ == "__main__":
+    main()
