@@ -39,6 +39,7 @@ class RequestIdMiddleware:
                     response.status_code,
                     (time.monotonic() - started) * 1000,
                     key,
+                    extra={"request_id": request_id},
                 )
             return response
         finally:

@@ -47,6 +47,9 @@ class RequestIdFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         # django.request logs with extra={"request": ...} after the middleware has returned.
-        request_id = getattr(getattr(record, "request", None), "request_id", None)
-        request_id = request_id or _current.get()
+        request_id = (
+            getattr(record, "request_id", None)
+            or getattr(getattr(record, "request", None), "request_id", None)
+            or _current.get()
+        )
         return f"{line} request_id={request_id}" if request_id else line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from errorsink.api import selectors
 from errorsink.api.auth import KeyAuth
@@ -55,7 +55,7 @@ def session_errors_latest(request: HttpRequest, project_id: str):
 
 
 @router.get(
-    "/projects/{project_id}/sessions/{session_id}/errors",
+    "/projects/{project_id}/sessions/{path:session_id}/errors",
     response={200: SessionErrorsOut, **_errors(403, 404)},
     auth=KeyAuth("errors:read"),
     summary="The errors of one session, in the order they happened",
@@ -77,7 +77,7 @@ def session_errors(request: HttpRequest, project_id: str, session_id: str):
 
 
 @router.get(
-    "/projects/{project_id}/sessions/{session_id}/timeline",
+    "/projects/{project_id}/sessions/{path:session_id}/timeline",
     response={200: TimelineOut, **_errors(403, 404)},
     auth=KeyAuth("errors:read"),
     summary="Every event of one session in order: errors, warnings, termination",
@@ -138,7 +138,7 @@ def events_post(request: HttpRequest, project_id: str):
     if problems:
         raise ApiError(422, f"{len(problems)} of {len(items)} items are invalid", details=problems)
     enqueue(encoded)
-    return 202, {"accepted": len(encoded), "event_ids": event_ids}
+    return Status(202, {"accepted": len(encoded), "event_ids": event_ids})
 
 
 def _event_item(item: object, project_id: str) -> tuple[str, bytes]:

@@ -1,0 +1,284 @@
+"""The `errorsink` command: the HTTP API (DESIGN section 4) for terminals and scripts.
+
+Configuration: --url/--api-key/--project, else ERRORSINK_URL (default http://localhost:8000),
+ERRORSINK_API_KEY and ERRORSINK_PROJECT. Exit status: 0 success, 1 the API refused (its code
+and message on stderr), 2 a usage or connection problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import unicodedata
+from collections.abc import Sequence
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_URL = "http://localhost:8000"
+MESSAGE_WIDTH = 60
+SETTINGS_FIELDS = ("error_message", "idle_timeout_seconds")
+
+
+class CliError(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        args.handler(_client(args), args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
+    except BrokenPipeError:  # `errorsink ... | head`
+        return 0
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+def errors_list(client: Client, args: argparse.Namespace) -> None:
+    project = quote(client.project, safe="")
+    if args.session:
+        session = quote(args.session, safe="")
+        body = client.request("GET", f"/projects/{project}/sessions/{session}/errors")
+    else:
+        body = client.request("GET", f"/projects/{project}/session-errors")
+    if args.json:
+        _print_json(body)
+        return
+    errors = body.get("errors", [])
+    if not errors:
+        print("No errors." if not args.session else f"No errors in session {_clean(args.session)}.")
+        return
+    rows = [
+        [
+            _time(event.get("occurred_at", "")),
+            event.get("code", ""),
+            event.get("source", ""),
+            _outcome(event.get("recoverable")),
+            event.get("session_id") or "-",
+            _shorten(event.get("message", ""), MESSAGE_WIDTH),
+        ]
+        for event in errors
+    ]
+    _print_table(["TIME", "CODE", "SOURCE", "OUTCOME", "SESSION", "MESSAGE"], rows)
+    if body.get("truncated"):
+        print(f"(only the first {len(errors)} errors of this session are shown)")
+
+
+def settings_list(client: Client, args: argparse.Namespace) -> None:
+    body = client.request("GET", f"/projects/{quote(client.project, safe='')}/session-settings")
+    if args.json:
+        _print_json(body)
+        return
+    _print_settings(body)
+
+
+def settings_set(client: Client, args: argparse.Namespace) -> None:
+    value: object = args.value
+    if args.field == "idle_timeout_seconds" and args.value.strip().lstrip("-").isdigit():
+        value = int(args.value)
+    body = client.request(
+        "PATCH",
+        f"/projects/{quote(client.project, safe='')}/session-settings",
+        json={args.field: value},
+    )
+    if args.json:
+        _print_json(body)
+        return
+    print(f"{args.field} updated; the next deploy applies it.")
+    _print_settings(body)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP
+
+
+class Client:
+    def __init__(self, url: str, api_key: str | None, project: str | None) -> None:
+        self.base = url.rstrip("/") + "/api/v1"
+        self.url, self.api_key, self._project = url, api_key, project
+
+    @property
+    def project(self) -> str:
+        if not self._project:
+            raise CliError("no project: pass --project ID or set ERRORSINK_PROJECT", 2)
+        return self._project
+
+    def request(self, method: str, path: str, json: object = None) -> dict:
+        if not self.api_key:
+            raise CliError("no API key: pass --api-key KEY or set ERRORSINK_API_KEY", 2)
+        headers = {
+            "Authorization": f"Bearer {self.api_key}",
+            "User-Agent": "errorsink-cli",
+            "Accept": "application/json",
+        }
+        try:
+            response = httpx.request(
+                method, self.base + path, headers=headers, json=json, timeout=15.0
+            )
+        except httpx.ConnectError as exc:
+            raise CliError(
+                f"cannot connect to {self.url} ({_reason(exc)}); is errorsink running there? "
+                "Set ERRORSINK_URL or --url.",
+                2,
+            ) from None
+        except httpx.TimeoutException:
+            raise CliError(f"{self.url} did not answer within 15 seconds", 2) from None
+        except httpx.HTTPError as exc:
+            raise CliError(f"request to {self.url} failed: {exc}", 2) from None
+        return _body_or_raise(response)
+
+
+def _body_or_raise(response: httpx.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.is_success and isinstance(body, dict):
+        return body
+    request_id = response.headers.get("X-Request-Id", "")
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        text = _shorten(response.text, 200) or response.reason_phrase
+        raise CliError(f"HTTP {response.status_code}: {text} (request {request_id})", 1)
+    message = (
+        f"{_clean(str(error.get('code', 'ERROR')))}: {_clean(str(error.get('message', '')))} "
+        f"(request {_clean(str(error.get('requestId') or request_id))})"
+    )
+    details = error.get("details")
+    if isinstance(details, dict):
+        for field, problem in details.items():
+            message += f"\n  {_clean(str(field))}: {_clean(str(problem))}"
+    if response.status_code == 429 and response.headers.get("Retry-After"):
+        message += f"\n  retry after {_clean(response.headers['Retry-After'])} seconds"
+    raise CliError(message, 1)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).lower()
+    return "connection refused" if "refused" in text else str(exc) or type(exc).__name__
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(
+        url=getattr(args, "url", None) or os.environ.get("ERRORSINK_URL") or DEFAULT_URL,
+        api_key=getattr(args, "api_key", None) or os.environ.get("ERRORSINK_API_KEY"),
+        project=getattr(args, "project", None) or os.environ.get("ERRORSINK_PROJECT"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def _clean(text: str) -> str:
+    """Untrusted text made safe for a terminal: control characters (escape sequences
+    included) shown as \\xNN instead of being interpreted."""
+    return "".join(
+        repr(char)[1:-1] if unicodedata.category(char) in ("Cc", "Cf") else char for char in text
+    )
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(_clean(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _time(value: str) -> str:
+    # "2026-06-19T12:00:00.123Z" -> "2026-06-19 12:00:00": enough to read, same width always.
+    return value[:19].replace("T", " ") if value else "-"
+
+
+def _outcome(recoverable: object) -> str:
+    return {True: "recoverable", False: "fatal"}.get(recoverable, "unknown")
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    cells = [[_clean(str(cell)) for cell in row] for row in rows]
+    widths = [max(len(headers[i]), *(len(row[i]) for row in cells)) for i in range(len(headers))]
+    for row in [headers, *cells]:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _print_settings(body: dict) -> None:
+    rows = [[field, _shorten(str(body.get(field, "")), 200)] for field in SETTINGS_FIELDS]
+    rows.append(["updated_at", _time(str(body.get("updated_at", "")))])
+    _print_table(["SETTING", "VALUE"], rows)
+    env = body.get("deploy_env") or {}
+    if env:
+        print("\nNext deploy receives:")
+        for name, value in env.items():
+            print(f"  {_clean(str(name))}={_clean(str(value))}")
+
+
+def _print_json(body: object) -> None:
+    print(json.dumps(body, indent=2, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+
+
+def _connection_options(defaults: bool) -> argparse.ArgumentParser:
+    # The same options on the top level and on every command, so they can go anywhere.
+    parent = argparse.ArgumentParser(add_help=False)
+    default = None if defaults else argparse.SUPPRESS
+    group = parent.add_argument_group("connection")
+    group.add_argument(
+        "--url", default=default, help=f"errorsink URL (ERRORSINK_URL, {DEFAULT_URL})"
+    )
+    group.add_argument("--api-key", default=default, help="API key (ERRORSINK_API_KEY)")
+    group.add_argument("--project", default=default, help="project id (ERRORSINK_PROJECT)")
+    return parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    leaf = _connection_options(defaults=False)
+    parser = argparse.ArgumentParser(
+        prog="errorsink",
+        description="Read errors and change session settings of an errorsink project.",
+        parents=[_connection_options(defaults=True)],
+    )
+    top = parser.add_subparsers(title="commands", metavar="projects")
+    projects = top.add_parser("projects", help="a project's errors and session settings")
+    groups = projects.add_subparsers(title="commands", metavar="{errors,session-settings}")
+
+    errors = groups.add_parser("errors", help="the project's errors")
+    errors_cmds = errors.add_subparsers(title="commands", metavar="list")
+    listing = errors_cmds.add_parser(
+        "list", parents=[leaf], help="the last 20 errors, newest first, or one session's"
+    )
+    listing.add_argument("--session", metavar="SESSION_ID", help="only this session's errors")
+    listing.add_argument("--json", action="store_true", help="print the API's JSON")
+    listing.set_defaults(handler=errors_list)
+
+    settings = groups.add_parser("session-settings", help="crash message and idle timeout")
+    settings_cmds = settings.add_subparsers(title="commands", metavar="{list,set}")
+    show = settings_cmds.add_parser("list", parents=[leaf], help="the current settings")
+    show.add_argument("--json", action="store_true", help="print the API's JSON")
+    show.set_defaults(handler=settings_list)
+    change = settings_cmds.add_parser("set", parents=[leaf], help="change one setting")
+    change.add_argument("field", choices=SETTINGS_FIELDS)
+    change.add_argument("value")
+    change.add_argument("--json", action="store_true", help="print the API's JSON")
+    change.set_defaults(handler=settings_set)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

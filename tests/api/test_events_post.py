@@ -1,0 +1,102 @@
+"""POST /projects/{id}/events: validated like the worker would, enqueued all or nothing."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from errorsink.ingest.normalise import normalise_item
+from errorsink.queue import queue_name, redis_client
+from tests.api.conftest import assert_envelope
+
+pytestmark = pytest.mark.django_db
+
+ITEM = {
+    "type": "session_error",
+    "code": "WEBRTC_CONNECTION_FAILED",
+    "message": "Peer connection failed",
+    "session_id": "browser-1",
+}
+
+
+def _queued() -> list[dict]:
+    # LPUSH puts the newest at the head; the worker reads from the tail, so reverse for FIFO.
+    return [orjson.loads(raw) for raw in reversed(redis_client().lrange(queue_name(), 0, -1))]
+
+
+def test_it_enqueues_one_item_with_the_urls_project_and_an_event_id(api, project):
+    response = api.post(f"/projects/{project.id}/events", {**ITEM, "project_id": "forged"})
+    assert response.status_code == 202
+    body = response.json()
+    assert body["accepted"] == 1
+    [queued] = _queued()
+    assert queued["project_id"] == str(project.id)
+    assert queued["event_id"] == body["event_ids"][0]
+    assert queued["event_id"].startswith("sha256:")
+    # The worker will read exactly this item as valid.
+    assert normalise_item(orjson.dumps(queued)).event_id == queued["event_id"]
+
+
+def test_it_enqueues_a_list_in_order_and_keeps_given_event_ids(api, project):
+    items = [{**ITEM, "event_id": f"mine-{i}"} for i in range(3)]
+    items.append({"type": "agent_error", "message": "legacy"})
+    body = api.post(f"/projects/{project.id}/events", items).json()
+    assert body["accepted"] == 4
+    assert body["event_ids"][:3] == ["mine-0", "mine-1", "mine-2"]
+    assert [q["event_id"] for q in _queued()] == body["event_ids"]
+
+
+def test_it_gives_the_same_event_id_to_the_same_item_posted_twice(api, project):
+    first = api.post(f"/projects/{project.id}/events", ITEM).json()["event_ids"]
+    second = api.post(f"/projects/{project.id}/events", [ITEM]).json()["event_ids"]
+    assert first == second
+
+
+def test_it_refuses_the_whole_batch_naming_each_bad_item(api, project):
+    items = [ITEM, {"type": "nope"}, "not an object", {**ITEM, "code": 5}]
+    response = api.post(f"/projects/{project.id}/events", items)
+    error = assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert set(error["details"]) == {"items[1]", "items[2]", "items[3]"}
+    assert "nope" in error["details"]["items[1]"]
+    assert _queued() == []
+
+
+def test_it_names_a_single_bad_item(api, project):
+    response = api.post(f"/projects/{project.id}/events", {"type": "session_error"})
+    error = assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert list(error["details"]) == ["item"]
+
+
+def test_it_accepts_1000_items_and_refuses_1001(api, project):
+    items = [{**ITEM, "event_id": f"bulk-{i}"} for i in range(1001)]
+    response = api.post(f"/projects/{project.id}/events", items)
+    error = assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert "1000" in error["details"]["body"]
+    assert _queued() == []
+    assert api.post(f"/projects/{project.id}/events", items[:1000]).json()["accepted"] == 1000
+    assert len(_queued()) == 1000
+
+
+@pytest.mark.parametrize("body", [b"[]", b"42", b'"text"', b"null"])
+def test_it_refuses_a_body_that_is_no_item(api, project, body):
+    response = api.post(f"/projects/{project.id}/events", body)
+    assert_envelope(response, 422, "VALIDATION_ERROR")
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b'{"type": NaN}', b"\xff\xfe"])
+def test_it_answers_400_for_a_body_that_is_not_json(api, project, body):
+    response = api.post(f"/projects/{project.id}/events", body)
+    error = assert_envelope(response, 400, "BAD_REQUEST")
+    assert "JSON" in error["message"]
+
+
+def test_it_refuses_an_item_over_64_kib(api, project):
+    response = api.post(f"/projects/{project.id}/events", {**ITEM, "stack": "x" * 70_000})
+    error = assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert "bytes" in error["details"]["item"]
+
+
+def test_it_answers_413_for_a_body_over_the_upload_limit(api, project, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.post(f"/projects/{project.id}/events", {**ITEM, "stack": "x" * 2000})
+    assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")

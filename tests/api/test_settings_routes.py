@@ -1,0 +1,86 @@
+"""GET/PATCH session-settings through the one settings service."""
+
+from __future__ import annotations
+
+import pytest
+
+from errorsink.models import SettingsChange
+from tests.api.conftest import assert_envelope
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_shows_the_settings_and_the_env_of_the_next_deploy(api, project):
+    body = api.get(f"/projects/{project.id}/session-settings").json()
+    assert body["error_message"] == "Sorry, something went wrong."
+    assert body["idle_timeout_seconds"] == 300
+    assert body["deploy_env"] == {
+        "AGENT_CRASH_TTS_MESSAGE": "Sorry, something went wrong.",
+        "AGENT_IDLE_TIMEOUT_SECONDS": "300",
+    }
+
+
+def test_it_changes_settings_and_records_the_key_as_the_actor(api, key, project):
+    response = api.patch(
+        f"/projects/{project.id}/session-settings",
+        {"error_message": "  Sorry, try again.  ", "idle_timeout_seconds": 120},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["error_message"] == "Sorry, try again."
+    assert body["deploy_env"]["AGENT_IDLE_TIMEOUT_SECONDS"] == "120"
+    actors = set(SettingsChange.objects.filter(project=project).values_list("actor", flat=True))
+    assert actors == {f"api-key:{key[:11]}"}
+
+
+def test_it_changes_only_the_fields_given(api, project):
+    api.patch(f"/projects/{project.id}/session-settings", {"idle_timeout_seconds": 60})
+    body = api.get(f"/projects/{project.id}/session-settings").json()
+    assert body["idle_timeout_seconds"] == 60
+    assert body["error_message"] == "Sorry, something went wrong."
+
+
+def test_it_answers_422_with_details_for_a_600_character_message(api, project):
+    response = api.patch(f"/projects/{project.id}/session-settings", {"error_message": "x" * 600})
+    error = assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert "500" in error["details"]["error_message"]
+    assert api.get(f"/projects/{project.id}/session-settings").json()["error_message"] == (
+        "Sorry, something went wrong."
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"idle_timeout_seconds": 5}, "idle_timeout_seconds"),
+        ({"idle_timeout_seconds": "soon"}, "idle_timeout_seconds"),
+        ({"error_message": None}, "error_message"),
+        ({"error_message": "a\nb"}, "error_message"),
+        ({"error_message": "   "}, "error_message"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_it_names_each_invalid_field(api, project, body, field):
+    response = api.patch(f"/projects/{project.id}/session-settings", body)
+    error = assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert field in error["details"]
+
+
+def test_it_changes_nothing_when_one_field_is_invalid(api, project):
+    response = api.patch(
+        f"/projects/{project.id}/session-settings",
+        {"error_message": "Fine message", "idle_timeout_seconds": 99999},
+    )
+    assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert not SettingsChange.objects.filter(project=project).exists()
+
+
+@pytest.mark.parametrize("body", [b"{", b"not json", b'{"error_message": "x",}'])
+def test_it_answers_400_for_broken_json(api, project, body):
+    response = api.patch(f"/projects/{project.id}/session-settings", body)
+    assert_envelope(response, 400, "BAD_REQUEST")
+
+
+def test_it_answers_422_for_a_body_that_is_not_an_object(api, project):
+    response = api.patch(f"/projects/{project.id}/session-settings", b"[1, 2]")
+    assert_envelope(response, 422, "VALIDATION_ERROR")
