@@ -194,5 +194,6 @@ CELERY_BEAT_SCHEDULE = {
     "events-prune": {"task": "errorsink.tasks.events_prune", "schedule": 3600.0},
 }
 ERRORSINK_INGEST_BATCH = int(os.environ.get("ERRORSINK_INGEST_BATCH", "2000"))
-# Ingest consumer threads per Celery worker process (0 runs a worker that only does tasks).
-ERRORSINK_INGEST_CONSUMERS = int(os.environ.get("ERRORSINK_INGEST_CONSUMERS", "1"))
+# Ingest consumer threads per Celery worker process (0: a worker that only runs tasks). Two
+# overlap one batch's parsing with the previous batch's database write.
+ERRORSINK_INGEST_CONSUMERS = int(os.environ.get("ERRORSINK_INGEST_CONSUMERS", "2"))

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+
+from errorsink.ingest.consumer import IngestConsumer
+from errorsink.queue import redis_client
+
+
+@pytest.fixture
+def clean_queue():
+    """The test Redis database emptied before and after: queue, dead letters, processing."""
+    client = redis_client()
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def consumer(clean_queue):
+    notifications: list[dict] = []
+    consumer = IngestConsumer(batch_size=500, notify=notifications.append)
+    consumer.notifications = notifications
+    return consumer
+
+
+def drain(consumer: IngestConsumer) -> int:
+    """Run the consumer until the queue is empty; returns how many items it handled."""
+    handled = 0
+    while consumer.redis.llen(consumer.queue):
+        handled += consumer.run_once()
+    return handled

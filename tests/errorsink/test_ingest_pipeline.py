@@ -1,0 +1,168 @@
+"""The consumer against the real Redis and PostgreSQL: storage, idempotency, dead letters."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from errorsink.ingest.consumer import heartbeat_key, processing_prefix
+from errorsink.ingest.normalise import normalise_item
+from errorsink.ingest.persist import events_persist, staging_row
+from errorsink.models import Event, Session
+from errorsink.queue import dead_letter_name, enqueue
+from tests.errorsink.conftest import drain
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def seed_session_error(project_id) -> dict:
+    # Seed 000's example, verbatim but for real ids.
+    return {
+        "type": "session_error",
+        "code": "AGENT_CHILD_CRASHED",
+        "message": "Sorry, something went wrong.",
+        "session_id": "orch-session-1",
+        "project_id": str(project_id),
+        "build_id": "7d4c2d0e-0d8e-4a5e-9d55-7d1f0c7f2a10",
+        "stack": "Error: …\n at …",
+        "recoverable": False,
+        "customer_context": {"userId": "u_123"},
+        "occurred_at": "2026-06-19T12:00:00.000Z",
+    }
+
+
+def test_it_stores_the_seed_session_error_as_sent(consumer, project):
+    enqueue([json.dumps(seed_session_error(project.id))])
+
+    assert drain(consumer) == 1
+
+    event = Event.objects.get()
+    assert (event.kind, event.code, event.source) == ("error", "AGENT_CHILD_CRASHED", "agent")
+    assert event.message == "Sorry, something went wrong."
+    assert event.stack == "Error: …\n at …"
+    assert event.recoverable is False
+    assert event.customer_context == {"userId": "u_123"}
+    assert event.occurred_at == datetime(2026, 6, 19, 12, tzinfo=UTC)
+    assert event.raw == seed_session_error(project.id)
+    session = Session.objects.get()
+    assert (session.session_id, session.error_count, session.event_count) == (
+        "orch-session-1",
+        1,
+        1,
+    )
+
+
+ITEMS = [
+    ({"type": "agent_error", "message": "boom", "session_id": "s"},
+     ("error", "AGENT_CHILD_CRASHED", "agent", False)),
+    ({"type": "session_warning", "session_id": "s", "code": 31002, "metrics": {"jitter_ms": 40}},
+     ("warning", "31002", "runner", True)),
+    ({"type": "session_end", "session_id": "s", "cause": "USER_BUSY", "sip_code": 486},
+     ("termination", "USER_BUSY", "runner", None)),
+    ({"type": "sdk_event", "sdk": "telnyx", "name": "telnyx.error", "session_id": "s",
+      "event": {"error": {"code": 45002, "name": "WEBSOCKET_ERROR", "message": "lost"},
+                "sessionId": "s"}},
+     ("error", "45002", "client", False)),
+    ({"type": "sdk_event", "sdk": "onebudd", "name": "error",
+      "event": {"type": "error", "version": "1", "session_id": "s", "timestamp": 1699900000000,
+                "payload": {"code": "stt_failed", "message": "bad audio", "fatal": False}}},
+     ("error", "stt_failed", "client", True)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("item", "expected"), ITEMS, ids=lambda v: str(v)[:40])
+def test_it_stores_each_type_with_kind_code_source_and_recoverable(
+    consumer, project, item, expected
+):
+    enqueue([json.dumps({**item, "project_id": str(project.id)})])
+    drain(consumer)
+    event = Event.objects.get()
+    assert expected[:3] == (event.kind, event.code, event.source)
+    if expected[3] is not None:
+        assert event.recoverable is expected[3]
+
+
+def test_it_stores_a_pushed_twice_item_once_with_or_without_event_id(consumer, project):
+    with_id = {**seed_session_error(project.id), "event_id": "evt-1"}
+    without_id = {**seed_session_error(project.id), "message": "no id"}
+    enqueue([json.dumps(with_id), json.dumps(without_id)])
+    drain(consumer)
+    enqueue([json.dumps(with_id), json.dumps(without_id)])  # re-delivered later
+    drain(consumer)
+
+    assert Event.objects.count() == 2
+    assert Session.objects.get().error_count == 2  # duplicates never inflate the counts
+
+
+def test_it_dead_letters_bad_items_and_stores_the_good_ones_around_them(consumer, project):
+    good = [json.dumps({**seed_session_error(project.id), "event_id": f"g{n}"}) for n in range(3)]
+    bad = [
+        b"{not json",
+        b"[1, 2, 3]",
+        b'"just a string"',
+        json.dumps({"type": "mystery", "project_id": str(project.id)}),
+        json.dumps({**seed_session_error(project.id), "project_id": "00000000-0000-4000-8000-000000000000"}),
+        json.dumps({k: v for k, v in seed_session_error(project.id).items() if k != "session_id"}),
+        json.dumps({**seed_session_error(project.id), "message": "x" * (100 * 1024)}),
+        json.dumps({**seed_session_error(project.id), "recoverable": "no"}),
+        json.dumps({**seed_session_error(project.id), "customer_context": [1]}),
+        json.dumps({**seed_session_error(project.id), "occurred_at": "yesterday"}),
+        b"\xff\xfe not utf-8",
+        json.dumps({**seed_session_error(project.id), "project_id": "not-a-uuid"}),
+    ]  # fmt: skip
+    enqueue([good[0], *bad[:6], good[1], *bad[6:], good[2]])
+
+    drain(consumer)
+
+    assert sorted(Event.objects.values_list("event_id", flat=True)) == ["g0", "g1", "g2"]
+    dead = [orjson.loads(entry) for entry in consumer.redis.lrange(dead_letter_name(), 0, -1)]
+    assert len(dead) == len(bad)
+    assert all(entry["reason"] and entry["at"] and "item" in entry for entry in dead)
+    reasons = " | ".join(entry["reason"] for entry in dead)
+    assert "unknown project 00000000-0000-4000-8000-000000000000" in reasons
+    assert "{not json" in [entry["item"] for entry in dead]
+
+
+def test_it_notifies_once_per_project_per_batch_with_ids_and_kinds(consumer, project):
+    warning = {"type": "session_warning", "project_id": str(project.id), "session_id": "s",
+               "code": "HIGH_JITTER"}  # fmt: skip
+    enqueue([json.dumps(seed_session_error(project.id)), json.dumps(warning)])
+    drain(consumer)
+
+    assert len(consumer.notifications) == 1
+    stored = consumer.notifications[0][project.id]
+    ids = dict(Event.objects.values_list("id", "kind"))
+    assert sorted(stored) == sorted(ids.items())
+
+
+def test_it_requeues_the_processing_list_of_a_dead_worker(consumer, project):
+    items = [json.dumps({**seed_session_error(project.id), "event_id": f"e{n}"}) for n in range(3)]
+    dead_list = processing_prefix() + "gone-worker"
+    consumer.redis.rpush(dead_list, *items)  # what a worker killed mid-batch leaves behind
+    consumer.redis.set(heartbeat_key("alive-worker"), "1")
+    consumer.redis.rpush(processing_prefix() + "alive-worker", items[0])
+
+    assert consumer.reclaim_dead_workers() == 3
+    drain(consumer)
+
+    assert Event.objects.count() == 3
+    assert consumer.redis.exists(dead_list) == 0
+    assert consumer.redis.llen(processing_prefix() + "alive-worker") == 1  # a live one is left be
+
+
+def test_it_writes_a_batch_in_a_fixed_number_of_queries(project, django_assert_num_queries):
+    now = datetime.now(UTC)
+    rows = []
+    for n in range(300):
+        item = orjson.dumps({**seed_session_error(project.id), "event_id": f"q{n}",
+                             "session_id": f"s{n % 40}"})  # fmt: skip
+        rows.append(staging_row(n, normalise_item(item), item.decode(), now))
+    # BEGIN, create the staging table, COPY, one insert-and-upsert statement, COMMIT:
+    # the same five for 300 rows as for one.
+    with django_assert_num_queries(5):
+        stored = events_persist(rows)
+    assert stored.count == 300
+    assert Session.objects.count() == 40
