@@ -1,8 +1,29 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 
-from errorsink.models import Project
+from dashboard.present import (
+    error_rows_annotate,
+    first_event_commands,
+    live_url,
+    optional_url,
+    sparkline_points,
+    timeline_annotate,
+)
+from dashboard.selectors import (
+    project_errors_latest,
+    project_has_events,
+    projects_activity_24h,
+    session_exists,
+)
+from dashboard.selectors import (
+    session_timeline as session_timeline_select,
+)
+from errorsink import catalog
+from errorsink.catalog import SOURCES
+from errorsink.models import Project, Session
 from errorsink.projects import project_for_user, projects_for_user
 
 
@@ -15,13 +36,70 @@ def _get_project_for_user(request: HttpRequest, project_id) -> Project:
 
 @login_required
 def projects(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "dashboard/projects.html", {"projects": projects_for_user(user=request.user)}
-    )
+    rows = list(projects_for_user(user=request.user))
+    activity = projects_activity_24h(project_ids=[project.id for project in rows])
+    for project in rows:
+        project.activity = activity[project.id]
+        project.error_points = sparkline_points(project.activity.errors_by_hour)
+        project.warning_points = sparkline_points(project.activity.warnings_by_hour)
+    return render(request, "dashboard/projects.html", {"projects": rows})
 
 
 @login_required
 def project(request: HttpRequest, project_id) -> HttpResponse:
-    return render(
-        request, "dashboard/project.html", {"project": _get_project_for_user(request, project_id)}
+    project = _get_project_for_user(request, project_id)
+    code = request.GET.get("code", "").strip()[:128]
+    source = request.GET.get("source", "").strip()[:32]
+    events = error_rows_annotate(
+        project_errors_latest(project_id=project.id, code=code, source=source)
     )
+    context = {
+        "project": project,
+        "events": events,
+        "code": code,
+        "source": source,
+        "sources": SOURCES,
+        "codes": sorted({info.code for info in catalog.all_codes() if info.kind == "error"}),
+        "live_url": live_url(f"/ws/projects/{project.id}/", code=code, source=source),
+    }
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "dashboard/project.html#error-table", context)
+    if not events and not code and not source and not project_has_events(project_id=project.id):
+        context["first_event"] = first_event_commands(
+            project_id=project.id, base_url=request.build_absolute_uri("/")
+        )
+    context["api_keys_url"] = optional_url("project-api-keys", project.id)
+    return render(request, "dashboard/project.html", context)
+
+
+@login_required
+def session_find(request: HttpRequest, project_id) -> HttpResponse:
+    project = _get_project_for_user(request, project_id)
+    session_id = request.GET.get("session_id", "").strip()
+    if session_exists(project_id=project.id, session_id=session_id):
+        return redirect("session-timeline", project.id, session_id)
+    if session_id:
+        messages.error(request, f"No such session in this project: {session_id}")
+    else:
+        messages.error(request, "Enter a session id to find its timeline.")
+    return redirect("project", project.id)
+
+
+@login_required
+def session_timeline(request: HttpRequest, project_id, session_id: str) -> HttpResponse:
+    project = _get_project_for_user(request, project_id)
+    events = session_timeline_select(project_id=project.id, session_id=session_id)
+    if not events:
+        raise Http404("No such session")
+    timeline_annotate(events, start=events[0].occurred_at)
+    session = Session.objects.filter(project=project, session_id=session_id).first()
+    ws_path = reverse("session-timeline", args=[project.id, session_id])
+    context = {
+        "project": project,
+        "session_id": session_id,
+        "session": session,
+        "events": events,
+        "started_at": events[0].occurred_at,
+        "live_url": f"/ws{ws_path}",
+    }
+    return render(request, "dashboard/session.html", context)

@@ -4,17 +4,17 @@ and a Celery task run by a real worker process that writes to PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
 
 import httpx
 import pytest
 import websockets
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.test import Client
 from django.utils import timezone
 
+from errorsink.live import events_stored_message
 from errorsink.models import Event
 from errorsink.projects import group_name
 from errorsink.tasks import events_prune
@@ -37,25 +37,31 @@ def _session_cookie(user) -> str:
     return client.cookies["sessionid"].value
 
 
-async def _receive_group_message(url: str, cookie: str, group: str, payload: dict) -> dict:
+async def _push_through_daphne(url: str, cookie: str, project) -> tuple[str, str, int]:
+    """Connect like the browser does, then announce a stored event on the project's group."""
     headers = {"Cookie": f"sessionid={cookie}", "Origin": "http://127.0.0.1"}
     async with websockets.connect(url, additional_headers=headers) as ws:
-        await get_channel_layer().group_send(group, payload)
-        while True:
-            message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
-            if message.get("type") == "events.stored":
-                return message
+        sync = await asyncio.wait_for(ws.recv(), timeout=10)
+        event = await sync_to_async(Event.objects.create)(
+            project=project, event_id="wired", session_id="s1", kind="error",
+            code="RUNNER_INTERNAL", message="through the channel layer",
+            occurred_at=timezone.now(), received_at=timezone.now(), source="runner",
+            severity="high", item_type="session_error", raw={},
+        )  # fmt: skip
+        await get_channel_layer().group_send(
+            group_name(project.id), events_stored_message([(event.pk, event.kind)])
+        )
+        push = await asyncio.wait_for(ws.recv(), timeout=10)
+        return sync, push, event.pk
 
 
 def test_it_delivers_a_group_message_through_daphne_and_redis(live_server_url, project, alice):
     url = live_server_url.replace("http", "ws") + f"/ws/projects/{project.id}/"
-    message = async_to_sync(_receive_group_message)(
-        url,
-        _session_cookie(alice),
-        group_name(project.id),
-        {"type": "events.stored", "events": [[7, "error"]]},
-    )
-    assert message == {"type": "events.stored", "events": [[7, "error"]]}
+    sync, push, pk = async_to_sync(_push_through_daphne)(url, _session_cookie(alice), project)
+    # On connect the whole table (empty here) replaces the page's; then the new row goes on top.
+    assert sync.startswith('<tbody id="error-rows" hx-swap-oob="true">')
+    assert push.startswith('<tbody hx-swap-oob="afterbegin:#error-rows">')
+    assert f'<tr id="event-{pk}"' in push and "through the channel layer" in push
 
 
 def test_it_runs_a_task_on_a_real_worker_that_writes_to_postgres(celery_worker, project):

@@ -1,0 +1,137 @@
+"""Turning stored events into what the templates show (no database access here)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+from datetime import datetime, timedelta
+from urllib.parse import urlencode, urlsplit
+
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+
+from errorsink import catalog
+from errorsink.models import Event
+
+TERMINATION_FIELDS = (
+    ("cause", "cause"),
+    ("cause_code", "causeCode"),
+    ("sip_code", "sipCode"),
+    ("sip_reason", "sipReason"),
+    ("close_code", "close code"),
+    ("duration_ms", "duration (ms)"),
+)
+
+
+def code_info(event: Event) -> catalog.CodeInfo | None:
+    details = event.details if isinstance(event.details, dict) else {}
+    sdk = details.get("sdk") if isinstance(details.get("sdk"), str) else None
+    info = catalog.lookup(event.code, sdk=sdk)
+    if info is None:
+        # A Telnyx code kept by name ("HIGH_JITTER") still has a catalog entry by number.
+        number = catalog.telnyx_code_for_name(event.code)
+        info = catalog.lookup(number, sdk="telnyx") if number else None
+    return info
+
+
+def session_url(project_id: object, session_id: str) -> str:
+    return reverse("session-timeline", args=[project_id, session_id]) if session_id else ""
+
+
+def error_rows_annotate(events: list[Event]) -> list[Event]:
+    for event in events:
+        event.code_info = code_info(event)
+        event.session_url = session_url(event.project_id, event.session_id)
+    return events
+
+
+def _offset(delta: timedelta) -> str:
+    millis = round(delta.total_seconds() * 1000)
+    sign = "-" if millis < 0 else "+"
+    millis = abs(millis)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    if hours:
+        return f"{sign}{hours}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+    return f"{sign}{minutes}:{seconds:02d}.{millis:03d}"
+
+
+def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
+    """Offset from the session's first event, catalog entry, readable context and cause."""
+    for event in events:
+        event.code_info = code_info(event)
+        event.offset = _offset(event.occurred_at - start)
+        event.context_json = (
+            json.dumps(event.customer_context, indent=2, sort_keys=True, ensure_ascii=False)
+            if event.customer_context is not None
+            else ""
+        )
+        termination = event.termination if isinstance(event.termination, dict) else {}
+        event.termination_rows = [
+            (label, termination[key])
+            for key, label in TERMINATION_FIELDS
+            if termination.get(key) not in (None, "")
+        ]
+        details = event.details if isinstance(event.details, dict) else {}
+        metrics = details.get("metrics")
+        event.metrics_rows = sorted(metrics.items()) if isinstance(metrics, dict) else []
+    return events
+
+
+def sparkline_points(values: list[int], *, width: int = 120, height: int = 24) -> str:
+    """SVG polyline points; the top of the box is the busiest hour of this series."""
+    peak = max(values) if values and max(values) > 0 else 1
+    step = width / max(len(values) - 1, 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 1 - (value / peak) * (height - 2):.1f}"
+        for i, value in enumerate(values)
+    )
+
+
+def live_url(path: str, **params: str) -> str:
+    query = urlencode({key: value for key, value in params.items() if value})
+    return f"{path}?{query}" if query else path
+
+
+def first_event_commands(*, project_id: object, base_url: str) -> dict[str, str]:
+    """The exact lines a new project's page offers, with this project's id and real port."""
+    item = json.dumps(
+        {
+            "type": "session_error",
+            "code": "AGENT_CHILD_CRASHED",
+            "message": "Sorry, something went wrong.",
+            "session_id": "first-session",
+            "project_id": str(project_id),
+            "recoverable": False,
+        },
+        separators=(",", ":"),
+    )
+    redis = urlsplit(settings.REDIS_URL)
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        from errorsink import embedded
+
+        cli = embedded.redis_cli_bin()
+    args = [cli, "-h", redis.hostname or "127.0.0.1", "-p", str(redis.port or 6379)]
+    db = (redis.path or "/0").lstrip("/") or "0"
+    if db != "0":
+        args += ["-n", db]
+    if redis.password:
+        args += ["-a", "<redis-password>"]  # never print the real secret on a page
+    redis_line = shlex.join([*args, "LPUSH", settings.ERRORSINK_QUEUE, item])
+    events_url = f"{base_url.rstrip('/')}/api/v1/projects/{project_id}/events"
+    curl_line = shlex.join(
+        ["curl", "-X", "POST", events_url, "-H", "Authorization: Bearer <key>",
+         "-H", "Content-Type: application/json", "-d", item]
+    )  # fmt: skip
+    return {"redis_cli": redis_line, "curl": curl_line}
+
+
+def optional_url(name: str, *args: object) -> str:
+    """A link to a page another part of the product may not have shipped yet."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""

@@ -1,0 +1,116 @@
+"""Reads for the dashboard: the latest errors, one session's timeline, 24-hour activity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from errorsink.models import Event, Session
+
+LATEST_LIMIT = 20
+HOURS = 24
+
+# What the error table and the timeline show; `raw` (up to 64 KiB per row) is never needed.
+_ROW_FIELDS = (
+    "id", "project_id", "session_id", "kind", "code", "name", "message", "occurred_at",
+    "received_at", "source", "severity", "recoverable", "build_id", "details",
+)  # fmt: skip
+_TIMELINE_FIELDS = (*_ROW_FIELDS, "stack", "customer_context")
+
+
+def project_errors_latest(
+    *, project_id: object, code: str = "", source: str = "", limit: int = LATEST_LIMIT
+) -> list[Event]:
+    """The newest errors in arrival order (index `event_latest`), optionally by code/source."""
+    events = Event.objects.filter(project_id=project_id, kind=Event.ERROR)
+    if code:
+        events = events.filter(code=code)
+    if source:
+        events = events.filter(source=source)
+    return list(events.only(*_ROW_FIELDS).order_by("-received_at", "-id")[:limit])
+
+
+def events_by_ids(*, ids: Iterable[int], project_id: object | None = None) -> list[Event]:
+    """Rows for a live push: one query however many ids, newest arrival first."""
+    events = Event.objects.filter(id__in=list(ids))
+    if project_id is not None:
+        events = events.filter(project_id=project_id)
+    return list(events.only(*_TIMELINE_FIELDS).order_by("-received_at", "-id"))
+
+
+def project_has_events(*, project_id: object) -> bool:
+    return Event.objects.filter(project_id=project_id).exists()
+
+
+def session_exists(*, project_id: object, session_id: str) -> bool:
+    if not session_id:
+        return False
+    return (
+        Session.objects.filter(project_id=project_id, session_id=session_id).exists()
+        or Event.objects.filter(project_id=project_id, session_id=session_id).exists()
+    )
+
+
+def session_timeline(*, project_id: object, session_id: str) -> list[Event]:
+    """Every event of one session in time order (index `event_timeline`)."""
+    events = Event.objects.filter(project_id=project_id, session_id=session_id)
+    return list(events.only(*_TIMELINE_FIELDS).order_by("occurred_at", "id"))
+
+
+@dataclass
+class Activity:
+    """Errors and warnings of one project per hour, oldest hour first."""
+
+    errors_by_hour: list[int] = field(default_factory=lambda: [0] * HOURS)
+    warnings_by_hour: list[int] = field(default_factory=lambda: [0] * HOURS)
+
+    @property
+    def errors(self) -> int:
+        return sum(self.errors_by_hour)
+
+    @property
+    def warnings(self) -> int:
+        return sum(self.warnings_by_hour)
+
+
+def activity_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """24 whole clock hours ending with the current one, so buckets line up with TruncHour."""
+    now = now or timezone.now()
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return end - timedelta(hours=HOURS), end
+
+
+def projects_activity_24h(
+    *, project_ids: Iterable[object], now: datetime | None = None
+) -> dict[object, Activity]:
+    """One aggregate query for all the projects (index `event_by_time`), never one per project."""
+    project_ids = list(project_ids)
+    activity = {project_id: Activity() for project_id in project_ids}
+    if not project_ids:
+        return activity
+    start, end = activity_window(now)
+    rows = (
+        Event.objects.filter(
+            project_id__in=project_ids,
+            kind__in=[Event.ERROR, Event.WARNING],
+            occurred_at__gte=start,
+            occurred_at__lt=end,
+        )
+        .annotate(hour=TruncHour("occurred_at", tzinfo=start.tzinfo))
+        .values("project_id", "kind", "hour")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        bucket = int((row["hour"] - start).total_seconds() // 3600)
+        if not 0 <= bucket < HOURS:
+            continue
+        series = activity[row["project_id"]]
+        target = series.errors_by_hour if row["kind"] == Event.ERROR else series.warnings_by_hour
+        target[bucket] += row["n"]
+    return activity

@@ -1,0 +1,71 @@
+// errorsink dashboard behaviour. A static file, not inline script: the CSP allows only 'self'.
+(function () {
+  "use strict";
+
+  var ERROR_ROWS_LIMIT = 20;
+
+  // Live pushes prepend rows; keep the newest 20, drop duplicates (a reconnect re-sync can
+  // race a push carrying the same event) and the "no errors yet" placeholder once rows exist.
+  function tidyRows(body, limit) {
+    if (!body) return;
+    var seen = {};
+    var kept = 0;
+    body.querySelectorAll("[data-event]").forEach(function (row) {
+      var key = row.getAttribute("data-event");
+      if (seen[key] || (limit && kept >= limit)) {
+        row.remove();
+        return;
+      }
+      seen[key] = true;
+      kept += 1;
+    });
+    if (kept > 0) {
+      body.querySelectorAll(".empty-row").forEach(function (row) { row.remove(); });
+    }
+  }
+
+  var UNITS = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+
+  function relative(date, now) {
+    var seconds = Math.round((now - date) / 1000);
+    if (Math.abs(seconds) < 5) return "just now";
+    var future = seconds < 0;
+    seconds = Math.abs(seconds);
+    for (var i = 0; i < UNITS.length; i++) {
+      var n = Math.floor(seconds / UNITS[i][1]);
+      if (n >= 1) {
+        var text = n + " " + UNITS[i][0] + (n === 1 ? "" : "s");
+        return future ? "in " + text : text + " ago";
+      }
+    }
+    return "just now";
+  }
+
+  function refreshTimes() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-relative]").forEach(function (el) {
+      var date = Date.parse(el.getAttribute("datetime"));
+      if (!isNaN(date)) el.textContent = relative(date, now);
+    });
+  }
+
+  function tidy() {
+    tidyRows(document.getElementById("error-rows"), ERROR_ROWS_LIMIT);
+    tidyRows(document.getElementById("timeline-rows"), 0);
+    refreshTimes();
+  }
+
+  function setLive(state, text) {
+    var el = document.getElementById("live-status");
+    if (!el) return;
+    el.setAttribute("data-state", state);
+    el.textContent = text;
+  }
+
+  document.addEventListener("DOMContentLoaded", tidy);
+  document.addEventListener("htmx:wsAfterMessage", tidy);
+  document.addEventListener("htmx:afterSettle", tidy);
+  document.addEventListener("htmx:wsOpen", function () { setLive("open", "live"); });
+  document.addEventListener("htmx:wsClose", function () { setLive("closed", "reconnecting…"); });
+  setInterval(refreshTimes, 15000);
+})();

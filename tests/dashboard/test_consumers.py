@@ -1,0 +1,248 @@
+"""The live consumers in-process, over the real Redis channel layer and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import wraps
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
+
+from dashboard import live_rows
+from dashboard.routing import websocket_urlpatterns
+from errorsink.live import events_stored_message
+from errorsink.models import Event
+from errorsink.projects import group_name
+
+from .conftest import event_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+app = URLRouter(websocket_urlpatterns)
+
+
+def run(coro_fn):
+    """Run an async test body on its own loop (no pytest-asyncio here)."""
+
+    @wraps(coro_fn)
+    def wrapper(*args, **kwargs):
+        live_rows.cache_clear()
+        return async_to_sync(coro_fn)(*args, **kwargs)
+
+    return wrapper
+
+
+async def _connect(user, path: str) -> tuple[WebsocketCommunicator, bool]:
+    communicator = WebsocketCommunicator(app, path)
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    return communicator, connected
+
+
+def _row_ids(html: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'<tr id="event-(\d+)"', html)]
+
+
+async def _store(project, **fields) -> Event:
+    """Store an event and announce it the way the ingest worker does."""
+    event = await database_sync_to_async(event_create)(project, **fields)
+    await get_channel_layer().group_send(
+        group_name(project.id), events_stored_message([(event.pk, event.kind)])
+    )
+    return event
+
+
+async def _quiet(communicator, timeout: float = 0.4) -> bool:
+    return await communicator.receive_nothing(timeout=timeout)
+
+
+# --- access ----------------------------------------------------------------------------------
+
+
+@run
+async def test_it_refuses_anonymous_users_and_outsiders(charlie, project):
+    for who in [AnonymousUser(), charlie]:
+        await _refused(who, project)
+
+
+async def _refused(who, project):
+    for path in [f"/ws/projects/{project.id}/", f"/ws/projects/{project.id}/sessions/s1/"]:
+        communicator, connected = await _connect(who, path)
+        assert not connected
+        await communicator.disconnect()
+
+
+@run
+async def test_it_accepts_members(alice, bob, project):
+    for user in [alice, bob]:
+        communicator, connected = await _connect(user, f"/ws/projects/{project.id}/")
+        assert connected
+        sync = await communicator.receive_from()
+        assert sync.startswith('<tbody id="error-rows" hx-swap-oob="true">')
+        assert 'class="empty-row"' in sync
+        await communicator.disconnect()
+
+
+# --- project error list ----------------------------------------------------------------------
+
+
+@run
+async def test_it_sends_the_whole_table_on_connect_and_new_errors_on_top(alice, project):
+    now = timezone.now()
+    old = [
+        await database_sync_to_async(event_create)(project, received_at=now + timedelta(seconds=i))
+        for i in range(22)
+    ]
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+
+    sync = await communicator.receive_from()
+    assert _row_ids(sync) == [e.pk for e in reversed(old)][:20]
+
+    new = await _store(project, message="fresh <b>one</b>")
+    push = await communicator.receive_from(timeout=2)
+    assert push.startswith('<tbody hx-swap-oob="afterbegin:#error-rows">')
+    assert _row_ids(push) == [new.pk]
+    assert "fresh &lt;b&gt;one&lt;/b&gt;" in push
+    await communicator.disconnect()
+
+
+@run
+async def test_it_pushes_the_same_markup_as_the_page(alice, project, client):
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+    await communicator.receive_from()
+    event = await _store(project)
+    push = await communicator.receive_from(timeout=2)
+    await communicator.disconnect()
+
+    await database_sync_to_async(client.force_login)(alice)
+    page = (await database_sync_to_async(client.get)(f"/projects/{project.id}/")).content.decode()
+    row = re.search(rf'<tr id="event-{event.pk}".*?</tr>', page, re.S).group(0)
+    assert row in push
+
+
+@run
+async def test_it_ignores_non_errors_and_other_projects(alice, project):
+    from errorsink.projects import project_create
+
+    other = await database_sync_to_async(project_create)(name="Other", owner=alice)
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+    await communicator.receive_from()
+
+    await _store(project, kind=Event.WARNING, code="31002")
+    event = await database_sync_to_async(event_create)(other)
+    # A forged message naming another project's event in this project's group shows nothing.
+    await get_channel_layer().group_send(
+        group_name(project.id), events_stored_message([(event.pk, "error")])
+    )
+    assert await _quiet(communicator)
+    await communicator.disconnect()
+
+
+@run
+async def test_it_applies_the_pages_filter_to_live_rows(alice, project):
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/?code=RUNNER_INTERNAL")
+    await communicator.receive_from()
+
+    await _store(project, code="AGENT_CHILD_CRASHED")
+    assert await _quiet(communicator)
+    wanted = await _store(project, code="RUNNER_INTERNAL", source="runner")
+    assert _row_ids(await communicator.receive_from(timeout=2)) == [wanted.pk]
+    await communicator.disconnect()
+
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/?source=client")
+    assert _row_ids(await communicator.receive_from()) == []
+    await _store(project, code="RUNNER_INTERNAL", source="runner")
+    assert await _quiet(communicator)
+    await communicator.disconnect()
+
+
+@run
+async def test_it_coalesces_a_burst_into_a_few_pushes(alice, project):
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+    await communicator.receive_from()
+
+    events = [await database_sync_to_async(event_create)(project) for _ in range(30)]
+    for event in events:  # 30 separate notifications within a few milliseconds
+        await get_channel_layer().group_send(
+            group_name(project.id), events_stored_message([(event.pk, event.kind)])
+        )
+    pushes = []
+    while not await communicator.receive_nothing(timeout=0.5):
+        pushes.append(await communicator.receive_from())
+
+    assert 1 <= len(pushes) <= 3
+    shown = [pk for push in pushes for pk in _row_ids(push)]
+    assert events[-1].pk in _row_ids(pushes[-1])
+    assert _row_ids(pushes[-1])[0] == events[-1].pk  # newest on top
+    assert len(set(shown)) >= 20
+    await communicator.disconnect()
+
+
+@run
+async def test_it_fetches_rows_once_for_all_open_pages(alice, bob, project, monkeypatch):
+    calls = []
+    real = live_rows.events_by_ids
+    monkeypatch.setattr(live_rows, "events_by_ids", lambda **kw: calls.append(kw) or real(**kw))
+    pages = [(await _connect(alice if i % 2 else bob, f"/ws/projects/{project.id}/"))[0]
+             for i in range(10)]  # fmt: skip
+    for page in pages:
+        await page.receive_from()
+    calls.clear()
+
+    event = await _store(project)
+    pushes = [await page.receive_from(timeout=2) for page in pages]
+
+    assert all(_row_ids(push) == [event.pk] for push in pushes)
+    assert len(calls) == 1
+    for page in pages:
+        await page.disconnect()
+
+
+@run
+async def test_it_resyncs_on_reconnect_so_nothing_is_missed(alice, project):
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+    await communicator.receive_from()
+    await communicator.disconnect()
+
+    missed = await database_sync_to_async(event_create)(project)  # stored while disconnected
+
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+    assert _row_ids(await communicator.receive_from()) == [missed.pk]
+    await communicator.disconnect()
+
+
+# --- session timeline ------------------------------------------------------------------------
+
+
+@run
+async def test_it_appends_new_events_of_the_session_to_its_timeline(alice, project):
+    start = timezone.now()
+    first = await database_sync_to_async(event_create)(project, session_id="s1", occurred_at=start)
+    communicator, connected = await _connect(alice, f"/ws/projects/{project.id}/sessions/s1/")
+    assert connected
+    sync = await communicator.receive_from()
+    assert sync.startswith('<ol id="timeline-rows" hx-swap-oob="true">')
+    assert f'id="tl-event-{first.pk}"' in sync
+
+    await _store(project, session_id="other")
+    assert await _quiet(communicator)
+
+    later = await _store(project, session_id="s1", kind=Event.WARNING, code="31002",
+                         occurred_at=start + timedelta(seconds=3))  # fmt: skip
+    push = await communicator.receive_from(timeout=2)
+    assert push.startswith('<ol hx-swap-oob="beforeend:#timeline-rows">')
+    assert f'id="tl-event-{later.pk}"' in push and "+0:03.000" in push
+
+    earlier = await _store(project, session_id="s1", occurred_at=start - timedelta(seconds=1))
+    resync = await communicator.receive_from(timeout=2)
+    assert resync.startswith('<ol id="timeline-rows" hx-swap-oob="true">')
+    order = re.findall(r'id="tl-event-(\d+)"', resync)
+    assert order == [str(earlier.pk), str(first.pk), str(later.pk)]
+    await communicator.disconnect()

@@ -1,0 +1,306 @@
+"""Dashboard pages as alice (owner), bob (member) and charlie (outsider)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from errorsink.models import Event
+from errorsink.projects import project_create
+
+pytestmark = pytest.mark.django_db
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+def _project_url(project, **params):
+    url = reverse("project", args=[project.id])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+
+
+def _timeline_url(project, session_id):
+    return reverse("session-timeline", args=[project.id, session_id])
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+
+def test_it_sends_anonymous_users_to_sign_in(client, project):
+    for url in [reverse("projects"), _project_url(project), _timeline_url(project, "s")]:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("login"))
+
+
+def test_it_signs_in_and_out(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": "alice-password"})
+    assert response.status_code == 302 and response.url == reverse("projects")
+    assert client.get(reverse("projects")).status_code == 200
+    response = client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert client.get(reverse("projects")).status_code == 302
+
+
+def test_it_rejects_a_wrong_password(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": "nope"})
+    assert response.status_code == 200
+    assert b"didn't match" in response.content
+
+
+# --- projects page ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_it_lists_the_members_projects_with_24h_counts(client, request, user, project, make_event):
+    client.force_login(request.getfixturevalue(user))
+    now = timezone.now()
+    make_event(project)
+    make_event(project, occurred_at=now - timedelta(hours=2))
+    make_event(project, kind=Event.WARNING, code="31002", occurred_at=now - timedelta(hours=5))
+    make_event(project, occurred_at=now - timedelta(hours=30))  # outside the window
+
+    response = client.get(reverse("projects"))
+
+    assert response.status_code == 200
+    row = response.context["projects"][0]
+    assert (row.activity.errors, row.activity.warnings) == (2, 1)
+    assert row.activity.errors_by_hour[-1] == 1 and row.activity.errors_by_hour[-3] == 1
+    html = response.content.decode()
+    assert "Voice bot" in html and "<svg" in html and 'class="spark-errors"' in html
+
+
+def test_it_lists_nothing_for_an_outsider(client, charlie, project):
+    client.force_login(charlie)
+    response = client.get(reverse("projects"))
+    assert response.status_code == 200
+    assert "Voice bot" not in response.content.decode()
+    assert "not a member of any project" in response.content.decode()
+
+
+def test_it_counts_activity_of_all_projects_in_one_query(
+    client, alice, make_event, django_assert_num_queries
+):
+    client.force_login(alice)
+    for i in range(5):
+        p = project_create(name=f"P{i}", owner=alice)
+        make_event(p)
+        make_event(p, kind=Event.WARNING, code="31002")
+    # session, user, projects, one aggregate for all projects' activity
+    with django_assert_num_queries(4):
+        response = client.get(reverse("projects"))
+    assert [p.activity.errors for p in response.context["projects"]] == [1] * 5
+
+
+# --- project page ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_it_shows_the_last_20_errors_newest_arrival_first(
+    client, request, user, project, make_event
+):
+    client.force_login(request.getfixturevalue(user))
+    now = timezone.now()
+    events = [make_event(project, received_at=now + timedelta(seconds=i)) for i in range(25)]
+    # Arrival order wins over occurred_at: an old error received last is on top.
+    late = make_event(project, occurred_at=now - timedelta(days=2), received_at=now + timedelta(1))
+    make_event(project, kind=Event.WARNING, code="31002", received_at=now + timedelta(2))
+
+    response = client.get(_project_url(project))
+
+    assert response.status_code == 200
+    shown = [event.pk for event in response.context["events"]]
+    assert shown == [late.pk] + [e.pk for e in reversed(events)][:19]
+    html = response.content.decode()
+    assert html.count('class="error-row"') == 20
+    assert "Agent child process exited" in html  # catalog description
+    assert reverse("session-timeline", args=[project.id, "sess-1"]) in html
+    assert 'ws-connect="/ws/projects/' in html
+
+
+def test_it_404s_the_project_page_for_an_outsider(client, charlie, project):
+    client.force_login(charlie)
+    assert client.get(_project_url(project)).status_code == 404
+
+
+def test_it_404s_an_unknown_project(client, alice):
+    client.force_login(alice)
+    url = reverse("project", args=["00000000-0000-0000-0000-000000000000"])
+    assert client.get(url).status_code == 404
+
+
+def test_it_shows_an_unknown_code_as_unknown(client, alice, project, make_event):
+    client.force_login(alice)
+    make_event(project, code="MADE_UP_CODE")
+    html = client.get(_project_url(project)).content.decode()
+    assert "MADE_UP_CODE" in html and "unknown code" in html
+
+
+def test_it_filters_by_code_and_source(client, alice, project, make_event):
+    client.force_login(alice)
+    a = make_event(project, code="AGENT_CHILD_CRASHED", source="agent")
+    r = make_event(project, code="RUNNER_INTERNAL", source="runner")
+    w = make_event(project, code="WEBRTC_CONNECTION_FAILED", source="client")
+
+    def shown(**params):
+        return [e.pk for e in client.get(_project_url(project, **params)).context["events"]]
+
+    assert shown(code="RUNNER_INTERNAL") == [r.pk]
+    assert shown(source="client") == [w.pk]
+    assert shown(code="AGENT_CHILD_CRASHED", source="agent") == [a.pk]
+    assert shown(code="AGENT_CHILD_CRASHED", source="runner") == []
+    html = client.get(_project_url(project, code="RUNNER_INTERNAL", source="runner")).content
+    assert (
+        b"/ws/projects/%s/?code=RUNNER_INTERNAL&amp;source=runner" % str(project.id).encode()
+        in html
+    )
+
+
+def test_it_answers_htmx_filter_requests_with_the_table_only(client, alice, project, make_event):
+    client.force_login(alice)
+    make_event(project, code="RUNNER_INTERNAL", source="runner")
+    response = client.get(_project_url(project, source="runner"), headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert html.strip().startswith('<section id="error-table"')
+    assert "<html" not in html and "RUNNER_INTERNAL" in html
+
+
+def test_it_tells_a_new_project_how_to_send_its_first_event(client, alice, project, settings):
+    client.force_login(alice)
+    html = client.get(_project_url(project)).content.decode()
+    redis_line = re.search(r'<pre class="command" id="first-event-redis">(.*?)</pre>', html).group(
+        1
+    )
+    port = settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0]
+    assert f"-p {port}" in redis_line
+    assert "LPUSH session-errors" in redis_line
+    assert f"&quot;project_id&quot;:&quot;{project.id}&quot;" in redis_line
+    curl_line = re.search(r'id="first-event-curl">(.*?)</pre>', html).group(1)
+    assert f"http://testserver/api/v1/projects/{project.id}/events" in curl_line
+    assert "Authorization: Bearer &lt;key&gt;" in curl_line
+
+
+def test_it_drops_the_first_event_help_once_there_are_events(client, alice, project, make_event):
+    client.force_login(alice)
+    make_event(project, kind=Event.WARNING, code="31002")
+    assert "first-event" not in client.get(_project_url(project)).content.decode()
+
+
+def test_it_sets_a_content_security_policy_on_pages_and_static_files(client, alice, project):
+    client.force_login(alice)
+    for url in [reverse("login"), reverse("projects"), _project_url(project)]:
+        assert client.get(url).headers["Content-Security-Policy"] == CSP
+
+
+def test_it_loads_no_inline_script_or_style(client, alice, project, make_event):
+    client.force_login(alice)
+    make_event(project)
+    html = client.get(_project_url(project)).content.decode()
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    assert {attrs for attrs, _ in scripts} >= {
+        ' src="/static/vendor/htmx.min.js" defer',
+        ' src="/static/vendor/htmx-ext-ws.min.js" defer',
+        ' src="/static/errorsink/app.js" defer',
+    }
+    assert all(re.search(r'src="/static/', attrs) and not body for attrs, body in scripts)
+    assert "<style" not in html and " style=" not in html
+    assert " on" not in re.sub(r"<(?!\w)|[^<]+", "", html)  # no onclick= etc. on any tag
+
+
+# --- find a session --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_it_finds_a_session_by_id(client, request, user, project, make_event):
+    client.force_login(request.getfixturevalue(user))
+    make_event(project, session_id="call/with slash")
+    url = reverse("session-find", args=[project.id]) + "?session_id=call/with%20slash"
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.url == _timeline_url(project, "call/with slash")
+    assert client.get(response.url).status_code == 200
+
+
+def test_it_says_when_there_is_no_such_session(client, alice, project):
+    client.force_login(alice)
+    url = reverse("session-find", args=[project.id]) + "?session_id=nope"
+    response = client.get(url, follow=True)
+    assert response.redirect_chain[-1][0] == _project_url(project)
+    assert "No such session in this project: nope" in response.content.decode()
+
+
+def test_it_does_not_find_sessions_for_an_outsider(client, charlie, project, make_event):
+    make_event(project, session_id="s1")
+    client.force_login(charlie)
+    url = reverse("session-find", args=[project.id]) + "?session_id=s1"
+    assert client.get(url).status_code == 404
+
+
+# --- session timeline ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_it_shows_a_session_timeline_in_time_order(client, request, user, project, session_events):
+    client.force_login(request.getfixturevalue(user))
+    response = client.get(_timeline_url(project, "call-42"))
+    assert response.status_code == 200
+    events = response.context["events"]
+    assert [e.code for e in events] == [
+        "AGENT_HANDLER_FAILED", "31002", "HIGH_PACKET_LOSS", "31004", "USER_BUSY",
+    ]  # fmt: skip
+    assert [e.offset for e in events] == ["+0:00.000", "+0:10.000", "+0:20.000", "+0:30.000",
+                                          "+0:40.000"]  # fmt: skip
+    html = response.content.decode()
+    for event in events:  # every code has its catalog description and fix
+        assert event.code_info is not None
+        assert str(event.code_info.description).replace("'", "&#x27;") in html
+    assert html.count("Fix:") == 5
+    for text in ["486", "Busy Here", "causeCode", "sipReason", "close code", "jitter_ms"]:
+        assert text in html
+    assert '<details class="stack"><summary>Stack</summary><pre>Error: demo failure' in html
+    assert "&quot;userId&quot;: &quot;u_123&quot;" in html
+
+
+def test_it_404s_the_timeline_for_an_outsider(client, charlie, project, session_events):
+    client.force_login(charlie)
+    assert client.get(_timeline_url(project, "call-42")).status_code == 404
+
+
+def test_it_404s_an_unknown_session(client, alice, project):
+    client.force_login(alice)
+    assert client.get(_timeline_url(project, "nope")).status_code == 404
+
+
+def test_it_links_odd_session_ids_without_breaking_the_page(client, alice, project, make_event):
+    client.force_login(alice)
+    odd = "a/b?c#d\nnewline <x>"
+    make_event(project, session_id=odd)
+    html = client.get(_project_url(project)).content.decode()
+    href = re.search(r'<td class="session"><a href="([^"]+)"', html).group(1)
+    assert client.get(href.replace("&amp;", "&")).context["session_id"] == odd
+
+
+# --- escaping --------------------------------------------------------------------------------
+
+HOSTILE = (
+    "<script>window.__xss=1</script>"
+    '<img src=x onerror="window.__xss=1">'
+    '<a href="javascript:window.__xss=1">x</a>'
+)
+
+
+def test_it_escapes_untrusted_text_everywhere(client, alice, project, make_event):
+    client.force_login(alice)
+    make_event(project, session_id="s-x", message=HOSTILE, stack=HOSTILE, code=HOSTILE[:120],
+               build_id=HOSTILE[:100], customer_context={"note": HOSTILE, HOSTILE: 1})  # fmt: skip
+    for url in [_project_url(project), _timeline_url(project, "s-x")]:
+        html = client.get(url).content.decode()
+        assert "<script>window" not in html and "<img src=x" not in html
+        assert 'href="javascript:' not in html
+        assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in html
