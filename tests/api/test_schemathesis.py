@@ -1,0 +1,67 @@
+"""Property-based run of the OpenAPI document: no server error, no response off the schema.
+
+In process (WSGI) so generated data shares the test's database transaction; the key is valid
+and holds every scope, and the project id is the key's own, so the routes are exercised past
+authentication rather than answering 404 to random ids.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import close_old_connections
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seeded(make_event):
+    make_event(session_id="sess-1")
+    make_event(session_id="sess-1", kind="warning", code="HIGH_JITTER")
+
+
+# Loading the document touches no database, so it can happen at collection.
+schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", WSGIHandler())
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    # As Django's test client does: a request must not close the connection that holds the
+    # test's transaction.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@schema.parametrize()
+@hypothesis_settings(
+    max_examples=40,
+    database=None,  # no .hypothesis folder in the checkout
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_it_finds_no_server_error_and_no_response_off_the_schema(
+    case, project, key, seeded, settings
+):
+    settings.ERRORSINK_API_RATE_LIMIT = 0
+    if case.path_parameters and "project_id" in case.path_parameters:
+        case.path_parameters["project_id"] = str(project.id)
+    parameters = case.path_parameters or {}
+    if parameters.get("session_id") and len(parameters["session_id"]) % 2:
+        parameters["session_id"] = "sess-1"  # half the cases reach a session that exists
+    response = case.call_and_validate(
+        headers={"Authorization": f"Bearer {key}", "Host": "localhost"},
+        checks=[not_a_server_error, response_schema_conformance, status_code_conformance],
+    )
+    assert response.headers.get("x-request-id")  # on every response, errors included
