@@ -70,20 +70,29 @@ def heartbeat_key(worker_id: str) -> str:
 
 @dataclass
 class _OutageLog:
-    """Logs an outage once when it starts and once when it ends, never once per attempt."""
+    """Logs an outage once when it starts and once when it ends, never once per attempt.
+    Shared by the consumer threads of a process, so one outage is one line."""
 
     what: str
     since: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def failed(self, exc: Exception) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
-            log.error("%s unreachable (%s); holding the batch and retrying", self.what, exc)
+        with self.lock:
+            if self.since is None:
+                self.since = time.monotonic()
+                log.error("%s unreachable (%s); holding the batch and retrying", self.what, exc)
 
     def recovered(self) -> None:
-        if self.since is not None:
-            log.warning("%s reachable again after %.1fs", self.what, time.monotonic() - self.since)
-            self.since = None
+        with self.lock:
+            if self.since is not None:
+                took = time.monotonic() - self.since
+                log.warning("%s reachable again after %.1fs", self.what, took)
+                self.since = None
+
+
+REDIS_OUTAGE = _OutageLog("Redis")
+DATABASE_OUTAGE = _OutageLog("PostgreSQL")
 
 
 @dataclass
@@ -102,8 +111,8 @@ class IngestConsumer:
         self.take_batch_script = self.redis.register_script(_TAKE_BATCH)
         self.reclaim_script = self.redis.register_script(_RECLAIM)
         self.stopping = threading.Event()
-        self.redis_outage = _OutageLog("Redis")
-        self.db_outage = _OutageLog("PostgreSQL")
+        self.redis_outage = REDIS_OUTAGE
+        self.db_outage = DATABASE_OUTAGE
         self._next_heartbeat = self._next_reclaim = 0.0
 
     # -- loop ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from errorsink.queue import dead_letter_name, enqueue
 from tests.errorsink.conftest import drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
+UNKNOWN_PROJECT = "00000000-0000-4000-8000-000000000000"
 
 
 def seed_session_error(project_id) -> dict:
@@ -104,7 +105,7 @@ def test_it_dead_letters_bad_items_and_stores_the_good_ones_around_them(consumer
         b"[1, 2, 3]",
         b'"just a string"',
         json.dumps({"type": "mystery", "project_id": str(project.id)}),
-        json.dumps({**seed_session_error(project.id), "project_id": "00000000-0000-4000-8000-000000000000"}),
+        json.dumps({**seed_session_error(project.id), "project_id": UNKNOWN_PROJECT}),
         json.dumps({k: v for k, v in seed_session_error(project.id).items() if k != "session_id"}),
         json.dumps({**seed_session_error(project.id), "message": "x" * (100 * 1024)}),
         json.dumps({**seed_session_error(project.id), "recoverable": "no"}),
