@@ -8,10 +8,20 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
-ERROR_CODES = ["AGENT_HANDLER_FAILED", "AGENT_CHILD_CRASHED", "RUNNER_INTERNAL",
-               "SESSION_END_FAILED", "IDLE_TIMEOUT_CALLBACK_FAILED", "WEBRTC_CONNECTION_FAILED"]  # fmt: skip
-WARNINGS = [("HIGH_JITTER", {"jitter_ms": 48.5}), (31001, {"rtt_ms": 420}),
-            ("HIGH_PACKET_LOSS", {"packet_loss_pct": 7.5}), (31004, {"mos": 2.9})]  # fmt: skip
+ERROR_CODES = [
+    "AGENT_HANDLER_FAILED",
+    "AGENT_CHILD_CRASHED",
+    "RUNNER_INTERNAL",
+    "SESSION_END_FAILED",
+    "IDLE_TIMEOUT_CALLBACK_FAILED",
+    "WEBRTC_CONNECTION_FAILED",
+]
+WARNINGS = [
+    ("HIGH_JITTER", {"jitter_ms": 48.5}),
+    (31001, {"rtt_ms": 420}),
+    ("HIGH_PACKET_LOSS", {"packet_loss_pct": 7.5}),
+    (31004, {"mos": 2.9}),
+]
 
 
 def _when(n: int) -> str:
@@ -19,43 +29,89 @@ def _when(n: int) -> str:
 
 
 def _session_error(n: int, project: str, session: str) -> dict:
-    return {"type": "session_error", "code": ERROR_CODES[n % len(ERROR_CODES)],
-            "message": f"handler threw on turn {n}", "session_id": session, "project_id": project,
-            "build_id": "build-42", "stack": f"Error: demo failure {n}\n    at onUserSpeechFinal",
-            "recoverable": False, "customer_context": {"userId": f"u_{n % 97}", "tier": "pro"},
-            "occurred_at": _when(n)}  # fmt: skip
+    return {
+        "type": "session_error",
+        "code": ERROR_CODES[n % len(ERROR_CODES)],
+        "message": f"handler threw on turn {n}",
+        "session_id": session,
+        "project_id": project,
+        "build_id": "build-42",
+        "stack": f"Error: demo failure {n}\n    at onUserSpeechFinal",
+        "recoverable": False,
+        "customer_context": {"userId": f"u_{n % 97}", "tier": "pro"},
+        "occurred_at": _when(n),
+    }
 
 
 def _warning(n: int, project: str, session: str) -> dict:
     code, metrics = WARNINGS[n % len(WARNINGS)]
-    return {"type": "session_warning", "project_id": project, "session_id": session,
-            "code": code, "metrics": metrics, "occurred_at": _when(n)}  # fmt: skip
+    return {
+        "type": "session_warning",
+        "project_id": project,
+        "session_id": session,
+        "code": code,
+        "metrics": metrics,
+        "occurred_at": _when(n),
+    }
 
 
 def _end(n: int, project: str, session: str) -> dict:
-    return {"type": "session_end", "project_id": project, "session_id": session,
-            "cause": "USER_BUSY", "cause_code": 17, "sip_code": 486, "sip_reason": "Busy Here",
-            "occurred_at": _when(n)}  # fmt: skip
+    return {
+        "type": "session_end",
+        "project_id": project,
+        "session_id": session,
+        "cause": "USER_BUSY",
+        "cause_code": 17,
+        "sip_code": 486,
+        "sip_reason": "Busy Here",
+        "occurred_at": _when(n),
+    }
 
 
 def _telnyx(n: int, project: str, session: str) -> dict:
-    event = {"error": {"code": 45002, "name": "WEBSOCKET_ERROR",
-                       "message": "Connection to server lost"}, "sessionId": session}  # fmt: skip
-    return {"type": "sdk_event", "sdk": "telnyx", "name": "telnyx.error", "project_id": project,
-            "event": event, "occurred_at": _when(n)}  # fmt: skip
+    event = {
+        "error": {"code": 45002, "name": "WEBSOCKET_ERROR", "message": "Connection to server lost"},
+        "sessionId": session,
+    }
+    return {
+        "type": "sdk_event",
+        "sdk": "telnyx",
+        "name": "telnyx.error",
+        "project_id": project,
+        "event": event,
+        "occurred_at": _when(n),
+    }
 
 
 def _onebudd(n: int, project: str, session: str) -> dict:
-    event = {"type": "error", "version": "1", "session_id": session,
-             "timestamp": 1699900000000 + n, "payload": {"code": "stt_failed",
-             "message": "Speech recognition failed: invalid audio format", "fatal": False}}  # fmt: skip
-    return {"type": "sdk_event", "sdk": "onebudd", "name": "error", "project_id": project,
-            "event": event}  # fmt: skip
+    event = {
+        "type": "error",
+        "version": "1",
+        "session_id": session,
+        "timestamp": 1699900000000 + n,
+        "payload": {
+            "code": "stt_failed",
+            "message": "Speech recognition failed: invalid audio format",
+            "fatal": False,
+        },
+    }
+    return {
+        "type": "sdk_event",
+        "sdk": "onebudd",
+        "name": "error",
+        "project_id": project,
+        "event": event,
+    }
 
 
 def _agent_error(n: int, project: str, session: str) -> dict:
-    return {"type": "agent_error", "message": f"legacy crash {n}", "project_id": project,
-            "session_id": session, "occurred_at": _when(n)}  # fmt: skip
+    return {
+        "type": "agent_error",
+        "message": f"legacy crash {n}",
+        "project_id": project,
+        "session_id": session,
+        "occurred_at": _when(n),
+    }
 
 
 MAKERS = [_session_error, _warning, _warning, _end, _telnyx, _onebudd, _agent_error]
