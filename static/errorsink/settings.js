@@ -1,4 +1,4 @@
-// Session settings panel: live character count, speech preview, and htmx if the page lacks it.
+// Session settings panel: live character count and speech preview (htmx comes from base.html).
 // Static file only: the CSP is script-src 'self', so no inline scripts or handlers anywhere.
 (function () {
   "use strict";
@@ -58,18 +58,6 @@
     root.querySelectorAll("[data-settings-panel]").forEach(initPanel);
   }
 
-  // htmx only initialises itself when its script runs before DOMContentLoaded or after the
-  // load event, so a missing htmx is fetched once the page has fully loaded. A page that
-  // already ships htmx (with defer or not) has it defined by then, so it is never loaded twice.
-  function ensureHtmx() {
-    if (window.htmx) return;
-    var panel = document.querySelector("[data-settings-panel][data-htmx-src]");
-    if (!panel) return;
-    var script = document.createElement("script");
-    script.src = panel.dataset.htmxSrc;
-    document.head.appendChild(script);
-  }
-
   document.addEventListener("input", function (event) {
     if (event.target.matches && event.target.matches("[data-tts-input]")) updateCount(event.target);
   });
@@ -88,10 +76,5 @@
     });
   } else {
     initWithin(document.body);
-  }
-  if (document.readyState === "complete") {
-    ensureHtmx();
-  } else {
-    window.addEventListener("load", ensureHtmx);
   }
 })();
