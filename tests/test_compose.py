@@ -1,0 +1,43 @@
+"""compose.yaml cannot run here (no Docker engine), so its contract is checked by parsing it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def compose() -> dict:
+    return yaml.safe_load((CHECKOUT / "compose.yaml").read_text())
+
+
+def makefile_entrypoints() -> dict[str, str]:
+    output = subprocess.run(
+        ["make", "--no-print-directory", "-s", "print-entrypoints", "PORT=8000"],
+        cwd=CHECKOUT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return dict(line.split("=", 1) for line in output.splitlines())
+
+
+def test_it_defines_every_service_of_the_stack():
+    assert set(compose()["services"]) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+
+
+def test_it_runs_the_makefile_entry_point_in_each_app_service():
+    services, entrypoints = compose()["services"], makefile_entrypoints()
+    for name in ("web", "worker", "beat", "migrate"):
+        assert services[name]["command"] == entrypoints[name], name
+
+
+def test_it_shares_one_environment_block_with_every_setting():
+    services = compose()["services"]
+    environments = [services[name]["environment"] for name in ("migrate", "web", "worker", "beat")]
+    assert all(env == environments[0] for env in environments)
+    assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "PORT",
+            "ERRORSINK_QUEUE"} <= set(environments[0])  # fmt: skip
+    assert environments[0]["DATABASE_URL"].startswith("postgresql://")
+    assert "@postgres:" in environments[0]["DATABASE_URL"]
+    assert environments[0]["REDIS_URL"].startswith("redis://redis:")
