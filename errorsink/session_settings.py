@@ -34,8 +34,9 @@ def clean_error_message(value: object) -> str:
     if len(text) > ERROR_MESSAGE_MAX:
         raise ValueError(f"must be at most {ERROR_MESSAGE_MAX} characters (got {len(text)})")
     for char in text:
-        # Cc covers tabs, newlines and the rest: the runner speaks a single line of text.
-        if unicodedata.category(char) == "Cc":
+        # Cc covers tabs, newlines and the rest; Zl/Zp are Unicode's own line breaks. The
+        # runner speaks a single line of text.
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
             raise ValueError(f"must not contain control characters (found U+{ord(char):04X})")
     return text
 
@@ -43,10 +44,11 @@ def clean_error_message(value: object) -> str:
 def clean_idle_timeout(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("must be a whole number of seconds")
-    try:
-        seconds = int(value)
-    except ValueError:
-        raise ValueError("must be a whole number of seconds") from None
+    text = str(value).strip()
+    # int() would also take "3_0" or "٣٠"; only plain ASCII digits are a number of seconds here.
+    if not (text.isascii() and text.lstrip("-").isdigit()):
+        raise ValueError("must be a whole number of seconds")
+    seconds = int(text)
     if not IDLE_TIMEOUT_MIN <= seconds <= IDLE_TIMEOUT_MAX:
         raise ValueError(f"must be between {IDLE_TIMEOUT_MIN} and {IDLE_TIMEOUT_MAX} seconds")
     return seconds

@@ -112,3 +112,12 @@ def test_it_lists_history_newest_first_and_limited(project, alice):
     history = session_settings_history(project=project)
     assert [change.new_value for change in history] == [str(s) for s in range(34, 24, -1)]
     assert len(session_settings_history(project=project, limit=3)) == 3
+
+
+def test_it_refuses_unicode_line_separators_and_non_ascii_digit_timeouts():
+    from errorsink.session_settings import SettingsInvalid, session_settings_validate
+
+    for changes in ({"error_message": "one\u2028two"}, {"idle_timeout_seconds": "3_0"},
+                    {"idle_timeout_seconds": "٣٠"}):  # fmt: skip
+        with pytest.raises(SettingsInvalid):
+            session_settings_validate(changes)
