@@ -1,0 +1,171 @@
+"""The real `errorsink` console script against a real Daphne on the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from errorsink.api_keys import api_key_create
+from errorsink.models import ApiKey, Event, SessionSettings
+from errorsink.projects import project_create
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ERRORSINK = Path(sys.executable).parent / "errorsink"
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def other_project(charlie):
+    return project_create(name="Someone else's bot", owner=charlie)
+
+
+@pytest.fixture
+def cli(live_server_url, project):
+    _, key = api_key_create(project=project, scopes=",".join(ApiKey.SCOPES), name="cli")
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        environ = {
+            k: v for k, v in os.environ.items() if not k.startswith("ERRORSINK_") or k == "PATH"
+        }
+        environ.update(
+            ERRORSINK_URL=live_server_url, ERRORSINK_API_KEY=key, ERRORSINK_PROJECT=str(project.id)
+        )
+        environ.update(env or {})
+        return subprocess.run(
+            [str(ERRORSINK), *args], env=environ, capture_output=True, text=True, timeout=60
+        )
+
+    run.key = key
+    return run
+
+
+def _event(project, number: int, **fields) -> Event:
+    now = timezone.now()
+    values = dict(
+        project=project, event_id=f"cli-{number}", session_id=f"sess-{number % 2}",
+        kind=Event.ERROR, code="AGENT_CHILD_CRASHED", message=f"crash number {number}",
+        occurred_at=now - timedelta(minutes=10 - number),
+        received_at=now - timedelta(minutes=10 - number),
+        source="agent", severity="high", recoverable=False, item_type="session_error", raw={},
+    )  # fmt: skip
+    values.update(fields)
+    return Event.objects.create(**values)
+
+
+def test_it_lists_errors_as_an_aligned_table_newest_first(cli, project):
+    for number in range(3):
+        _event(project, number)
+    result = cli("projects", "errors", "list")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["TIME", "CODE", "SOURCE", "OUTCOME", "SESSION", "MESSAGE"]
+    assert [line.rsplit(" ", 1)[-1] for line in lines[1:]] == ["2", "1", "0"]
+    message_column = lines[0].index("MESSAGE")
+    assert all(line[message_column:].startswith("crash number") for line in lines[1:])
+    assert "fatal" in lines[1]
+
+
+def test_it_lists_one_sessions_errors(cli, project):
+    for number in range(4):
+        _event(project, number)
+    result = cli("projects", "errors", "list", "--session", "sess-1")
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[-1] for line in result.stdout.splitlines()[1:]] == ["1", "3"]
+
+
+def test_it_prints_json_for_scripts(cli, project):
+    _event(project, 1)
+    result = cli("projects", "errors", "list", "--json")
+    body = json.loads(result.stdout)
+    assert body["errors"][0]["event_id"] == "cli-1"
+    session = json.loads(cli("projects", "errors", "list", "--session", "sess-1", "--json").stdout)
+    assert session["session_id"] == "sess-1" and len(session["errors"]) == 1
+
+
+def test_it_shows_an_empty_list_plainly(cli):
+    result = cli("projects", "errors", "list")
+    assert result.returncode == 0 and result.stdout.strip() == "No errors."
+
+
+def test_it_lists_and_sets_session_settings(cli, project):
+    listing = cli("projects", "session-settings", "list")
+    assert listing.returncode == 0, listing.stderr
+    assert "error_message" in listing.stdout and "Sorry, something went wrong." in listing.stdout
+    assert "AGENT_CRASH_TTS_MESSAGE=Sorry, something went wrong." in listing.stdout
+
+    changed = cli("projects", "session-settings", "set", "error_message", "Sorry, try again.")
+    assert changed.returncode == 0, changed.stderr
+    assert "AGENT_CRASH_TTS_MESSAGE=Sorry, try again." in changed.stdout
+    timeout = cli("projects", "session-settings", "set", "idle_timeout_seconds", "120")
+    assert timeout.returncode == 0, timeout.stderr
+    settings = SessionSettings.objects.get(project=project)
+    assert (settings.error_message, settings.idle_timeout_seconds) == ("Sorry, try again.", 120)
+    as_json = json.loads(cli("projects", "session-settings", "list", "--json").stdout)
+    assert as_json["deploy_env"]["AGENT_IDLE_TIMEOUT_SECONDS"] == "120"
+
+
+def test_it_prints_the_apis_code_message_and_details_and_exits_1(cli):
+    result = cli("projects", "session-settings", "set", "error_message", "x" * 600)
+    assert result.returncode == 1
+    first, *details = result.stderr.splitlines()
+    assert first.startswith("error: VALIDATION_ERROR: ")
+    assert "(request req_" in first
+    assert any(line.strip().startswith("error_message:") for line in details)
+    assert result.stdout == ""
+
+
+def test_it_reports_a_bad_key(cli):
+    result = cli("projects", "errors", "list", env={"ERRORSINK_API_KEY": "es_00000000_nope"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: UNAUTHORIZED: Invalid or revoked API key (request ")
+
+
+def test_it_reports_a_missing_scope_and_another_project(cli, project, other_project):
+    _, read_only = api_key_create(project=project, scopes="settings:read")
+    scope = cli("projects", "errors", "list", env={"ERRORSINK_API_KEY": read_only})
+    assert scope.returncode == 1 and scope.stderr.startswith("error: FORBIDDEN: ")
+    elsewhere = cli("projects", "errors", "list", "--project", str(other_project.id))
+    assert elsewhere.returncode == 1 and elsewhere.stderr.startswith("error: NOT_FOUND: ")
+
+
+def test_it_takes_flags_instead_of_the_environment(cli, project, live_server_url):
+    _event(project, 1)
+    env = {"ERRORSINK_URL": "http://127.0.0.1:9", "ERRORSINK_API_KEY": "", "ERRORSINK_PROJECT": ""}
+    result = cli("--url", live_server_url, "projects", "errors", "list",
+                 "--api-key", cli.key, "--project", str(project.id), env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "crash number 1" in result.stdout
+
+
+def test_it_explains_a_refused_connection_and_exits_2(cli):
+    result = cli(
+        "projects", "errors", "list", env={"ERRORSINK_URL": f"http://127.0.0.1:{free_port()}"}
+    )
+    assert result.returncode == 2
+    assert "cannot connect" in result.stderr and "connection refused" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_it_asks_for_missing_configuration(cli):
+    result = cli("projects", "errors", "list", env={"ERRORSINK_API_KEY": ""})
+    assert result.returncode == 2 and "ERRORSINK_API_KEY" in result.stderr
+
+
+def test_it_neutralises_terminal_escapes_in_untrusted_text(cli, project):
+    _event(project, 1, message="evil \x1b]0;pwned\x07 \x1b[2J text", session_id="s\x1b[31m")
+    result = cli("projects", "errors", "list")
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "\\x1b" in result.stdout
