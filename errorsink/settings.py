@@ -141,7 +141,13 @@ WHITENOISE_AUTOREFRESH = DEBUG
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 10},
+        # channels-redis blocks up to 5 s in BZPOPMIN; redis-py's default socket timeout is also
+        # 5 s, which turns every idle websocket into a timeout error. Give the read headroom.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "capacity": 1000,
+            "expiry": 10,
+        },
     }
 }
 
