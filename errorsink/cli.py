@@ -73,7 +73,7 @@ def errors_list(client: Client, args: argparse.Namespace) -> None:
         ]
         for event in errors
     ]
-    _print_table(["TIME", "CODE", "SOURCE", "OUTCOME", "SESSION", "MESSAGE"], rows)
+    _print_table(["TIME (UTC)", "CODE", "SOURCE", "OUTCOME", "SESSION", "MESSAGE"], rows)
     if body.get("truncated"):
         print(f"(only the first {len(errors)} errors of this session are shown)")
 

@@ -71,7 +71,7 @@ def test_it_lists_errors_as_an_aligned_table_newest_first(cli, project):
     result = cli("projects", "errors", "list")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["TIME", "CODE", "SOURCE", "OUTCOME", "SESSION", "MESSAGE"]
+    assert lines[0].split() == ["TIME", "(UTC)", "CODE", "SOURCE", "OUTCOME", "SESSION", "MESSAGE"]
     assert [line.rsplit(" ", 1)[-1] for line in lines[1:]] == ["2", "1", "0"]
     message_column = lines[0].index("MESSAGE")
     assert all(line[message_column:].startswith("crash number") for line in lines[1:])

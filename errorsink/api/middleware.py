@@ -1,4 +1,9 @@
-"""First middleware: binds the request id, stamps X-Request-Id, logs one line per API call."""
+"""First middleware: binds the request id, stamps X-Request-Id, logs one line per API call,
+and answers CORS for /api/ so browsers can report client-only codes (DESIGN section 3).
+
+CORS allows any origin: the API authenticates with a bearer key, never with cookies, so a page
+on another origin gains nothing it could not do with the key itself.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,16 @@ from errorsink.api.request_id import (
 
 access_log = logging.getLogger("errorsink.api.access")
 
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "X-Request-Id, Retry-After",
+}
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, PATCH",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Request-Id",
+    "Access-Control-Max-Age": "3600",
+}
+
 
 class RequestIdMiddleware:
     def __init__(self, get_response) -> None:
@@ -28,19 +43,30 @@ class RequestIdMiddleware:
         token = request_id_bind(request_id)
         started = time.monotonic()
         try:
-            response = envelope_stray_error(request, self.get_response(request))
+            api = is_api_request(request)
+            if api and _is_preflight(request):
+                response = HttpResponse(status=204)
+                for name, value in PREFLIGHT_HEADERS.items():
+                    response[name] = value
+            else:
+                response = envelope_stray_error(request, self.get_response(request))
             response[HEADER] = request_id
-            if is_api_request(request):
-                key = getattr(request, "api_key_prefix", None) or "-"
+            if api:
+                for name, value in CORS_HEADERS.items():
+                    response[name] = value
                 access_log.info(
                     "%s %s %s %.0fms key=%s",
                     request.method,
                     request.get_full_path(),
                     response.status_code,
                     (time.monotonic() - started) * 1000,
-                    key,
+                    getattr(request, "api_key_prefix", None) or "-",
                     extra={"request_id": request_id},
                 )
             return response
         finally:
             request_id_unbind(token)
+
+
+def _is_preflight(request: HttpRequest) -> bool:
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers

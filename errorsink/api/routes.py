@@ -86,7 +86,7 @@ def session_errors(request: HttpRequest, project_id: str, session_id: str):
 def session_timeline(request: HttpRequest, project_id: str, session_id: str):
     project = request.auth.project
     events, truncated = selectors.session_events(project_id=project.id, session_id=session_id)
-    if not events:
+    if not events and not selectors.session_known(project_id=project.id, session_id=session_id):
         raise ApiError(404, "No such session")
     return {
         "project_id": str(project.id),
@@ -192,6 +192,8 @@ def session_settings_patch(request: HttpRequest, project_id: str, changes: Sessi
     response={200: CodesOut, **_errors()},
     auth=KeyAuth(),
     summary="The code catalog: every known error, warning and termination code",
+    description="Any valid key may read it, whatever its scopes: the catalog is the same for "
+    "every project and says nothing about any of them.",
     tags=["codes"],
 )
 def codes(request: HttpRequest):

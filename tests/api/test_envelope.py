@@ -190,3 +190,30 @@ def test_it_serves_the_docs_page_from_local_assets_without_inline_script():
     assert "cdn" not in page.lower()
     for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page):
         assert client.get(asset).status_code == 200, asset
+
+
+def test_it_answers_a_cors_preflight_so_browsers_can_post_events(project):
+    response = Client(HTTP_HOST="localhost").options(
+        f"/api/v1/projects/{project.id}/events",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization, content-type"},
+    )  # fmt: skip
+    assert response.status_code == 204
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in response["Access-Control-Allow-Methods"]
+    assert "Authorization" in response["Access-Control-Allow-Headers"]
+
+
+def test_it_lets_browsers_read_the_request_id_of_any_api_response(api, project):
+    for response in (api.get(f"/projects/{project.id}/session-errors"), api.get("/nope")):
+        assert response["Access-Control-Allow-Origin"] == "*"
+        assert "X-Request-Id" in response["Access-Control-Expose-Headers"]
+    assert (
+        not Client(HTTP_HOST="localhost").get("/login/").has_header("Access-Control-Allow-Origin")
+    )
+
+
+def test_it_keeps_the_envelope_for_unknown_routes_in_debug_mode(settings):
+    settings.DEBUG = True
+    response = Client(HTTP_HOST="localhost").get("/api/v1/no/such/route")
+    assert_envelope(response, 404, "NOT_FOUND")

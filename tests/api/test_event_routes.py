@@ -155,3 +155,10 @@ def test_it_serves_the_code_catalog(api):
     assert body["count"] == len(all_codes()) == len(body["codes"])
     codes = {entry["code"] for entry in body["codes"]}
     assert {"AGENT_CHILD_CRASHED", "WEBRTC_CONNECT_TIMEOUT", "NORMAL_CLEARING"} <= codes
+
+
+def test_it_gives_an_empty_timeline_for_a_session_known_only_by_its_row(api, project):
+    now = timezone.now()
+    Session.objects.create(project=project, session_id="quiet", first_seen=now, last_seen=now)
+    body = api.get(f"/projects/{project.id}/sessions/quiet/timeline").json()
+    assert body["events"] == [] and body["truncated"] is False

@@ -84,3 +84,9 @@ def test_it_answers_400_for_broken_json(api, project, body):
 def test_it_answers_422_for_a_body_that_is_not_an_object(api, project):
     response = api.patch(f"/projects/{project.id}/session-settings", b"[1, 2]")
     assert_envelope(response, 422, "VALIDATION_ERROR")
+
+
+def test_it_reads_settings_in_a_fixed_number_of_queries(api, project, django_assert_num_queries):
+    api.get(f"/projects/{project.id}/session-settings")
+    with django_assert_num_queries(2):  # the key (with its project), the settings row
+        assert api.get(f"/projects/{project.id}/session-settings").status_code == 200
