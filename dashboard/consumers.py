@@ -1,9 +1,10 @@
-"""Live pushes to the dashboard: one group per project, authorised on connect.
+"""Live pushes to the dashboard: authorised on connect, one channel-layer group per project.
 
-Each consumer answers with HTML for the htmx websocket extension: on (re)connect the whole
-current table from the database (so a dropped connection misses nothing), then only new rows,
-swapped in out of band. Bursts are merged: messages arriving within COALESCE_SECONDS of the
-last push wait and go out together.
+Pages do not join the group themselves: one relay per project per process does
+(dashboard/hub.py) and hands each notification to its pages. Each consumer answers with HTML for
+the htmx websocket extension: on (re)connect the whole current table from the database (so a
+dropped connection misses nothing), then only new rows, swapped in out of band. Bursts are
+merged: notifications arriving within COALESCE_SECONDS of the last push wait and go together.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
-from dashboard.live_rows import RenderedRow, error_rows_for_ids
+from dashboard.hub import project_hub
+from dashboard.live_rows import RowMeta, row_html, row_metas
 from dashboard.present import timeline_annotate
 from dashboard.selectors import LATEST_LIMIT, events_by_ids, project_errors_latest, session_timeline
 from errorsink.models import Event
-from errorsink.projects import group_name, project_for_user
+from errorsink.projects import project_for_user
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ COALESCE_SECONDS = 0.1
 
 
 class _LiveConsumer(AsyncWebsocketConsumer):
-    """Authorise, join the project's group, merge `events.stored` bursts into few pushes."""
+    """Authorise, subscribe to the project, merge `events.stored` bursts into few pushes."""
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -45,24 +47,30 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         self._pending: list[int] = []
         self._flush_task: asyncio.Task | None = None
         self._last_flush = 0.0
-        self.group = group_name(project.id)
-        # Join before reading the database: anything stored after the read is then pushed.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self._synced = False
+        # Subscribe before reading the database: anything stored after the read is then pushed.
+        await project_hub().subscribe(project.id, self)
+        self.subscribed = True
         await self.accept()
         await self.send(text_data=await self.sync_html())
+        # Pushes only after the full table, or the table would overwrite them.
+        self._synced = True
+        if self._pending:
+            self._schedule_flush()
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if getattr(self, "subscribed", False):
+            await project_hub().unsubscribe(self.project_id, self)
         if getattr(self, "_flush_task", None) is not None:
             self._flush_task.cancel()
 
-    async def events_stored(self, message: dict) -> None:
+    def events_stored_nowait(self, message: dict) -> None:
+        """A notification relayed by the process's hub (see dashboard/hub.py)."""
         ids = [pk for pk, kind in message.get("events", []) if self.wants(kind)]
         if not ids:
             return
         self._pending.extend(ids)
-        if self._flush_task is None:
+        if self._synced and self._flush_task is None:
             self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -83,7 +91,7 @@ class _LiveConsumer(AsyncWebsocketConsumer):
             raise
         except Exception:
             # A push is only a hint; the page re-syncs from the database on reconnect.
-            log.exception("live push failed for %s", self.group)
+            log.exception("live push failed for project %s", self.project_id)
         finally:
             self._flush_task = None
         if self._pending:
@@ -105,7 +113,7 @@ class ProjectConsumer(_LiveConsumer):
     def wants(self, kind: str) -> bool:
         return kind == Event.ERROR
 
-    def _matches(self, row: RenderedRow) -> bool:
+    def _matches(self, row: RowMeta) -> bool:
         code, source = self.params.get("code", ""), self.params.get("source", "")
         return (
             row.project_id == self.project_id
@@ -124,19 +132,22 @@ class ProjectConsumer(_LiveConsumer):
 
     async def sync_html(self) -> str:
         ids = await database_sync_to_async(self._latest_ids)()
-        rows = await error_rows_for_ids(ids)
-        body = "".join(rows[pk].html for pk in ids if pk in rows)
+        html = await row_html(ids)
+        body = "".join(html[pk] for pk in ids if pk in html)
         if not body:
             body = render_to_string("dashboard/project.html#empty-row").strip()
         return f'<tbody id="error-rows" hx-swap-oob="true">{body}</tbody>'
 
     async def push_html(self, ids: list[int]) -> str:
-        rows = [row for row in (await error_rows_for_ids(ids)).values() if self._matches(row)]
-        if not rows:
+        # Pick this page's newest matching rows from cheap metadata; render only those.
+        metas = [meta for meta in (await row_metas(ids)).values() if self._matches(meta)]
+        if not metas:
             return ""
-        rows.sort(key=lambda row: row.order, reverse=True)
-        body = "".join(row.html for row in rows[:LATEST_LIMIT])
-        return f'<tbody hx-swap-oob="afterbegin:#error-rows">{body}</tbody>'
+        metas.sort(key=lambda meta: meta.order, reverse=True)
+        shown = [meta.pk for meta in metas[:LATEST_LIMIT]]
+        html = await row_html(shown)
+        body = "".join(html[pk] for pk in shown if pk in html)
+        return f'<tbody hx-swap-oob="afterbegin:#error-rows">{body}</tbody>' if body else ""
 
 
 class SessionConsumer(_LiveConsumer):

@@ -1,10 +1,14 @@
-"""Error rows rendered once per Daphne process, however many dashboards are open.
+"""Error rows fetched and rendered once per Daphne process, however many dashboards are open.
 
 Every open project page of a process receives the same `events.stored` message at the same
 moment. Without sharing, 50 browsers on one project mean 50 identical queries and 50 renders
-per batch; here the first consumer to ask fetches all missing ids in one query and renders them
-with the page's own `#error-row` partial, the others await that same fetch, and the result stays
-in a small LRU (stored events never change, so a cached row never goes stale).
+per batch. Here the first consumer to ask fetches all missing ids in one query, the others
+await that same fetch, and results stay in small LRUs (stored events never change, so a cached
+row never goes stale).
+
+Two levels, because a burst stores far more errors than a page shows: `row_metas` is the cheap
+part (code, source, arrival) every page needs to pick its newest 20 matching rows, and
+`row_html` renders, with the page's own `#error-row` partial, only the rows some page shows.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,87 +30,103 @@ from errorsink.models import Event
 log = logging.getLogger(__name__)
 
 ERROR_ROW = "dashboard/project.html#error-row"
-CACHE_SIZE = 2000
+CACHE_SIZE = 5000
 
 
 @dataclass(frozen=True, slots=True)
-class RenderedRow:
+class RowMeta:
     pk: int
     project_id: object
     kind: str
     code: str
     source: str
     received_at: datetime
-    html: str
 
     @property
     def order(self) -> tuple[datetime, int]:
+        """The page's order: arrival, newest first when sorted in reverse."""
         return (self.received_at, self.pk)
 
 
-_cache: OrderedDict[int, RenderedRow] = OrderedDict()
-_inflight: dict[int, asyncio.Future] = {}
+class _SharedCache:
+    """An LRU by primary key whose misses are fetched once, whoever else is waiting for them."""
+
+    def __init__(self, fetch: Callable[[list[int]], dict], size: int = CACHE_SIZE) -> None:
+        self.fetch = fetch
+        self.size = size
+        self.items: OrderedDict[int, object] = OrderedDict()
+        self.inflight: dict[int, asyncio.Future] = {}
+
+    def clear(self) -> None:
+        self.items.clear()
+
+    def _remember(self, found: dict) -> None:
+        for pk, value in found.items():
+            self.items[pk] = value
+            self.items.move_to_end(pk)
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+    async def get_many(self, ids: Iterable[int]) -> dict:
+        """Values by pk (ids that no longer exist are simply absent); one fetch at most."""
+        wanted = list(dict.fromkeys(ids))
+        found = {pk: self.items[pk] for pk in wanted if pk in self.items}
+        waiting = {self.inflight[pk] for pk in wanted if pk not in found and pk in self.inflight}
+        missing = [pk for pk in wanted if pk not in found and pk not in self.inflight]
+        if missing:
+            future = asyncio.get_running_loop().create_future()
+            for pk in missing:
+                self.inflight[pk] = future
+            try:
+                fetched = await database_sync_to_async(self.fetch)(missing)
+                self._remember(fetched)
+                future.set_result(fetched)
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved here, so asyncio never warns about the waiters
+                raise
+            finally:
+                for pk in missing:
+                    self.inflight.pop(pk, None)
+            found.update(fetched)
+        for result in await asyncio.gather(*waiting, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.warning("a shared row fetch failed; the next reconnect re-syncs: %r", result)
+                continue
+            found.update({pk: value for pk, value in result.items() if pk in wanted})
+        return found
+
+
+def _fetch_metas(ids: list[int]) -> dict[int, RowMeta]:
+    rows = Event.objects.filter(id__in=ids).values_list(
+        "id", "project_id", "kind", "code", "source", "received_at"
+    )
+    return {row[0]: RowMeta(*row) for row in rows}
+
+
+def error_row_html(event: Event) -> str:
+    """The row exactly as the page renders it."""
+    error_rows_annotate([event])
+    return render_to_string(ERROR_ROW, {"event": event}).strip()
+
+
+def _fetch_html(ids: list[int]) -> dict[int, str]:
+    return {event.pk: error_row_html(event) for event in events_by_ids(ids=ids)}
+
+
+# Module level: shared by every consumer of this Daphne process (one event loop).
+_metas = _SharedCache(_fetch_metas)
+_html = _SharedCache(_fetch_html)
 
 
 def cache_clear() -> None:
-    _cache.clear()
+    _metas.clear()
+    _html.clear()
 
 
-def _remember(row: RenderedRow) -> None:
-    _cache[row.pk] = row
-    _cache.move_to_end(row.pk)
-    while len(_cache) > CACHE_SIZE:
-        _cache.popitem(last=False)
+async def row_metas(ids: Iterable[int]) -> dict[int, RowMeta]:
+    return await _metas.get_many(ids)
 
 
-def error_row_render(event: Event) -> RenderedRow:
-    """The row exactly as the page renders it; cached by primary key."""
-    cached = _cache.get(event.pk)
-    if cached is not None:
-        return cached
-    error_rows_annotate([event])
-    row = RenderedRow(
-        pk=event.pk,
-        project_id=event.project_id,
-        kind=event.kind,
-        code=event.code,
-        source=event.source,
-        received_at=event.received_at,
-        html=render_to_string(ERROR_ROW, {"event": event}).strip(),
-    )
-    _remember(row)
-    return row
-
-
-def _fetch_and_render(ids: list[int]) -> dict[int, RenderedRow]:
-    return {event.pk: error_row_render(event) for event in events_by_ids(ids=ids)}
-
-
-async def error_rows_for_ids(ids: Iterable[int]) -> dict[int, RenderedRow]:
-    """Rows by pk (ids that no longer exist are simply absent); at most one query per call."""
-    wanted = list(dict.fromkeys(ids))
-    # .get, not `in` then [] : the render thread may evict between the two.
-    found = {pk: row for pk in wanted if (row := _cache.get(pk)) is not None}
-    waiting = {_inflight[pk] for pk in wanted if pk not in found and pk in _inflight}
-    missing = [pk for pk in wanted if pk not in found and pk not in _inflight]
-    if missing:
-        future = asyncio.get_running_loop().create_future()
-        for pk in missing:
-            _inflight[pk] = future
-        try:
-            rendered = await database_sync_to_async(_fetch_and_render)(missing)
-            future.set_result(rendered)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here, so asyncio never warns about the waiters
-            raise
-        finally:
-            for pk in missing:
-                _inflight.pop(pk, None)
-        found.update(rendered)
-    for result in await asyncio.gather(*waiting, return_exceptions=True):
-        if isinstance(result, BaseException):
-            log.warning("a shared row fetch failed; the next reconnect re-syncs: %r", result)
-            continue
-        found.update({pk: row for pk, row in result.items() if pk in wanted})
-    return found
+async def row_html(ids: Iterable[int]) -> dict[int, str]:
+    return await _html.get_many(ids)

@@ -188,8 +188,9 @@ async def test_it_coalesces_a_burst_into_a_few_pushes(alice, project):
 @run
 async def test_it_fetches_rows_once_for_all_open_pages(alice, bob, project, monkeypatch):
     calls = []
-    real = live_rows.events_by_ids
-    monkeypatch.setattr(live_rows, "events_by_ids", lambda **kw: calls.append(kw) or real(**kw))
+    for cache in (live_rows._metas, live_rows._html):
+        real = cache.fetch
+        monkeypatch.setattr(cache, "fetch", lambda ids, real=real: calls.append(ids) or real(ids))
     pages = [(await _connect(alice if i % 2 else bob, f"/ws/projects/{project.id}/"))[0]
              for i in range(10)]  # fmt: skip
     for page in pages:
@@ -200,7 +201,7 @@ async def test_it_fetches_rows_once_for_all_open_pages(alice, bob, project, monk
     pushes = [await page.receive_from(timeout=2) for page in pages]
 
     assert all(_row_ids(push) == [event.pk] for push in pushes)
-    assert len(calls) == 1
+    assert calls == [[event.pk], [event.pk]]  # one metadata query, one render, for all ten
     for page in pages:
         await page.disconnect()
 
@@ -246,3 +247,34 @@ async def test_it_appends_new_events_of_the_session_to_its_timeline(alice, proje
     order = re.findall(r'id="tl-event-(\d+)"', resync)
     assert order == [str(earlier.pk), str(first.pk), str(later.pk)]
     await communicator.disconnect()
+
+
+@run
+async def test_it_renders_only_the_rows_a_page_shows(alice, project, monkeypatch):
+    rendered = []
+    real = live_rows._html.fetch
+    monkeypatch.setattr(live_rows._html, "fetch", lambda ids: rendered.extend(ids) or real(ids))
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+    await communicator.receive_from()
+    events = [await database_sync_to_async(event_create)(project) for _ in range(60)]
+    await get_channel_layer().group_send(
+        group_name(project.id), events_stored_message([(e.pk, e.kind) for e in events])
+    )
+    push = await communicator.receive_from(timeout=2)
+    assert _row_ids(push) == [e.pk for e in reversed(events)][:20]
+    assert sorted(rendered) == sorted(e.pk for e in events[-20:])
+    await communicator.disconnect()
+
+
+@run
+async def test_it_joins_the_group_once_per_process_however_many_pages(alice, project):
+    from dashboard.hub import project_hub
+
+    pages = [(await _connect(alice, f"/ws/projects/{project.id}/"))[0] for _ in range(5)]
+    hub = project_hub()
+    assert list(hub.relays) == [str(project.id)] and len(hub.subscribers[str(project.id)]) == 5
+    for page in pages[:4]:
+        await page.disconnect()
+    assert str(project.id) in hub.relays
+    await pages[4].disconnect()
+    assert hub.relays == {} and hub.subscribers == {}

@@ -1,0 +1,266 @@
+"""The live dashboard in real Chromium against Daphne and a real Celery ingest worker: sign in,
+watch errors arrive without a reload, open a timeline, and prove hostile text stays text."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from errorsink.models import Event
+from errorsink.queue import enqueue
+
+from .conftest import event_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+# Set to a folder to keep screenshots of each checked state (for checking the issue by eye).
+SHOTS = os.environ.get("ERRORSINK_SCREENSHOTS")
+
+# Any script that escapes escaping sets window.__xss or opens a dialog; CSP violations are kept.
+WATCHERS = """
+window.__xss = 0;
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__csp.push([e.violatedDirective, e.blockedURI, e.sourceFile, e.lineNumber].join(" "));
+});
+"""
+HOSTILE = (
+    "<script>window.__xss=1</script>"
+    '<img src=x onerror="window.__xss=2">'
+    '<a href="javascript:window.__xss=3">click me</a>'
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("needs /usr/bin/chromium")
+    # Playwright's sync API keeps an asyncio loop running in this thread, and Django then refuses
+    # ORM calls as if they were async code; nothing here runs concurrently with that loop.
+    saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+            )
+            yield browser
+            browser.close()
+    finally:
+        if saved is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
+
+
+@pytest.fixture
+def page(browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(WATCHERS)
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
+
+
+def _sign_in(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", f"{username}-password")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def _open_live(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
+
+
+def _push(project, message: str, **fields) -> None:
+    """LPUSH one item onto the Redis queue, exactly as a runner pod does."""
+    item = {"type": "session_error", "code": "AGENT_CHILD_CRASHED", "message": message,
+            "session_id": "live-1", "project_id": str(project.id), "recoverable": False,
+            "build_id": "b-42", "event_id": str(uuid.uuid4())}  # fmt: skip
+    item.update(fields)
+    enqueue([json.dumps(item)])
+
+
+def _assert_clean(page: Page) -> None:
+    assert page.evaluate("window.__xss") == 0
+    assert page.dialogs == []
+    assert page.evaluate("window.__csp") == []
+
+
+def test_it_shows_pushed_errors_live_and_keeps_twenty(
+    browser, page, live_server_url, celery_worker, alice, project
+):
+    base = live_server_url
+    then = timezone.now() - timedelta(hours=1)
+    old = [event_create(project, received_at=then + timedelta(seconds=i), message=f"old {i}")
+           for i in range(20)]  # fmt: skip
+    _sign_in(page, base, "alice")
+    page.click(f"text={project.name}")
+    page.wait_for_url(f"{base}/projects/{project.id}/")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
+    rows = page.locator("#error-rows tr.error-row")
+    expect(rows).to_have_count(20)
+    expect(rows.first).to_contain_text("old 19")
+    _shot(page, "1-project-before")
+
+    page.evaluate("window.__marker = 'not reloaded'")
+    latencies = []
+    for n in range(3):
+        start = time.monotonic()
+        _push(project, f"pushed live {n}")
+        expect(rows.first).to_contain_text(f"pushed live {n}", timeout=5000)
+        latencies.append(time.monotonic() - start)
+        expect(rows).to_have_count(20)
+        # The 21st pushes the oldest off.
+        expect(page.locator(f"#event-{old[n].pk}")).to_have_count(0)
+    print(f"LPUSH to row on screen: {[round(s * 1000) for s in latencies]} ms")
+    assert statistics.median(latencies) < 1.0
+    assert page.evaluate("window.__marker") == "not reloaded"
+    expect(rows.first.locator("td.code")).to_contain_text("Agent child process exited")
+    expect(rows.first.locator(".badge.fatal")).to_have_text("fatal")
+    expect(rows.first.locator("td.build")).to_contain_text("b-42")
+    expect(rows.first.locator("time")).to_have_text(re.compile("just now|seconds? ago"))
+    _shot(page, "1-project-after-pushes")
+
+    rows.first.locator("td.session a").click()
+    page.wait_for_url(f"{base}/projects/{project.id}/sessions/live-1/")
+    timeline = page.locator("#timeline-rows li.timeline-event")
+    expect(timeline).to_have_count(3)
+    expect(timeline.last).to_contain_text("pushed live 2")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
+    _push(project, "later in the same session")
+    expect(timeline).to_have_count(4)
+    expect(timeline.last).to_contain_text("later in the same session")
+    _shot(page, "1-timeline-live")
+    _assert_clean(page)
+
+
+def test_it_filters_the_list_and_the_live_rows(
+    browser, page, live_server_url, celery_worker, alice, project
+):
+    event_create(project, code="RUNNER_INTERNAL", source="runner", message="runner one")
+    event_create(project, code="AGENT_CHILD_CRASHED", source="agent", message="agent one")
+    _sign_in(page, live_server_url, "alice")
+    _open_live(page, f"{live_server_url}/projects/{project.id}/")
+    page.select_option("select[name=source]", "runner")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url(re.compile(r"\?code=&source=runner$"))
+    rows = page.locator("#error-rows tr.error-row")
+    expect(rows).to_have_count(1)
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
+
+    _push(project, "agent two", source="agent")
+    _push(project, "runner two", code="RUNNER_INTERNAL", source="runner")
+    expect(rows.first).to_contain_text("runner two")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#error-rows")).not_to_contain_text("agent")
+    _shot(page, "2-filtered")
+    _assert_clean(page)
+
+
+def test_it_shows_a_session_timeline_with_catalog_help(
+    browser, page, live_server_url, alice, project, session_events
+):
+    _sign_in(page, live_server_url, "alice")
+    _open_live(page, f"{live_server_url}/projects/{project.id}/")
+    page.fill("input[name=session_id]", "call-42")
+    page.click(".find-session button")
+    page.wait_for_url(f"{live_server_url}/projects/{project.id}/sessions/call-42/")
+    items = page.locator("#timeline-rows li.timeline-event")
+    expect(items).to_have_count(5)
+    kinds = items.locator(".badge.kind").all_inner_texts()
+    assert kinds == ["error", "warning", "warning", "warning", "termination"]
+    assert items.locator(".offset").all_inner_texts() == [
+        "+0:00.000", "+0:10.000", "+0:20.000", "+0:30.000", "+0:40.000",
+    ]  # fmt: skip
+    expect(items.locator(".fix")).to_have_count(5)
+    expect(items.locator(".desc.unknown")).to_have_count(0)
+    expect(items.last.locator("dl.termination")).to_contain_text("sipCode486")
+    stack = items.first.locator("details.stack")
+    expect(stack).not_to_have_attribute("open", "")
+    stack.locator("summary").click()
+    expect(stack.locator("pre")).to_be_visible()
+    _shot(page, "3-timeline")
+
+    page.goto(f"{live_server_url}/projects/{project.id}/")
+    page.fill("input[name=session_id]", "no-such-call")
+    page.click(".find-session button")
+    expect(page.locator(".messages")).to_contain_text("No such session in this project")
+    _assert_clean(page)
+
+
+def test_it_refuses_outsiders_pages_and_websockets(
+    browser, page, live_server_url, charlie, project, session_events
+):
+    _sign_in(page, live_server_url, "charlie")
+    assert page.goto(f"{live_server_url}/projects/{project.id}/").status == 404
+    assert page.goto(f"{live_server_url}/projects/{project.id}/sessions/call-42/").status == 404
+    page.goto(f"{live_server_url}/")
+    expect(page.locator("body")).not_to_contain_text(project.name)
+    outcome = page.evaluate(
+        """(path) => new Promise((resolve) => {
+            const ws = new WebSocket(location.origin.replace("http", "ws") + path);
+            ws.onmessage = () => resolve("message");
+            ws.onopen = () => setTimeout(() => resolve("open"), 500);
+            ws.onclose = (e) => resolve("closed " + e.code);
+        })""",
+        f"/ws/projects/{project.id}/",
+    )
+    assert outcome.startswith("closed")
+
+
+def test_it_renders_hostile_text_inert(
+    browser, page, live_server_url, celery_worker, alice, project
+):
+    event_create(project, session_id="javascript:window.__xss=4", message=HOSTILE, stack=HOSTILE,
+                 customer_context={"note": HOSTILE}, build_id=HOSTILE[:60])  # fmt: skip
+    _sign_in(page, live_server_url, "alice")
+    _open_live(page, f"{live_server_url}/projects/{project.id}/")
+    _push(project, HOSTILE, stack=HOSTILE, customer_context={"note": HOSTILE},
+          session_id="javascript:window.__xss=5")  # fmt: skip
+    rows = page.locator("#error-rows tr.error-row")
+    expect(rows).to_have_count(2)
+    for row in rows.all():
+        expect(row.locator("td.message")).to_have_text(HOSTILE)
+    table = page.locator("#error-rows")
+    expect(table.locator("script, img")).to_have_count(0)
+    expect(page.locator("a[href^='javascript:']")).to_have_count(0)
+    _shot(page, "4-hostile-project")
+
+    rows.first.locator("td.session a").click()  # a relative link, not a javascript: URL
+    page.wait_for_url(re.compile(r"/sessions/javascript:window.__xss=5/$"))
+    item = page.locator("#timeline-rows li.timeline-event")
+    expect(item).to_have_count(1)
+    item.locator("details.stack summary").click()
+    expect(item.locator("details.stack pre")).to_have_text(HOSTILE)
+    expect(item.locator("details.context pre")).to_contain_text("<script>window.__xss=1</script>")
+    expect(item.locator("script, img, a[href^='javascript:']")).to_have_count(0)
+    _shot(page, "4-hostile-timeline")
+    page.wait_for_timeout(300)  # any onerror of a smuggled <img src=x> would have fired by now
+    _assert_clean(page)
+    assert Event.objects.filter(project=project).count() == 2
