@@ -46,7 +46,11 @@ local items = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
 local n = #items
 if n > 0 then
   redis.call('LTRIM', KEYS[1], 0, -n - 1)
-  for i = n, 1, -1 do redis.call('RPUSH', KEYS[2], items[i]) end
+  local oldest_first = {}
+  for i = n, 1, -1 do oldest_first[#oldest_first + 1] = items[i] end
+  for i = 1, n, 1000 do
+    redis.call('RPUSH', KEYS[2], unpack(oldest_first, i, math.min(i + 999, n)))
+  end
 end
 return redis.call('LRANGE', KEYS[2], 0, -1)
 """

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from errorsink.ingest.normalise import NormalisedEvent
 
@@ -122,18 +122,112 @@ def existing_projects(project_ids: set[str]) -> set[str]:
 
 
 def events_persist(rows: list[tuple]) -> StoredBatch:
-    """Store staging rows (see ``staging_row``) atomically; duplicates are skipped."""
-    stored = StoredBatch()
+    """Store staging rows (see ``staging_row``) in one transaction; duplicates are skipped.
+
+    The fast path COPYs the rows that are not stored yet straight into the event table; the
+    unique (project, event id) constraint stays the guarantee: if a concurrent worker stored
+    one of them in the meantime, the savepoint rolls back and the batch takes the
+    staging-table path with INSERT ... ON CONFLICT DO NOTHING instead.
+    """
     if not rows:
-        return stored
+        return StoredBatch()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                return _persist_by_copy(rows)
+        except IntegrityError:
+            return _persist_by_upsert(rows)
+
+
+def _persist_by_upsert(rows: list[tuple]) -> StoredBatch:
     grouped: dict[uuid.UUID, list[tuple[int, str]]] = defaultdict(list)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_CREATE_STAGING)
-        with cursor.copy(f"COPY ingest_staging ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy(cursor, f"COPY ingest_staging ({', '.join(_COLUMNS)}) FROM STDIN", rows)
         cursor.execute(_INSERT_FROM_STAGING)
         for event_pk, project_id, kind in cursor.fetchall():
             grouped[project_id].append((event_pk, kind))
-    stored.by_project = dict(grouped)
-    return stored
+    return StoredBatch(by_project=dict(grouped))
+
+
+def _persist_by_copy(rows: list[tuple]) -> StoredBatch:
+    grouped: dict[uuid.UUID, list[tuple[int, str]]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        fresh = _not_yet_stored(cursor, rows)
+        if not fresh:
+            return StoredBatch()
+        # Ids drawn up front keep arrival order and tell the notifier what was stored.
+        cursor.execute(
+            "SELECT nextval('errorsink_event_id_seq') FROM generate_series(1, %s)", [len(fresh)]
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        copy_sql = f"COPY errorsink_event (id, {', '.join(_COLUMNS[1:])}) FROM STDIN"
+        _copy(cursor, copy_sql, [(pk, *row[1:]) for pk, row in zip(ids, fresh, strict=True)])
+        _sessions_upsert(cursor, fresh)
+    for event_pk, row in zip(ids, fresh, strict=True):
+        grouped[uuid.UUID(row[1])].append((event_pk, row[4]))
+    return StoredBatch(by_project=dict(grouped))
+
+
+def _copy(cursor, sql: str, rows: list[tuple]) -> None:
+    # COPY bypasses Django's cursor wrapper; map psycopg's errors to django.db's so callers
+    # tell a duplicate (IntegrityError) or bad data (DataError) from an outage.
+    with connection.wrap_database_errors, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _not_yet_stored(cursor, rows: list[tuple]) -> list[tuple]:
+    unique = list({(row[1], row[2]): row for row in reversed(rows)}.values())[::-1]
+    cursor.execute(
+        "SELECT e.project_id::text, e.event_id FROM errorsink_event e"
+        " JOIN unnest(%s::uuid[], %s::text[]) AS k(project_id, event_id)"
+        " ON e.project_id = k.project_id AND e.event_id = k.event_id",
+        [[row[1] for row in unique], [row[2] for row in unique]],
+    )
+    stored = set(cursor.fetchall())
+    return [row for row in unique if (row[1], row[2]) not in stored]
+
+
+_SESSIONS_UPSERT = """
+INSERT INTO errorsink_session AS s (
+    project_id, session_id, build_id, customer_context, first_seen, last_seen,
+    error_count, warning_count, event_count, end_cause
+)
+SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[]::jsonb[], %s::timestamptz[],
+                     %s::timestamptz[], %s::int[], %s::int[], %s::int[], %s::text[])
+ON CONFLICT (project_id, session_id) DO UPDATE SET
+    build_id = CASE WHEN EXCLUDED.build_id <> '' THEN EXCLUDED.build_id ELSE s.build_id END,
+    customer_context = COALESCE(EXCLUDED.customer_context, s.customer_context),
+    first_seen = LEAST(s.first_seen, EXCLUDED.first_seen),
+    last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
+    error_count = s.error_count + EXCLUDED.error_count,
+    warning_count = s.warning_count + EXCLUDED.warning_count,
+    event_count = s.event_count + EXCLUDED.event_count,
+    end_cause = CASE WHEN EXCLUDED.end_cause <> '' THEN EXCLUDED.end_cause ELSE s.end_cause END
+"""
+
+
+def _sessions_upsert(cursor, rows: list[tuple]) -> None:
+    """One upsert for every session the stored rows belong to, counted from those rows."""
+    sessions: dict[tuple[str, str], list] = {}
+    for row in rows:
+        if not row[3]:
+            continue
+        entry = sessions.get((row[1], row[3]))
+        if entry is None:
+            entry = sessions[(row[1], row[3])] = ["", None, row[8], row[8], 0, 0, 0, ""]
+        entry[0] = row[13] or entry[0]
+        entry[1] = entry[1] or row[15]
+        entry[2], entry[3] = min(entry[2], row[8]), max(entry[3], row[8])
+        entry[4] += row[4] == "error"
+        entry[5] += row[4] == "warning"
+        entry[6] += 1
+        entry[7] = row[5] if row[4] == "termination" else entry[7]
+    if not sessions:
+        return
+    # Sorted keys: two workers touching the same sessions lock them in the same order.
+    keys = sorted(sessions)
+    columns = [[key[0] for key in keys], [key[1] for key in keys]]
+    columns += [[sessions[key][n] for key in keys] for n in range(8)]
+    cursor.execute(_SESSIONS_UPSERT, columns)

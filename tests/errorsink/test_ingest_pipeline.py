@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from errorsink.ingest import persist
 from errorsink.ingest.consumer import heartbeat_key, processing_prefix
 from errorsink.ingest.normalise import normalise_item
 from errorsink.ingest.persist import events_persist, staging_row
@@ -161,9 +162,31 @@ def test_it_writes_a_batch_in_a_fixed_number_of_queries(project, django_assert_n
         item = orjson.dumps({**seed_session_error(project.id), "event_id": f"q{n}",
                              "session_id": f"s{n % 40}"})  # fmt: skip
         rows.append(staging_row(n, normalise_item(item), item.decode(), now))
-    # BEGIN, create the staging table, COPY, one insert-and-upsert statement, COMMIT:
-    # the same five for 300 rows as for one.
-    with django_assert_num_queries(5):
+    # BEGIN, SAVEPOINT, look up stored ids, draw new ids, COPY, upsert sessions, RELEASE,
+    # COMMIT: the same eight for 300 rows as for one.
+    with django_assert_num_queries(8):
         stored = events_persist(rows)
     assert stored.count == 300
     assert Session.objects.count() == 40
+    assert sum(Session.objects.values_list("error_count", flat=True)) == 300
+
+
+def _rows(project, count: int, prefix: str) -> list[tuple]:
+    now = datetime.now(UTC)
+    items = [orjson.dumps({**seed_session_error(project.id), "event_id": f"{prefix}{n}"})
+             for n in range(count)]  # fmt: skip
+    return [
+        staging_row(n, normalise_item(item), item.decode(), now) for n, item in enumerate(items)
+    ]
+
+
+def test_it_falls_back_to_on_conflict_when_a_duplicate_slips_past_the_check(project, monkeypatch):
+    events_persist(_rows(project, 1, "dup"))
+    # As if another worker stored "dup0" between this batch's check and its COPY.
+    monkeypatch.setattr(persist, "_not_yet_stored", lambda cursor, rows: rows)
+
+    stored = events_persist(_rows(project, 3, "dup"))
+
+    assert stored.count == 2
+    assert Event.objects.count() == 3
+    assert Session.objects.get().error_count == 3
