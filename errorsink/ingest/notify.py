@@ -7,10 +7,14 @@ that arrives after a quiet spell is sent at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 
-from errorsink.live import notify_events_stored
+from channels.layers import get_channel_layer
+
+from errorsink.live import events_stored_message
+from errorsink.projects import group_name
 
 log = logging.getLogger("errorsink.ingest")
 
@@ -42,19 +46,26 @@ class Notifier:
         self._wake.set()
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            self.flush()
-            # Whatever arrives in the next interval waits for one combined message.
-            self._stopping.wait(INTERVAL)
-        self.flush()
+        # One event loop for the thread's life: async_to_sync per message would build and tear
+        # down a loop and a thread each time, which costs more than the send itself.
+        asyncio.run(self._loop())
 
-    def flush(self) -> None:
+    async def _loop(self) -> None:
+        layer = get_channel_layer()
+        while not self._stopping.is_set():
+            await asyncio.to_thread(self._wake.wait)
+            self._wake.clear()
+            await self.flush(layer)
+            # Whatever arrives in the next interval waits for one combined message.
+            await asyncio.sleep(INTERVAL)
+        await self.flush(layer)
+
+    async def flush(self, layer) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
         for project_id, events in pending.items():
+            message = events_stored_message(events[-MAX_IDS_PER_MESSAGE:])
             try:
-                notify_events_stored(project_id, events[-MAX_IDS_PER_MESSAGE:])
+                await layer.group_send(group_name(project_id), message)
             except Exception:  # a dashboard hint must never stop ingest
                 log.exception("could not notify dashboards of project %s", project_id)

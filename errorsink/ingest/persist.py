@@ -179,11 +179,14 @@ def _copy(cursor, sql: str, rows: list[tuple]) -> None:
 
 def _not_yet_stored(cursor, rows: list[tuple]) -> list[tuple]:
     unique = list({(row[1], row[2]): row for row in reversed(rows)}.values())[::-1]
+    # The keys travel as one JSON text: psycopg's client-side binding dumps a plain string in
+    # no time, where two 2,000-element array parameters cost more than the query itself.
+    keys = orjson.dumps([{"p": row[1], "e": row[2]} for row in unique]).decode()
     cursor.execute(
         "SELECT e.project_id::text, e.event_id FROM errorsink_event e"
-        " JOIN unnest(%s::uuid[], %s::text[]) AS k(project_id, event_id)"
-        " ON e.project_id = k.project_id AND e.event_id = k.event_id",
-        [[row[1] for row in unique], [row[2] for row in unique]],
+        " JOIN json_to_recordset(%s::json) AS k(p uuid, e text)"
+        " ON e.project_id = k.p AND e.event_id = k.e",
+        [keys],
     )
     stored = set(cursor.fetchall())
     return [row for row in unique if (row[1], row[2]) not in stored]
@@ -194,8 +197,13 @@ INSERT INTO errorsink_session AS s (
     project_id, session_id, build_id, customer_context, first_seen, last_seen,
     error_count, warning_count, event_count, end_cause
 )
-SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[]::jsonb[], %s::timestamptz[],
-                     %s::timestamptz[], %s::int[], %s::int[], %s::int[], %s::text[])
+SELECT project_id, session_id, build_id, customer_context, first_seen, last_seen,
+       error_count, warning_count, event_count, end_cause
+FROM json_to_recordset(%s::json) AS x(
+    project_id uuid, session_id text, build_id text, customer_context jsonb,
+    first_seen timestamptz, last_seen timestamptz, error_count int, warning_count int,
+    event_count int, end_cause text
+)
 ON CONFLICT (project_id, session_id) DO UPDATE SET
     build_id = CASE WHEN EXCLUDED.build_id <> '' THEN EXCLUDED.build_id ELSE s.build_id END,
     customer_context = COALESCE(EXCLUDED.customer_context, s.customer_context),
@@ -210,24 +218,32 @@ ON CONFLICT (project_id, session_id) DO UPDATE SET
 
 def _sessions_upsert(cursor, rows: list[tuple]) -> None:
     """One upsert for every session the stored rows belong to, counted from those rows."""
-    sessions: dict[tuple[str, str], list] = {}
+    sessions: dict[tuple[str, str], dict] = {}
     for row in rows:
         if not row[3]:
             continue
         entry = sessions.get((row[1], row[3]))
         if entry is None:
-            entry = sessions[(row[1], row[3])] = ["", None, row[8], row[8], 0, 0, 0, ""]
-        entry[0] = row[13] or entry[0]
-        entry[1] = entry[1] or row[15]
-        entry[2], entry[3] = min(entry[2], row[8]), max(entry[3], row[8])
-        entry[4] += row[4] == "error"
-        entry[5] += row[4] == "warning"
-        entry[6] += 1
-        entry[7] = row[5] if row[4] == "termination" else entry[7]
+            entry = sessions[(row[1], row[3])] = {
+                "project_id": row[1], "session_id": row[3], "build_id": "",
+                "customer_context": None, "first_seen": row[8], "last_seen": row[8],
+                "error_count": 0, "warning_count": 0, "event_count": 0, "end_cause": "",
+            }  # fmt: skip
+        entry["build_id"] = row[13] or entry["build_id"]
+        entry["customer_context"] = entry["customer_context"] or row[15]
+        entry["first_seen"] = min(entry["first_seen"], row[8])
+        entry["last_seen"] = max(entry["last_seen"], row[8])
+        entry["error_count"] += row[4] == "error"
+        entry["warning_count"] += row[4] == "warning"
+        entry["event_count"] += 1
+        if row[4] == "termination":
+            entry["end_cause"] = row[5]
     if not sessions:
         return
-    # Sorted keys: two workers touching the same sessions lock them in the same order.
-    keys = sorted(sessions)
-    columns = [[key[0] for key in keys], [key[1] for key in keys]]
-    columns += [[sessions[key][n] for key in keys] for n in range(8)]
-    cursor.execute(_SESSIONS_UPSERT, columns)
+    # Sorted keys: two workers touching the same sessions lock them in the same order. The
+    # context is already JSON text; it goes in as a JSON string and is parsed by PostgreSQL.
+    ordered = [sessions[key] for key in sorted(sessions)]
+    for entry in ordered:
+        if entry["customer_context"] is not None:
+            entry["customer_context"] = orjson.Fragment(entry["customer_context"])
+    cursor.execute(_SESSIONS_UPSERT, [orjson.dumps(ordered).decode()])

@@ -50,11 +50,11 @@ def test_it_stores_the_seed_session_error_as_sent(consumer, project):
     assert event.occurred_at == datetime(2026, 6, 19, 12, tzinfo=UTC)
     assert event.raw == seed_session_error(project.id)
     session = Session.objects.get()
-    assert (session.session_id, session.error_count, session.event_count) == (
-        "orch-session-1",
-        1,
-        1,
-    )
+    assert session.session_id == "orch-session-1"
+    assert (session.error_count, session.event_count) == (1, 1)
+    assert session.customer_context == {"userId": "u_123"}
+    assert session.build_id == "7d4c2d0e-0d8e-4a5e-9d55-7d1f0c7f2a10"
+    assert session.first_seen == session.last_seen == event.occurred_at
 
 
 ITEMS = [

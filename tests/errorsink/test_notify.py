@@ -1,0 +1,49 @@
+"""Coalesced notifications through the real Redis channel layer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from errorsink.ingest.notify import Notifier
+from errorsink.projects import group_name
+
+
+async def _collect(project_id: uuid.UUID, produce, seconds: float) -> list[dict]:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group_name(project_id), channel)
+    await asyncio.to_thread(produce)
+    messages, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            messages.append(await asyncio.wait_for(layer.receive(channel), timeout=0.3))
+        except TimeoutError:
+            continue
+    await layer.group_discard(group_name(project_id), channel)
+    return messages
+
+
+def test_it_coalesces_a_burst_into_a_few_messages_carrying_every_id():
+    project_id = uuid.uuid4()
+    notifier = Notifier()
+    notifier.start()
+
+    def burst() -> None:
+        for batch in range(200):  # 200 committed batches in about half a second
+            notifier.add({project_id: [(batch * 2, "error"), (batch * 2 + 1, "warning")]})
+            time.sleep(0.0025)
+
+    try:
+        messages = async_to_sync(_collect)(project_id, burst, seconds=2)
+    finally:
+        notifier.stop()
+
+    assert 1 <= len(messages) <= 12, len(messages)
+    ids = sorted(pk for message in messages for pk, _ in message["events"])
+    assert ids == list(range(400))
+    assert all(message["type"] == "events.stored" for message in messages)
