@@ -51,6 +51,7 @@ TARGET_P99_MS = 250
 DATABASE = "errorsink_bench_live"
 REDIS_DB = "13"
 TOKEN = re.compile(r"bench~(\d+)~(\d+)~")
+ROW = re.compile(r'<tr id="event-(\d+)".*?bench~(\d+)~(\d+)~', re.S)
 
 
 def _item(project_id: str, phase: int, seq: int) -> bytes:
@@ -120,19 +121,25 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-def _latencies(client: Client, phase: int, pushed: dict, count: int) -> tuple[list, list]:
-    """(on-screen latencies for every event, latencies of events carried themselves), in ms."""
+def _latencies(
+    client: Client, phase: int, pushed: dict, count: int, notified: dict
+) -> tuple[list, list, list]:
+    """On-screen latencies for every event, latencies of events carried themselves, and for
+    those the part after the ingest worker's notification reached Daphne's process (ms)."""
     arrivals: list[float] = []  # time of each message, and the newest seq it has carried so far
     newest: list[int] = []
     contained: list[float] = []
+    after_notify: list[float] = []
     high = -1
     for received, text in client.messages:
-        seqs = [int(s) for p, s in TOKEN.findall(text) if int(p) == phase]
-        if not seqs:
+        rows = [(int(pk), int(s)) for pk, p, s in ROW.findall(text) if int(p) == phase]
+        if not rows:
             continue
-        for seq in seqs:
+        for pk, seq in rows:
             contained.append((received - pushed[(phase, seq)]) * 1000)
-        high = max(high, *seqs)
+            if pk in notified:
+                after_notify.append((received - notified[pk]) * 1000)
+        high = max(high, *(seq for _, seq in rows))
         arrivals.append(received)
         newest.append(high)
     on_screen = []
@@ -140,7 +147,23 @@ def _latencies(client: Client, phase: int, pushed: dict, count: int) -> tuple[li
         index = bisect_left(newest, seq)
         if index < len(newest):
             on_screen.append((arrivals[index] - pushed[(phase, seq)]) * 1000)
-    return on_screen, contained
+    return on_screen, contained, after_notify
+
+
+async def _listen(notified: dict, project_id: str) -> None:
+    """Note when each event's notification is published, as a page's process would see it."""
+    from channels.layers import get_channel_layer
+
+    from errorsink.projects import group_name
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group_name(project_id), channel)
+    while True:
+        message = await layer.receive(channel)
+        now = time.perf_counter()
+        for pk, _kind in message["events"]:
+            notified.setdefault(pk, now)
 
 
 async def _measure(url: str, headers: dict, project_id: str, pids: dict) -> list[dict]:
@@ -149,6 +172,8 @@ async def _measure(url: str, headers: dict, project_id: str, pids: dict) -> list
     tasks = [asyncio.create_task(c.run(url, headers, stop_event)) for c in clients]
     await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in clients)), timeout=60)
     pushed: dict[tuple[int, int], float] = {}
+    notified: dict[int, float] = {}
+    listener = asyncio.create_task(_listen(notified, project_id))
     results = []
     # Phase 0 warms up the worker, the database connections and the row cache; not reported.
     phases = [(0, 50, WARMUP_EVENTS)] + [
@@ -164,12 +189,13 @@ async def _measure(url: str, headers: dict, project_id: str, pids: dict) -> list
         await asyncio.sleep(2.0)  # let the last pushes arrive
         if phase == 0:
             continue
-        on_screen, contained, missing = [], [], 0
+        on_screen, contained, after_notify, missing = [], [], [], 0
         for client in clients:
-            screen, carried = _latencies(client, phase, pushed, count)
+            screen, carried, dashboard = _latencies(client, phase, pushed, count, notified)
             missing += count - len(screen)
             on_screen += screen
             contained += carried
+            after_notify += dashboard
         per_client_msgs = [
             sum(1 for _, text in c.messages if f"bench~{phase}~" in text) for c in clients
         ]
@@ -186,13 +212,17 @@ async def _measure(url: str, headers: dict, project_id: str, pids: dict) -> list
                 "samples": len(contained),
                 "p50_ms": round(_percentile(contained, 0.50), 1),
                 "p99_ms": round(_percentile(contained, 0.99), 1),
+                # Of which: from the worker's notification to the page (Daphne's share).
+                "after_notification_p50_ms": round(_percentile(after_notify, 0.50), 1),
+                "after_notification_p99_ms": round(_percentile(after_notify, 0.99), 1),
             },
             "messages_per_client_per_second": round(statistics.mean(per_client_msgs) / SECONDS, 1),
             # CPU seconds per second while pushing: how close each process came to a core.
             "cpu_cores_used": cpu,
         })  # fmt: skip
     stop_event.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    listener.cancel()
+    await asyncio.gather(*tasks, listener, return_exceptions=True)
     return results
 
 

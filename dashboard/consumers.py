@@ -1,16 +1,15 @@
 """Live pushes to the dashboard: authorised on connect, one channel-layer group per project.
 
 Pages do not join the group themselves: one relay per project per process does
-(dashboard/hub.py) and hands each notification to its pages. Each consumer answers with HTML for
-the htmx websocket extension: on (re)connect the whole current table from the database (so a
-dropped connection misses nothing), then only new rows, swapped in out of band. Bursts are
-merged: notifications arriving within COALESCE_SECONDS of the last push wait and go together.
+(dashboard/hub.py), merges bursts, and hands the new events to every page at once. Each
+consumer answers with HTML for the htmx websocket extension: on (re)connect the whole current
+table from the database (so a dropped connection misses nothing), then only new rows, swapped in
+out of band.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -24,13 +23,9 @@ from dashboard.selectors import LATEST_LIMIT, events_by_ids, project_errors_late
 from errorsink.models import Event
 from errorsink.projects import project_for_user
 
-log = logging.getLogger(__name__)
-
-COALESCE_SECONDS = 0.1
-
 
 class _LiveConsumer(AsyncWebsocketConsumer):
-    """Authorise, subscribe to the project, merge `events.stored` bursts into few pushes."""
+    """Authorise, subscribe to the project, send the full view, then pushes of new events."""
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -44,58 +39,47 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         self.params = {
             k: v[0].strip() for k, v in parse_qs(self.scope["query_string"].decode()).items()
         }
-        self._pending: list[int] = []
-        self._flush_task: asyncio.Task | None = None
-        self._last_flush = 0.0
         self._synced = False
+        self._early: list[int] = []
         # Subscribe before reading the database: anything stored after the read is then pushed.
         await project_hub().subscribe(project.id, self)
         self.subscribed = True
         await self.accept()
         await self.send(text_data=await self.sync_html())
-        # Pushes only after the full table, or the table would overwrite them.
+        # Pushes only after the full table, or the table would overwrite them; and in order:
+        # what arrives while the early ones go out joins them, until none are left.
+        while self._early:
+            ids, self._early = self._early, []
+            await self._send_push(await self.push_html(ids))
         self._synced = True
-        if self._pending:
-            self._schedule_flush()
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "subscribed", False):
             await project_hub().unsubscribe(self.project_id, self)
-        if getattr(self, "_flush_task", None) is not None:
-            self._flush_task.cancel()
 
-    def events_stored_nowait(self, message: dict) -> None:
-        """A notification relayed by the process's hub (see dashboard/hub.py)."""
-        ids = [pk for pk, kind in message.get("events", []) if self.wants(kind)]
+    async def deliver(self, events: list, shared: dict) -> None:
+        """New events relayed by the process's hub (dashboard/hub.py)."""
+        ids = [pk for pk, kind in events if self.wants(kind)]
         if not ids:
             return
-        self._pending.extend(ids)
-        if self._synced and self._flush_task is None:
-            self._schedule_flush()
+        if not self._synced:
+            self._early.extend(ids)
+            return
+        key = self.shared_key()
+        if key is None:
+            await self._send_push(await self.push_html(ids))
+            return
+        # Pages showing the same view get the same rows: render them once for all.
+        if key not in shared:
+            shared[key] = asyncio.ensure_future(self.push_html(ids))
+        await self._send_push(await shared[key])
 
-    def _schedule_flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, self._last_flush + COALESCE_SECONDS - loop.time())
-        self._flush_task = asyncio.create_task(self._flush_after(delay))
+    async def _send_push(self, html: str) -> None:
+        if html:
+            await self.send(text_data=html)
 
-    async def _flush_after(self, delay: float) -> None:
-        try:
-            if delay:
-                await asyncio.sleep(delay)
-            ids, self._pending = self._pending, []
-            self._last_flush = asyncio.get_running_loop().time()
-            html = await self.push_html(ids)
-            if html:
-                await self.send(text_data=html)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A push is only a hint; the page re-syncs from the database on reconnect.
-            log.exception("live push failed for project %s", self.project_id)
-        finally:
-            self._flush_task = None
-        if self._pending:
-            self._schedule_flush()
+    def shared_key(self) -> tuple | None:
+        return None
 
     def wants(self, kind: str) -> bool:
         raise NotImplementedError
@@ -112,6 +96,9 @@ class ProjectConsumer(_LiveConsumer):
 
     def wants(self, kind: str) -> bool:
         return kind == Event.ERROR
+
+    def shared_key(self) -> tuple:
+        return ("errors", self.params.get("code", ""), self.params.get("source", ""))
 
     def _matches(self, row: RowMeta) -> bool:
         code, source = self.params.get("code", ""), self.params.get("source", "")
@@ -181,11 +168,7 @@ class SessionConsumer(_LiveConsumer):
         return f'<ol id="timeline-rows" hx-swap-oob="true">{self._render(events)}</ol>'
 
     def _timeline_new(self, ids: list[int]) -> str:
-        events = [
-            event
-            for event in events_by_ids(ids=ids, project_id=self.project_id)
-            if event.session_id == self.session_id
-        ]
+        events = events_by_ids(ids=ids, project_id=self.project_id, session_id=self.session_id)
         if not events:
             return ""
         events.sort(key=lambda event: (event.occurred_at, event.pk))

@@ -4,8 +4,10 @@ With channels_redis every message received costs four sequential Redis round tri
 one per-process lock. If each of 50 open pages joined the project's group itself, one
 notification would be 50 messages and 200 round trips, and at 20 notifications a second the
 queue behind that lock alone would add hundreds of milliseconds. Here the first page of a
-project opened in this process joins the group with a channel of its own, and every
-notification received on it is handed to all the project's local pages directly.
+project opened in this process joins the group with a channel of its own; notifications are
+merged (at most one push per COALESCE_SECONDS, so a burst of thousands of events a second is a
+few updates a second) and handed to all the project's local pages at once, which lets pages
+with the same view share one rendering of the new rows.
 """
 
 from __future__ import annotations
@@ -17,70 +19,124 @@ from typing import Protocol
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 
+from dashboard import live_rows
 from errorsink.projects import group_name
 
 log = logging.getLogger(__name__)
 
+COALESCE_SECONDS = 0.1
 # channels_redis forgets group members after a day (group_expiry); joining again refreshes it.
 REFRESH_SECONDS = 3600
 
 
 class Subscriber(Protocol):
-    def events_stored_nowait(self, message: dict) -> None: ...
+    async def deliver(self, events: list, shared: dict) -> None:
+        """New events of the project; `shared` is one dict per push, for memoising renders."""
+
+
+class _Project:
+    def __init__(self, key: str, channel: str) -> None:
+        self.key = key
+        self.channel = channel
+        self.subscribers: set[Subscriber] = set()
+        self.pending: list = []
+        self.relay: asyncio.Task | None = None
+        self.flusher: asyncio.Task | None = None
+        self.last_flush = 0.0
 
 
 class ProjectHub:
     def __init__(self, layer: BaseChannelLayer) -> None:
         self.layer = layer
-        self.subscribers: dict[str, set[Subscriber]] = {}
-        self.relays: dict[str, tuple[str, asyncio.Task]] = {}
+        self.projects: dict[str, _Project] = {}
         self.lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task] = set()
 
     async def subscribe(self, project_id: object, subscriber: Subscriber) -> None:
         """Returns once the project's group is joined: later notifications reach the page."""
         key = str(project_id)
         async with self.lock:
-            self.subscribers.setdefault(key, set()).add(subscriber)
-            if key not in self.relays:
-                channel = await self.layer.new_channel()
-                await self.layer.group_add(group_name(key), channel)
-                self.relays[key] = (channel, asyncio.create_task(self._relay(key, channel)))
+            project = self.projects.get(key)
+            if project is None:
+                project = _Project(key, await self.layer.new_channel())
+                await self.layer.group_add(group_name(key), project.channel)
+                project.relay = asyncio.create_task(self._relay(project))
+                self.projects[key] = project
+            project.subscribers.add(subscriber)
 
     async def unsubscribe(self, project_id: object, subscriber: Subscriber) -> None:
         key = str(project_id)
         async with self.lock:
-            subscribers = self.subscribers.get(key, set())
-            subscribers.discard(subscriber)
-            if subscribers or key not in self.relays:
+            project = self.projects.get(key)
+            if project is None:
                 return
-            del self.subscribers[key]
-            channel, task = self.relays.pop(key)
-            task.cancel()
-            await self.layer.group_discard(group_name(key), channel)
+            project.subscribers.discard(subscriber)
+            if project.subscribers:
+                return
+            del self.projects[key]
+            for task in (project.relay, project.flusher):
+                if task is not None:
+                    task.cancel()
+            await self.layer.group_discard(group_name(key), project.channel)
 
-    async def _relay(self, key: str, channel: str) -> None:
+    async def _relay(self, project: _Project) -> None:
         receiving: asyncio.Future | None = None
         try:
             while True:
                 if receiving is None:
-                    receiving = asyncio.ensure_future(self.layer.receive(channel))
+                    receiving = asyncio.ensure_future(self.layer.receive(project.channel))
                 done, _ = await asyncio.wait({receiving}, timeout=REFRESH_SECONDS)
                 if not done:
-                    await self.layer.group_add(group_name(key), channel)
+                    await self.layer.group_add(group_name(project.key), project.channel)
                     continue
                 finished, receiving = receiving, None
                 try:
                     message = finished.result()
                 except Exception:
                     # Redis away: wait and listen again; pages re-sync when they reconnect.
-                    log.exception("live relay for project %s could not receive", key)
+                    log.exception("live relay for project %s could not receive", project.key)
                     await asyncio.sleep(1)
                     continue
-                for subscriber in list(self.subscribers.get(key, ())):
-                    subscriber.events_stored_nowait(message)
+                events = message.get("events", [])
+                project.pending.extend(events)
+                if project.flusher is None:
+                    self._schedule(project)
+                # Render the new rows now, while the push may still wait for the window.
+                self._background(live_rows.warm(events))
         finally:
             if receiving is not None:
                 receiving.cancel()
+
+    def _background(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)  # a reference, or the task may be collected before it finishes
+        task.add_done_callback(self.tasks.discard)
+
+    def _schedule(self, project: _Project) -> None:
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, project.last_flush + COALESCE_SECONDS - loop.time())
+        project.flusher = asyncio.create_task(self._flush_after(project, delay))
+
+    async def _flush_after(self, project: _Project, delay: float) -> None:
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            events, project.pending = project.pending, []
+            project.last_flush = asyncio.get_running_loop().time()
+            shared: dict = {}
+            subscribers = list(project.subscribers)
+            results = await asyncio.gather(
+                *(subscriber.deliver(events, shared) for subscriber in subscribers),
+                return_exceptions=True,
+            )
+            for result in results:
+                if isinstance(result, Exception):
+                    # A push is only a hint; the page re-syncs from the database on reconnect.
+                    log.error("live push failed for project %s", project.key, exc_info=result)
+        finally:
+            project.flusher = None
+        if project.pending and self.projects.get(project.key) is project:
+            self._schedule(project)
 
 
 # One hub per event loop (Daphne runs one; tests start a loop per test).

@@ -24,7 +24,7 @@ from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
 
 from dashboard.present import error_rows_annotate
-from dashboard.selectors import events_by_ids
+from dashboard.selectors import LATEST_LIMIT, events_by_ids
 from errorsink.models import Event
 
 log = logging.getLogger(__name__)
@@ -130,3 +130,16 @@ async def row_metas(ids: Iterable[int]) -> dict[int, RowMeta]:
 
 async def row_html(ids: Iterable[int]) -> dict[int, str]:
     return await _html.get_many(ids)
+
+
+async def warm(events: list) -> None:
+    """Fetch and render the newest errors of a notification while its push waits out the
+    merge window, so the push itself only has to send (rows any unfiltered page will show)."""
+    ids = [pk for pk, kind in events if kind == Event.ERROR]
+    if not ids:
+        return
+    try:
+        metas = sorted((await row_metas(ids)).values(), key=lambda m: m.order, reverse=True)
+        await row_html([meta.pk for meta in metas[:LATEST_LIMIT]])
+    except Exception:
+        log.warning("warming live rows failed; the push fetches them itself", exc_info=True)

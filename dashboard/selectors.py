@@ -35,11 +35,15 @@ def project_errors_latest(
     return list(events.only(*_ROW_FIELDS).order_by("-received_at", "-id")[:limit])
 
 
-def events_by_ids(*, ids: Iterable[int], project_id: object | None = None) -> list[Event]:
+def events_by_ids(
+    *, ids: Iterable[int], project_id: object | None = None, session_id: str | None = None
+) -> list[Event]:
     """Rows for a live push: one query however many ids, newest arrival first."""
     events = Event.objects.filter(id__in=list(ids))
     if project_id is not None:
         events = events.filter(project_id=project_id)
+    if session_id is not None:
+        events = events.filter(session_id=session_id)
     return list(events.only(*_TIMELINE_FIELDS).order_by("-received_at", "-id"))
 
 

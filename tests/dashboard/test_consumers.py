@@ -272,9 +272,10 @@ async def test_it_joins_the_group_once_per_process_however_many_pages(alice, pro
 
     pages = [(await _connect(alice, f"/ws/projects/{project.id}/"))[0] for _ in range(5)]
     hub = project_hub()
-    assert list(hub.relays) == [str(project.id)] and len(hub.subscribers[str(project.id)]) == 5
+    assert list(hub.projects) == [str(project.id)]
+    assert len(hub.projects[str(project.id)].subscribers) == 5
     for page in pages[:4]:
         await page.disconnect()
-    assert str(project.id) in hub.relays
+    assert str(project.id) in hub.projects
     await pages[4].disconnect()
-    assert hub.relays == {} and hub.subscribers == {}
+    assert hub.projects == {}
