@@ -96,6 +96,7 @@ class _OutageLog:
 
 
 REDIS_OUTAGE = _OutageLog("Redis")
+_TAKE_LOCK = threading.Lock()
 DATABASE_OUTAGE = _OutageLog("PostgreSQL")
 
 
@@ -144,6 +145,12 @@ class IngestConsumer:
     # -- redis side ---------------------------------------------------------------------------
 
     def _take(self) -> list[bytes]:
+        # One thread of the process takes at a time, so batches leave the queue in FIFO order
+        # and their received_at order matches the queue's (no interleaving within a burst).
+        with _TAKE_LOCK:
+            return self._take_batch()
+
+    def _take_batch(self) -> list[bytes]:
         self._housekeeping()
         items = self.take_batch_script(keys=[self.queue, self.processing], args=[self.batch_size])
         if items:
