@@ -1,3 +1,5 @@
-from errorsink.celery import app as celery_app
+"""errorsink: real-time error observability for voice and chat agent sessions.
 
-__all__ = ["celery_app"]
+The Celery app is loaded by the Django app config (errorsink.apps), not here, so that the
+`errorsink` command-line client starts without importing Celery.
+"""
