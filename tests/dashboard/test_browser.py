@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import statistics
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -264,3 +266,47 @@ def test_it_renders_hostile_text_inert(
     page.wait_for_timeout(300)  # any onerror of a smuggled <img src=x> would have fired by now
     _assert_clean(page)
     assert Event.objects.filter(project=project).count() == 2
+
+
+def test_it_shows_a_new_project_a_redis_cli_line_that_works(
+    browser, page, live_server_url, celery_worker, alice, project
+):
+    _sign_in(page, live_server_url, "alice")
+    _open_live(page, f"{live_server_url}/projects/{project.id}/")
+    expect(page.locator("#error-rows .empty-row")).to_have_count(1)
+    line = page.locator("#first-event-redis").inner_text()
+    assert str(project.id) in line and "LPUSH session-errors" in line
+    curl = page.locator("#first-event-curl").inner_text()
+    assert f"/api/v1/projects/{project.id}/events" in curl
+    _shot(page, "5-first-event")
+
+    # Copied from the page and run as is: the first event appears without a reload.
+    subprocess.run(shlex.split(line), check=True, capture_output=True, timeout=10)
+    rows = page.locator("#error-rows tr.error-row")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("AGENT_CHILD_CRASHED")
+    expect(page.locator("#error-rows .empty-row")).to_have_count(0)
+    _assert_clean(page)
+
+
+def test_it_lists_projects_with_counts_and_sparklines(
+    browser, page, live_server_url, alice, project
+):
+    now = timezone.now()
+    for hours in [0, 0, 1, 3, 3, 3, 7, 12, 20]:
+        event_create(project, occurred_at=now - timedelta(hours=hours))
+    for hours in [0, 2, 2, 5]:
+        event_create(
+            project, kind=Event.WARNING, code="31002", occurred_at=now - timedelta(hours=hours)
+        )
+    _sign_in(page, live_server_url, "alice")
+    row = page.locator("tr.project-row")
+    expect(row).to_have_count(1)
+    expect(row.locator("td.count.errors")).to_have_text("9")
+    expect(row.locator("td.count.warnings")).to_have_text("4")
+    expect(row.locator("svg.sparkline polyline")).to_have_count(2)
+    _shot(page, "6-projects")
+    page.click("form.signout button")
+    page.wait_for_url(re.compile(r"/login/$"))
+    assert page.goto(f"{live_server_url}/").url.endswith("/login/?next=/")
+    _assert_clean(page)

@@ -198,6 +198,15 @@ def test_it_sets_a_content_security_policy_on_pages_and_static_files(client, ali
         assert client.get(url).headers["Content-Security-Policy"] == CSP
 
 
+def test_it_serves_the_vendored_htmx_with_the_policy(client):
+    for path in ["/static/vendor/htmx.min.js", "/static/vendor/htmx-ext-ws.min.js",
+                 "/static/errorsink/app.js"]:  # fmt: skip
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.headers["Content-Security-Policy"] == CSP
+    assert b"htmx" in b"".join(client.get("/static/vendor/htmx.min.js").streaming_content)
+
+
 def test_it_loads_no_inline_script_or_style(client, alice, project, make_event):
     client.force_login(alice)
     make_event(project)
