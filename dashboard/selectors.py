@@ -26,7 +26,7 @@ _TIMELINE_FIELDS = (*_ROW_FIELDS, "stack", "customer_context")
 def project_errors_latest(
     *, project_id: object, code: str = "", source: str = "", limit: int = LATEST_LIMIT
 ) -> list[Event]:
-    """The newest errors in arrival order (index `event_latest`), optionally by code/source."""
+    """The newest errors in arrival order (index `event_latest_errors`), optionally by code/source."""
     events = Event.objects.filter(project_id=project_id, kind=Event.ERROR)
     if code:
         events = events.filter(code=code)
@@ -92,7 +92,7 @@ def activity_window(now: datetime | None = None) -> tuple[datetime, datetime]:
 def projects_activity_24h(
     *, project_ids: Iterable[object], now: datetime | None = None
 ) -> dict[object, Activity]:
-    """One aggregate query for all the projects (index `event_by_time`), never one per project."""
+    """One aggregate query for all the projects (index `event_activity`), never one per project."""
     project_ids = list(project_ids)
     activity = {project_id: Activity() for project_id in project_ids}
     if not project_ids:

@@ -122,11 +122,12 @@ class Event(models.Model):
             ),
             # "Every event of one session in time order".
             models.Index(fields=["project", "session_id", "occurred_at"], name="event_timeline"),
-            # "Warnings of a project per hour".
+            # "Warnings (and errors) of a project per hour": the 24-hour activity figures.
             models.Index(
                 fields=["project", "occurred_at"],
-                condition=models.Q(kind="warning"),
-                name="event_warnings_by_time",
+                include=["kind"],
+                condition=models.Q(kind__in=["error", "warning"]),
+                name="event_activity",
             ),
         ]
 

@@ -12,7 +12,7 @@ SESSION_EVENTS_MAX = 1000
 
 
 def project_errors_latest(*, project_id: uuid.UUID, limit: int = LATEST_ERRORS) -> list[Event]:
-    """Newest first in arrival order (index event_latest), as the dashboard lists them."""
+    """Newest first in arrival order (index event_latest_errors), as the dashboard lists them."""
     events = Event.objects.filter(project_id=project_id, kind=Event.ERROR)
     return list(events.order_by("-received_at", "-id")[:limit])
 

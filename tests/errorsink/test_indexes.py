@@ -1,0 +1,77 @@
+"""The hot reads use their indexes on a table of a million events (checked with EXPLAIN)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.db.models import Count
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from dashboard.selectors import activity_window
+from errorsink.models import Event
+from errorsink.projects import project_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROWS = 1_000_000
+
+# 50 projects, 20,000 sessions; kinds in the bench's proportions; a month of occurred_at.
+_FILL = """
+INSERT INTO errorsink_event (project_id, event_id, session_id, kind, code, name, message,
+    occurred_at, received_at, source, severity, recoverable, build_id, stack, details,
+    item_type, raw)
+SELECT p.ids[1 + n %% 50], 'e' || n, 's' || (n %% 20000),
+       (ARRAY['error', 'warning', 'warning', 'termination', 'info'])[1 + n %% 5],
+       'AGENT_CHILD_CRASHED', '', 'message ' || n,
+       now() - (n %% 2592000) * interval '1 second', now() - (n %% 2592000) * interval '1 second',
+       'agent', 'high', false, '', '', '{}'::jsonb, 'session_error', '{}'::jsonb
+FROM generate_series(1, %s) AS n, (SELECT array_agg(id) AS ids FROM errorsink_project) AS p
+"""
+
+
+@pytest.fixture
+def million_events():
+    projects = [project_create(name=f"p{n}") for n in range(50)]
+    with connection.cursor() as cursor:
+        cursor.execute(_FILL, [ROWS])
+        cursor.execute("ANALYZE errorsink_event")
+    return projects[7]
+
+
+def plan(queryset) -> str:
+    return queryset.explain()
+
+
+def test_it_serves_the_hot_reads_from_their_indexes_on_a_million_rows(million_events):
+    # Filled once (about 15 s): the three reads are checked against the same table.
+    latest = Event.objects.filter(project=million_events, kind="error").order_by(
+        "-received_at", "-id"
+    )[:20]
+    text = plan(latest)
+    assert "event_latest_errors" in text and "Sort" not in text, text
+
+    timeline = Event.objects.filter(project=million_events, session_id="s7").order_by("occurred_at")
+    text = plan(timeline)
+    assert "event_timeline" in text and "Seq Scan" not in text, text
+
+    start = timezone.now() - timedelta(hours=24)
+    warnings_per_hour = (
+        Event.objects.filter(project=million_events, kind="warning", occurred_at__gte=start)
+        .annotate(hour=TruncHour("occurred_at"))
+        .values("hour")
+        .annotate(n=Count("id"))
+    )
+    text = plan(warnings_per_hour)
+    assert "event_activity" in text and "Seq Scan" not in text, text
+
+    start, end = activity_window()
+    activity = Event.objects.filter(
+        project_id__in=[million_events.id],
+        kind__in=["error", "warning"],
+        occurred_at__gte=start,
+        occurred_at__lt=end,
+    ).values("kind")
+    assert "event_activity" in plan(activity)
