@@ -15,6 +15,7 @@ from errorsink.ingest.persist import events_persist, staging_row
 from errorsink.models import Event, Session
 from errorsink.queue import dead_letter_name, enqueue
 from tests.errorsink.conftest import drain
+from tests.errorsink.test_ingest_formats import GECX_ERROR, TELNYX_HANGUP, TELNYX_WARNING
 
 pytestmark = pytest.mark.django_db(transaction=True)
 UNKNOWN_PROJECT = "00000000-0000-4000-8000-000000000000"
@@ -72,6 +73,15 @@ ITEMS = [
       "event": {"type": "error", "version": "1", "session_id": "s", "timestamp": 1699900000000,
                 "payload": {"code": "stt_failed", "message": "bad audio", "fatal": False}}},
      ("error", "stt_failed", "client", True)),
+    ({"type": "sdk_event", "sdk": "telnyx", "name": "telnyx.warning",
+      "event": json.loads(TELNYX_WARNING)},
+     ("warning", "31002", "client", True)),
+    ({"type": "sdk_event", "sdk": "telnyx", "name": "telnyx.notification", "session_id": "s",
+      "event": json.loads(TELNYX_HANGUP)},
+     ("termination", "USER_BUSY", "client", None)),
+    ({"type": "sdk_event", "sdk": "gecx", "name": "ChatSdkError", "session_id": "chat-1",
+      "event": json.loads(GECX_ERROR)},
+     ("error", "TOKEN_ENDPOINT_FAILED", "client", True)),
 ]  # fmt: skip
 
 
