@@ -26,7 +26,7 @@ _TIMELINE_FIELDS = (*_ROW_FIELDS, "stack", "customer_context")
 def project_errors_latest(
     *, project_id: object, code: str = "", source: str = "", limit: int = LATEST_LIMIT
 ) -> list[Event]:
-    """The newest errors in arrival order (index `event_latest_errors`), optionally by code/source."""
+    """The newest errors in arrival order (index `event_latest_errors`), maybe by code/source."""
     events = Event.objects.filter(project_id=project_id, kind=Event.ERROR)
     if code:
         events = events.filter(code=code)
