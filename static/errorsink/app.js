@@ -66,6 +66,15 @@
   document.addEventListener("htmx:wsAfterMessage", tidy);
   document.addEventListener("htmx:afterSettle", tidy);
   document.addEventListener("htmx:wsOpen", function () { setLive("open", "live"); });
-  document.addEventListener("htmx:wsClose", function () { setLive("closed", "reconnecting…"); });
+  document.addEventListener("htmx:wsClose", function (evt) {
+    setLive("closed", "reconnecting…");
+    // The extension retries by itself after abnormal closes (1006, 1011-1013); a server that
+    // restarts politely says 1001 "going away", and the page must come back then too. Each
+    // reconnect gets the whole table again, so nothing is missed meanwhile.
+    var code = evt.detail && evt.detail.event ? evt.detail.event.code : 0;
+    if (code === 1001 && document.body.contains(evt.target)) {
+      setTimeout(function () { evt.detail.socketWrapper.reconnect(); }, 1000 + Math.random() * 2000);
+    }
+  });
   setInterval(refreshTimes, 15000);
 })();

@@ -9,6 +9,7 @@ import re
 import shlex
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -310,3 +311,37 @@ def test_it_lists_projects_with_counts_and_sparklines(
     page.wait_for_url(re.compile(r"/login/$"))
     assert page.goto(f"{live_server_url}/").url.endswith("/login/?next=/")
     _assert_clean(page)
+
+
+def test_it_resyncs_after_the_server_comes_back(
+    browser, page, service_env, tmp_path, alice, project
+):
+    """Daphne goes away; an error stored meanwhile shows up once the page has reconnected."""
+    from tests.conftest import free_port, start_process, stop_process, wait_for_port
+
+    port = free_port()
+    args = [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+            "errorsink.asgi:application"]  # fmt: skip
+    daphne = start_process(args, service_env, tmp_path / "daphne-1.log")
+    try:
+        wait_for_port(port)
+        base = f"http://127.0.0.1:{port}"
+        before = event_create(project, message="before the restart")
+        _sign_in(page, base, "alice")
+        _open_live(page, f"{base}/projects/{project.id}/")
+        rows = page.locator("#error-rows tr.error-row")
+        expect(rows).to_have_count(1)
+
+        stop_process(daphne)
+        expect(page.locator("#live-status")).to_have_attribute("data-state", "closed")
+        missed = event_create(project, message="stored while the server was down")
+        daphne = start_process(args, service_env, tmp_path / "daphne-2.log")
+        wait_for_port(port)
+
+        expect(page.locator("#live-status")).to_have_attribute("data-state", "open", timeout=20000)
+        expect(rows).to_have_count(2)
+        expect(rows.first).to_have_id(f"event-{missed.pk}")
+        expect(rows.last).to_have_id(f"event-{before.pk}")
+        _assert_clean(page)
+    finally:
+        stop_process(daphne)
