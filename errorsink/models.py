@@ -73,7 +73,6 @@ class Session(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "session_id"], name="session_unique")
         ]
-        indexes = [models.Index(fields=["project", "-last_seen"], name="session_recent")]
 
 
 class Event(models.Model):
