@@ -18,23 +18,20 @@ class IngestConsumerStep(bootsteps.StartStopStep):
 
     def __init__(self, worker, **kwargs) -> None:
         super().__init__(worker, **kwargs)
-        self.running = []
+        self.running = None
 
     def start(self, worker) -> None:
         from django.conf import settings
 
-        from errorsink.ingest.consumer import start_consumer_thread
+        from errorsink.ingest.consumer import start_consumers
 
-        for _ in range(settings.ERRORSINK_INGEST_CONSUMERS):
-            self.running.append(start_consumer_thread())
+        if settings.ERRORSINK_INGEST_CONSUMERS > 0:
+            self.running = start_consumers(count=settings.ERRORSINK_INGEST_CONSUMERS)
 
     def stop(self, worker) -> None:
-        for consumer, _ in self.running:
-            consumer.stop()
-        for consumer, notifier in self.running:
-            consumer.thread.join(timeout=30)
-            notifier.stop()
-        self.running.clear()
+        if self.running is not None:
+            self.running.stop()
+            self.running = None
 
 
 app.steps["worker"].add(IngestConsumerStep)

@@ -272,13 +272,32 @@ def dead_letter(item: bytes, reason: str) -> bytes:
     return orjson.dumps({"reason": reason, "item": text, "at": at})
 
 
-def start_consumer_thread(*, batch_size: int | None = None) -> tuple[IngestConsumer, Notifier]:
+def start_consumers(*, count: int, batch_size: int | None = None) -> IngestConsumers:
+    """Start `count` consumer threads sharing one notifier, so a project gets one coalesced
+    message per interval from the whole process, not one per thread."""
     notifier = Notifier()
     notifier.start()
-    consumer = IngestConsumer(
-        batch_size=batch_size or settings.ERRORSINK_INGEST_BATCH, notify=notifier.add
-    )
-    thread = threading.Thread(target=consumer.run, name="ingest-consumer", daemon=True)
-    thread.start()
-    consumer.thread = thread
-    return consumer, notifier
+    consumers = []
+    for n in range(count):
+        consumer = IngestConsumer(
+            batch_size=batch_size or settings.ERRORSINK_INGEST_BATCH, notify=notifier.add
+        )
+        consumer.thread = threading.Thread(target=consumer.run, name=f"ingest-consumer-{n}")
+        consumer.thread.daemon = True
+        consumer.thread.start()
+        consumers.append(consumer)
+    return IngestConsumers(consumers, notifier)
+
+
+@dataclass
+class IngestConsumers:
+    consumers: list[IngestConsumer]
+    notifier: Notifier
+
+    def stop(self, timeout: float = 30) -> None:
+        """Let each thread finish its batch, then send the last notifications."""
+        for consumer in self.consumers:
+            consumer.stop()
+        for consumer in self.consumers:
+            consumer.thread.join(timeout=timeout)
+        self.notifier.stop()
