@@ -150,7 +150,10 @@ def _event_item(item: object, project_id: str) -> tuple[str, bytes]:
         # Derived from the content, so posting the same item twice stores it once.
         obj["event_id"] = derive_event_id(obj)
     normalised = normalise(obj)
-    payload = orjson.dumps(obj)
+    try:
+        payload = orjson.dumps(obj)
+    except orjson.JSONEncodeError as exc:  # e.g. nested deeper than can be serialised
+        raise BadItem(f"item cannot be stored: {exc}") from None
     if len(payload) > MAX_ITEM_BYTES:
         raise BadItem(f"item is {len(payload)} bytes as JSON, over the limit of {MAX_ITEM_BYTES}")
     return normalised.event_id, payload

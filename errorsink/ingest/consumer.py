@@ -10,6 +10,7 @@ once, and idempotent inserts make it exactly-once in the table.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -33,7 +34,7 @@ from errorsink.queue import dead_letter_name, queue_name, redis_client
 log = logging.getLogger("errorsink.ingest")
 
 HEARTBEAT_SECONDS = 5
-HEARTBEAT_TTL_SECONDS = 15
+HEARTBEAT_TTL_SECONDS = 30
 RECLAIM_EVERY_SECONDS = 5
 BLOCK_SECONDS = 1
 BACKOFF_MAX_SECONDS = 5.0
@@ -42,7 +43,9 @@ BACKOFF_MAX_SECONDS = 5.0
 # processing list, oldest first, and return the whole processing list (which may already hold
 # the item a blocking BLMOVE took). Nothing can be lost between the two lists.
 _TAKE_BATCH = """
-local items = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+local want = tonumber(ARGV[1])
+local items = {}
+if want > 0 then items = redis.call('LRANGE', KEYS[1], -want, -1) end
 local n = #items
 if n > 0 then
   redis.call('LTRIM', KEYS[1], 0, -n - 1)
@@ -58,7 +61,7 @@ return redis.call('LRANGE', KEYS[2], 0, -1)
 # Put a dead worker's items back at the consuming end of the queue, in their original order.
 _RECLAIM = """
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
-for i = 1, #items do redis.call('RPUSH', KEYS[2], items[i]) end
+for i = #items, 1, -1 do redis.call('RPUSH', KEYS[2], items[i]) end
 redis.call('DEL', KEYS[1])
 return #items
 """
@@ -126,7 +129,13 @@ class IngestConsumer:
         log.info("ingest consumer %s reading %r", self.worker_id, self.queue)
         try:
             while not self.stopping.is_set():
-                self.run_once()
+                try:
+                    self.run_once()
+                except Exception:
+                    # Nothing may end this thread: its items wait in the processing list,
+                    # and the next round retries them.
+                    log.exception("ingest consumer %s failed; retrying", self.worker_id)
+                    self.stopping.wait(1)
         finally:
             db.connections.close_all()
 
@@ -138,9 +147,25 @@ class IngestConsumer:
         items = self._with_redis(self._take)
         if not items:
             return 0
-        self._store(items)
+        try:
+            self._store(items)
+        except Exception:
+            log.exception("a batch of %d failed unexpectedly; storing it item by item", len(items))
+            self._store_one_by_one(items)
         self._with_redis(lambda: self.redis.delete(self.processing))
         return len(items)
+
+    def _store_one_by_one(self, items: list[bytes]) -> None:
+        """The slow path after an unexpected failure: whatever still fails alone is
+        dead-lettered with the error, so one poisonous item never blocks the queue."""
+        for item in items:
+            try:
+                self._store([item])
+            except Exception as exc:
+                reason = f"could not be stored: {type(exc).__name__}: {exc}"
+                self._with_redis(
+                    lambda r=reason, i=item: self.redis.rpush(self.dead, dead_letter(i, r))
+                )
 
     # -- redis side ---------------------------------------------------------------------------
 
@@ -165,12 +190,16 @@ class IngestConsumer:
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
-        if now >= self._next_heartbeat:
-            self.redis.set(heartbeat_key(self.worker_id), "1", ex=HEARTBEAT_TTL_SECONDS)
-            self._next_heartbeat = now + HEARTBEAT_SECONDS
+        self._heartbeat()
         if now >= self._next_reclaim:
             self.reclaim_dead_workers()
             self._next_reclaim = now + RECLAIM_EVERY_SECONDS
+
+    def _heartbeat(self) -> None:
+        """Tell other workers this one is alive, so its processing list is left alone."""
+        if time.monotonic() >= self._next_heartbeat:
+            self.redis.set(heartbeat_key(self.worker_id), "1", ex=HEARTBEAT_TTL_SECONDS)
+            self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
 
     def reclaim_dead_workers(self) -> int:
         """Requeue the processing lists of workers whose heartbeat has expired."""
@@ -204,7 +233,8 @@ class IngestConsumer:
     def _store(self, items: list[bytes]) -> None:
         received_at = datetime.now(UTC)
         rows, dead = self._normalise(items, received_at)
-        stored = self._with_database(lambda: self._persist_isolating_bad_rows(rows, dead))
+        stored, rejected = self._with_database(lambda: self._persist_isolating_bad_rows(rows))
+        dead += rejected
         if dead:
             self._with_redis(lambda: self.redis.rpush(self.dead, *dead))
             log.warning("dead-lettered %d items (first reason: %s)", len(dead),
@@ -217,12 +247,14 @@ class IngestConsumer:
         for seq, item in enumerate(items):
             try:
                 event = normalise_item(item)
+                row = staging_row(seq, event, item.decode("utf-8"), received_at)
             except BadItem as exc:
                 dead.append(dead_letter(item, exc.reason))
                 continue
-            projects.setdefault(event.project_id, []).append(
-                (item, staging_row(seq, event, item.decode("utf-8"), received_at))
-            )
+            except (TypeError, ValueError) as exc:  # e.g. nesting too deep to serialise
+                dead.append(dead_letter(item, f"cannot be stored: {exc}"))
+                continue
+            projects.setdefault(event.project_id, []).append((item, row))
         known = self._with_database(lambda: existing_projects(set(projects)))
         for project_id, entries in projects.items():
             for item, row in entries:
@@ -233,21 +265,22 @@ class IngestConsumer:
         rows.sort(key=lambda row: row[0])
         return rows, dead
 
-    def _persist_isolating_bad_rows(self, rows: list[tuple], dead: list[bytes]) -> dict:
+    def _persist_isolating_bad_rows(self, rows: list[tuple]) -> tuple[dict, list[bytes]]:
         """Store rows; if the database rejects the batch for its data, split it until the
-        offending rows are alone, dead-letter those and store the rest."""
+        offending rows are alone. Returns what was stored and the dead letters of the rest
+        (fresh on every attempt, so a retry after an outage never doubles them)."""
         try:
-            return events_persist(rows).by_project
+            return events_persist(rows).by_project, []
         except (db.DataError, db.IntegrityError) as exc:
             if len(rows) == 1:
                 raw = rows[0][-1].encode()
-                dead.append(dead_letter(raw, f"rejected by the database: {exc}".strip()))
-                return {}
+                return {}, [dead_letter(raw, f"rejected by the database: {exc}".strip())]
             middle = len(rows) // 2
-            stored = self._persist_isolating_bad_rows(rows[:middle], dead)
-            for project_id, events in self._persist_isolating_bad_rows(rows[middle:], dead).items():
+            stored, dead = self._persist_isolating_bad_rows(rows[:middle])
+            more, more_dead = self._persist_isolating_bad_rows(rows[middle:])
+            for project_id, events in more.items():
                 stored.setdefault(project_id, []).extend(events)
-            return stored
+            return stored, dead + more_dead
 
     def _with_database(self, operation: Callable):
         delay = 0.1
@@ -257,6 +290,8 @@ class IngestConsumer:
             except (db.OperationalError, db.InterfaceError) as exc:
                 self.db_outage.failed(exc)
                 db.connections.close_all()  # a broken connection must be replaced, not reused
+                with contextlib.suppress(redis.RedisError):
+                    self._heartbeat()  # still alive: keep the held batch from being requeued
                 if self.stopping.wait(delay):
                     raise SystemExit from None
                 delay = min(delay * 2, BACKOFF_MAX_SECONDS)

@@ -19,8 +19,10 @@ from errorsink.projects import group_name
 log = logging.getLogger("errorsink.ingest")
 
 INTERVAL = 0.1
-# The dashboard needs the newest rows; a message never carries more than this many ids.
-MAX_IDS_PER_MESSAGE = 500
+# A bound on message size, per kind so that a flood of warnings can never crowd the errors out.
+# At 10 messages a second it only bites above 50,000 events/s of one kind for one project,
+# beyond what one worker stores; the dashboard re-syncs from the database on reconnect anyway.
+MAX_IDS_PER_KIND = 5000
 
 
 class Notifier:
@@ -64,8 +66,18 @@ class Notifier:
         with self._lock:
             pending, self._pending = self._pending, {}
         for project_id, events in pending.items():
-            message = events_stored_message(events[-MAX_IDS_PER_MESSAGE:])
+            message = events_stored_message(newest_per_kind(events, MAX_IDS_PER_KIND))
             try:
                 await layer.group_send(group_name(project_id), message)
             except Exception:  # a dashboard hint must never stop ingest
                 log.exception("could not notify dashboards of project %s", project_id)
+
+
+def newest_per_kind(events: list[tuple[int, str]], limit: int) -> list[tuple[int, str]]:
+    """The newest `limit` events of each kind, in their original order."""
+    kept, counts = [], {}
+    for event in reversed(events):
+        if counts.get(event[1], 0) < limit:
+            counts[event[1]] = counts.get(event[1], 0) + 1
+            kept.append(event)
+    return kept[::-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import orjson
 import pytest
 
@@ -100,3 +102,14 @@ def test_it_answers_413_for_a_body_over_the_upload_limit(api, project, settings)
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = api.post(f"/projects/{project.id}/events", {**ITEM, "stack": "x" * 2000})
     assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+
+
+def test_it_refuses_an_item_nested_too_deep_to_store_with_422(api, project):
+    context: dict = {"leaf": True}
+    for _ in range(300):
+        context = {"inner": context}
+    body = json.dumps({**ITEM, "event_id": "deep", "customer_context": context})
+    response = api.post(f"/projects/{project.id}/events", body)
+    error = assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert "cannot be stored" in error["details"]["item"]
+    assert _queued() == []

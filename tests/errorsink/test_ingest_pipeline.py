@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from errorsink.ingest import consumer as consumer_module
 from errorsink.ingest import persist
-from errorsink.ingest.consumer import heartbeat_key, processing_prefix
+from errorsink.ingest.consumer import IngestConsumer, heartbeat_key, processing_prefix
 from errorsink.ingest.normalise import normalise_item
 from errorsink.ingest.persist import events_persist, staging_row
 from errorsink.models import Event, Session
@@ -200,3 +201,57 @@ def test_it_falls_back_to_on_conflict_when_a_duplicate_slips_past_the_check(proj
     assert stored.count == 2
     assert Event.objects.count() == 3
     assert Session.objects.get().error_count == 3
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {"leaf": True}
+    for _ in range(depth):
+        value = {"inner": value}
+    return value
+
+
+def test_it_dead_letters_an_item_too_deep_to_store_and_keeps_going(consumer, project):
+    deep = {**seed_session_error(project.id), "event_id": "deep", "customer_context": _nested(300)}
+    good = {**seed_session_error(project.id), "event_id": "good"}
+    enqueue([json.dumps(deep), json.dumps(good)])
+
+    drain(consumer)
+
+    assert list(Event.objects.values_list("event_id", flat=True)) == ["good"]
+    [entry] = [orjson.loads(e) for e in consumer.redis.lrange(dead_letter_name(), 0, -1)]
+    assert entry["reason"].startswith("cannot be stored")
+
+
+def test_it_stores_item_by_item_after_an_unexpected_failure(consumer, project, monkeypatch):
+    real_persist = consumer_module.events_persist
+
+    def poisoned(rows):
+        if any(row[2] == "poison" for row in rows):
+            raise RuntimeError("boom")
+        return real_persist(rows)
+
+    monkeypatch.setattr(consumer_module, "events_persist", poisoned)
+    ids = ["a", "poison", "b"]
+    enqueue([json.dumps({**seed_session_error(project.id), "event_id": i}) for i in ids])
+
+    drain(consumer)
+
+    assert sorted(Event.objects.values_list("event_id", flat=True)) == ["a", "b"]
+    [entry] = [orjson.loads(e) for e in consumer.redis.lrange(dead_letter_name(), 0, -1)]
+    assert entry["reason"] == "could not be stored: RuntimeError: boom"
+    assert consumer.redis.llen(consumer.processing) == 0
+
+
+def test_it_requeues_a_dead_workers_items_in_their_original_order(consumer, project):
+    items = [json.dumps({**seed_session_error(project.id), "event_id": f"o{n}"}) for n in range(3)]
+    consumer.redis.rpush(processing_prefix() + "gone", *items)  # oldest first, as taken
+    consumer.reclaim_dead_workers()
+    one_at_a_time = IngestConsumer(batch_size=1)
+
+    drain(one_at_a_time)
+
+    assert list(Event.objects.order_by("id").values_list("event_id", flat=True)) == [
+        "o0",
+        "o1",
+        "o2",
+    ]

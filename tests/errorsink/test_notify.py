@@ -9,7 +9,7 @@ import uuid
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from errorsink.ingest.notify import Notifier
+from errorsink.ingest.notify import Notifier, newest_per_kind
 from errorsink.projects import group_name
 
 
@@ -47,3 +47,13 @@ def test_it_coalesces_a_burst_into_a_few_messages_carrying_every_id():
     ids = sorted(pk for message in messages for pk, _ in message["events"])
     assert ids == list(range(400))
     assert all(message["type"] == "events.stored" for message in messages)
+
+
+def test_it_keeps_the_newest_of_each_kind_so_warnings_never_crowd_out_errors():
+    events = [(n, "error") for n in range(3)] + [(n, "warning") for n in range(3, 10)]
+    assert newest_per_kind(events, 2) == [
+        (1, "error"),
+        (2, "error"),
+        (8, "warning"),
+        (9, "warning"),
+    ]
