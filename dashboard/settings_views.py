@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
 from errorsink.models import Membership, Project, SessionSettings
 from errorsink.session_settings import (
@@ -86,12 +87,14 @@ def _readable_errors(errors: dict[str, str]) -> dict[str, str]:
 
 def _render_panel(request: HttpRequest, context: dict) -> HttpResponse:
     # htmx swaps just the panel; a plain request (no JS, a bookmark) gets the whole page.
-    template = f"{PANEL_TEMPLATE}#panel" if request.htmx else PANEL_TEMPLATE
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = f"{PANEL_TEMPLATE}#panel" if partial else PANEL_TEMPLATE
     return render(request, template, context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def session_settings(request: HttpRequest, project_id) -> HttpResponse:
     membership = _get_membership(request, project_id)
     project, role = membership.project, membership.role

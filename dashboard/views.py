@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.vary import vary_on_headers
 
 from dashboard.present import (
     error_rows_annotate,
@@ -45,7 +46,14 @@ def projects(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/projects.html", {"projects": rows})
 
 
+def _wants_fragment(request: HttpRequest) -> bool:
+    # htmx restoring history (Back after the cache expired) needs the whole page, not the part.
+    htmx = request.htmx
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
 @login_required
+@vary_on_headers("HX-Request")
 def project(request: HttpRequest, project_id) -> HttpResponse:
     project = _get_project_for_user(request, project_id)
     code = request.GET.get("code", "").strip()[:128]
@@ -62,7 +70,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
         "codes": sorted({info.code for info in catalog.all_codes() if info.kind == "error"}),
         "live_url": live_url(f"/ws/projects/{project.id}/", code=code, source=source),
     }
-    if request.htmx and not request.htmx.boosted:
+    if _wants_fragment(request):
         return render(request, "dashboard/project.html#error-table", context)
     if not events and not code and not source and not project_has_events(project_id=project.id):
         context["first_event"] = first_event_commands(

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from errorsink.models import Event
+from errorsink.models import Event, Session
 
 
 @shared_task
@@ -17,4 +18,9 @@ def events_prune(*, days: int | None = None) -> int:
     keep_days = days if days is not None else settings.ERRORSINK_RETENTION_DAYS
     cutoff = timezone.now() - timedelta(days=keep_days)
     deleted, _ = Event.objects.filter(received_at__lt=cutoff).delete()
+    # A session with nothing left to show would lead "find a session" to an empty timeline.
+    remaining = Event.objects.filter(
+        project_id=OuterRef("project_id"), session_id=OuterRef("session_id")
+    )
+    Session.objects.filter(last_seen__lt=cutoff).filter(~Exists(remaining)).delete()
     return deleted

@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from errorsink.live import events_stored_message
-from errorsink.models import Event
+from errorsink.models import Event, Session
 from errorsink.projects import group_name
 from errorsink.tasks import events_prune
 
@@ -71,7 +71,12 @@ def test_it_runs_a_task_on_a_real_worker_that_writes_to_postgres(celery_worker, 
     Event.objects.create(event_id="old", occurred_at=old, received_at=old, **common)
     Event.objects.create(event_id="new", occurred_at=old, received_at=timezone.now(), **common)
 
+    Session.objects.create(project=project, session_id="s1", first_seen=old, last_seen=old)
+    Session.objects.create(project=project, session_id="gone", first_seen=old, last_seen=old)
+
     deleted = events_prune.delay(days=30).get(timeout=30)
 
     assert deleted == 1
     assert list(Event.objects.values_list("event_id", flat=True)) == ["new"]
+    # A session keeps its row while it has events; an emptied one goes with them.
+    assert list(Session.objects.values_list("session_id", flat=True)) == ["s1"]

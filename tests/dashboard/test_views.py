@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 
 
@@ -169,6 +169,15 @@ def test_it_answers_htmx_filter_requests_with_the_table_only(client, alice, proj
     html = response.content.decode()
     assert html.strip().startswith('<section id="error-table"')
     assert "<html" not in html and "RUNNER_INTERNAL" in html
+
+
+def test_it_answers_htmx_history_restores_with_the_whole_page(client, alice, project):
+    client.force_login(alice)
+    headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    response = client.get(_project_url(project, source="runner"), headers=headers)
+    assert "<html" in response.content.decode()
+    # Caches must not hand the fragment to a plain request for the same URL, or vice versa.
+    assert "HX-Request" in response["Vary"]
 
 
 def test_it_tells_a_new_project_how_to_send_its_first_event(client, alice, project, settings):
