@@ -1,18 +1,23 @@
-"""`make bench`: every benchmark in one run; each prints its JSON, ratios against a baseline
-measured in the same run (these machines are noisy, so absolute figures mean little)."""
+"""`make bench`: every benchmark, each in its own process (each configures Django for its own
+database), printing its JSON; ratios are against a baseline measured in the same run, since
+these machines are noisy and absolute figures mean little."""
 
-import importlib.util
+import subprocess
+import sys
 
-from bench import ingest
+BENCHMARKS = ["bench.ingest", "bench.live_latency"]
 
 
-def main() -> None:
-    ingest.main()
-    if importlib.util.find_spec("bench.live_latency") is not None:
-        from bench import live_latency
-
-        live_latency.main()
+def main() -> int:
+    failed = []
+    for module in BENCHMARKS:
+        print(f"== {module}", flush=True)
+        if subprocess.run([sys.executable, "-m", module]).returncode != 0:
+            failed.append(module)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
