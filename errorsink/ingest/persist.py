@@ -41,7 +41,7 @@ WITH inserted AS (
     )
     SELECT project_id, event_id, session_id, kind, code, name, message, occurred_at,
            received_at, source, severity, recoverable, build_id, stack,
-           customer_context::jsonb, details::jsonb, item_type, raw::jsonb
+           customer_context::jsonb, details::jsonb, item_type, raw::json
     FROM ingest_staging ORDER BY seq
     ON CONFLICT (project_id, event_id) DO NOTHING
     RETURNING id, project_id, session_id, kind, code, occurred_at, build_id, customer_context
@@ -153,9 +153,10 @@ def _persist_by_upsert(rows: list[tuple]) -> StoredBatch:
 def _persist_by_copy(rows: list[tuple]) -> StoredBatch:
     grouped: dict[uuid.UUID, list[tuple[int, str]]] = defaultdict(list)
     with connection.cursor() as cursor:
-        fresh = _not_yet_stored(cursor, rows)
-        if not fresh:
-            return StoredBatch()
+        # Optimistic: re-deliveries are rare (a worker died mid-batch), so the batch is not
+        # checked against the table first; a duplicate makes the COPY fail and the caller
+        # takes the ON CONFLICT path. Duplicates within the batch are dropped here.
+        fresh = list({(row[1], row[2]): row for row in reversed(rows)}.values())[::-1]
         # Ids drawn up front keep arrival order and tell the notifier what was stored.
         cursor.execute(
             "SELECT nextval('errorsink_event_id_seq') FROM generate_series(1, %s)", [len(fresh)]
@@ -175,21 +176,6 @@ def _copy(cursor, sql: str, rows: list[tuple]) -> None:
     with connection.wrap_database_errors, cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
-
-
-def _not_yet_stored(cursor, rows: list[tuple]) -> list[tuple]:
-    unique = list({(row[1], row[2]): row for row in reversed(rows)}.values())[::-1]
-    # The keys travel as one JSON text: psycopg's client-side binding dumps a plain string in
-    # no time, where two 2,000-element array parameters cost more than the query itself.
-    keys = orjson.dumps([{"p": row[1], "e": row[2]} for row in unique]).decode()
-    cursor.execute(
-        "SELECT e.project_id::text, e.event_id FROM errorsink_event e"
-        " JOIN json_to_recordset(%s::json) AS k(p uuid, e text)"
-        " ON e.project_id = k.p AND e.event_id = k.e",
-        [keys],
-    )
-    stored = set(cursor.fetchall())
-    return [row for row in unique if (row[1], row[2]) not in stored]
 
 
 _SESSIONS_UPSERT = """
