@@ -61,10 +61,14 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _choose_port(record: Path, preferred: int) -> int:
-    """The port recorded for this checkout, else the service's usual port if free, else any."""
+def _choose_port(record: Path, preferred: int, *, running: bool) -> int:
+    """The port recorded for this checkout, else the service's usual port if free, else any.
+    A recorded port that something else took while our server was stopped is replaced."""
     if record.exists():
-        return int(record.read_text())
+        port = int(record.read_text())
+        if running or _port_is_free(port):
+            return port
+        preferred = port
     port = preferred
     if not _port_is_free(port):
         with socket.socket() as sock:
@@ -173,8 +177,9 @@ def _pg_start() -> int:
              "--encoding=UTF8", "--no-sync"],
             check=True, capture_output=True, **run_as,
         )  # fmt: skip
-    port = _choose_port(STATE_DIR / "pg.port", 5432)
-    if _pg_running_pid() is None:
+    running = _pg_running_pid() is not None
+    port = _choose_port(STATE_DIR / "pg.port", 5432, running=running)
+    if not running:
         log = STATE_DIR / "postgres.log"
         log.touch()
         _chown_for_postgres(log)
@@ -234,8 +239,9 @@ def _redis_running_pid() -> int | None:
 
 def _redis_start() -> int:
     REDIS_DIR.mkdir(parents=True, exist_ok=True)
-    port = _choose_port(STATE_DIR / "redis.port", 6379)
-    if _redis_running_pid() is None:
+    running = _redis_running_pid() is not None
+    port = _choose_port(STATE_DIR / "redis.port", 6379, running=running)
+    if not running:
         # Append-only persistence: items waiting in the queue survive a stop of the stack.
         config = [
             f"port {port}", "bind 127.0.0.1", f"dir {REDIS_DIR}", "daemonize yes",
