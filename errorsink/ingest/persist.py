@@ -1,9 +1,9 @@
 """Write a batch of normalised events to PostgreSQL in one transaction.
 
-Rows go through COPY into a temporary table, then one statement inserts them into the event
-table (ON CONFLICT DO NOTHING on the idempotency key) and upserts their sessions from the rows
-that were really inserted, so a re-delivered item changes neither rows nor counts. Parsing
-happens before this module: persistence never looks at JSON text except to store it.
+Rows are COPYed into the event table and their sessions upserted in one statement, with counts
+taken from the rows really inserted, so a re-delivered item changes neither rows nor counts
+(see ``events_persist``). Parsing happens before this module: persistence never looks at JSON
+text except to store it.
 """
 
 from __future__ import annotations
@@ -34,44 +34,16 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
 """
 
 _INSERT_FROM_STAGING = """
-WITH inserted AS (
-    INSERT INTO errorsink_event (
-        project_id, event_id, session_id, kind, code, name, message, occurred_at, received_at,
-        source, severity, recoverable, build_id, stack, customer_context, details, item_type, raw
-    )
-    SELECT project_id, event_id, session_id, kind, code, name, message, occurred_at,
-           received_at, source, severity, recoverable, build_id, stack,
-           customer_context::jsonb, details::jsonb, item_type, raw::json
-    FROM ingest_staging ORDER BY seq
-    ON CONFLICT (project_id, event_id) DO NOTHING
-    RETURNING id, project_id, session_id, kind, code, occurred_at, build_id, customer_context
-), sessions AS (
-    INSERT INTO errorsink_session AS s (
-        project_id, session_id, build_id, customer_context, first_seen, last_seen,
-        error_count, warning_count, event_count, end_cause
-    )
-    SELECT project_id, session_id,
-           COALESCE(MAX(NULLIF(build_id, '')), ''),
-           (ARRAY_AGG(customer_context) FILTER (WHERE customer_context IS NOT NULL))[1],
-           MIN(occurred_at), MAX(occurred_at),
-           COUNT(*) FILTER (WHERE kind = 'error'), COUNT(*) FILTER (WHERE kind = 'warning'),
-           COUNT(*), COALESCE(MAX(code) FILTER (WHERE kind = 'termination'), '')
-    FROM inserted WHERE session_id <> ''
-    GROUP BY project_id, session_id
-    -- A stable order of row locks keeps two workers from deadlocking on the same sessions.
-    ORDER BY project_id, session_id
-    ON CONFLICT (project_id, session_id) DO UPDATE SET
-        build_id = CASE WHEN EXCLUDED.build_id <> '' THEN EXCLUDED.build_id ELSE s.build_id END,
-        customer_context = COALESCE(EXCLUDED.customer_context, s.customer_context),
-        first_seen = LEAST(s.first_seen, EXCLUDED.first_seen),
-        last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
-        error_count = s.error_count + EXCLUDED.error_count,
-        warning_count = s.warning_count + EXCLUDED.warning_count,
-        event_count = s.event_count + EXCLUDED.event_count,
-        end_cause = CASE WHEN EXCLUDED.end_cause <> '' THEN EXCLUDED.end_cause
-                         ELSE s.end_cause END
+INSERT INTO errorsink_event (
+    project_id, event_id, session_id, kind, code, name, message, occurred_at, received_at,
+    source, severity, recoverable, build_id, stack, customer_context, details, item_type, raw
 )
-SELECT id, project_id, kind FROM inserted ORDER BY id
+SELECT project_id, event_id, session_id, kind, code, name, message, occurred_at,
+       received_at, source, severity, recoverable, build_id, stack,
+       customer_context::jsonb, details::jsonb, item_type, raw::json
+FROM ingest_staging ORDER BY seq
+ON CONFLICT (project_id, event_id) DO NOTHING
+RETURNING id, project_id::text, event_id
 """
 
 
@@ -124,13 +96,15 @@ def existing_projects(project_ids: set[str]) -> set[str]:
 def events_persist(rows: list[tuple]) -> StoredBatch:
     """Store staging rows (see ``staging_row``) in one transaction; duplicates are skipped.
 
-    The fast path COPYs the rows that are not stored yet straight into the event table; the
-    unique (project, event id) constraint stays the guarantee: if a concurrent worker stored
-    one of them in the meantime, the savepoint rolls back and the batch takes the
-    staging-table path with INSERT ... ON CONFLICT DO NOTHING instead.
+    The fast path COPYs the batch straight into the event table. The unique (project, event
+    id) constraint stays the guarantee: if any event of the batch is stored already (a
+    re-delivery), the savepoint rolls back and the batch goes through a staging table and
+    INSERT ... ON CONFLICT DO NOTHING instead. Either way the sessions are upserted with counts
+    from exactly the rows inserted.
     """
     if not rows:
         return StoredBatch()
+    rows = _first_of_each_event(rows)
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -140,34 +114,43 @@ def events_persist(rows: list[tuple]) -> StoredBatch:
 
 
 def _persist_by_upsert(rows: list[tuple]) -> StoredBatch:
-    grouped: dict[uuid.UUID, list[tuple[int, str]]] = defaultdict(list)
     with connection.cursor() as cursor:
         cursor.execute(_CREATE_STAGING)
         _copy(cursor, f"COPY ingest_staging ({', '.join(_COLUMNS)}) FROM STDIN", rows)
         cursor.execute(_INSERT_FROM_STAGING)
-        for event_pk, project_id, kind in cursor.fetchall():
-            grouped[project_id].append((event_pk, kind))
+        inserted = {(project_id, event_id): pk for pk, project_id, event_id in cursor.fetchall()}
+        stored = [(inserted[row[1], row[2]], row) for row in rows if (row[1], row[2]) in inserted]
+        # Counted from the rows really inserted: a re-delivered event changes no count.
+        _sessions_upsert(cursor, [row for _, row in stored])
+    return _stored_batch(stored)
+
+
+def _first_of_each_event(rows: list[tuple]) -> list[tuple]:
+    """A batch may hold the same item twice (pushed twice in a burst): keep the first."""
+    return list({(row[1], row[2]): row for row in reversed(rows)}.values())[::-1]
+
+
+def _stored_batch(stored: list[tuple[int, tuple]]) -> StoredBatch:
+    grouped: dict[uuid.UUID, list[tuple[int, str]]] = defaultdict(list)
+    for event_pk, row in stored:
+        grouped[uuid.UUID(row[1])].append((event_pk, row[4]))
     return StoredBatch(by_project=dict(grouped))
 
 
 def _persist_by_copy(rows: list[tuple]) -> StoredBatch:
-    grouped: dict[uuid.UUID, list[tuple[int, str]]] = defaultdict(list)
+    # Optimistic: re-deliveries are rare (a worker died mid-batch), so the batch is not checked
+    # against the table first; a duplicate makes the COPY fail and the caller takes the
+    # ON CONFLICT path instead.
     with connection.cursor() as cursor:
-        # Optimistic: re-deliveries are rare (a worker died mid-batch), so the batch is not
-        # checked against the table first; a duplicate makes the COPY fail and the caller
-        # takes the ON CONFLICT path. Duplicates within the batch are dropped here.
-        fresh = list({(row[1], row[2]): row for row in reversed(rows)}.values())[::-1]
         # Ids drawn up front keep arrival order and tell the notifier what was stored.
         cursor.execute(
-            "SELECT nextval('errorsink_event_id_seq') FROM generate_series(1, %s)", [len(fresh)]
+            "SELECT nextval('errorsink_event_id_seq') FROM generate_series(1, %s)", [len(rows)]
         )
-        ids = [row[0] for row in cursor.fetchall()]
+        stored = list(zip((row[0] for row in cursor.fetchall()), rows, strict=True))
         copy_sql = f"COPY errorsink_event (id, {', '.join(_COLUMNS[1:])}) FROM STDIN"
-        _copy(cursor, copy_sql, [(pk, *row[1:]) for pk, row in zip(ids, fresh, strict=True)])
-        _sessions_upsert(cursor, fresh)
-    for event_pk, row in zip(ids, fresh, strict=True):
-        grouped[uuid.UUID(row[1])].append((event_pk, row[4]))
-    return StoredBatch(by_project=dict(grouped))
+        _copy(cursor, copy_sql, [(pk, *row[1:]) for pk, row in stored])
+        _sessions_upsert(cursor, rows)
+    return _stored_batch(stored)
 
 
 def _copy(cursor, sql: str, rows: list[tuple]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from errorsink.models import Event
 from errorsink.queue import enqueue
@@ -27,9 +27,6 @@ from .conftest import event_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
 # Set to a folder to keep screenshots of each checked state (for checking the issue by eye).
 SHOTS = os.environ.get("ERRORSINK_SCREENSHOTS")
 
@@ -46,28 +43,6 @@ HOSTILE = (
     '<img src=x onerror="window.__xss=2">'
     '<a href="javascript:window.__xss=3">click me</a>'
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("needs /usr/bin/chromium")
-    # Playwright's sync API keeps an asyncio loop running in this thread, and Django then refuses
-    # ORM calls as if they were async code; nothing here runs concurrently with that loop.
-    saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
-    finally:
-        if saved is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
 
 
 @pytest.fixture

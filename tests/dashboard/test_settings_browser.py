@@ -10,16 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from errorsink.api_keys import api_key_create
 from errorsink.models import SessionSettings, SettingsChange
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
 DEFAULT = "Sorry, something went wrong."
 # Set to keep screenshots of each checked state (used when checking the issue by eye).
 SHOTS = os.environ.get("ERRORSINK_SCREENSHOTS")
@@ -37,29 +34,6 @@ if (window.speechSynthesis) {
   window.speechSynthesis.cancel = () => {};
 }
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("needs /usr/bin/chromium")
-    # The sync API keeps an asyncio loop running in this thread while it is open, and Django
-    # then refuses ORM calls (test data, the flush between tests) as if they were async code.
-    # Nothing here runs concurrently with that loop, so the guard is lifted for this module.
-    saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
-    finally:
-        if saved is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
 
 
 @pytest.fixture
