@@ -15,14 +15,11 @@ from errorsink.api_keys import (
     api_keys_for_project,
 )
 from errorsink.models import ApiKey, Membership, Project
+from errorsink.projects import membership_for_user
 
 
 def _get_project_and_role(request: HttpRequest, project_id) -> tuple[Project, str]:
-    membership = (
-        Membership.objects.select_related("project")
-        .filter(user=request.user, project_id=project_id)
-        .first()
-    )
+    membership = membership_for_user(user=request.user, project_id=project_id)
     if membership is None:
         raise Http404("No such project")
     return membership.project, membership.role

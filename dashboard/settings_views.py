@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from errorsink.models import Membership, Project, SessionSettings
+from errorsink.projects import membership_for_user
 from errorsink.session_settings import (
     EDITABLE_FIELDS,
     ERROR_MESSAGE_MAX,
@@ -66,11 +67,7 @@ def settings_panel_context(
 
 def _get_membership(request: HttpRequest, project_id) -> Membership:
     """The caller's membership with its project in one query; 404 for anyone else."""
-    membership = (
-        Membership.objects.select_related("project")
-        .filter(user=request.user, project_id=project_id)
-        .first()
-    )
+    membership = membership_for_user(user=request.user, project_id=project_id)
     if membership is None:
         raise Http404("No such project")
     return membership

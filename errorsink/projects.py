@@ -41,6 +41,17 @@ def project_for_user(*, user: AbstractBaseUser, project_id: object) -> Project |
         return None
 
 
+def membership_for_user(*, user: AbstractBaseUser, project_id: object) -> Membership | None:
+    """The user's membership with its project in one query, or None (callers answer 404)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    memberships = Membership.objects.select_related("project").filter(user=user)
+    try:
+        return memberships.filter(project_id=project_id).first()
+    except (ValidationError, ValueError):
+        return None
+
+
 def group_name(project_id: object) -> str:
     """The channel-layer group of one project, shared by the broadcaster and the consumers."""
     return f"project.{project_id}"
