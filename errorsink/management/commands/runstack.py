@@ -57,6 +57,11 @@ class Command(BaseCommand):
             if not Project.objects.exists():
                 admin = User.objects.get(username="admin")
                 project_create(name="My first project", owner=admin)
+        else:
+            self.stdout.write(
+                "Sign in with your account (the first run printed admin's password; "
+                "reset it with: .venv/bin/python manage.py changepassword admin)."
+            )
         url = f"http://localhost:{settings.PORT}/"
         self.stdout.write(self.style.SUCCESS(f"errorsink is starting at {url}"))
         for project in Project.objects.order_by("created_at"):
