@@ -14,17 +14,13 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from bench.common import free_port
+from bench.common import stop as stop_process
 from errorsink.models import Membership
 from errorsink.projects import project_add_member, project_create
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
@@ -79,16 +75,6 @@ def service_env(django_db_setup, django_db_blocker) -> dict[str, str]:
 def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     handle = open(log, "wb")  # noqa: SIM115  (closed when the process is reaped)
     return subprocess.Popen(args, cwd=CHECKOUT, env=env, stdout=handle, stderr=subprocess.STDOUT)
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -182,3 +168,13 @@ def browser():
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
+
+
+SCREENSHOTS = os.environ.get("ERRORSINK_SCREENSHOTS")
+
+
+def screenshot(page, name: str) -> None:
+    """With ERRORSINK_SCREENSHOTS set to a folder, keep a picture of each checked state."""
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)

@@ -3,11 +3,9 @@ shows on the open dashboard within a second, and the API docs render with no CDN
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,10 +13,10 @@ from django.test import Client
 from playwright.sync_api import Page, expect
 
 from errorsink.api_keys import api_key_create
+from tests.conftest import screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SHOTS = os.environ.get("ERRORSINK_SCREENSHOTS")
 CSP_WATCH = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) => {
@@ -43,12 +41,6 @@ def page(browser) -> Iterator[Page]:
     )
     yield page
     context.close()
-
-
-def _shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
 
 
 def _session_cookie(user) -> str:
@@ -83,7 +75,7 @@ def test_it_shows_posted_events_on_the_dashboard_within_a_second(
     assert statistics.median(latencies) < 1.0
     expect(rows).to_have_count(3)
     expect(rows.first.locator("td.source")).to_have_text("client")
-    _shot(page, "api-posted-events-on-dashboard")
+    screenshot(page, "api-posted-events-on-dashboard")
     assert page.evaluate("window.__csp") == []
 
 
@@ -93,6 +85,6 @@ def test_it_renders_the_api_docs_offline_under_the_csp(browser, page, live_serve
     expect(operations).to_have_count(7, timeout=15000)
     expect(page.locator(".info .title")).to_contain_text("errorsink API")
     expect(page.locator("body")).to_contain_text("/api/v1/projects/{project_id}/events")
-    _shot(page, "api-docs")
+    screenshot(page, "api-docs")
     assert page.outside_requests == []
     assert page.evaluate("window.__csp") == []

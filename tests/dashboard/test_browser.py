@@ -4,7 +4,6 @@ watch errors arrive without a reload, open a timeline, and prove hostile text st
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import statistics
@@ -22,13 +21,12 @@ from playwright.sync_api import Page, expect
 
 from errorsink.models import Event
 from errorsink.queue import enqueue
+from tests.conftest import screenshot
 
 from .conftest import event_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Set to a folder to keep screenshots of each checked state (for checking the issue by eye).
-SHOTS = os.environ.get("ERRORSINK_SCREENSHOTS")
 
 # Any script that escapes escaping sets window.__xss or opens a dialog; CSP violations are kept.
 WATCHERS = """
@@ -54,12 +52,6 @@ def page(browser) -> Iterator[Page]:
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
     yield page
     context.close()
-
-
-def _shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
 
 
 def _sign_in(page: Page, base: str, username: str) -> None:
@@ -104,7 +96,7 @@ def test_it_shows_pushed_errors_live_and_keeps_twenty(
     rows = page.locator("#error-rows tr.error-row")
     expect(rows).to_have_count(20)
     expect(rows.first).to_contain_text("old 19")
-    _shot(page, "1-project-before")
+    screenshot(page, "1-project-before")
 
     page.evaluate("window.__marker = 'not reloaded'")
     latencies = []
@@ -123,7 +115,7 @@ def test_it_shows_pushed_errors_live_and_keeps_twenty(
     expect(rows.first.locator(".badge.fatal")).to_have_text("fatal")
     expect(rows.first.locator("td.build")).to_contain_text("b-42")
     expect(rows.first.locator("time")).to_have_text(re.compile("just now|seconds? ago"))
-    _shot(page, "1-project-after-pushes")
+    screenshot(page, "1-project-after-pushes")
 
     rows.first.locator("td.session a").click()
     page.wait_for_url(f"{base}/projects/{project.id}/sessions/live-1/")
@@ -134,7 +126,7 @@ def test_it_shows_pushed_errors_live_and_keeps_twenty(
     _push(project, "later in the same session")
     expect(timeline).to_have_count(4)
     expect(timeline.last).to_contain_text("later in the same session")
-    _shot(page, "1-timeline-live")
+    screenshot(page, "1-timeline-live")
     _assert_clean(page)
 
 
@@ -157,7 +149,7 @@ def test_it_filters_the_list_and_the_live_rows(
     expect(rows.first).to_contain_text("runner two")
     expect(rows).to_have_count(2)
     expect(page.locator("#error-rows")).not_to_contain_text("agent")
-    _shot(page, "2-filtered")
+    screenshot(page, "2-filtered")
     _assert_clean(page)
 
 
@@ -183,7 +175,7 @@ def test_it_shows_a_session_timeline_with_catalog_help(
     expect(stack).not_to_have_attribute("open", "")
     stack.locator("summary").click()
     expect(stack.locator("pre")).to_be_visible()
-    _shot(page, "3-timeline")
+    screenshot(page, "3-timeline")
 
     page.goto(f"{live_server_url}/projects/{project.id}/")
     page.fill("input[name=session_id]", "no-such-call")
@@ -228,7 +220,7 @@ def test_it_renders_hostile_text_inert(
     table = page.locator("#error-rows")
     expect(table.locator("script, img")).to_have_count(0)
     expect(page.locator("a[href^='javascript:']")).to_have_count(0)
-    _shot(page, "4-hostile-project")
+    screenshot(page, "4-hostile-project")
 
     rows.first.locator("td.session a").click()  # a relative link, not a javascript: URL
     page.wait_for_url(re.compile(r"/sessions/javascript:window.__xss=5/$"))
@@ -238,7 +230,7 @@ def test_it_renders_hostile_text_inert(
     expect(item.locator("details.stack pre")).to_have_text(HOSTILE)
     expect(item.locator("details.context pre")).to_contain_text("<script>window.__xss=1</script>")
     expect(item.locator("script, img, a[href^='javascript:']")).to_have_count(0)
-    _shot(page, "4-hostile-timeline")
+    screenshot(page, "4-hostile-timeline")
     page.wait_for_timeout(300)  # any onerror of a smuggled <img src=x> would have fired by now
     _assert_clean(page)
     assert Event.objects.filter(project=project).count() == 2
@@ -254,7 +246,7 @@ def test_it_shows_a_new_project_a_redis_cli_line_that_works(
     assert str(project.id) in line and "LPUSH session-errors" in line
     curl = page.locator("#first-event-curl").inner_text()
     assert f"/api/v1/projects/{project.id}/events" in curl
-    _shot(page, "5-first-event")
+    screenshot(page, "5-first-event")
 
     # Copied from the page and run as is: the first event appears without a reload.
     subprocess.run(shlex.split(line), check=True, capture_output=True, timeout=10)
@@ -281,7 +273,7 @@ def test_it_lists_projects_with_counts_and_sparklines(
     expect(row.locator("td.count.errors")).to_have_text("9")
     expect(row.locator("td.count.warnings")).to_have_text("4")
     expect(row.locator("svg.sparkline polyline")).to_have_count(2)
-    _shot(page, "6-projects")
+    screenshot(page, "6-projects")
     page.click("form.signout button")
     page.wait_for_url(re.compile(r"/login/$"))
     assert page.goto(f"{live_server_url}/").url.endswith("/login/?next=/")

@@ -3,10 +3,8 @@ refusals that change nothing, the live character count, preview, and the member'
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,12 +12,11 @@ from playwright.sync_api import Page, expect
 
 from errorsink.api_keys import api_key_create
 from errorsink.models import SessionSettings, SettingsChange
+from tests.conftest import screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DEFAULT = "Sorry, something went wrong."
-# Set to keep screenshots of each checked state (used when checking the issue by eye).
-SHOTS = os.environ.get("ERRORSINK_SCREENSHOTS")
 
 # Records CSP violations, and replaces speaking with a record of what would have been said: the
 # test must not depend on a speech engine being installed on the machine.
@@ -63,13 +60,6 @@ def _stored(project) -> tuple[str, int]:
     return settings.error_message, settings.idle_timeout_seconds
 
 
-def _shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        # caret="initial": hiding the caret injects an inline style, which the CSP reports.
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True, caret="initial")
-
-
 def _no_csp_violations(page: Page) -> None:
     assert page.evaluate("window.__csp") == []
 
@@ -78,7 +68,7 @@ def test_it_saves_the_message_inline_on_the_project_page(live_server_url, page, 
     _sign_in(page, live_server_url, "alice", f"/projects/{project.id}/")
     panel = page.locator("#session-settings")
     expect(panel).to_be_visible()
-    _shot(page, "1-owner-before")
+    screenshot(page, "1-owner-before")
     page.evaluate("window.__sameDocument = 'still here'")
 
     panel.locator("textarea[name=error_message]").fill("Sorry, I hit a snag. Goodbye for now.")
@@ -108,7 +98,7 @@ def test_it_saves_the_message_inline_on_the_project_page(live_server_url, page, 
     expect(row).to_contain_text("Sorry, I hit a snag. Goodbye for now.")
     expect(row.locator("time")).to_have_text("just now")
     expect(row.locator("time")).to_have_attribute("title", re.compile(r"^\d{4}-\d\d-\d\d .*UTC$"))
-    _shot(page, "2-owner-saved")
+    screenshot(page, "2-owner-saved")
     _no_csp_violations(page)
 
 
@@ -144,7 +134,7 @@ def test_it_refuses_an_invalid_message_and_changes_nothing(
     assert _stored(project) == (DEFAULT, 300)
     assert not SettingsChange.objects.exists()
     if typed == "":
-        _shot(page, "3-owner-empty-refused")
+        screenshot(page, "3-owner-empty-refused")
     _no_csp_violations(page)
 
 
@@ -171,7 +161,7 @@ def test_it_counts_characters_while_typing(live_server_url, page, project, alice
     textarea.fill("y" * 501)
     expect(counter).to_have_text("501 / 500")
     expect(counter).to_have_class(re.compile(r"\bover\b"))
-    _shot(page, "4-owner-counter-over")
+    screenshot(page, "4-owner-counter-over")
     # After a (refused) save the swapped-in panel counts again.
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#ss-error-message-error")).to_be_visible()
@@ -213,7 +203,7 @@ def test_it_shows_a_member_the_values_without_edit_controls(live_server_url, pag
     expect(panel).to_contain_text("Only project owners can change these settings.")
     for control in ("form", "textarea", "input", "button[type=submit]", "[hx-post]"):
         expect(panel.locator(control)).to_have_count(0)
-    _shot(page, "5-member-read-only")
+    screenshot(page, "5-member-read-only")
 
     # A member forging the owner's request with a valid CSRF token is still refused.
     status = page.evaluate(
