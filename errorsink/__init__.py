@@ -1,5 +1,1 @@
-"""errorsink: real-time error observability for voice and chat agent sessions.
-
-The Celery app is loaded by the Django app config (errorsink.apps), not here, so that the
-`errorsink` command-line client starts without importing Celery.
-"""
+"""errorsink's domain: models, the code catalog, ingest, services, selectors and tasks."""

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,23 +11,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from bench.common import free_port
-from bench.common import stop as stop_process
+from devstack.processes import BIN, free_port, start, stop, web_command, worker_command
 from errorsink.models import Membership
 from errorsink.projects import project_add_member, project_create
-
-CHECKOUT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port} after {timeout}s")
 
 
 @pytest.fixture
@@ -63,7 +46,7 @@ def service_env(django_db_setup, django_db_blocker) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("ERRORSINK_REDIS_DB", None)
     env.update(
-        DJANGO_SETTINGS_MODULE="errorsink.settings",
+        DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         REDIS_URL=settings.REDIS_URL,
         PYTHONUNBUFFERED="1",
@@ -72,39 +55,14 @@ def service_env(django_db_setup, django_db_blocker) -> dict[str, str]:
     return env
 
 
-def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    handle = open(log, "wb")  # noqa: SIM115  (closed when the process is reaped)
-    return subprocess.Popen(args, cwd=CHECKOUT, env=env, stdout=handle, stderr=subprocess.STDOUT)
-
-
 @pytest.fixture(scope="session")
 def live_server_url(service_env, tmp_path_factory) -> Iterator[str]:
     """Daphne serving the ASGI app (HTTP and websockets) against the test database."""
     port = free_port()
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
-    proc = start_process(
-        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "errorsink.asgi:application"],
-        service_env,
-        log,
-    )
-    try:
-        wait_for_port(port)
-    except RuntimeError:
-        stop_process(proc)
-        raise RuntimeError(f"daphne did not start:\n{log.read_text()}") from None
+    proc = start(web_command(port=port, bind="127.0.0.1"), service_env, log, ready=port)
     yield f"http://127.0.0.1:{port}"
-    stop_process(proc)
-
-
-def wait_for_log(log: Path, needle: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if needle in log.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise RuntimeError(f"{needle!r} never appeared:\n{log.read_text(errors='replace')}")
+    stop(proc)
 
 
 class WorkerProcess:
@@ -114,15 +72,12 @@ class WorkerProcess:
         self.env, self.log, self.proc = env, log, None
 
     def start(self) -> None:
-        args = [str(BIN / "celery"), "--app", "errorsink", "worker", "--pool", "threads",
-                "--concurrency", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-                "--hostname", f"test-{time.monotonic_ns()}@%h"]  # fmt: skip
-        self.proc = start_process(args, self.env, self.log)
-        wait_for_log(self.log, "ready.", self.proc)
+        command = worker_command(concurrency=2, hostname=f"test-{time.monotonic_ns()}@%h")
+        self.proc = start(command, self.env, self.log, ready="ready.")
 
     def stop(self) -> None:
         if self.proc is not None:
-            stop_process(self.proc)
+            stop(self.proc)
 
     def kill(self) -> None:
         self.proc.kill()

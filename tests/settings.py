@@ -5,4 +5,4 @@ import os
 
 os.environ.setdefault("ERRORSINK_REDIS_DB", "15")
 
-from errorsink.settings import *  # noqa: E402,F403
+from config.settings import *  # noqa: E402,F403

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from devstack.processes import free_port
 from errorsink.api_keys import api_key_create
 from errorsink.models import ApiKey, Event, SessionSettings
 from errorsink.projects import project_create
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

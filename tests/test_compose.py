@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
+
+from devstack.processes import entrypoints
+
+pytestmark = pytest.mark.pure
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -26,10 +31,14 @@ def test_it_defines_every_service_of_the_stack():
     assert set(compose()["services"]) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
 
 
-def test_it_runs_the_makefile_entry_point_in_each_app_service():
-    services, entrypoints = compose()["services"], makefile_entrypoints()
-    for name in ("web", "worker", "beat", "migrate"):
-        assert services[name]["command"] == entrypoints[name], name
+def test_it_runs_the_defined_command_line_in_each_app_service():
+    services = compose()["services"]
+    for name, command in entrypoints(port=8000).items():
+        assert services[name]["command"] == command, name
+
+
+def test_it_prints_the_same_command_lines_with_make():
+    assert makefile_entrypoints() == entrypoints(port=8000)
 
 
 def test_it_shares_one_environment_block_with_every_setting():

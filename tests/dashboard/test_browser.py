@@ -8,17 +8,16 @@ import re
 import shlex
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from devstack.processes import free_port, start, stop, web_command
 from errorsink.models import Event
 from errorsink.queue import enqueue
 from tests.conftest import screenshot
@@ -284,14 +283,10 @@ def test_it_resyncs_after_the_server_comes_back(
     browser, page, service_env, tmp_path, alice, project
 ):
     """Daphne goes away; an error stored meanwhile shows up once the page has reconnected."""
-    from tests.conftest import free_port, start_process, stop_process, wait_for_port
-
     port = free_port()
-    args = [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-            "errorsink.asgi:application"]  # fmt: skip
-    daphne = start_process(args, service_env, tmp_path / "daphne-1.log")
+    command = web_command(port=port, bind="127.0.0.1")
+    daphne = start(command, service_env, tmp_path / "daphne-1.log", ready=port)
     try:
-        wait_for_port(port)
         base = f"http://127.0.0.1:{port}"
         before = event_create(project, message="before the restart")
         _sign_in(page, base, "alice")
@@ -299,11 +294,10 @@ def test_it_resyncs_after_the_server_comes_back(
         rows = page.locator("#error-rows tr.error-row")
         expect(rows).to_have_count(1)
 
-        stop_process(daphne)
+        stop(daphne)
         expect(page.locator("#live-status")).to_have_attribute("data-state", "closed")
         missed = event_create(project, message="stored while the server was down")
-        daphne = start_process(args, service_env, tmp_path / "daphne-2.log")
-        wait_for_port(port)
+        daphne = start(command, service_env, tmp_path / "daphne-2.log", ready=port)
 
         expect(page.locator("#live-status")).to_have_attribute("data-state", "open", timeout=20000)
         expect(rows).to_have_count(2)
@@ -311,4 +305,4 @@ def test_it_resyncs_after_the_server_comes_back(
         expect(rows.last).to_have_id(f"event-{before.pk}")
         _assert_clean(page)
     finally:
-        stop_process(daphne)
+        stop(daphne)

@@ -9,6 +9,8 @@ import pytest
 from errorsink import catalog
 from errorsink.catalog import all_codes, lookup, telnyx_code_for_name
 
+pytestmark = pytest.mark.pure
+
 # shared/ sits beside the checkout (DESIGN, CI); the seed tests skip where it does not.
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 

@@ -16,6 +16,8 @@ from errorsink.ingest.normalise import (
     parse_item,
 )
 
+pytestmark = pytest.mark.pure
+
 PROJECT = "6f1c6c8e-1b2a-4c3d-9e8f-0a1b2c3d4e5f"
 NOON = datetime(2026, 6, 19, 12, 0, tzinfo=UTC)
 

@@ -1,10 +1,12 @@
 """The Celery application: the worker runs the ingest consumer and the periodic tasks."""
 
 import os
+from pathlib import Path
 
 from celery import Celery, bootsteps
+from celery.signals import beat_init
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "errorsink.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("errorsink")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -35,3 +37,11 @@ class IngestConsumerStep(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(IngestConsumerStep)
+
+
+@beat_init.connect
+def _create_schedule_folder(sender, **kwargs) -> None:
+    """Beat keeps its schedule in the state folder, which settings only name."""
+    from django.conf import settings
+
+    Path(settings.CELERY_BEAT_SCHEDULE_FILENAME).parent.mkdir(parents=True, exist_ok=True)

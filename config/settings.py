@@ -1,10 +1,27 @@
-"""Django settings, all from the environment (see README "Configuration")."""
+"""Django settings, read from the environment and nothing else (see README "Configuration").
+
+Importing this module starts no server and writes no file: the development entry points
+(manage.py, `python -m devstack`, the pytest plugin, the benchmarks) put DATABASE_URL,
+REDIS_URL and SECRET_KEY in the environment first, starting the embedded services if need be.
+"""
 
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from django.core.exceptions import ImproperlyConfigured
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set. Set it in the environment, or start errorsink with "
+            "`make run` or manage.py, which use the embedded services of this checkout."
+        )
+    return value
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -35,18 +52,7 @@ def _database_from_url(url: str) -> dict:
 
 
 DEBUG = _env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and os.environ.get("ERRORSINK_REQUIRE_SECRET_KEY") == "1":
-        raise RuntimeError("SECRET_KEY must be set in production")
-    # A per-checkout key kept with the embedded state, so sessions survive restarts.
-    _key_file = BASE_DIR / ".errorsink" / "secret_key"
-    if not _key_file.exists():
-        import secrets
-
-        _key_file.parent.mkdir(parents=True, exist_ok=True)
-        _key_file.write_text(secrets.token_urlsafe(50))
-    SECRET_KEY = _key_file.read_text().strip()
+SECRET_KEY = _env_required("SECRET_KEY")
 
 ALLOWED_HOSTS = [
     h.strip()
@@ -56,15 +62,8 @@ ALLOWED_HOSTS = [
 PORT = int(os.environ.get("PORT", "8000"))
 ERRORSINK_QUEUE = os.environ.get("ERRORSINK_QUEUE", "session-errors")
 
-_database_url = os.environ.get("DATABASE_URL")
-_redis_url = os.environ.get("REDIS_URL")
-if not _database_url or not _redis_url:
-    from errorsink import embedded
-
-    _database_url = _database_url or embedded.database_url()
-    _redis_url = _redis_url or embedded.redis_url()
-DATABASE_URL = _database_url
-REDIS_URL = _with_redis_db(_redis_url, os.environ.get("ERRORSINK_REDIS_DB"))
+DATABASE_URL = _env_required("DATABASE_URL")
+REDIS_URL = _with_redis_db(_env_required("REDIS_URL"), os.environ.get("ERRORSINK_REDIS_DB"))
 
 DATABASES = {"default": _database_from_url(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -99,8 +98,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-ROOT_URLCONF = "errorsink.urls"
-ASGI_APPLICATION = "errorsink.asgi.application"
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -130,9 +129,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
+# WhiteNoise serves collected files from here (collectstatic) and, with finders, static/.
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
-# WhiteNoise serves collected files from here and, with finders, straight from static/.
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Served by WhiteNoise from the app itself in production too; no CDN, no separate web server.
 WHITENOISE_USE_FINDERS = True
@@ -196,9 +194,10 @@ ERRORSINK_API_RATE_LIMIT = int(os.environ.get("ERRORSINK_API_RATE_LIMIT", "600")
 ERRORSINK_API_RATE_WINDOW = int(os.environ.get("ERRORSINK_API_RATE_WINDOW", "60"))
 
 ERRORSINK_RETENTION_DAYS = int(os.environ.get("ERRORSINK_RETENTION_DAYS", "30"))
-_STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR", BASE_DIR / ".errorsink"))
-_STATE_DIR.mkdir(parents=True, exist_ok=True)
-CELERY_BEAT_SCHEDULE_FILENAME = str(_STATE_DIR / "celerybeat-schedule")
+# The checkout's state folder, shared with the embedded services and the secret key; beat
+# creates it when it starts (config/celery.py).
+STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR", BASE_DIR / ".errorsink"))
+CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "events-prune": {"task": "errorsink.tasks.events_prune", "schedule": 3600.0},
 }

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import socket
 
-from errorsink.embedded import _choose_port
+import pytest
 
+from devstack.processes import free_port
+from devstack.services import _choose_port
 
-def _unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+pytestmark = pytest.mark.pure
 
 
 def test_it_keeps_the_recorded_port_while_it_is_free_or_ours(tmp_path):
     record = tmp_path / "svc.port"
-    port = _choose_port(record, _unused_port(), running=False)
+    port = _choose_port(record, free_port(), running=False)
     assert record.read_text() == str(port)
-    assert _choose_port(record, _unused_port(), running=False) == port
+    assert _choose_port(record, free_port(), running=False) == port
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
@@ -36,3 +35,15 @@ def test_it_moves_to_a_free_port_when_another_program_took_the_recorded_one(tmp_
 
     assert moved not in (port, 0)
     assert record.read_text() == str(moved)
+
+
+def test_it_keeps_the_secret_key_readable_by_its_owner_only(tmp_path, monkeypatch):
+    from devstack import services
+
+    monkeypatch.setattr(services, "STATE_DIR", tmp_path / "state")
+    key = services.secret_key()
+    path = tmp_path / "state" / "secret_key"
+    assert len(key) >= 50 and path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o644)  # as an older checkout wrote it
+    assert services.secret_key() == key
+    assert path.stat().st_mode & 0o777 == 0o600

