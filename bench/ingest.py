@@ -68,7 +68,7 @@ def measure_raw_copy(items: list[bytes]) -> dict:
     """The same rows, already normalised, COPYed straight into the event table."""
     from django.db import connection, transaction
 
-    from errorsink.ingest.normalise import normalise_item
+    from errorsink.ingest.formats import normalise_item
     from errorsink.ingest.persist import _COLUMNS, staging_row
 
     now = datetime.now(UTC)

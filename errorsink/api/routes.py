@@ -25,7 +25,7 @@ from errorsink.api.schemas import (
     settings_out,
 )
 from errorsink.catalog import all_codes
-from errorsink.ingest.normalise import MAX_ITEM_BYTES, BadItem, derive_event_id, normalise
+from errorsink.ingest.formats import MAX_ITEM_BYTES, BadItem, derive_event_id, normalise
 from errorsink.models import Event
 from errorsink.queue import enqueue
 from errorsink.session_settings import (

@@ -9,7 +9,7 @@ from ninja import Field, Schema
 from pydantic import ConfigDict
 
 from errorsink.catalog import CodeInfo, lookup
-from errorsink.ingest.normalise import MAX_ITEM_BYTES
+from errorsink.ingest.formats import MAX_ITEM_BYTES
 from errorsink.models import Event, SessionSettings
 from errorsink.session_settings import (
     ERROR_MESSAGE_MAX,

@@ -26,7 +26,7 @@ import redis
 from django import db
 from django.conf import settings
 
-from errorsink.ingest.normalise import BadItem, normalise_item
+from errorsink.ingest.formats import BadItem, normalise_item
 from errorsink.ingest.notify import Notifier
 from errorsink.ingest.persist import events_persist, existing_projects, staging_row
 from errorsink.queue import dead_letter_name, queue_name, redis_client

@@ -16,7 +16,7 @@ from datetime import datetime
 import orjson
 from django.db import IntegrityError, connection, transaction
 
-from errorsink.ingest.normalise import NormalisedEvent
+from errorsink.ingest.formats import NormalisedEvent
 
 _COLUMNS = (
     "seq", "project_id", "event_id", "session_id", "kind", "code", "name", "message",

@@ -7,7 +7,7 @@ import json
 import orjson
 import pytest
 
-from errorsink.ingest.normalise import normalise_item
+from errorsink.ingest.formats import normalise_item
 from errorsink.queue import queue_name, redis_client
 from tests.api.conftest import assert_envelope
 

@@ -10,7 +10,7 @@ import pytest
 
 from errorsink.ingest import consumer as consumer_module
 from errorsink.ingest.consumer import IngestConsumer, heartbeat_key, processing_prefix
-from errorsink.ingest.normalise import normalise_item
+from errorsink.ingest.formats import normalise_item
 from errorsink.ingest.persist import events_persist, staging_row
 from errorsink.models import Event, Session
 from errorsink.queue import dead_letter_name, enqueue
