@@ -29,8 +29,7 @@ def _count_events(cursor) -> int:
 def measure_end_to_end(items: list[bytes], env: dict[str, str], logdir: Path) -> dict:
     from django.db import connection
 
-    from errorsink.ingest.consumer import processing_prefix
-    from errorsink.queue import queue_name, redis_client
+    from errorsink.ingest.queue import processing_prefix, queue_name, redis_client
 
     worker = start_worker(env, logdir / "worker.log")
     try:

@@ -29,50 +29,11 @@ from django.conf import settings
 from errorsink.ingest.formats import BadItem, normalise_item
 from errorsink.ingest.notify import Notifier
 from errorsink.ingest.persist import events_persist, existing_projects, staging_row
-from errorsink.queue import dead_letter_name, queue_name, redis_client
+from errorsink.ingest.queue import WorkerQueue, dead_letter, redis_client
 
 log = logging.getLogger("errorsink.ingest")
 
-HEARTBEAT_SECONDS = 5
-HEARTBEAT_TTL_SECONDS = 30
-RECLAIM_EVERY_SECONDS = 5
-BLOCK_SECONDS = 1
 BACKOFF_MAX_SECONDS = 5.0
-
-# Atomically move up to ARGV[1] of the oldest items (the right end: producers LPUSH) into the
-# processing list, oldest first, and return the whole processing list (which may already hold
-# the item a blocking BLMOVE took). Nothing can be lost between the two lists.
-_TAKE_BATCH = """
-local want = tonumber(ARGV[1])
-local items = {}
-if want > 0 then items = redis.call('LRANGE', KEYS[1], -want, -1) end
-local n = #items
-if n > 0 then
-  redis.call('LTRIM', KEYS[1], 0, -n - 1)
-  local oldest_first = {}
-  for i = n, 1, -1 do oldest_first[#oldest_first + 1] = items[i] end
-  for i = 1, n, 1000 do
-    redis.call('RPUSH', KEYS[2], unpack(oldest_first, i, math.min(i + 999, n)))
-  end
-end
-return redis.call('LRANGE', KEYS[2], 0, -1)
-"""
-
-# Put a dead worker's items back at the consuming end of the queue, in their original order.
-_RECLAIM = """
-local items = redis.call('LRANGE', KEYS[1], 0, -1)
-for i = #items, 1, -1 do redis.call('RPUSH', KEYS[2], items[i]) end
-redis.call('DEL', KEYS[1])
-return #items
-"""
-
-
-def processing_prefix() -> str:
-    return f"{queue_name()}:processing:"
-
-
-def heartbeat_key(worker_id: str) -> str:
-    return f"{queue_name()}:worker:{worker_id}"
 
 
 @dataclass
@@ -99,7 +60,6 @@ class _OutageLog:
 
 
 REDIS_OUTAGE = _OutageLog("Redis")
-_TAKE_LOCK = threading.Lock()
 DATABASE_OUTAGE = _OutageLog("PostgreSQL")
 
 
@@ -112,21 +72,15 @@ class IngestConsumer:
     notify: Callable[[dict], None] | None = None
 
     def __post_init__(self) -> None:
-        self.redis: redis.Redis = redis_client()
-        self.queue = queue_name()
-        self.dead = dead_letter_name()
-        self.processing = processing_prefix() + self.worker_id
-        self.take_batch_script = self.redis.register_script(_TAKE_BATCH)
-        self.reclaim_script = self.redis.register_script(_RECLAIM)
+        self.queue = WorkerQueue(redis_client(), self.worker_id)
         self.stopping = threading.Event()
         self.redis_outage = REDIS_OUTAGE
         self.db_outage = DATABASE_OUTAGE
-        self._next_heartbeat = self._next_reclaim = 0.0
 
     # -- loop ---------------------------------------------------------------------------------
 
     def run(self) -> None:
-        log.info("ingest consumer %s reading %r", self.worker_id, self.queue)
+        log.info("ingest consumer %s reading %r", self.worker_id, self.queue.name)
         try:
             while not self.stopping.is_set():
                 try:
@@ -144,7 +98,7 @@ class IngestConsumer:
 
     def run_once(self) -> int:
         """Take, store and acknowledge one batch; returns how many items it handled."""
-        items = self._with_redis(self._take)
+        items = self._with_redis(lambda: self.queue.take(self.batch_size))
         if not items:
             return 0
         try:
@@ -152,7 +106,7 @@ class IngestConsumer:
         except Exception:
             log.exception("a batch of %d failed unexpectedly; storing it item by item", len(items))
             self._store_one_by_one(items)
-        self._with_redis(lambda: self.redis.delete(self.processing))
+        self._with_redis(self.queue.acknowledge)
         return len(items)
 
     def _store_one_by_one(self, items: list[bytes]) -> None:
@@ -163,56 +117,9 @@ class IngestConsumer:
                 self._store([item])
             except Exception as exc:
                 reason = f"could not be stored: {type(exc).__name__}: {exc}"
-                self._with_redis(
-                    lambda r=reason, i=item: self.redis.rpush(self.dead, dead_letter(i, r))
-                )
+                self._with_redis(lambda r=reason, i=item: self.queue.dead_letter([(i, r)]))
 
     # -- redis side ---------------------------------------------------------------------------
-
-    def _take(self) -> list[bytes]:
-        # One thread of the process takes at a time, so batches leave the queue in FIFO order
-        # and their received_at order matches the queue's (no interleaving within a burst).
-        with _TAKE_LOCK:
-            return self._take_batch()
-
-    def _take_batch(self) -> list[bytes]:
-        self._housekeeping()
-        items = self.take_batch_script(keys=[self.queue, self.processing], args=[self.batch_size])
-        if items:
-            return items
-        # Idle: block until one item arrives, then sweep up whatever came with it.
-        first = self.redis.blmove(self.queue, self.processing, BLOCK_SECONDS, "RIGHT", "LEFT")
-        if first is None:
-            return []
-        return self.take_batch_script(
-            keys=[self.queue, self.processing], args=[self.batch_size - 1]
-        )
-
-    def _housekeeping(self) -> None:
-        now = time.monotonic()
-        self._heartbeat()
-        if now >= self._next_reclaim:
-            self.reclaim_dead_workers()
-            self._next_reclaim = now + RECLAIM_EVERY_SECONDS
-
-    def _heartbeat(self) -> None:
-        """Tell other workers this one is alive, so its processing list is left alone."""
-        if time.monotonic() >= self._next_heartbeat:
-            self.redis.set(heartbeat_key(self.worker_id), "1", ex=HEARTBEAT_TTL_SECONDS)
-            self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
-
-    def reclaim_dead_workers(self) -> int:
-        """Requeue the processing lists of workers whose heartbeat has expired."""
-        moved = 0
-        for key in self.redis.scan_iter(match=processing_prefix() + "*", count=100):
-            worker_id = key.decode().removeprefix(processing_prefix())
-            if worker_id == self.worker_id or self.redis.exists(heartbeat_key(worker_id)):
-                continue
-            count = self.reclaim_script(keys=[key, self.queue])
-            if count:
-                log.warning("requeued %d items of dead worker %s", count, worker_id)
-            moved += count
-        return moved
 
     def _with_redis(self, operation: Callable):
         delay = 0.1
@@ -236,7 +143,7 @@ class IngestConsumer:
         stored, rejected = self._with_database(lambda: self._persist_isolating_bad_rows(rows))
         dead += rejected
         if dead:
-            self._with_redis(lambda: self.redis.rpush(self.dead, *dead))
+            self._with_redis(lambda: self.queue.redis.rpush(self.queue.dead, *dead))
             log.warning("dead-lettered %d items (first reason: %s)", len(dead),
                         orjson.loads(dead[0])["reason"])  # fmt: skip
         if stored and self.notify is not None:
@@ -291,20 +198,13 @@ class IngestConsumer:
                 self.db_outage.failed(exc)
                 db.connections.close_all()  # a broken connection must be replaced, not reused
                 with contextlib.suppress(redis.RedisError):
-                    self._heartbeat()  # still alive: keep the held batch from being requeued
+                    self.queue.heartbeat()  # still alive: keep the held batch from being requeued
                 if self.stopping.wait(delay):
                     raise SystemExit from None
                 delay = min(delay * 2, BACKOFF_MAX_SECONDS)
                 continue
             self.db_outage.recovered()
             return result
-
-
-def dead_letter(item: bytes, reason: str) -> bytes:
-    """The dead-letter entry of DESIGN section 2: reason, the original text, and when."""
-    text = item.decode("utf-8", errors="replace")
-    at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    return orjson.dumps({"reason": reason, "item": text, "at": at})
 
 
 def start_consumers(*, count: int, batch_size: int | None = None) -> IngestConsumers:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from errorsink.ingest.formats import normalise_item
-from errorsink.queue import queue_name, redis_client
+from errorsink.ingest.queue import queue_name, redis_client
 from tests.api.conftest import assert_envelope
 
 pytestmark = pytest.mark.django_db

@@ -19,8 +19,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from errorsink.ingest.queue import enqueue
 from errorsink.models import Event
-from errorsink.queue import enqueue
 from tests.conftest import screenshot
 
 from .conftest import event_create
