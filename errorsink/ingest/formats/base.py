@@ -72,26 +72,25 @@ class Item(BaseModel):
             name = name or info.name
             severity = severity or info.severity
             recoverable = info.recoverable if recoverable is None else recoverable
+        # Positional, in field order: matching seventeen keywords costs a microsecond an item.
         return NormalisedEvent(
-            project_id=self.project_id,
-            session_id=self.session(),
-            event_id=self.event_id or content_id(raw),
-            kind=kind,
-            code=code,
-            name=name or code,
-            message=(info.description if info is not None else code)
-            if message is None
-            else message,
-            occurred_at=self.when(),
-            source=self.source or self.default_source(code, info),
-            severity=severity or DEFAULT_SEVERITY[kind],
-            recoverable=recoverable,
-            build_id=self.build_id,
-            stack=stack,
-            customer_context=self.customer_context,
-            details={} if details is None else details,
-            item_type=raw["type"],
-            raw=raw,
+            self.project_id,
+            self.session(),
+            self.event_id or content_id(raw),
+            kind,
+            code,
+            name or code,
+            (info.description if info is not None else code) if message is None else message,
+            self.when(),
+            self.source or self.default_source(code, info),
+            severity or DEFAULT_SEVERITY[kind],
+            recoverable,
+            self.build_id,
+            stack,
+            self.customer_context,
+            {} if details is None else details,
+            raw["type"],
+            raw,
         )
 
     def termination(self, raw: dict, *, cause: str, details: dict) -> NormalisedEvent:
