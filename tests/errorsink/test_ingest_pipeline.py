@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import orjson
 import pytest
 
-from errorsink.ingest import consumer as consumer_module
+from errorsink.ingest import persist as persist_module
 from errorsink.ingest.consumer import IngestConsumer
-from errorsink.ingest.formats import normalise_item
-from errorsink.ingest.persist import events_persist, staging_row
 from errorsink.ingest.queue import enqueue, heartbeat_key, processing_prefix
 from errorsink.models import Event, Session
 from tests.errorsink.conftest import dead_letters, drain
@@ -166,41 +163,6 @@ def test_it_requeues_the_processing_list_of_a_dead_worker(consumer, project):
     assert redis.llen(processing_prefix() + "alive-worker") == 1  # a live one is left be
 
 
-def test_it_writes_a_batch_in_a_fixed_number_of_queries(project, django_assert_num_queries):
-    now = datetime.now(UTC)
-    rows = []
-    for n in range(300):
-        item = orjson.dumps({**seed_session_error(project.id), "event_id": f"q{n}",
-                             "session_id": f"s{n % 40}"})  # fmt: skip
-        rows.append(staging_row(n, normalise_item(item), item.decode(), now))
-    # BEGIN, SAVEPOINT, draw new ids, COPY, upsert sessions, RELEASE, COMMIT: the same
-    # seven for 300 rows as for one.
-    with django_assert_num_queries(7):
-        stored = events_persist(rows)
-    assert stored.count == 300
-    assert Session.objects.count() == 40
-    assert sum(Session.objects.values_list("error_count", flat=True)) == 300
-
-
-def _rows(project, count: int, prefix: str) -> list[tuple]:
-    now = datetime.now(UTC)
-    items = [orjson.dumps({**seed_session_error(project.id), "event_id": f"{prefix}{n}"})
-             for n in range(count)]  # fmt: skip
-    return [
-        staging_row(n, normalise_item(item), item.decode(), now) for n, item in enumerate(items)
-    ]
-
-
-def test_it_falls_back_to_on_conflict_when_a_batch_holds_a_stored_event(project):
-    events_persist(_rows(project, 1, "dup"))  # "dup0" was stored by an earlier delivery
-
-    stored = events_persist(_rows(project, 3, "dup"))
-
-    assert stored.count == 2
-    assert Event.objects.count() == 3
-    assert Session.objects.get().error_count == 3
-
-
 def _nested(depth: int) -> dict:
     value: dict = {"leaf": True}
     for _ in range(depth):
@@ -221,14 +183,14 @@ def test_it_dead_letters_an_item_too_deep_to_store_and_keeps_going(consumer, pro
 
 
 def test_it_stores_item_by_item_after_an_unexpected_failure(consumer, project, monkeypatch):
-    real_persist = consumer_module.events_persist
+    real_persist = persist_module.events_persist
 
     def poisoned(rows):
-        if any(row[2] == "poison" for row in rows):
+        if any(row.event_id == "poison" for row in rows):
             raise RuntimeError("boom")
         return real_persist(rows)
 
-    monkeypatch.setattr(consumer_module, "events_persist", poisoned)
+    monkeypatch.setattr(persist_module, "events_persist", poisoned)
     ids = ["a", "poison", "b"]
     enqueue([json.dumps({**seed_session_error(project.id), "event_id": i}) for i in ids])
 
