@@ -24,18 +24,23 @@ Conventions worth knowing downstream:
   else severity medium for errors and low for warnings and terminations.
 - When an item has several faults, the reason names the first in the order the fields are
   declared, the common ``event_id``, ``source``, ``build_id`` and ``customer_context`` last,
-  and an SDK event's own fields after the wrapper's.
+  and an SDK event's own fields after the wrapper's. Fields read only when needed (an SDK
+  event's session and time where the wrapper has none, a Telnyx name where the code is
+  unknown) are checked only once the rest is valid.
 """
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterable
+from functools import reduce
 from typing import Annotated, Any, get_args
 
 import orjson
 from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from errorsink.ingest.formats.base import LATE_FIELDS, SdkItem
+from errorsink.ingest.formats.base import LATE_FIELDS, Item
 from errorsink.ingest.formats.gecx import GecxError
 from errorsink.ingest.formats.onebudd import OneBuddError
 from errorsink.ingest.formats.shared import (
@@ -67,38 +72,35 @@ __all__ = [
 ]
 
 
-def _sdk_key(model: type[SdkItem]) -> tuple[str, str]:
-    return tuple(get_args(model.model_fields[key].annotation)[0] for key in ("sdk", "name"))
+RUNNER_FORMATS = (SessionError, AgentError, SessionWarning, SessionEnd)
+SDK_FORMATS = (TelnyxError, TelnyxWarning, TelnyxHangup, OneBuddError, GecxError)
+
+
+def _literal(model: type[Item], field: str) -> str:
+    return get_args(model.model_fields[field].annotation)[0]
 
 
 def _sdk_tag(value: Any) -> str | None:
     return f"{value.get('sdk')}/{value.get('name')}" if type(value) is dict else None
 
 
-def _tagged(model: type[SdkItem]) -> Any:
-    return Annotated[model, Tag("/".join(_sdk_key(model)))]
+def _union(types: Iterable[Any]) -> Any:
+    return reduce(operator.or_, types)
 
 
 SdkEventItem = Annotated[
-    _tagged(TelnyxError)
-    | _tagged(TelnyxWarning)
-    | _tagged(TelnyxHangup)
-    | _tagged(OneBuddError)
-    | _tagged(GecxError),
+    _union(
+        Annotated[model, Tag(f"{_literal(model, 'sdk')}/{_literal(model, 'name')}")]
+        for model in SDK_FORMATS
+    ),
     Discriminator(_sdk_tag, custom_error_type="unknown_sdk_event", custom_error_message="unknown"),
 ]
-QueueItem = Annotated[
-    SessionError | AgentError | SessionWarning | SessionEnd | SdkEventItem,
-    Field(discriminator="type"),
-]
+QueueItem = Annotated[_union((*RUNNER_FORMATS, SdkEventItem)), Field(discriminator="type")]
 QUEUE_ITEM = TypeAdapter(QueueItem)
 _VALIDATE = QUEUE_ITEM.validator.validate_python  # without the adapter's Python wrapper
 
-_TYPES = sorted(("session_error", "agent_error", "session_warning", "session_end", "sdk_event"))
-_SDK_KEYS = [_sdk_key(model) for model in (TelnyxError, TelnyxWarning, TelnyxHangup)] + [
-    _sdk_key(OneBuddError),
-    _sdk_key(GecxError),
-]
+_TYPES = sorted({_literal(model, "type") for model in (*RUNNER_FORMATS, *SDK_FORMATS)})
+_SDK_KEYS = [(_literal(model, "sdk"), _literal(model, "name")) for model in SDK_FORMATS]
 
 
 def parse_item(data: bytes | bytearray | memoryview | str) -> dict:
@@ -150,6 +152,7 @@ def derive_event_id(obj: dict) -> str:
 
 
 def _first_reason(exc: ValidationError, obj: dict) -> str:
+    """The reason for the fault a reader of the item meets first (see ``_rank``)."""
     error = min(exc.errors(include_url=False), key=_rank)
     if error["type"] in ("union_tag_not_found", "union_tag_invalid"):
         return _unknown_type_reason(obj.get("type"))
@@ -164,11 +167,13 @@ def _path(error: ErrorDetails) -> tuple:
 
 
 def _rank(error: ErrorDetails) -> int:
+    """An item is read wrapper first, then an SDK event's own fields, then the common fields
+    (LATE_FIELDS); within a rank, in the order the fields are declared."""
     path = _path(error)
     if path and path[0] in LATE_FIELDS:
         return 2
     if error["type"] == "refused" or (len(path) > 1 and path[0] == "event"):
-        return 1  # an SDK event's own fields are read after the wrapper's
+        return 1
     return 0
 
 

@@ -31,6 +31,9 @@ LATE_FIELDS = ("event_id", "source", "build_id", "customer_context")
 
 
 class Item(BaseModel):
+    """What any queue item may carry besides its own fields; subclasses say what they add,
+    where their session and time are, and which event they stand for."""
+
     model_config = STRICT
 
     project_id: ProjectId

@@ -97,11 +97,10 @@ class AgentError(RunnerItem):
     occurred_at: Time | None = None
 
     def normalised(self, raw: dict) -> NormalisedEvent:
-        crashed = _AGENT_CHILD_CRASHED
         return self.build(
             raw,
-            code=crashed.code,
-            info=crashed,
+            code=_AGENT_CHILD_CRASHED.code,
+            info=_AGENT_CHILD_CRASHED,
             kind="error",
             message=self.message,
             recoverable=False,
