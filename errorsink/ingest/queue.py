@@ -114,8 +114,8 @@ class WorkerQueue:
         self._reclaim = self.redis.register_script(_RECLAIM)
 
     def take(self, batch_size: int) -> list[bytes]:
-        """The processing list: what an earlier round left there, topped up to ``batch_size``
-        from the queue; waits up to BLOCK_SECONDS for an item when both are empty."""
+        """The processing list: what an earlier round left unacknowledged, plus up to
+        ``batch_size`` of the oldest items; waits up to BLOCK_SECONDS when both are empty."""
         with _TAKE_LOCK:
             self._housekeeping()
             items = self._take_batch(keys=[self.name, self.processing], args=[batch_size])
