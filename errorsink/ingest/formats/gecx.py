@@ -31,6 +31,7 @@ class GecxEvent(SdkEvent):
     message: Message | None = None
     severity: Severity | None = None
     stack: Stack | None = None
+    # Copied into details as the SDK sent them, unchecked: they are shown, never computed on.
     requestId: SkipValidation[Any] = None
     correlationId: SkipValidation[Any] = None
 
