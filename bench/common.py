@@ -60,7 +60,7 @@ def prepare_database(env: dict[str, str]) -> None:
     django.setup()
     from django.db import connection
 
-    from errorsink.queue import redis_client
+    from errorsink.ingest.queue import redis_client
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE errorsink_event, errorsink_session RESTART IDENTITY")

@@ -29,8 +29,7 @@ def _count_events(cursor) -> int:
 def measure_end_to_end(items: list[bytes], env: dict[str, str], logdir: Path) -> dict:
     from django.db import connection
 
-    from errorsink.ingest.consumer import processing_prefix
-    from errorsink.queue import queue_name, redis_client
+    from errorsink.ingest.queue import processing_prefix, queue_name, redis_client
 
     worker = start_worker(env, logdir / "worker.log")
     try:
@@ -68,13 +67,11 @@ def measure_raw_copy(items: list[bytes]) -> dict:
     """The same rows, already normalised, COPYed straight into the event table."""
     from django.db import connection, transaction
 
-    from errorsink.ingest.normalise import normalise_item
-    from errorsink.ingest.persist import _COLUMNS, staging_row
+    from errorsink.ingest.batch import batch_rows
+    from errorsink.ingest.persist import EventRow
 
-    now = datetime.now(UTC)
-    rows = [staging_row(n, normalise_item(item), item.decode(), now)[1:]
-            for n, item in enumerate(items)]  # fmt: skip
-    columns = ", ".join(_COLUMNS[1:])
+    rows = [row[1:] for row in batch_rows(items, received_at=datetime.now(UTC)).rows]
+    columns = ", ".join(EventRow._fields[1:])
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE errorsink_event, errorsink_session RESTART IDENTITY")
     started = time.perf_counter()

@@ -61,7 +61,7 @@ def _item(project_id: str, phase: int, seq: int) -> bytes:
 
 def _produce(project_id: str, phase: int, rate: int, count: int, pushed: dict) -> float:
     """Push `count` items at `rate`/s from this thread; record each item's push time."""
-    from errorsink.queue import queue_name, redis_client
+    from errorsink.ingest.queue import queue_name, redis_client
 
     client, queue = redis_client(), queue_name()
     started = time.perf_counter()
@@ -234,7 +234,7 @@ def _environment() -> dict[str, str]:
     import django
 
     django.setup()
-    from errorsink.queue import queue_name, redis_client
+    from errorsink.ingest.queue import queue_name, redis_client
 
     redis_client().delete(queue_name())  # leftovers of an interrupted run
     return env

@@ -25,9 +25,9 @@ from errorsink.api.schemas import (
     settings_out,
 )
 from errorsink.catalog import all_codes
-from errorsink.ingest.normalise import MAX_ITEM_BYTES, BadItem, derive_event_id, normalise
+from errorsink.ingest.formats import MAX_ITEM_BYTES, BadItem, derive_event_id, normalise
+from errorsink.ingest.queue import enqueue
 from errorsink.models import Event
-from errorsink.queue import enqueue
 from errorsink.session_settings import (
     SettingsInvalid,
     session_settings_get,

@@ -9,7 +9,7 @@ from ninja import Field, Schema
 from pydantic import ConfigDict
 
 from errorsink.catalog import CodeInfo, lookup
-from errorsink.ingest.normalise import MAX_ITEM_BYTES
+from errorsink.ingest.formats import MAX_ITEM_BYTES, QUEUE_ITEM
 from errorsink.models import Event, SessionSettings
 from errorsink.session_settings import (
     ERROR_MESSAGE_MAX,
@@ -18,7 +18,6 @@ from errorsink.session_settings import (
 )
 
 MAX_ITEMS_PER_POST = 1000
-ITEM_TYPES = ("session_error", "agent_error", "session_warning", "session_end", "sdk_event")
 
 
 class ErrorBody(Schema):
@@ -181,21 +180,46 @@ def settings_out(settings: SessionSettings) -> dict:
 
 # The body of POST .../events, published as JSON Schema only: the view parses it itself so that
 # a bad item is reported by its index with the normaliser's own reason, not pydantic's.
-_ITEM_SCHEMA = {
-    "type": "object",
-    "description": "One queue item of DESIGN section 2; project_id comes from the URL. "
-    f"At most {MAX_ITEM_BYTES} bytes as JSON.",
-    "required": ["type"],
-    "properties": {
-        "type": {"type": "string", "enum": list(ITEM_TYPES)},
-        "event_id": {"type": "string", "description": "Idempotency key; derived if absent."},
-        "session_id": {"type": "string"},
-        "code": {"type": ["string", "integer"]},
-        "message": {"type": "string"},
-        "occurred_at": {"type": "string", "format": "date-time"},
-    },
-    "additionalProperties": True,
-}
+def _inlined(schema: Any, definitions: dict) -> Any:
+    # The OpenAPI document has no place for the union's own $defs; they are not recursive.
+    if isinstance(schema, list):
+        return [_inlined(part, definitions) for part in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        return _inlined(definitions[schema["$ref"].rsplit("/", 1)[-1]], definitions)
+    return {key: _inlined(value, definitions) for key, value in schema.items()}
+
+
+def _flattened(alternatives: list[dict]) -> list[dict]:
+    # The five sdk_event formats form a union of their own within the union on type.
+    flat = []
+    for schema in alternatives:
+        flat += _flattened(schema["oneOf"]) if set(schema) == {"oneOf"} else [schema]
+    return flat
+
+
+def _without_project_id(schema: dict) -> dict:
+    properties = {k: v for k, v in schema["properties"].items() if k != "project_id"}
+    required = [name for name in schema["required"] if name != "project_id"]
+    return {**schema, "properties": properties, "required": required}
+
+
+def _item_schema() -> dict:
+    """The queue item union's JSON Schema as the API takes it: project_id comes from the URL.
+    Its discriminator is dropped: an OpenAPI mapping cannot name the five sdk_event formats
+    that share one type."""
+    schema = QUEUE_ITEM.json_schema()
+    definitions = schema.pop("$defs")
+    items = _flattened(_inlined(schema["oneOf"], definitions))
+    return {
+        "description": "One queue item of DESIGN section 2; project_id comes from the URL. "
+        f"At most {MAX_ITEM_BYTES} bytes as JSON.",
+        "oneOf": [_without_project_id(item) for item in items],
+    }
+
+
+_ITEM_SCHEMA = _item_schema()
 EVENTS_REQUEST_BODY = {
     "required": True,
     "content": {

@@ -1,11 +1,9 @@
-"""The ingest consumer: Redis list -> normalise -> PostgreSQL -> live notification.
+"""The ingest consumer threads: each takes a batch off the queue, turns it into rows, stores
+them, dead-letters what was refused, notifies the dashboards, and only then acknowledges it.
 
-It runs as a thread inside the Celery worker (see errorsink/celery.py), not as one task per
-event. Items are taken in batches by an atomic move from the queue into this worker's own
-processing list; the batch is written in one transaction; only then is the processing list
-cleared. A worker that dies at any moment leaves its items in its processing list, and a live
-worker moves them back onto the queue once the dead worker's heartbeat has expired: at least
-once, and idempotent inserts make it exactly-once in the table.
+They run inside the Celery worker (see errorsink/celery.py), not as one task per event. While
+Redis or PostgreSQL is down a thread holds its batch and retries with back-off; the queue module
+tells why a batch survives the worker's death.
 """
 
 from __future__ import annotations
@@ -21,66 +19,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import orjson
 import redis
 from django import db
 from django.conf import settings
 
-from errorsink.ingest.normalise import BadItem, normalise_item
+from errorsink.ingest.batch import Rejected, batch_rows
 from errorsink.ingest.notify import Notifier
-from errorsink.ingest.persist import events_persist, existing_projects, staging_row
-from errorsink.queue import dead_letter_name, queue_name, redis_client
+from errorsink.ingest.persist import batch_persist
+from errorsink.ingest.queue import WorkerQueue, redis_client
 
 log = logging.getLogger("errorsink.ingest")
 
-HEARTBEAT_SECONDS = 5
-HEARTBEAT_TTL_SECONDS = 30
-RECLAIM_EVERY_SECONDS = 5
-BLOCK_SECONDS = 1
 BACKOFF_MAX_SECONDS = 5.0
-
-# Atomically move up to ARGV[1] of the oldest items (the right end: producers LPUSH) into the
-# processing list, oldest first, and return the whole processing list (which may already hold
-# the item a blocking BLMOVE took). Nothing can be lost between the two lists.
-_TAKE_BATCH = """
-local want = tonumber(ARGV[1])
-local items = {}
-if want > 0 then items = redis.call('LRANGE', KEYS[1], -want, -1) end
-local n = #items
-if n > 0 then
-  redis.call('LTRIM', KEYS[1], 0, -n - 1)
-  local oldest_first = {}
-  for i = n, 1, -1 do oldest_first[#oldest_first + 1] = items[i] end
-  for i = 1, n, 1000 do
-    redis.call('RPUSH', KEYS[2], unpack(oldest_first, i, math.min(i + 999, n)))
-  end
-end
-return redis.call('LRANGE', KEYS[2], 0, -1)
-"""
-
-# Put a dead worker's items back at the consuming end of the queue, in their original order.
-_RECLAIM = """
-local items = redis.call('LRANGE', KEYS[1], 0, -1)
-for i = #items, 1, -1 do redis.call('RPUSH', KEYS[2], items[i]) end
-redis.call('DEL', KEYS[1])
-return #items
-"""
-
-
-def processing_prefix() -> str:
-    return f"{queue_name()}:processing:"
-
-
-def heartbeat_key(worker_id: str) -> str:
-    return f"{queue_name()}:worker:{worker_id}"
 
 
 @dataclass
-class _OutageLog:
-    """Logs an outage once when it starts and once when it ends, never once per attempt.
-    Shared by the consumer threads of a process, so one outage is one line."""
+class Dependency:
+    """A service the consumer waits for: the errors that mean it is down, and its outage,
+    logged once when it starts and once when it ends, never once per attempt. Shared by the
+    consumer threads of a process, so one outage is one line."""
 
     what: str
+    errors: tuple[type[Exception], ...]
     since: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -98,9 +58,8 @@ class _OutageLog:
                 self.since = None
 
 
-REDIS_OUTAGE = _OutageLog("Redis")
-_TAKE_LOCK = threading.Lock()
-DATABASE_OUTAGE = _OutageLog("PostgreSQL")
+REDIS = Dependency("Redis", (redis.ConnectionError, redis.TimeoutError))
+POSTGRES = Dependency("PostgreSQL", (db.OperationalError, db.InterfaceError))
 
 
 @dataclass
@@ -112,21 +71,11 @@ class IngestConsumer:
     notify: Callable[[dict], None] | None = None
 
     def __post_init__(self) -> None:
-        self.redis: redis.Redis = redis_client()
-        self.queue = queue_name()
-        self.dead = dead_letter_name()
-        self.processing = processing_prefix() + self.worker_id
-        self.take_batch_script = self.redis.register_script(_TAKE_BATCH)
-        self.reclaim_script = self.redis.register_script(_RECLAIM)
+        self.queue = WorkerQueue(redis_client(), self.worker_id)
         self.stopping = threading.Event()
-        self.redis_outage = REDIS_OUTAGE
-        self.db_outage = DATABASE_OUTAGE
-        self._next_heartbeat = self._next_reclaim = 0.0
-
-    # -- loop ---------------------------------------------------------------------------------
 
     def run(self) -> None:
-        log.info("ingest consumer %s reading %r", self.worker_id, self.queue)
+        log.info("ingest consumer %s reading %r", self.worker_id, self.queue.name)
         try:
             while not self.stopping.is_set():
                 try:
@@ -144,7 +93,7 @@ class IngestConsumer:
 
     def run_once(self) -> int:
         """Take, store and acknowledge one batch; returns how many items it handled."""
-        items = self._with_redis(self._take)
+        items = self._with_redis(lambda: self.queue.take(self.batch_size))
         if not items:
             return 0
         try:
@@ -152,8 +101,21 @@ class IngestConsumer:
         except Exception:
             log.exception("a batch of %d failed unexpectedly; storing it item by item", len(items))
             self._store_one_by_one(items)
-        self._with_redis(lambda: self.redis.delete(self.processing))
+        self._with_redis(self.queue.acknowledge)
         return len(items)
+
+    def _store(self, items: list[bytes]) -> None:
+        batch = batch_rows(items, received_at=datetime.now(UTC))
+        persisted = self._with_database(lambda: batch_persist(batch.rows))
+        rejected = batch.rejected + [
+            Rejected(items[row.seq], reason) for row, reason in persisted.rejected
+        ]
+        if rejected:
+            self._with_redis(lambda: self.queue.dead_letter(rejected))
+            log.warning("dead-lettered %d items (first reason: %s)", len(rejected),
+                        rejected[0].reason)  # fmt: skip
+        if persisted.stored.by_project and self.notify is not None:
+            self.notify(persisted.stored.by_project)
 
     def _store_one_by_one(self, items: list[bytes]) -> None:
         """The slow path after an unexpected failure: whatever still fails alone is
@@ -162,149 +124,37 @@ class IngestConsumer:
             try:
                 self._store([item])
             except Exception as exc:
-                reason = f"could not be stored: {type(exc).__name__}: {exc}"
-                self._with_redis(
-                    lambda r=reason, i=item: self.redis.rpush(self.dead, dead_letter(i, r))
-                )
-
-    # -- redis side ---------------------------------------------------------------------------
-
-    def _take(self) -> list[bytes]:
-        # One thread of the process takes at a time, so batches leave the queue in FIFO order
-        # and their received_at order matches the queue's (no interleaving within a burst).
-        with _TAKE_LOCK:
-            return self._take_batch()
-
-    def _take_batch(self) -> list[bytes]:
-        self._housekeeping()
-        items = self.take_batch_script(keys=[self.queue, self.processing], args=[self.batch_size])
-        if items:
-            return items
-        # Idle: block until one item arrives, then sweep up whatever came with it.
-        first = self.redis.blmove(self.queue, self.processing, BLOCK_SECONDS, "RIGHT", "LEFT")
-        if first is None:
-            return []
-        return self.take_batch_script(
-            keys=[self.queue, self.processing], args=[self.batch_size - 1]
-        )
-
-    def _housekeeping(self) -> None:
-        now = time.monotonic()
-        self._heartbeat()
-        if now >= self._next_reclaim:
-            self.reclaim_dead_workers()
-            self._next_reclaim = now + RECLAIM_EVERY_SECONDS
-
-    def _heartbeat(self) -> None:
-        """Tell other workers this one is alive, so its processing list is left alone."""
-        if time.monotonic() >= self._next_heartbeat:
-            self.redis.set(heartbeat_key(self.worker_id), "1", ex=HEARTBEAT_TTL_SECONDS)
-            self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
-
-    def reclaim_dead_workers(self) -> int:
-        """Requeue the processing lists of workers whose heartbeat has expired."""
-        moved = 0
-        for key in self.redis.scan_iter(match=processing_prefix() + "*", count=100):
-            worker_id = key.decode().removeprefix(processing_prefix())
-            if worker_id == self.worker_id or self.redis.exists(heartbeat_key(worker_id)):
-                continue
-            count = self.reclaim_script(keys=[key, self.queue])
-            if count:
-                log.warning("requeued %d items of dead worker %s", count, worker_id)
-            moved += count
-        return moved
+                rejected = [Rejected(item, f"could not be stored: {type(exc).__name__}: {exc}")]
+                self._with_redis(lambda r=rejected: self.queue.dead_letter(r))
 
     def _with_redis(self, operation: Callable):
-        delay = 0.1
-        while True:
-            try:
-                result = operation()
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                self.redis_outage.failed(exc)
-                if self.stopping.wait(delay):
-                    raise SystemExit from None
-                delay = min(delay * 2, BACKOFF_MAX_SECONDS)
-                continue
-            self.redis_outage.recovered()
-            return result
-
-    # -- database side ------------------------------------------------------------------------
-
-    def _store(self, items: list[bytes]) -> None:
-        received_at = datetime.now(UTC)
-        rows, dead = self._normalise(items, received_at)
-        stored, rejected = self._with_database(lambda: self._persist_isolating_bad_rows(rows))
-        dead += rejected
-        if dead:
-            self._with_redis(lambda: self.redis.rpush(self.dead, *dead))
-            log.warning("dead-lettered %d items (first reason: %s)", len(dead),
-                        orjson.loads(dead[0])["reason"])  # fmt: skip
-        if stored and self.notify is not None:
-            self.notify(stored)
-
-    def _normalise(self, items: list[bytes], received_at: datetime) -> tuple[list, list]:
-        rows, dead, projects = [], [], {}
-        for seq, item in enumerate(items):
-            try:
-                event = normalise_item(item)
-                row = staging_row(seq, event, item.decode("utf-8"), received_at)
-            except BadItem as exc:
-                dead.append(dead_letter(item, exc.reason))
-                continue
-            except (TypeError, ValueError) as exc:  # e.g. nesting too deep to serialise
-                dead.append(dead_letter(item, f"cannot be stored: {exc}"))
-                continue
-            projects.setdefault(event.project_id, []).append((item, row))
-        known = self._with_database(lambda: existing_projects(set(projects)))
-        for project_id, entries in projects.items():
-            for item, row in entries:
-                if project_id in known:
-                    rows.append(row)
-                else:
-                    dead.append(dead_letter(item, f"unknown project {project_id}"))
-        rows.sort(key=lambda row: row[0])
-        return rows, dead
-
-    def _persist_isolating_bad_rows(self, rows: list[tuple]) -> tuple[dict, list[bytes]]:
-        """Store rows; if the database rejects the batch for its data, split it until the
-        offending rows are alone. Returns what was stored and the dead letters of the rest
-        (fresh on every attempt, so a retry after an outage never doubles them)."""
-        try:
-            return events_persist(rows).by_project, []
-        except (db.DataError, db.IntegrityError) as exc:
-            if len(rows) == 1:
-                raw = rows[0][-1].encode()
-                return {}, [dead_letter(raw, f"rejected by the database: {exc}".strip())]
-            middle = len(rows) // 2
-            stored, dead = self._persist_isolating_bad_rows(rows[:middle])
-            more, more_dead = self._persist_isolating_bad_rows(rows[middle:])
-            for project_id, events in more.items():
-                stored.setdefault(project_id, []).extend(events)
-            return stored, dead + more_dead
+        return self._waiting_for(REDIS, operation)
 
     def _with_database(self, operation: Callable):
+        return self._waiting_for(POSTGRES, operation, after_failure=self._database_failed)
+
+    def _waiting_for(
+        self, dependency: Dependency, operation: Callable, *, after_failure: Callable = lambda: None
+    ):
+        """``operation``'s result, retried with back-off for as long as ``dependency`` is down."""
         delay = 0.1
         while True:
             try:
                 result = operation()
-            except (db.OperationalError, db.InterfaceError) as exc:
-                self.db_outage.failed(exc)
-                db.connections.close_all()  # a broken connection must be replaced, not reused
-                with contextlib.suppress(redis.RedisError):
-                    self._heartbeat()  # still alive: keep the held batch from being requeued
+            except dependency.errors as exc:
+                dependency.failed(exc)
+                after_failure()
                 if self.stopping.wait(delay):
                     raise SystemExit from None
                 delay = min(delay * 2, BACKOFF_MAX_SECONDS)
                 continue
-            self.db_outage.recovered()
+            dependency.recovered()
             return result
 
-
-def dead_letter(item: bytes, reason: str) -> bytes:
-    """The dead-letter entry of DESIGN section 2: reason, the original text, and when."""
-    text = item.decode("utf-8", errors="replace")
-    at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    return orjson.dumps({"reason": reason, "item": text, "at": at})
+    def _database_failed(self) -> None:
+        db.connections.close_all()  # a broken connection must be replaced, not reused
+        with contextlib.suppress(redis.RedisError):
+            self.queue.heartbeat()  # still alive: keep the held batch from being requeued
 
 
 def start_consumers(*, count: int, batch_size: int | None = None) -> IngestConsumers:

@@ -1,9 +1,9 @@
-"""Write a batch of normalised events to PostgreSQL in one transaction.
+"""Store a batch of event rows in PostgreSQL, each event once: rows of unknown projects and rows
+the database refuses come back with a reason, and the rest are written in one transaction.
 
 Rows are COPYed into the event table and their sessions upserted in one statement, with counts
 taken from the rows really inserted, so a re-delivered item changes neither rows nor counts
-(see ``events_persist``). Parsing happens before this module: persistence never looks at JSON
-text except to store it.
+(see ``events_persist``). Parsing happens before this module: persistence never parses JSON.
 """
 
 from __future__ import annotations
@@ -12,17 +12,125 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import orjson
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
-from errorsink.ingest.normalise import NormalisedEvent
+from errorsink.ingest.formats import NormalisedEvent
 
-_COLUMNS = (
-    "seq", "project_id", "event_id", "session_id", "kind", "code", "name", "message",
-    "occurred_at", "received_at", "source", "severity", "recoverable", "build_id", "stack",
-    "customer_context", "details", "item_type", "raw",
-)  # fmt: skip
+
+class EventRow(NamedTuple):
+    """One event as COPY writes it, field for column; text is cleaned for PostgreSQL and the
+    JSON columns are JSON text."""
+
+    seq: int  # its place in the batch, which keeps arrival order
+    project_id: str
+    event_id: str
+    session_id: str
+    kind: str
+    code: str
+    name: str
+    message: str
+    occurred_at: datetime
+    received_at: datetime
+    source: str
+    severity: str
+    recoverable: bool | None
+    build_id: str
+    stack: str
+    customer_context: str | None
+    details: str | None
+    item_type: str
+    raw: str
+
+    @classmethod
+    def of(cls, seq: int, event: NormalisedEvent, raw_text: str, received_at: datetime) -> EventRow:
+        """``raw_text`` is the item as it came, stored without re-serialising."""
+        # tuple.__new__ skips the Python frame of the generated __new__: a row per item.
+        return tuple.__new__(cls, (
+            seq, event.project_id, event.event_id, _clean_text(event.session_id), event.kind,
+            _clean_text(event.code), _clean_text(event.name), _clean_text(event.message),
+            event.occurred_at or received_at, received_at, event.source, event.severity,
+            event.recoverable, _clean_text(event.build_id), _clean_text(event.stack),
+            _json_text(event.customer_context), _json_text(event.details), event.item_type,
+            raw_text.replace("\\u0000", "\\ufffd"),
+        ))  # fmt: skip
+
+
+_COLUMNS = EventRow._fields
+
+
+@dataclass
+class StoredBatch:
+    """What one committed batch added: new event ids and kinds, grouped by project."""
+
+    by_project: dict[uuid.UUID, list[tuple[int, str]]] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return sum(len(events) for events in self.by_project.values())
+
+    def add(self, other: StoredBatch) -> None:
+        for project_id, events in other.by_project.items():
+            self.by_project.setdefault(project_id, []).extend(events)
+
+
+@dataclass
+class PersistedBatch:
+    stored: StoredBatch
+    rejected: list[tuple[EventRow, str]]  # with the reason each was not stored
+
+
+def _clean_text(value: str | None) -> str:
+    # PostgreSQL text cannot hold NUL; keep the rest of the string rather than lose the event.
+    if not value:
+        return ""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+def _json_text(value: object) -> str | None:
+    if value is None:
+        return None
+    return orjson.dumps(value).decode().replace("\\u0000", "\\ufffd")
+
+
+def batch_persist(rows: list[EventRow]) -> PersistedBatch:
+    """Store the rows of known projects, each event once; the others come back rejected."""
+    known = _existing_projects({row.project_id for row in rows})
+    rejected = [
+        (row, f"unknown project {row.project_id}") for row in rows if row.project_id not in known
+    ]
+    stored, refused = _persist_isolating_bad_rows([row for row in rows if row.project_id in known])
+    return PersistedBatch(stored, rejected + refused)
+
+
+def _existing_projects(project_ids: set[str]) -> set[str]:
+    if not project_ids:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id::text FROM errorsink_project WHERE id = ANY(%s::uuid[])", [list(project_ids)]
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _persist_isolating_bad_rows(
+    rows: list[EventRow],
+) -> tuple[StoredBatch, list[tuple[EventRow, str]]]:
+    """Store rows; if the database refuses the batch for its data, split it until the rows it
+    refuses are alone, and hand those back with its reason."""
+    try:
+        return events_persist(rows), []
+    except (DataError, IntegrityError) as exc:
+        if len(rows) == 1:
+            return StoredBatch(), [(rows[0], f"rejected by the database: {exc}".strip())]
+        middle = len(rows) // 2
+        stored, rejected = _persist_isolating_bad_rows(rows[:middle])
+        more, more_rejected = _persist_isolating_bad_rows(rows[middle:])
+        stored.add(more)
+        return stored, rejected + more_rejected
+
 
 _CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
@@ -47,54 +155,8 @@ RETURNING id, project_id::text, event_id
 """
 
 
-@dataclass
-class StoredBatch:
-    """What one committed batch added: new event ids and kinds, grouped by project."""
-
-    by_project: dict[uuid.UUID, list[tuple[int, str]]] = field(default_factory=dict)
-
-    @property
-    def count(self) -> int:
-        return sum(len(events) for events in self.by_project.values())
-
-
-def _clean_text(value: str | None) -> str:
-    # PostgreSQL text cannot hold NUL; keep the rest of the string rather than lose the event.
-    if not value:
-        return ""
-    return value.replace("\x00", "\ufffd") if "\x00" in value else value
-
-
-def _json_text(value: object) -> str | None:
-    if value is None:
-        return None
-    return orjson.dumps(value).decode().replace("\\u0000", "\\ufffd")
-
-
-def staging_row(seq: int, event: NormalisedEvent, raw_text: str, received_at: datetime) -> tuple:
-    """One COPY row; ``raw_text`` is the item as it came, stored without re-serialising."""
-    return (
-        seq, event.project_id, event.event_id, _clean_text(event.session_id), event.kind,
-        _clean_text(event.code), _clean_text(event.name), _clean_text(event.message),
-        event.occurred_at or received_at, received_at, event.source, event.severity,
-        event.recoverable, _clean_text(event.build_id), _clean_text(event.stack),
-        _json_text(event.customer_context), _json_text(event.details), event.item_type,
-        raw_text.replace("\\u0000", "\\ufffd"),
-    )  # fmt: skip
-
-
-def existing_projects(project_ids: set[str]) -> set[str]:
-    if not project_ids:
-        return set()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id::text FROM errorsink_project WHERE id = ANY(%s::uuid[])", [list(project_ids)]
-        )
-        return {row[0] for row in cursor.fetchall()}
-
-
-def events_persist(rows: list[tuple]) -> StoredBatch:
-    """Store staging rows (see ``staging_row``) in one transaction; duplicates are skipped.
+def events_persist(rows: list[EventRow]) -> StoredBatch:
+    """Store rows in one transaction; events stored already are skipped.
 
     The fast path COPYs the batch straight into the event table. The unique (project, event
     id) constraint stays the guarantee: if any event of the batch is stored already (a
@@ -113,31 +175,35 @@ def events_persist(rows: list[tuple]) -> StoredBatch:
             return _persist_by_upsert(rows)
 
 
-def _persist_by_upsert(rows: list[tuple]) -> StoredBatch:
+def _persist_by_upsert(rows: list[EventRow]) -> StoredBatch:
     with connection.cursor() as cursor:
         cursor.execute(_CREATE_STAGING)
         _copy(cursor, f"COPY ingest_staging ({', '.join(_COLUMNS)}) FROM STDIN", rows)
         cursor.execute(_INSERT_FROM_STAGING)
         inserted = {(project_id, event_id): pk for pk, project_id, event_id in cursor.fetchall()}
-        stored = [(inserted[row[1], row[2]], row) for row in rows if (row[1], row[2]) in inserted]
+        keys = [(row.project_id, row.event_id) for row in rows]
+        stored = [
+            (inserted[key], row) for key, row in zip(keys, rows, strict=True) if key in inserted
+        ]
         # Counted from the rows really inserted: a re-delivered event changes no count.
         _sessions_upsert(cursor, [row for _, row in stored])
     return _stored_batch(stored)
 
 
-def _first_of_each_event(rows: list[tuple]) -> list[tuple]:
+def _first_of_each_event(rows: list[EventRow]) -> list[EventRow]:
     """A batch may hold the same item twice (pushed twice in a burst): keep the first."""
-    return list({(row[1], row[2]): row for row in reversed(rows)}.values())[::-1]
+    return list({(row.project_id, row.event_id): row for row in reversed(rows)}.values())[::-1]
 
 
-def _stored_batch(stored: list[tuple[int, tuple]]) -> StoredBatch:
-    grouped: dict[uuid.UUID, list[tuple[int, str]]] = defaultdict(list)
+def _stored_batch(stored: list[tuple[int, EventRow]]) -> StoredBatch:
+    grouped: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for event_pk, row in stored:
-        grouped[uuid.UUID(row[1])].append((event_pk, row[4]))
-    return StoredBatch(by_project=dict(grouped))
+        grouped[row.project_id].append((event_pk, row.kind))
+    # One UUID per project, not per row: building one costs more than the rest of the loop.
+    return StoredBatch(by_project={uuid.UUID(key): events for key, events in grouped.items()})
 
 
-def _persist_by_copy(rows: list[tuple]) -> StoredBatch:
+def _persist_by_copy(rows: list[EventRow]) -> StoredBatch:
     # Optimistic: re-deliveries are rare (a worker died mid-batch), so the batch is not checked
     # against the table first; a duplicate makes the COPY fail and the caller takes the
     # ON CONFLICT path instead.
@@ -146,7 +212,8 @@ def _persist_by_copy(rows: list[tuple]) -> StoredBatch:
         cursor.execute(
             "SELECT nextval('errorsink_event_id_seq') FROM generate_series(1, %s)", [len(rows)]
         )
-        stored = list(zip((row[0] for row in cursor.fetchall()), rows, strict=True))
+        stored = list(zip((pk for (pk,) in cursor.fetchall()), rows, strict=True))
+        # The id drawn for each row takes the place of its seq.
         copy_sql = f"COPY errorsink_event (id, {', '.join(_COLUMNS[1:])}) FROM STDIN"
         _copy(cursor, copy_sql, [(pk, *row[1:]) for pk, row in stored])
         _sessions_upsert(cursor, rows)
@@ -185,28 +252,29 @@ ON CONFLICT (project_id, session_id) DO UPDATE SET
 """
 
 
-def _sessions_upsert(cursor, rows: list[tuple]) -> None:
+def _sessions_upsert(cursor, rows: list[EventRow]) -> None:
     """One upsert for every session the stored rows belong to, counted from those rows."""
     sessions: dict[tuple[str, str], dict] = {}
     for row in rows:
-        if not row[3]:
+        if not row.session_id:
             continue
-        entry = sessions.get((row[1], row[3]))
+        key, kind, occurred_at = (row.project_id, row.session_id), row.kind, row.occurred_at
+        entry = sessions.get(key)
         if entry is None:
-            entry = sessions[(row[1], row[3])] = {
-                "project_id": row[1], "session_id": row[3], "build_id": "",
-                "customer_context": None, "first_seen": row[8], "last_seen": row[8],
+            entry = sessions[key] = {
+                "project_id": row.project_id, "session_id": row.session_id, "build_id": "",
+                "customer_context": None, "first_seen": occurred_at, "last_seen": occurred_at,
                 "error_count": 0, "warning_count": 0, "event_count": 0, "end_cause": "",
             }  # fmt: skip
-        entry["build_id"] = row[13] or entry["build_id"]
-        entry["customer_context"] = entry["customer_context"] or row[15]
-        entry["first_seen"] = min(entry["first_seen"], row[8])
-        entry["last_seen"] = max(entry["last_seen"], row[8])
-        entry["error_count"] += row[4] == "error"
-        entry["warning_count"] += row[4] == "warning"
+        entry["build_id"] = row.build_id or entry["build_id"]
+        entry["customer_context"] = entry["customer_context"] or row.customer_context
+        entry["first_seen"] = min(entry["first_seen"], occurred_at)
+        entry["last_seen"] = max(entry["last_seen"], occurred_at)
+        entry["error_count"] += kind == "error"
+        entry["warning_count"] += kind == "warning"
         entry["event_count"] += 1
-        if row[4] == "termination":
-            entry["end_cause"] = row[5]
+        if kind == "termination":
+            entry["end_cause"] = row.code
     if not sessions:
         return
     # Sorted keys: two workers touching the same sessions lock them in the same order. The

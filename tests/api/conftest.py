@@ -10,9 +10,9 @@ from django.test import Client
 from django.utils import timezone
 
 from errorsink.api_keys import api_key_create
+from errorsink.ingest.queue import queue_name, redis_client
 from errorsink.models import ApiKey, Event
 from errorsink.projects import project_create
-from errorsink.queue import queue_name, redis_client
 
 ALL_SCOPES = ",".join(ApiKey.SCOPES)
 _event_numbers = itertools.count(1)

@@ -13,7 +13,7 @@ from django.test import Client, RequestFactory
 
 from errorsink.api.errors import handler500
 from errorsink.api.request_id import RequestIdFormatter
-from errorsink.queue import redis_client
+from errorsink.ingest.queue import redis_client
 from tests.api.conftest import ApiClient, assert_envelope
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,10 @@ import json
 
 import orjson
 import pytest
+from django.test import Client
 
-from errorsink.ingest.normalise import normalise_item
-from errorsink.queue import queue_name, redis_client
+from errorsink.ingest.formats import normalise_item
+from errorsink.ingest.queue import queue_name, redis_client
 from tests.api.conftest import assert_envelope
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +114,21 @@ def test_it_refuses_an_item_nested_too_deep_to_store_with_422(api, project):
     error = assert_envelope(response, 422, "VALIDATION_ERROR")
     assert "cannot be stored" in error["details"]["item"]
     assert _queued() == []
+
+
+def test_it_publishes_every_queue_item_format_as_the_request_body():
+    document = Client(HTTP_HOST="localhost").get("/api/v1/openapi.json").json()
+    post = document["paths"]["/api/v1/projects/{project_id}/events"]["post"]
+    one, many = post["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert many["items"] == one and many["maxItems"] == 1000
+    formats = {schema["title"]: schema for schema in one["oneOf"]}
+    assert list(formats) == ["SessionError", "AgentError", "SessionWarning", "SessionEnd",
+                             "TelnyxError", "TelnyxWarning", "TelnyxHangup", "OneBuddError",
+                             "GecxError"]  # fmt: skip
+    # The project comes from the URL, so no item names it.
+    assert all("project_id" not in schema["properties"] for schema in formats.values())
+    assert formats["SessionError"]["required"] == ["type", "code", "message", "session_id"]
+    onebudd = formats["OneBuddError"]["properties"]
+    assert (onebudd["sdk"]["const"], onebudd["name"]["const"]) == ("onebudd", "error")
+    assert onebudd["event"]["properties"]["payload"]["required"] == ["code"]
+    assert "$ref" not in json.dumps(post["requestBody"])

@@ -18,8 +18,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from devstack.processes import free_port, start, stop, web_command
+from errorsink.ingest.queue import enqueue
 from errorsink.models import Event
-from errorsink.queue import enqueue
 from tests.conftest import screenshot
 
 from .conftest import event_create

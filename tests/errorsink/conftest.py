@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from errorsink.ingest.consumer import IngestConsumer
-from errorsink.queue import redis_client
+from errorsink.ingest.queue import redis_client
 
 
 @pytest.fixture
@@ -26,6 +27,12 @@ def consumer(clean_queue):
 def drain(consumer: IngestConsumer) -> int:
     """Run the consumer until the queue is empty; returns how many items it handled."""
     handled = 0
-    while consumer.redis.llen(consumer.queue):
+    while consumer.queue.redis.llen(consumer.queue.name):
         handled += consumer.run_once()
     return handled
+
+
+def dead_letters(consumer: IngestConsumer) -> list[dict]:
+    return [
+        orjson.loads(entry) for entry in consumer.queue.redis.lrange(consumer.queue.dead, 0, -1)
+    ]

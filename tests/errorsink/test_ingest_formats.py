@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from errorsink.catalog import lookup
-from errorsink.ingest.normalise import (
+from errorsink.ingest.formats import (
     MAX_ITEM_BYTES,
     BadItem,
     NormalisedEvent,

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import orjson
 import pytest
 
-from errorsink.ingest import consumer as consumer_module
-from errorsink.ingest.consumer import IngestConsumer, heartbeat_key, processing_prefix
-from errorsink.ingest.normalise import normalise_item
-from errorsink.ingest.persist import events_persist, staging_row
+from errorsink.ingest import persist as persist_module
+from errorsink.ingest.consumer import IngestConsumer
+from errorsink.ingest.queue import enqueue, heartbeat_key, processing_prefix
 from errorsink.models import Event, Session
-from errorsink.queue import dead_letter_name, enqueue
-from tests.errorsink.conftest import drain
+from tests.errorsink.conftest import dead_letters, drain
 from tests.errorsink.test_ingest_formats import GECX_ERROR, TELNYX_HANGUP, TELNYX_WARNING
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,7 +127,7 @@ def test_it_dead_letters_bad_items_and_stores_the_good_ones_around_them(consumer
     drain(consumer)
 
     assert sorted(Event.objects.values_list("event_id", flat=True)) == ["g0", "g1", "g2"]
-    dead = [orjson.loads(entry) for entry in consumer.redis.lrange(dead_letter_name(), 0, -1)]
+    dead = dead_letters(consumer)
     assert len(dead) == len(bad)
     assert all(entry["reason"] and entry["at"] and "item" in entry for entry in dead)
     reasons = " | ".join(entry["reason"] for entry in dead)
@@ -152,52 +149,18 @@ def test_it_notifies_once_per_project_per_batch_with_ids_and_kinds(consumer, pro
 
 def test_it_requeues_the_processing_list_of_a_dead_worker(consumer, project):
     items = [json.dumps({**seed_session_error(project.id), "event_id": f"e{n}"}) for n in range(3)]
+    redis = consumer.queue.redis
     dead_list = processing_prefix() + "gone-worker"
-    consumer.redis.rpush(dead_list, *items)  # what a worker killed mid-batch leaves behind
-    consumer.redis.set(heartbeat_key("alive-worker"), "1")
-    consumer.redis.rpush(processing_prefix() + "alive-worker", items[0])
+    redis.rpush(dead_list, *items)  # what a worker killed mid-batch leaves behind
+    redis.set(heartbeat_key("alive-worker"), "1")
+    redis.rpush(processing_prefix() + "alive-worker", items[0])
 
-    assert consumer.reclaim_dead_workers() == 3
+    assert consumer.queue.reclaim_dead_workers() == 3
     drain(consumer)
 
     assert Event.objects.count() == 3
-    assert consumer.redis.exists(dead_list) == 0
-    assert consumer.redis.llen(processing_prefix() + "alive-worker") == 1  # a live one is left be
-
-
-def test_it_writes_a_batch_in_a_fixed_number_of_queries(project, django_assert_num_queries):
-    now = datetime.now(UTC)
-    rows = []
-    for n in range(300):
-        item = orjson.dumps({**seed_session_error(project.id), "event_id": f"q{n}",
-                             "session_id": f"s{n % 40}"})  # fmt: skip
-        rows.append(staging_row(n, normalise_item(item), item.decode(), now))
-    # BEGIN, SAVEPOINT, draw new ids, COPY, upsert sessions, RELEASE, COMMIT: the same
-    # seven for 300 rows as for one.
-    with django_assert_num_queries(7):
-        stored = events_persist(rows)
-    assert stored.count == 300
-    assert Session.objects.count() == 40
-    assert sum(Session.objects.values_list("error_count", flat=True)) == 300
-
-
-def _rows(project, count: int, prefix: str) -> list[tuple]:
-    now = datetime.now(UTC)
-    items = [orjson.dumps({**seed_session_error(project.id), "event_id": f"{prefix}{n}"})
-             for n in range(count)]  # fmt: skip
-    return [
-        staging_row(n, normalise_item(item), item.decode(), now) for n, item in enumerate(items)
-    ]
-
-
-def test_it_falls_back_to_on_conflict_when_a_batch_holds_a_stored_event(project):
-    events_persist(_rows(project, 1, "dup"))  # "dup0" was stored by an earlier delivery
-
-    stored = events_persist(_rows(project, 3, "dup"))
-
-    assert stored.count == 2
-    assert Event.objects.count() == 3
-    assert Session.objects.get().error_count == 3
+    assert redis.exists(dead_list) == 0
+    assert redis.llen(processing_prefix() + "alive-worker") == 1  # a live one is left be
 
 
 def _nested(depth: int) -> dict:
@@ -215,34 +178,34 @@ def test_it_dead_letters_an_item_too_deep_to_store_and_keeps_going(consumer, pro
     drain(consumer)
 
     assert list(Event.objects.values_list("event_id", flat=True)) == ["good"]
-    [entry] = [orjson.loads(e) for e in consumer.redis.lrange(dead_letter_name(), 0, -1)]
+    [entry] = dead_letters(consumer)
     assert entry["reason"].startswith("cannot be stored")
 
 
 def test_it_stores_item_by_item_after_an_unexpected_failure(consumer, project, monkeypatch):
-    real_persist = consumer_module.events_persist
+    real_persist = persist_module.events_persist
 
     def poisoned(rows):
-        if any(row[2] == "poison" for row in rows):
+        if any(row.event_id == "poison" for row in rows):
             raise RuntimeError("boom")
         return real_persist(rows)
 
-    monkeypatch.setattr(consumer_module, "events_persist", poisoned)
+    monkeypatch.setattr(persist_module, "events_persist", poisoned)
     ids = ["a", "poison", "b"]
     enqueue([json.dumps({**seed_session_error(project.id), "event_id": i}) for i in ids])
 
     drain(consumer)
 
     assert sorted(Event.objects.values_list("event_id", flat=True)) == ["a", "b"]
-    [entry] = [orjson.loads(e) for e in consumer.redis.lrange(dead_letter_name(), 0, -1)]
+    [entry] = dead_letters(consumer)
     assert entry["reason"] == "could not be stored: RuntimeError: boom"
-    assert consumer.redis.llen(consumer.processing) == 0
+    assert consumer.queue.redis.llen(consumer.queue.processing) == 0
 
 
 def test_it_requeues_a_dead_workers_items_in_their_original_order(consumer, project):
     items = [json.dumps({**seed_session_error(project.id), "event_id": f"o{n}"}) for n in range(3)]
-    consumer.redis.rpush(processing_prefix() + "gone", *items)  # oldest first, as taken
-    consumer.reclaim_dead_workers()
+    consumer.queue.redis.rpush(processing_prefix() + "gone", *items)  # oldest first, as taken
+    consumer.queue.reclaim_dead_workers()
     one_at_a_time = IngestConsumer(batch_size=1)
 
     drain(one_at_a_time)

@@ -14,9 +14,9 @@ from redis.retry import Retry
 
 from bench.items import mixed_items
 from errorsink.ingest import consumer as consumer_module
-from errorsink.ingest.consumer import IngestConsumer, processing_prefix
+from errorsink.ingest.consumer import IngestConsumer
+from errorsink.ingest.queue import enqueue, processing_prefix, redis_client
 from errorsink.models import Event
-from errorsink.queue import enqueue, redis_client
 from tests.conftest import WorkerProcess
 from tests.proxy import CuttableProxy
 
@@ -112,7 +112,7 @@ def test_it_backs_off_while_redis_is_down_and_loses_nothing(
     proxy.cut()
     threading.Timer(2.0, proxy.restore).start()
 
-    while redis_client().llen(consumer.queue):  # blocks in back-off until Redis is back
+    while redis_client().llen(consumer.queue.name):  # blocks in back-off until Redis is back
         consumer.run_once()
 
     assert Event.objects.count() == 120

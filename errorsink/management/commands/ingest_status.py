@@ -3,9 +3,14 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from errorsink.ingest.consumer import heartbeat_key, processing_prefix
+from errorsink.ingest.queue import (
+    dead_letter_name,
+    heartbeat_key,
+    processing_prefix,
+    queue_name,
+    redis_client,
+)
 from errorsink.models import Event
-from errorsink.queue import dead_letter_name, queue_name, redis_client
 
 
 def ingest_status() -> dict:

@@ -1,0 +1,226 @@
+"""The Telnyx WebRTC SDK's events (seed 004): telnyx.error, telnyx.warning, and the
+telnyx.notification of a call's hangup, which says how the call ended.
+
+Codes come as numbers (31002), digit strings or names (HIGH_JITTER) and are stored as the number
+where the name is known. Details keep the SDK's own sessionId and callId, and a warning's
+description, causes and solutions, under their own names.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    PlainValidator,
+    SkipValidation,
+    TypeAdapter,
+    WithJsonSchema,
+    model_validator,
+)
+
+from errorsink.catalog import CodeInfo, lookup, telnyx_code_for_name
+from errorsink.ingest.formats.base import SdkEvent, SdkItem, termination_details
+from errorsink.ingest.formats.shared import (
+    CODE_MAX,
+    STRICT,
+    Clipped,
+    Code,
+    Flag,
+    Integer,
+    Message,
+    NormalisedEvent,
+    Text,
+    bad_field,
+    checked,
+    clip,
+    refused,
+    show,
+    wrong_type,
+)
+
+
+def _telnyx_code(value: Any) -> str:
+    """31002, "31002" or "HIGH_JITTER" -> "31002"; unknown names are kept as they came."""
+    if type(value) is int:
+        if value < 0:
+            raise bad_field(f"must not be negative, got {value}")
+        return str(value)
+    if type(value) is str:
+        if not value:
+            raise bad_field("must not be empty")
+        if value.isdigit() and value.isascii():
+            return clip(value, CODE_MAX)
+        return telnyx_code_for_name(value) or clip(value, CODE_MAX)
+    raise wrong_type("a code name or number")
+
+
+TelnyxCode = Annotated[
+    str,
+    PlainValidator(_telnyx_code),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1}],
+            "description": "A number (31002) or a name (HIGH_JITTER).",
+        }
+    ),
+]
+CodeName = Annotated[str, Clipped(CODE_MAX)]
+_CODE_NAME = TypeAdapter(CodeName | None)
+
+
+class TelnyxProblem(BaseModel):
+    """A Telnyx error or warning object."""
+
+    model_config = STRICT
+
+    code: TelnyxCode
+    name: SkipValidation[CodeName | None] = None  # read only when the code is not known
+    message: Message | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_stands_in_for_a_missing_code(cls, data: Any) -> Any:
+        # Read, and reported, as the code: the error names the field the code is missing from.
+        if type(data) is dict and data.get("code") is None:
+            return {**data, "code": data.get("name")}
+        return data
+
+    def identity(self, path: str) -> tuple[str, CodeInfo | None, str]:
+        """Code, catalog entry and name; an unknown code keeps the name it came with."""
+        info = lookup(self.code, sdk="telnyx", fallback=False)
+        if info is not None:
+            return self.code, info, info.name
+        return self.code, None, checked(_CODE_NAME, self.name, f"{path}.name") or self.code
+
+
+class TelnyxWarningProblem(TelnyxProblem):
+    # Copied into details as the SDK sent them, unchecked: they are shown, never computed on.
+    description: SkipValidation[Text | None] = None
+    causes: SkipValidation[list[str] | None] = None
+    solutions: SkipValidation[list[str] | None] = None
+
+    def explanation(self) -> dict:
+        keys = ("description", "causes", "solutions")
+        return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+
+
+class TelnyxEvent(SdkEvent):
+    callId: SkipValidation[Text | None] = None
+
+    def details(self, *, call_id: Any = None) -> dict:
+        """The SDK's own ids, as it sent them; a hangup's call id wins over the event's."""
+        details: dict[str, Any] = {"sdk": "telnyx"}
+        if self.sessionId is not None:
+            details["sessionId"] = self.sessionId
+        if self.callId is not None:
+            details["callId"] = self.callId
+        if call_id is not None:
+            details["callId"] = call_id
+        return details
+
+
+class TelnyxErrorEvent(TelnyxEvent):
+    error: TelnyxProblem
+    recoverable: Flag | None = None
+
+
+class TelnyxWarningEvent(TelnyxEvent):
+    warning: TelnyxWarningProblem
+
+
+class TelnyxHangupCall(BaseModel):
+    model_config = STRICT
+
+    id: SkipValidation[Text | None] = None
+    state: SkipValidation[Literal["hangup"]] = "hangup"
+    cause: Code
+    causeCode: Integer | None = None
+    sipCode: Integer | None = None
+    sipReason: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_a_hangup(cls, data: Any) -> Any:
+        if type(data) is dict and data.get("state") != "hangup":
+            state = show(data.get("state"))
+            raise refused(
+                f"telnyx callUpdate with call.state {state} is not stored; only 'hangup' is"
+            )
+        return data
+
+
+class TelnyxHangupEvent(TelnyxEvent):
+    type: SkipValidation[Literal["callUpdate"]] = "callUpdate"
+    call: TelnyxHangupCall
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_a_call_update(cls, data: Any) -> Any:
+        # Only a hangup says how a call ended; the other notifications are UI lifecycle noise
+        # or duplicates of structured warnings and errors, so they are refused loudly.
+        if type(data) is dict and data.get("type") != "callUpdate":
+            raise refused(
+                f"telnyx.notification of type {show(data.get('type'))} is not stored; "
+                "only a callUpdate whose call.state is 'hangup' is"
+            )
+        return data
+
+
+class TelnyxError(SdkItem):
+    """A telnyx.error; recoverable only where the event says so."""
+
+    sdk: Literal["telnyx"]
+    name: Literal["telnyx.error"]
+    event: TelnyxErrorEvent
+
+    def normalised(self, raw: dict) -> NormalisedEvent:
+        error = self.event.error
+        code, info, name = error.identity("event.error")
+        return self.build(
+            raw,
+            code=code,
+            info=info,
+            kind="error",
+            name=name,
+            message=error.message or None,
+            recoverable=bool(self.event.recoverable),  # absent means false (seed 004)
+            details=self.event.details(),
+        )
+
+
+class TelnyxWarning(SdkItem):
+    """A telnyx.warning: call quality or connectivity."""
+
+    sdk: Literal["telnyx"]
+    name: Literal["telnyx.warning"]
+    event: TelnyxWarningEvent
+
+    def normalised(self, raw: dict) -> NormalisedEvent:
+        warning = self.event.warning
+        code, info, name = warning.identity("event.warning")
+        return self.build(
+            raw,
+            code=code,
+            info=info,
+            kind="warning",
+            name=name,
+            message=warning.message or None,
+            recoverable=True,  # "Warnings are not fatal" (seed 004)
+            details=self.event.details() | warning.explanation(),
+        )
+
+
+class TelnyxHangup(SdkItem):
+    """A telnyx.notification: only a callUpdate whose call state is hangup is stored."""
+
+    sdk: Literal["telnyx"]
+    name: Literal["telnyx.notification"]
+    event: TelnyxHangupEvent
+
+    def normalised(self, raw: dict) -> NormalisedEvent:
+        call = self.event.call
+        details = self.event.details(call_id=call.id) | termination_details(
+            call.cause, cause_code=call.causeCode, sip_code=call.sipCode, sip_reason=call.sipReason
+        )
+        return self.termination(raw, cause=call.cause, details=details)

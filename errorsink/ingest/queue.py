@@ -1,0 +1,160 @@
+"""The Redis side of ingest: the queue producers push onto, each worker's processing list and
+heartbeat, the requeueing of a dead worker's items, and the dead-letter list.
+
+A worker takes a batch by moving it atomically from the queue into its own processing list and
+clears that list only once the batch is stored. A worker that dies at any moment leaves its items
+there; a live worker moves them back onto the queue once the dead one's heartbeat has expired:
+at least once, and idempotent inserts make it exactly once in the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+
+import orjson
+import redis
+from django.conf import settings
+
+log = logging.getLogger("errorsink.ingest")
+
+HEARTBEAT_SECONDS = 5
+HEARTBEAT_TTL_SECONDS = 30
+RECLAIM_EVERY_SECONDS = 5
+BLOCK_SECONDS = 1
+
+# Atomically move up to ARGV[1] of the oldest items (the right end: producers LPUSH) into the
+# processing list, oldest first, and return the whole processing list (which may already hold
+# the item a blocking BLMOVE took). Nothing can be lost between the two lists.
+_TAKE_BATCH = """
+local want = tonumber(ARGV[1])
+local items = {}
+if want > 0 then items = redis.call('LRANGE', KEYS[1], -want, -1) end
+local n = #items
+if n > 0 then
+  redis.call('LTRIM', KEYS[1], 0, -n - 1)
+  local oldest_first = {}
+  for i = n, 1, -1 do oldest_first[#oldest_first + 1] = items[i] end
+  for i = 1, n, 1000 do
+    redis.call('RPUSH', KEYS[2], unpack(oldest_first, i, math.min(i + 999, n)))
+  end
+end
+return redis.call('LRANGE', KEYS[2], 0, -1)
+"""
+
+# Put a dead worker's items back at the consuming end of the queue, in their original order.
+_RECLAIM = """
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+for i = #items, 1, -1 do redis.call('RPUSH', KEYS[2], items[i]) end
+redis.call('DEL', KEYS[1])
+return #items
+"""
+
+# One thread of a process takes at a time, so batches leave the queue in FIFO order and their
+# received_at order matches the queue's (no interleaving within a burst).
+_TAKE_LOCK = threading.Lock()
+
+
+@cache
+def redis_client() -> redis.Redis:
+    """One connection pool per process, shared by the API, the consumer and the commands."""
+    return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
+
+
+def queue_name() -> str:
+    return settings.ERRORSINK_QUEUE
+
+
+def dead_letter_name() -> str:
+    return f"{settings.ERRORSINK_QUEUE}:dead"
+
+
+def processing_prefix() -> str:
+    return f"{queue_name()}:processing:"
+
+
+def heartbeat_key(worker_id: str) -> str:
+    return f"{queue_name()}:worker:{worker_id}"
+
+
+def enqueue(items: list[bytes | str]) -> int:
+    """LPUSH items the way runner pods do (the worker takes from the other end: FIFO)."""
+    if not items:
+        return 0
+    return redis_client().lpush(queue_name(), *items)
+
+
+def dead_letter(item: bytes, reason: str) -> bytes:
+    """The dead-letter entry of DESIGN section 2: reason, the original text, and when."""
+    text = item.decode("utf-8", errors="replace")
+    at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return orjson.dumps({"reason": reason, "item": text, "at": at})
+
+
+@dataclass
+class WorkerQueue:
+    """One worker's end of the queue: what it takes waits in its processing list until
+    ``acknowledge``, and its heartbeat keeps other workers from requeueing it meanwhile."""
+
+    redis: redis.Redis
+    worker_id: str
+    _next_heartbeat: float = field(default=0.0, init=False)
+    _next_reclaim: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        self.name = queue_name()
+        self.dead = dead_letter_name()
+        self.processing = processing_prefix() + self.worker_id
+        self._take_batch = self.redis.register_script(_TAKE_BATCH)
+        self._reclaim = self.redis.register_script(_RECLAIM)
+
+    def take(self, batch_size: int) -> list[bytes]:
+        """The processing list: what an earlier round left unacknowledged, plus up to
+        ``batch_size`` of the oldest items; waits up to BLOCK_SECONDS when both are empty."""
+        with _TAKE_LOCK:
+            self._housekeeping()
+            items = self._take_batch(keys=[self.name, self.processing], args=[batch_size])
+            if items:
+                return items
+            first = self.redis.blmove(self.name, self.processing, BLOCK_SECONDS, "RIGHT", "LEFT")
+            if first is None:
+                return []
+            # Sweep up whatever came with the first item.
+            return self._take_batch(keys=[self.name, self.processing], args=[batch_size - 1])
+
+    def acknowledge(self) -> None:
+        """The batch is stored: it must never be requeued."""
+        self.redis.delete(self.processing)
+
+    def dead_letter(self, rejected: Iterable[tuple[bytes, str]]) -> None:
+        self.redis.rpush(self.dead, *(dead_letter(item, reason) for item, reason in rejected))
+
+    def heartbeat(self) -> None:
+        """Tell other workers this one is alive, so its processing list is left alone."""
+        if time.monotonic() >= self._next_heartbeat:
+            self.redis.set(heartbeat_key(self.worker_id), "1", ex=HEARTBEAT_TTL_SECONDS)
+            self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+
+    def reclaim_dead_workers(self) -> int:
+        """Requeue the processing lists of workers whose heartbeat has expired."""
+        moved = 0
+        for key in self.redis.scan_iter(match=processing_prefix() + "*", count=100):
+            worker_id = key.decode().removeprefix(processing_prefix())
+            if worker_id == self.worker_id or self.redis.exists(heartbeat_key(worker_id)):
+                continue
+            count = self._reclaim(keys=[key, self.name])
+            if count:
+                log.warning("requeued %d items of dead worker %s", count, worker_id)
+            moved += count
+        return moved
+
+    def _housekeeping(self) -> None:
+        self.heartbeat()
+        if time.monotonic() >= self._next_reclaim:
+            self.reclaim_dead_workers()
+            self._next_reclaim = time.monotonic() + RECLAIM_EVERY_SECONDS

@@ -1,0 +1,74 @@
+"""Batches of rows against the real PostgreSQL: one transaction, each event once, and the rows
+that cannot be stored handed back with a reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from errorsink.ingest.batch import batch_rows
+from errorsink.ingest.persist import EventRow, batch_persist, events_persist
+from errorsink.models import Event, Session
+from tests.errorsink.test_ingest_pipeline import UNKNOWN_PROJECT, seed_session_error
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _items(project_id, count: int, prefix: str) -> list[bytes]:
+    return [orjson.dumps({**seed_session_error(project_id), "event_id": f"{prefix}{n}"})
+            for n in range(count)]  # fmt: skip
+
+
+def _rows(items: list[bytes]) -> list[EventRow]:
+    return batch_rows(items, received_at=datetime.now(UTC)).rows
+
+
+def test_it_writes_a_batch_in_a_fixed_number_of_queries(project, django_assert_num_queries):
+    items = [orjson.dumps({**seed_session_error(project.id), "event_id": f"q{n}",
+                           "session_id": f"s{n % 40}"}) for n in range(300)]  # fmt: skip
+    rows = _rows(items)
+    # BEGIN, SAVEPOINT, draw new ids, COPY, upsert sessions, RELEASE, COMMIT: the same
+    # seven for 300 rows as for one.
+    with django_assert_num_queries(7):
+        stored = events_persist(rows)
+    assert stored.count == 300
+    assert Session.objects.count() == 40
+    assert sum(Session.objects.values_list("error_count", flat=True)) == 300
+
+
+def test_it_checks_the_projects_of_a_batch_in_one_more_query(project, django_assert_num_queries):
+    rows = _rows(_items(project.id, 300, "p") + _items(UNKNOWN_PROJECT, 2, "u"))
+
+    with django_assert_num_queries(8):  # the projects, then the seven of events_persist
+        persisted = batch_persist(rows)
+
+    assert persisted.stored.count == 300
+    assert [(row.event_id, reason) for row, reason in persisted.rejected] == [
+        ("u0", f"unknown project {UNKNOWN_PROJECT}"),
+        ("u1", f"unknown project {UNKNOWN_PROJECT}"),
+    ]
+
+
+def test_it_falls_back_to_on_conflict_when_a_batch_holds_a_stored_event(project):
+    events_persist(_rows(_items(project.id, 1, "dup")))  # "dup0" was stored by an earlier delivery
+
+    stored = events_persist(_rows(_items(project.id, 3, "dup")))
+
+    assert stored.count == 2
+    assert Event.objects.count() == 3
+    assert Session.objects.get().error_count == 3
+
+
+def test_it_stores_the_rest_of_a_batch_around_a_row_the_database_refuses(project):
+    rows = _rows(_items(project.id, 5, "r"))
+    rows[2] = rows[2]._replace(raw="{not json")  # what the raw json column cannot take
+
+    persisted = batch_persist(rows)
+
+    assert sorted(Event.objects.values_list("event_id", flat=True)) == ["r0", "r1", "r3", "r4"]
+    assert persisted.stored.count == 4
+    [(row, reason)] = persisted.rejected
+    assert row.event_id == "r2"
+    assert reason.startswith("rejected by the database: invalid input syntax for type json")

@@ -1,0 +1,80 @@
+"""The queue protocol against the real Redis: take, acknowledge, dead letters, requeueing a dead
+worker's items, and the operators' view of it all."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from io import StringIO
+
+import orjson
+import pytest
+from django.core.management import call_command
+
+from errorsink.ingest.queue import (
+    WorkerQueue,
+    dead_letter_name,
+    enqueue,
+    processing_prefix,
+    queue_name,
+)
+
+
+def test_it_keeps_a_taken_batch_in_the_processing_list_until_acknowledged(clean_queue):
+    enqueue([b"1", b"2", b"3"])
+    queue = WorkerQueue(clean_queue, "w1")
+
+    assert queue.take(2) == [b"1", b"2"]  # oldest first
+    assert clean_queue.lrange(queue.processing, 0, -1) == [b"1", b"2"]
+    # Not acknowledged (the store failed): the next round gets them again, with what came next.
+    assert queue.take(2) == [b"1", b"2", b"3"]
+
+    queue.acknowledge()
+    assert not clean_queue.exists(queue.processing)
+    assert clean_queue.llen(queue_name()) == 0
+
+
+def test_it_writes_dead_letters_with_the_reason_the_original_text_and_the_time(clean_queue):
+    WorkerQueue(clean_queue, "w1").dead_letter([(b'{"a": 1}', "why"), (b"\xff", "not utf-8")])
+
+    entries = [orjson.loads(entry) for entry in clean_queue.lrange(dead_letter_name(), 0, -1)]
+    assert [(entry["reason"], entry["item"]) for entry in entries] == [
+        ("why", '{"a": 1}'),
+        ("not utf-8", "\ufffd"),
+    ]
+    assert all(
+        entry["at"].endswith("Z") and datetime.fromisoformat(entry["at"]) for entry in entries
+    )
+
+
+def test_it_requeues_only_the_items_of_workers_whose_heartbeat_expired(clean_queue):
+    alive = WorkerQueue(clean_queue, "alive")
+    alive.heartbeat()
+    clean_queue.rpush(alive.processing, b"a")
+    clean_queue.rpush(processing_prefix() + "gone", b"g1", b"g2")  # oldest first, as taken
+    me = WorkerQueue(clean_queue, "me")
+
+    assert me.reclaim_dead_workers() == 2
+
+    assert clean_queue.lrange(alive.processing, 0, -1) == [b"a"]
+    assert me.take(10) == [b"g1", b"g2"]  # back at the consuming end, in their order
+
+
+@pytest.mark.django_db
+def test_it_reports_depth_dead_letters_and_processing_lists(clean_queue):
+    enqueue([b"1", b"2"])
+    WorkerQueue(clean_queue, "w1").dead_letter([(b"x", "why")])
+    alive = WorkerQueue(clean_queue, "alive")
+    alive.heartbeat()
+    alive.take(1)
+    clean_queue.rpush(processing_prefix() + "gone", b"g")
+    out = StringIO()
+
+    call_command("ingest_status", "--json", stdout=out)
+
+    status = orjson.loads(out.getvalue())
+    assert (status["queue"], status["queue_depth"], status["dead_letters"]) == (queue_name(), 1, 1)
+    assert status["processing"] == {
+        "alive": {"items": 1, "alive": True},
+        "gone": {"items": 1, "alive": False},
+    }
+    assert status["stored_last_minute"] == 0
