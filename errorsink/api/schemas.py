@@ -8,7 +8,7 @@ from typing import Any
 from ninja import Field, Schema
 from pydantic import ConfigDict
 
-from errorsink.catalog import CodeInfo, lookup
+from errorsink.catalog import CodeInfo, lookup_event
 from errorsink.ingest.normalise import MAX_ITEM_BYTES
 from errorsink.models import Event, SessionSettings
 from errorsink.session_settings import (
@@ -145,7 +145,7 @@ def code_out(info: CodeInfo) -> dict:
 
 def event_out(event: Event) -> dict:
     details = event.details if isinstance(event.details, dict) else {}
-    info = lookup(event.code, sdk=details.get("sdk"))
+    info = lookup_event(event.code, details)
     context = event.customer_context
     return {
         "id": event.id,

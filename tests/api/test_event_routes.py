@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from errorsink.models import Event, Session
@@ -45,6 +46,18 @@ def test_it_describes_each_code_from_the_catalog(api, project, make_event):
     assert set(known) >= {"event_id", "session_id", "message", "occurred_at", "received_at",
                           "source", "severity", "recoverable", "build_id", "stack",
                           "customer_context", "details", "kind"}  # fmt: skip
+
+
+def test_it_shows_the_same_catalog_entry_as_the_dashboard(api, client, alice, project, make_event):
+    # A Telnyx warning kept by name has its catalog entry under its number (31003).
+    make_event(session_id="s", kind=Event.WARNING, code="HIGH_PACKET_LOSS",
+               details={"sdk": "telnyx"})  # fmt: skip
+    entry = api.get(f"/projects/{project.id}/sessions/s/timeline").json()["events"][0]["catalog"]
+    client.force_login(alice)
+    page = client.get(reverse("session-timeline", args=[project.id, "s"]))
+    assert entry is not None and entry["name"] == "HIGH_PACKET_LOSS"
+    assert page.context["events"][0].code_info.code == entry["code"]
+    assert entry["description"].replace("'", "&#x27;") in page.content.decode()
 
 
 def test_it_returns_an_empty_list_for_a_project_without_errors(api, project):
