@@ -20,7 +20,6 @@ from errorsink.api.schemas import (
     SessionSettingsOut,
     SessionSettingsPatch,
     TimelineOut,
-    code_out,
     event_out,
     settings_out,
 )
@@ -200,5 +199,5 @@ def session_settings_patch(request: HttpRequest, project_id: str, changes: Sessi
     tags=["codes"],
 )
 def codes(request: HttpRequest):
-    entries = [code_out(info) for info in all_codes()]
+    entries = all_codes()
     return {"count": len(entries), "codes": entries}
