@@ -5,6 +5,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.vary import vary_on_headers
 
+from dashboard.access import get_membership_or_404
 from dashboard.present import (
     error_rows_annotate,
     first_event_commands,
@@ -24,15 +25,8 @@ from dashboard.selectors import (
 )
 from errorsink import catalog
 from errorsink.catalog import SOURCES
-from errorsink.models import Project, Session
-from errorsink.projects import project_for_user, projects_for_user
-
-
-def _get_project_for_user(request: HttpRequest, project_id) -> Project:
-    project = project_for_user(user=request.user, project_id=project_id)
-    if project is None:
-        raise Http404("No such project")
-    return project
+from errorsink.models import Session
+from errorsink.projects import projects_for_user
 
 
 @login_required
@@ -55,7 +49,7 @@ def _wants_fragment(request: HttpRequest) -> bool:
 @login_required
 @vary_on_headers("HX-Request")
 def project(request: HttpRequest, project_id) -> HttpResponse:
-    project = _get_project_for_user(request, project_id)
+    project = get_membership_or_404(request, project_id).project
     code = request.GET.get("code", "").strip()[:128]
     source = request.GET.get("source", "").strip()[:32]
     events = error_rows_annotate(
@@ -82,7 +76,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
 
 @login_required
 def session_find(request: HttpRequest, project_id) -> HttpResponse:
-    project = _get_project_for_user(request, project_id)
+    project = get_membership_or_404(request, project_id).project
     session_id = request.GET.get("session_id", "").strip()
     if session_exists(project_id=project.id, session_id=session_id):
         return redirect("session-timeline", project.id, session_id)
@@ -95,7 +89,7 @@ def session_find(request: HttpRequest, project_id) -> HttpResponse:
 
 @login_required
 def session_timeline(request: HttpRequest, project_id, session_id: str) -> HttpResponse:
-    project = _get_project_for_user(request, project_id)
+    project = get_membership_or_404(request, project_id).project
     events = session_timeline_select(project_id=project.id, session_id=session_id)
     if not events:
         raise Http404("No such session")
