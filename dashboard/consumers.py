@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from dashboard.hub import project_hub
 from dashboard.live_rows import RowMeta, row_html, row_metas
@@ -94,6 +95,9 @@ class _LiveConsumer(AsyncWebsocketConsumer):
 class ProjectConsumer(_LiveConsumer):
     """The last errors of a project, with the page's code/source filter."""
 
+    SYNC = "dashboard/project.html#error-rows-sync"
+    PUSH = "dashboard/project.html#error-rows-push"
+
     def wants(self, kind: str) -> bool:
         return kind == Event.ERROR
 
@@ -120,10 +124,8 @@ class ProjectConsumer(_LiveConsumer):
     async def sync_html(self) -> str:
         ids = await database_sync_to_async(self._latest_ids)()
         html = await row_html(ids)
-        body = "".join(html[pk] for pk in ids if pk in html)
-        if not body:
-            body = render_to_string("dashboard/project.html#empty-row").strip()
-        return f'<tbody id="error-rows" hx-swap-oob="true">{body}</tbody>'
+        rows = [html[pk] for pk in ids if pk in html]
+        return render_to_string(self.SYNC, {"rows": rows})
 
     async def push_html(self, ids: list[int]) -> str:
         # Pick this page's newest matching rows from cheap metadata; render only those.
@@ -133,8 +135,8 @@ class ProjectConsumer(_LiveConsumer):
         metas.sort(key=lambda meta: meta.order, reverse=True)
         shown = [meta.pk for meta in metas[:LATEST_LIMIT]]
         html = await row_html(shown)
-        body = "".join(html[pk] for pk in shown if pk in html)
-        return f'<tbody hx-swap-oob="afterbegin:#error-rows">{body}</tbody>' if body else ""
+        rows = [html[pk] for pk in shown if pk in html]
+        return render_to_string(self.PUSH, {"rows": rows}) if rows else ""
 
 
 class SessionConsumer(_LiveConsumer):
@@ -142,6 +144,8 @@ class SessionConsumer(_LiveConsumer):
     belongs before what is already shown (clients' clocks and queues do not keep order)."""
 
     TIMELINE_ROW = "dashboard/session.html#timeline-row"
+    SYNC = "dashboard/session.html#timeline-sync"
+    PUSH = "dashboard/session.html#timeline-push"
 
     async def connect(self) -> None:
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
@@ -152,20 +156,22 @@ class SessionConsumer(_LiveConsumer):
     def wants(self, kind: str) -> bool:
         return True
 
-    def _render(self, events: list[Event]) -> str:
+    def _rows(self, events: list[Event]) -> list[str]:
         timeline_annotate(events, start=self._start)
         self._last = max((event.occurred_at, event.pk) for event in events)
-        return "".join(
-            render_to_string(self.TIMELINE_ROW, {"event": event}).strip() for event in events
-        )
+        # Escaped by the row partial; stripped so the rows join as the page's do.
+        return [
+            mark_safe(render_to_string(self.TIMELINE_ROW, {"event": event}).strip())
+            for event in events
+        ]
 
     def _timeline_all(self) -> str:
         events = session_timeline(project_id=self.project_id, session_id=self.session_id)
         if not events:
             self._start = self._last = None
-            return '<ol id="timeline-rows" hx-swap-oob="true"></ol>'
+            return render_to_string(self.SYNC, {"rows": []})
         self._start = events[0].occurred_at
-        return f'<ol id="timeline-rows" hx-swap-oob="true">{self._render(events)}</ol>'
+        return render_to_string(self.SYNC, {"rows": self._rows(events)})
 
     def _timeline_new(self, ids: list[int]) -> str:
         events = events_by_ids(ids=ids, project_id=self.project_id, session_id=self.session_id)
@@ -174,7 +180,7 @@ class SessionConsumer(_LiveConsumer):
         events.sort(key=lambda event: (event.occurred_at, event.pk))
         if self._last is None or (events[0].occurred_at, events[0].pk) < self._last:
             return self._timeline_all()
-        return f'<ol hx-swap-oob="beforeend:#timeline-rows">{self._render(events)}</ol>'
+        return render_to_string(self.PUSH, {"rows": self._rows(events)})
 
     async def sync_html(self) -> str:
         return await database_sync_to_async(self._timeline_all)()

@@ -22,6 +22,7 @@ from datetime import datetime
 
 from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.present import error_rows_annotate
 from dashboard.selectors import LATEST_LIMIT, events_by_ids
@@ -104,13 +105,13 @@ def _fetch_metas(ids: list[int]) -> dict[int, RowMeta]:
     return {row[0]: RowMeta(*row) for row in rows}
 
 
-def error_row_html(event: Event) -> str:
-    """The row exactly as the page renders it."""
+def error_row_html(event: Event) -> SafeString:
+    """The row exactly as the page renders it (escaped there, so safe to wrap in a push)."""
     error_rows_annotate([event])
-    return render_to_string(ERROR_ROW, {"event": event}).strip()
+    return mark_safe(render_to_string(ERROR_ROW, {"event": event}).strip())
 
 
-def _fetch_html(ids: list[int]) -> dict[int, str]:
+def _fetch_html(ids: list[int]) -> dict[int, SafeString]:
     return {event.pk: error_row_html(event) for event in events_by_ids(ids=ids)}
 
 
@@ -128,7 +129,7 @@ async def row_metas(ids: Iterable[int]) -> dict[int, RowMeta]:
     return await _metas.get_many(ids)
 
 
-async def row_html(ids: Iterable[int]) -> dict[int, str]:
+async def row_html(ids: Iterable[int]) -> dict[int, SafeString]:
     return await _html.get_many(ids)
 
 
