@@ -15,14 +15,20 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.hub import project_hub
-from dashboard.live_rows import RowMeta, row_html, row_metas
+from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
-from dashboard.selectors import LATEST_LIMIT, events_by_ids, project_errors_latest, session_timeline
 from errorsink.models import Event
 from errorsink.projects import project_for_user
+from errorsink.selectors import (
+    LATEST_ERRORS,
+    EventMeta,
+    events_by_ids,
+    project_errors_latest,
+    session_events,
+)
 
 
 class _LiveConsumer(AsyncWebsocketConsumer):
@@ -104,7 +110,7 @@ class ProjectConsumer(_LiveConsumer):
     def shared_key(self) -> tuple:
         return ("errors", self.params.get("code", ""), self.params.get("source", ""))
 
-    def _matches(self, row: RowMeta) -> bool:
+    def _matches(self, row: EventMeta) -> bool:
         code, source = self.params.get("code", ""), self.params.get("source", "")
         return (
             row.project_id == self.project_id
@@ -133,7 +139,7 @@ class ProjectConsumer(_LiveConsumer):
         if not metas:
             return ""
         metas.sort(key=lambda meta: meta.order, reverse=True)
-        shown = [meta.pk for meta in metas[:LATEST_LIMIT]]
+        shown = [meta.pk for meta in metas[:LATEST_ERRORS]]
         html = await row_html(shown)
         rows = [html[pk] for pk in shown if pk in html]
         return render_to_string(self.PUSH, {"rows": rows}) if rows else ""
@@ -141,7 +147,8 @@ class ProjectConsumer(_LiveConsumer):
 
 class SessionConsumer(_LiveConsumer):
     """One session's timeline: new events are appended, or the list re-synced if one of them
-    belongs before what is already shown (clients' clocks and queues do not keep order)."""
+    belongs before what is already shown (clients' clocks and queues do not keep order). A
+    timeline cut at its limit stays cut: what comes later lies beyond what the page shows."""
 
     TIMELINE_ROW = "dashboard/session.html#timeline-row"
     SYNC = "dashboard/session.html#timeline-sync"
@@ -156,9 +163,11 @@ class SessionConsumer(_LiveConsumer):
     def wants(self, kind: str) -> bool:
         return True
 
-    def _rows(self, events: list[Event]) -> list[str]:
+    def _rows(self, events: list[Event]) -> list[SafeString]:
+        """The rows of events in time order, as the page renders them."""
         timeline_annotate(events, start=self._start)
-        self._last = max((event.occurred_at, event.pk) for event in events)
+        if events:
+            self._last = (events[-1].occurred_at, events[-1].pk)
         # Escaped by the row partial; stripped so the rows join as the page's do.
         return [
             mark_safe(render_to_string(self.TIMELINE_ROW, {"event": event}).strip())
@@ -166,12 +175,13 @@ class SessionConsumer(_LiveConsumer):
         ]
 
     def _timeline_all(self) -> str:
-        events = session_timeline(project_id=self.project_id, session_id=self.session_id)
-        if not events:
-            self._start = self._last = None
-            return render_to_string(self.SYNC, {"rows": []})
-        self._start = events[0].occurred_at
-        return render_to_string(self.SYNC, {"rows": self._rows(events)})
+        timeline = session_events(project_id=self.project_id, session_id=self.session_id)
+        self._timeline = timeline
+        self._shown = len(timeline.events)
+        self._start = timeline.events[0].occurred_at if timeline.events else None
+        self._last = None
+        rows = self._rows(timeline.events)
+        return render_to_string(self.SYNC, {"rows": rows, "timeline": timeline})
 
     def _timeline_new(self, ids: list[int]) -> str:
         events = events_by_ids(ids=ids, project_id=self.project_id, session_id=self.session_id)
@@ -180,6 +190,11 @@ class SessionConsumer(_LiveConsumer):
         events.sort(key=lambda event: (event.occurred_at, event.pk))
         if self._last is None or (events[0].occurred_at, events[0].pk) < self._last:
             return self._timeline_all()
+        if self._timeline.truncated:
+            return ""  # after the cut; re-sending the cut list would not show them either
+        if self._shown + len(events) > self._timeline.limit:
+            return self._timeline_all()  # cut now: the page gets the cut list and its note
+        self._shown += len(events)
         return render_to_string(self.PUSH, {"rows": self._rows(events)})
 
     async def sync_html(self) -> str:

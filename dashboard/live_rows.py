@@ -17,36 +17,19 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
 
 from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.present import error_rows_annotate
-from dashboard.selectors import LATEST_LIMIT, events_by_ids
 from errorsink.models import Event
+from errorsink.selectors import LATEST_ERRORS, EventMeta, event_metas_by_ids, events_by_ids
 
 log = logging.getLogger(__name__)
 
 ERROR_ROW = "dashboard/project.html#error-row"
 CACHE_SIZE = 5000
-
-
-@dataclass(frozen=True, slots=True)
-class RowMeta:
-    pk: int
-    project_id: object
-    kind: str
-    code: str
-    source: str
-    received_at: datetime
-
-    @property
-    def order(self) -> tuple[datetime, int]:
-        """The page's order: arrival, newest first when sorted in reverse."""
-        return (self.received_at, self.pk)
 
 
 class _SharedCache:
@@ -98,11 +81,8 @@ class _SharedCache:
         return found
 
 
-def _fetch_metas(ids: list[int]) -> dict[int, RowMeta]:
-    rows = Event.objects.filter(id__in=ids).values_list(
-        "id", "project_id", "kind", "code", "source", "received_at"
-    )
-    return {row[0]: RowMeta(*row) for row in rows}
+def _fetch_metas(ids: list[int]) -> dict[int, EventMeta]:
+    return event_metas_by_ids(ids=ids)
 
 
 def error_row_html(event: Event) -> SafeString:
@@ -125,7 +105,7 @@ def cache_clear() -> None:
     _html.clear()
 
 
-async def row_metas(ids: Iterable[int]) -> dict[int, RowMeta]:
+async def row_metas(ids: Iterable[int]) -> dict[int, EventMeta]:
     return await _metas.get_many(ids)
 
 
@@ -141,6 +121,6 @@ async def warm(events: list) -> None:
         return
     try:
         metas = sorted((await row_metas(ids)).values(), key=lambda m: m.order, reverse=True)
-        await row_html([meta.pk for meta in metas[:LATEST_LIMIT]])
+        await row_html([meta.pk for meta in metas[:LATEST_ERRORS]])
     except Exception:
         log.warning("warming live rows failed; the push fetches them itself", exc_info=True)

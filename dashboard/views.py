@@ -1,3 +1,5 @@
+"""The dashboard's pages: the user's projects, a project's latest errors, a session's timeline."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,25 +16,15 @@ from dashboard.present import (
     sparkline_points,
     timeline_annotate,
 )
-from dashboard.selectors import (
-    project_errors_latest,
-    project_has_events,
-    projects_activity_24h,
-    session_exists,
-)
-from dashboard.selectors import (
-    session_timeline as session_timeline_select,
-)
-from errorsink import catalog
+from errorsink import catalog, selectors
 from errorsink.catalog import SOURCES
-from errorsink.models import Session
 from errorsink.projects import projects_for_user
 
 
 @login_required
 def projects(request: HttpRequest) -> HttpResponse:
     rows = list(projects_for_user(user=request.user))
-    activity = projects_activity_24h(project_ids=[project.id for project in rows])
+    activity = selectors.projects_activity_24h(project_ids=[project.id for project in rows])
     for project in rows:
         project.activity = activity[project.id]
         project.error_points = sparkline_points(project.activity.errors_by_hour)
@@ -53,7 +45,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     code = request.GET.get("code", "").strip()[:128]
     source = request.GET.get("source", "").strip()[:32]
     events = error_rows_annotate(
-        project_errors_latest(project_id=project.id, code=code, source=source)
+        selectors.project_errors_latest(project_id=project.id, code=code, source=source)
     )
     context = {
         "project": project,
@@ -66,7 +58,12 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     }
     if _wants_fragment(request):
         return render(request, "dashboard/project.html#error-table", context)
-    if not events and not code and not source and not project_has_events(project_id=project.id):
+    if (
+        not events
+        and not code
+        and not source
+        and not selectors.project_has_events(project_id=project.id)
+    ):
         context["first_event"] = first_event_commands(
             project_id=project.id, base_url=request.build_absolute_uri("/")
         )
@@ -78,7 +75,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
 def session_find(request: HttpRequest, project_id) -> HttpResponse:
     project = get_membership_or_404(request, project_id).project
     session_id = request.GET.get("session_id", "").strip()
-    if session_exists(project_id=project.id, session_id=session_id):
+    if selectors.session_exists(project_id=project.id, session_id=session_id):
         return redirect("session-timeline", project.id, session_id)
     if session_id:
         messages.error(request, f"No such session in this project: {session_id}")
@@ -90,17 +87,18 @@ def session_find(request: HttpRequest, project_id) -> HttpResponse:
 @login_required
 def session_timeline(request: HttpRequest, project_id, session_id: str) -> HttpResponse:
     project = get_membership_or_404(request, project_id).project
-    events = session_timeline_select(project_id=project.id, session_id=session_id)
+    timeline = selectors.session_events(project_id=project.id, session_id=session_id)
+    events = timeline.events
     if not events:
         raise Http404("No such session")
     timeline_annotate(events, start=events[0].occurred_at)
-    session = Session.objects.filter(project=project, session_id=session_id).first()
     ws_path = reverse("session-timeline", args=[project.id, session_id])
     context = {
         "project": project,
         "session_id": session_id,
-        "session": session,
+        "session": selectors.session_get(project_id=project.id, session_id=session_id),
         "events": events,
+        "timeline": timeline,
         "started_at": events[0].occurred_at,
         "live_url": f"/ws{ws_path}",
     }

@@ -152,13 +152,29 @@ def test_it_gives_the_whole_timeline_in_order(api, project, make_event, django_a
 
 
 def test_it_cuts_a_runaway_session_and_says_so(api, project, make_event, monkeypatch):
-    from errorsink.api import selectors
+    from errorsink import selectors
 
     monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 3)
     for _ in range(4):
         make_event(session_id="loop")
     body = api.get(f"/projects/{project.id}/sessions/loop/errors").json()
     assert len(body["errors"]) == 3 and body["truncated"] is True
+
+
+def test_it_cuts_a_timeline_where_the_dashboard_does(
+    api, client, alice, project, make_event, monkeypatch
+):
+    from errorsink import selectors
+
+    monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 3)
+    now = timezone.now()
+    for i in range(5):
+        make_event(session_id="loop", occurred_at=now - timedelta(seconds=i))
+    body = api.get(f"/projects/{project.id}/sessions/loop/timeline").json()
+    client.force_login(alice)
+    page = client.get(reverse("session-timeline", args=[project.id, "loop"]))
+    assert body["truncated"] is True and "timeline-cut" in page.content.decode()
+    assert [e["id"] for e in body["events"]] == [e.pk for e in page.context["events"]]
 
 
 def test_it_serves_the_code_catalog(api):

@@ -52,6 +52,10 @@ def _row_ids(html: str) -> list[int]:
     return [int(pk) for pk in re.findall(r'<tr id="event-(\d+)"', html)]
 
 
+def _timeline_ids(html: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'id="tl-event-(\d+)"', html)]
+
+
 async def _store(project, **fields) -> Event:
     """Store an event and announce it the way the ingest worker does."""
     event = await database_sync_to_async(event_create)(project, **fields)
@@ -253,6 +257,39 @@ async def test_it_appends_new_events_of_the_session_to_its_timeline(alice, proje
     assert resync.startswith('<ol id="timeline-rows" hx-swap-oob="true">')
     order = re.findall(r'id="tl-event-(\d+)"', resync)
     assert order == [str(earlier.pk), str(first.pk), str(later.pk)]
+    await communicator.disconnect()
+
+
+@run
+async def test_it_keeps_a_timeline_cut_at_its_limit_cut(alice, project, monkeypatch):
+    from errorsink import selectors
+
+    monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 2)
+    start = timezone.now()
+    at = lambda seconds: start + timedelta(seconds=seconds)  # noqa: E731
+    first = await database_sync_to_async(event_create)(project, session_id="s1", occurred_at=at(0))
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/sessions/s1/")
+    assert "timeline-cut" not in await communicator.receive_from()
+
+    second = await _store(project, session_id="s1", occurred_at=at(1))
+    push = await communicator.receive_from(timeout=2)
+    assert _timeline_ids(push) == [second.pk] and "timeline-cut" not in push
+
+    await _store(project, session_id="s1", occurred_at=at(2))  # one more than the page may show
+    resync = await communicator.receive_from(timeout=2)
+    assert resync.startswith('<ol id="timeline-rows" hx-swap-oob="true">')
+    assert _timeline_ids(resync) == [first.pk, second.pk]
+    assert resync.endswith("</li></ol>") and 'id="timeline-cut"' in resync
+
+    # A project page sees each push go out, so the next event cannot be merged into it.
+    page, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+    await page.receive_from()
+    beyond = await _store(project, session_id="s1", occurred_at=at(3))  # after the cut: not shown
+    assert _row_ids(await page.receive_from(timeout=2)) == [beyond.pk]
+    earlier = await _store(project, session_id="s1", occurred_at=at(-1))  # before it: shown
+    resync = await communicator.receive_from(timeout=2)
+    assert _timeline_ids(resync) == [earlier.pk, first.pk] and 'id="timeline-cut"' in resync
+    await page.disconnect()
     await communicator.disconnect()
 
 

@@ -285,6 +285,30 @@ def test_it_shows_a_session_timeline_in_time_order(client, request, user, projec
     assert "&quot;userId&quot;: &quot;u_123&quot;" in html
 
 
+def test_it_cuts_a_runaway_timeline_where_the_api_does_and_says_so(
+    client, alice, project, make_event, monkeypatch
+):
+    from errorsink import selectors
+
+    monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 3)
+    start = timezone.now()
+    events = [make_event(project, session_id="loop", occurred_at=start + timedelta(seconds=i))
+              for i in range(4)]  # fmt: skip
+    client.force_login(alice)
+    response = client.get(_timeline_url(project, "loop"))
+    assert [e.pk for e in response.context["events"]] == [e.pk for e in events[:3]]
+    html = response.content.decode()
+    assert html.count('class="timeline-event') == 3
+    assert "This session has more than 3 events: only the first 3 are shown." in html
+    note = re.search(r'<li id="timeline-cut"[^>]*>', html).group(0)
+    assert html.index(note) > html.index(f'id="tl-event-{events[2].pk}"')  # last in the list
+
+
+def test_it_shows_no_note_on_a_timeline_that_is_whole(client, alice, project, session_events):
+    client.force_login(alice)
+    assert "timeline-cut" not in client.get(_timeline_url(project, "call-42")).content.decode()
+
+
 def test_it_404s_the_timeline_for_an_outsider(client, charlie, project, session_events):
     client.force_login(charlie)
     assert client.get(_timeline_url(project, "call-42")).status_code == 404
