@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from dashboard.hub import project_hub
 from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
+from errorsink.live import StoredEvent
 from errorsink.models import Event
 from errorsink.projects import project_for_user
 from errorsink.selectors import (
@@ -64,9 +65,9 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         if getattr(self, "subscribed", False):
             await project_hub().unsubscribe(self.project_id, self)
 
-    async def deliver(self, events: list, shared: dict) -> None:
+    async def deliver(self, events: list[StoredEvent], shared: dict) -> None:
         """New events relayed by the process's hub (dashboard/hub.py)."""
-        ids = [pk for pk, kind in events if self.wants(kind)]
+        ids = [event.pk for event in events if self.wants(event.kind)]
         if not ids:
             return
         if not self._synced:

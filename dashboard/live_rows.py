@@ -23,6 +23,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.present import error_rows_annotate
+from errorsink.live import StoredEvent
 from errorsink.models import Event
 from errorsink.selectors import LATEST_ERRORS, EventMeta, event_metas_by_ids, events_by_ids
 
@@ -113,10 +114,10 @@ async def row_html(ids: Iterable[int]) -> dict[int, SafeString]:
     return await _html.get_many(ids)
 
 
-async def warm(events: list) -> None:
+async def warm(events: Iterable[StoredEvent]) -> None:
     """Fetch and render the newest errors of a notification while its push waits out the
     merge window, so the push itself only has to send (rows any unfiltered page will show)."""
-    ids = [pk for pk, kind in events if kind == Event.ERROR]
+    ids = [event.pk for event in events if event.kind == Event.ERROR]
     if not ids:
         return
     try:

@@ -19,9 +19,8 @@ from django.utils import timezone
 
 from dashboard import hub, live_rows
 from dashboard.routing import websocket_urlpatterns
-from errorsink.live import events_stored_message
+from errorsink.live import EventsStored, group_name
 from errorsink.models import Event
-from errorsink.projects import group_name
 
 from .conftest import event_create
 
@@ -59,10 +58,13 @@ def _timeline_ids(html: str) -> list[int]:
 async def _store(project, **fields) -> Event:
     """Store an event and announce it the way the ingest worker does."""
     event = await database_sync_to_async(event_create)(project, **fields)
-    await get_channel_layer().group_send(
-        group_name(project.id), events_stored_message([(event.pk, event.kind)])
-    )
+    await _announce(project, [(event.pk, event.kind)])
     return event
+
+
+async def _announce(project, events: list[tuple[int, str]]) -> None:
+    """The message the worker's notifier sends, on the project's group."""
+    await get_channel_layer().group_send(group_name(project.id), EventsStored.of(events).encode())
 
 
 async def _quiet(communicator, timeout: float = 0.4) -> bool:
@@ -144,9 +146,7 @@ async def test_it_ignores_non_errors_and_other_projects(alice, project):
     await _store(project, kind=Event.WARNING, code="31002")
     event = await database_sync_to_async(event_create)(other)
     # A forged message naming another project's event in this project's group shows nothing.
-    await get_channel_layer().group_send(
-        group_name(project.id), events_stored_message([(event.pk, "error")])
-    )
+    await _announce(project, [(event.pk, "error")])
     assert await _quiet(communicator)
     await communicator.disconnect()
 
@@ -170,6 +170,18 @@ async def test_it_applies_the_pages_filter_to_live_rows(alice, project):
 
 
 @run
+async def test_it_skips_a_message_it_does_not_understand_and_keeps_relaying(alice, project):
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+    await communicator.receive_from()
+    await get_channel_layer().group_send(
+        group_name(project.id), {"type": "events.stored", "events": "not a list"}
+    )
+    wanted = await _store(project)
+    assert _row_ids(await communicator.receive_from(timeout=2)) == [wanted.pk]
+    await communicator.disconnect()
+
+
+@run
 async def test_it_coalesces_a_burst_into_a_few_pushes(alice, project):
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
     await communicator.receive_from()
@@ -177,9 +189,7 @@ async def test_it_coalesces_a_burst_into_a_few_pushes(alice, project):
     events = [await database_sync_to_async(event_create)(project) for _ in range(30)]
     started = time.monotonic()
     for event in events:  # 30 separate notifications, as fast as the machine sends them
-        await get_channel_layer().group_send(
-            group_name(project.id), events_stored_message([(event.pk, event.kind)])
-        )
+        await _announce(project, [(event.pk, event.kind)])
     sending = time.monotonic() - started
     pushes = []
     while not await communicator.receive_nothing(timeout=0.5):
@@ -301,9 +311,7 @@ async def test_it_renders_only_the_rows_a_page_shows(alice, project, monkeypatch
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
     await communicator.receive_from()
     events = [await database_sync_to_async(event_create)(project) for _ in range(60)]
-    await get_channel_layer().group_send(
-        group_name(project.id), events_stored_message([(e.pk, e.kind) for e in events])
-    )
+    await _announce(project, [(e.pk, e.kind) for e in events])
     push = await communicator.receive_from(timeout=2)
     assert _row_ids(push) == [e.pk for e in reversed(events)][:20]
     assert sorted(rendered) == sorted(e.pk for e in events[-20:])

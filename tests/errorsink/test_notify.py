@@ -10,7 +10,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from errorsink.ingest.notify import Notifier, newest_per_kind
-from errorsink.projects import group_name
+from errorsink.live import EventsStored, group_name
 
 
 async def _collect(project_id: uuid.UUID, produce, seconds: float) -> list[dict]:
@@ -44,7 +44,7 @@ def test_it_coalesces_a_burst_into_a_few_messages_carrying_every_id():
         notifier.stop()
 
     assert 1 <= len(messages) <= 12, len(messages)
-    ids = sorted(pk for message in messages for pk, _ in message["events"])
+    ids = sorted(e.pk for message in messages for e in EventsStored.decode(message).events)
     assert ids == list(range(400))
     assert all(message["type"] == "events.stored" for message in messages)
 
