@@ -67,10 +67,6 @@ async def _announce(project, events: list[tuple[int, str]]) -> None:
     await get_channel_layer().group_send(group_name(project.id), EventsStored.of(events).encode())
 
 
-async def _quiet(communicator, timeout: float = 0.4) -> bool:
-    return await communicator.receive_nothing(timeout=timeout)
-
-
 # --- access ----------------------------------------------------------------------------------
 
 
@@ -147,7 +143,9 @@ async def test_it_ignores_non_errors_and_other_projects(alice, project):
     event = await database_sync_to_async(event_create)(other)
     # A forged message naming another project's event in this project's group shows nothing.
     await _announce(project, [(event.pk, "error")])
-    assert await _quiet(communicator)
+    # Pushes keep their order: the first to arrive is the one for the error sent last.
+    wanted = await _store(project)
+    assert _row_ids(await communicator.receive_from(timeout=2)) == [wanted.pk]
     await communicator.disconnect()
 
 
@@ -157,7 +155,6 @@ async def test_it_applies_the_pages_filter_to_live_rows(alice, project):
     await communicator.receive_from()
 
     await _store(project, code="AGENT_CHILD_CRASHED")
-    assert await _quiet(communicator)
     wanted = await _store(project, code="RUNNER_INTERNAL", source="runner")
     assert _row_ids(await communicator.receive_from(timeout=2)) == [wanted.pk]
     await communicator.disconnect()
@@ -165,7 +162,8 @@ async def test_it_applies_the_pages_filter_to_live_rows(alice, project):
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/?source=client")
     assert _row_ids(await communicator.receive_from()) == []
     await _store(project, code="RUNNER_INTERNAL", source="runner")
-    assert await _quiet(communicator)
+    wanted = await _store(project, code="WEBRTC_CONNECTION_FAILED", source="client")
+    assert _row_ids(await communicator.receive_from(timeout=2)) == [wanted.pk]
     await communicator.disconnect()
 
 
@@ -191,9 +189,12 @@ async def test_it_coalesces_a_burst_into_a_few_pushes(alice, project):
     for event in events:  # 30 separate notifications, as fast as the machine sends them
         await _announce(project, [(event.pk, event.kind)])
     sending = time.monotonic() - started
-    pushes = []
-    while not await communicator.receive_nothing(timeout=0.5):
-        pushes.append(await communicator.receive_from())
+    pushes = [await communicator.receive_from(timeout=2)]
+    while events[-1].pk not in _row_ids(pushes[-1]):  # pushes keep the order of the events
+        pushes.append(await communicator.receive_from(timeout=2))
+    # Nothing more comes of the burst: the next push is the one for an error sent after it.
+    after = await _store(project)
+    assert _row_ids(await communicator.receive_from(timeout=2)) == [after.pk]
 
     # At most one push per coalescing interval while the burst lasts (plus the last one):
     # a few on a quiet machine, never one per notification on a busy one.
@@ -254,11 +255,10 @@ async def test_it_appends_new_events_of_the_session_to_its_timeline(alice, proje
     assert f'id="tl-event-{first.pk}"' in sync
 
     await _store(project, session_id="other")
-    assert await _quiet(communicator)
-
     later = await _store(project, session_id="s1", kind=Event.WARNING, code="31002",
                          occurred_at=start + timedelta(seconds=3))  # fmt: skip
-    push = await communicator.receive_from(timeout=2)
+    push = await communicator.receive_from(timeout=2)  # the other session's event never shows
+    assert _timeline_ids(push) == [later.pk]
     assert push.startswith('<ol hx-swap-oob="beforeend:#timeline-rows">')
     assert f'id="tl-event-{later.pk}"' in push and "+0:03.000" in push
 
