@@ -4,7 +4,7 @@ Pages do not join the group themselves: one relay per project per process does
 (dashboard/hub.py), merges bursts, and hands the new events to every page at once. Each
 consumer answers with HTML for the htmx websocket extension: on (re)connect the whole current
 table from the database (so a dropped connection misses nothing), then only new rows, swapped in
-out of band.
+out of band. Rows and their out-of-band wrappers are the page templates' own partials.
 """
 
 from __future__ import annotations

@@ -328,6 +328,13 @@ def test_it_links_odd_session_ids_without_breaking_the_page(client, alice, proje
     assert client.get(href.replace("&amp;", "&")).context["session_id"] == odd
 
 
+def test_it_leaves_no_template_syntax_on_the_pages(client, alice, project, session_events):
+    client.force_login(alice)
+    for url in [_project_url(project), _timeline_url(project, "call-42")]:
+        html = client.get(url).content.decode()
+        assert not re.search(r"\{[#%{]|[#%}]\}", html), url
+
+
 # --- escaping --------------------------------------------------------------------------------
 
 HOSTILE = (
