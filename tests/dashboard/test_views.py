@@ -309,6 +309,15 @@ def test_it_shows_no_note_on_a_timeline_that_is_whole(client, alice, project, se
     assert "timeline-cut" not in client.get(_timeline_url(project, "call-42")).content.decode()
 
 
+def test_it_shows_a_timeline_in_a_fixed_number_of_queries(
+    client, alice, project, session_events, django_assert_num_queries
+):
+    client.force_login(alice)
+    # session, user, membership with its project, the events, the session's row
+    with django_assert_num_queries(5):
+        assert client.get(_timeline_url(project, "call-42")).status_code == 200
+
+
 def test_it_404s_the_timeline_for_an_outsider(client, charlie, project, session_events):
     client.force_login(charlie)
     assert client.get(_timeline_url(project, "call-42")).status_code == 404
