@@ -144,7 +144,7 @@ async def _listen(notified: dict, project_id: str) -> None:
     """Note when each event's notification is published, as a page's process would see it."""
     from channels.layers import get_channel_layer
 
-    from errorsink.projects import group_name
+    from errorsink.live import group_name
 
     layer = get_channel_layer()
     channel = await layer.new_channel()

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from dashboard.access import get_membership_or_404
 from errorsink.api_keys import (
     ApiKeyInvalid,
     api_key_create,
     api_key_revoke,
     api_keys_for_project,
 )
-from errorsink.models import ApiKey, Membership, Project
-from errorsink.projects import membership_for_user
-
-
-def _get_project_and_role(request: HttpRequest, project_id) -> tuple[Project, str]:
-    membership = membership_for_user(user=request.user, project_id=project_id)
-    if membership is None:
-        raise Http404("No such project")
-    return membership.project, membership.role
+from errorsink.models import ApiKey, Membership
 
 
 def _require_owner(role: str) -> None:
@@ -45,7 +38,8 @@ def _render(request, project, role, *, status=200, **extra) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_keys(request: HttpRequest, project_id) -> HttpResponse:
-    project, role = _get_project_and_role(request, project_id)
+    membership = get_membership_or_404(request, project_id)
+    project, role = membership.project, membership.role
     if request.method == "GET":
         return _render(request, project, role)
     _require_owner(role)
@@ -67,7 +61,8 @@ def api_keys(request: HttpRequest, project_id) -> HttpResponse:
 @login_required
 @require_POST
 def api_key_revoke_view(request: HttpRequest, project_id, key_id: int) -> HttpResponse:
-    project, role = _get_project_and_role(request, project_id)
+    membership = get_membership_or_404(request, project_id)
+    project, role = membership.project, membership.role
     _require_owner(role)
     key = get_object_or_404(ApiKey, pk=key_id, project=project)
     api_key_revoke(key=key)

@@ -4,7 +4,7 @@ Pages do not join the group themselves: one relay per project per process does
 (dashboard/hub.py), merges bursts, and hands the new events to every page at once. Each
 consumer answers with HTML for the htmx websocket extension: on (re)connect the whole current
 table from the database (so a dropped connection misses nothing), then only new rows, swapped in
-out of band.
+out of band. Rows and their out-of-band wrappers are the page templates' own partials.
 """
 
 from __future__ import annotations
@@ -15,13 +15,21 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.hub import project_hub
-from dashboard.live_rows import RowMeta, row_html, row_metas
+from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
-from dashboard.selectors import LATEST_LIMIT, events_by_ids, project_errors_latest, session_timeline
+from errorsink.live import StoredEvent
 from errorsink.models import Event
 from errorsink.projects import project_for_user
+from errorsink.selectors import (
+    LATEST_ERRORS,
+    EventMeta,
+    events_by_ids,
+    project_errors_latest,
+    session_events,
+)
 
 
 class _LiveConsumer(AsyncWebsocketConsumer):
@@ -57,9 +65,9 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         if getattr(self, "subscribed", False):
             await project_hub().unsubscribe(self.project_id, self)
 
-    async def deliver(self, events: list, shared: dict) -> None:
+    async def deliver(self, events: list[StoredEvent], shared: dict) -> None:
         """New events relayed by the process's hub (dashboard/hub.py)."""
-        ids = [pk for pk, kind in events if self.wants(kind)]
+        ids = [event.pk for event in events if self.wants(event.kind)]
         if not ids:
             return
         if not self._synced:
@@ -94,13 +102,16 @@ class _LiveConsumer(AsyncWebsocketConsumer):
 class ProjectConsumer(_LiveConsumer):
     """The last errors of a project, with the page's code/source filter."""
 
+    SYNC = "dashboard/project.html#error-rows-sync"
+    PUSH = "dashboard/project.html#error-rows-push"
+
     def wants(self, kind: str) -> bool:
         return kind == Event.ERROR
 
     def shared_key(self) -> tuple:
         return ("errors", self.params.get("code", ""), self.params.get("source", ""))
 
-    def _matches(self, row: RowMeta) -> bool:
+    def _matches(self, row: EventMeta) -> bool:
         code, source = self.params.get("code", ""), self.params.get("source", "")
         return (
             row.project_id == self.project_id
@@ -120,10 +131,8 @@ class ProjectConsumer(_LiveConsumer):
     async def sync_html(self) -> str:
         ids = await database_sync_to_async(self._latest_ids)()
         html = await row_html(ids)
-        body = "".join(html[pk] for pk in ids if pk in html)
-        if not body:
-            body = render_to_string("dashboard/project.html#empty-row").strip()
-        return f'<tbody id="error-rows" hx-swap-oob="true">{body}</tbody>'
+        rows = [html[pk] for pk in ids if pk in html]
+        return render_to_string(self.SYNC, {"rows": rows})
 
     async def push_html(self, ids: list[int]) -> str:
         # Pick this page's newest matching rows from cheap metadata; render only those.
@@ -131,17 +140,20 @@ class ProjectConsumer(_LiveConsumer):
         if not metas:
             return ""
         metas.sort(key=lambda meta: meta.order, reverse=True)
-        shown = [meta.pk for meta in metas[:LATEST_LIMIT]]
+        shown = [meta.pk for meta in metas[:LATEST_ERRORS]]
         html = await row_html(shown)
-        body = "".join(html[pk] for pk in shown if pk in html)
-        return f'<tbody hx-swap-oob="afterbegin:#error-rows">{body}</tbody>' if body else ""
+        rows = [html[pk] for pk in shown if pk in html]
+        return render_to_string(self.PUSH, {"rows": rows}) if rows else ""
 
 
 class SessionConsumer(_LiveConsumer):
     """One session's timeline: new events are appended, or the list re-synced if one of them
-    belongs before what is already shown (clients' clocks and queues do not keep order)."""
+    belongs before what is already shown (clients' clocks and queues do not keep order). A
+    timeline cut at its limit stays cut: what comes later lies beyond what the page shows."""
 
     TIMELINE_ROW = "dashboard/session.html#timeline-row"
+    SYNC = "dashboard/session.html#timeline-sync"
+    PUSH = "dashboard/session.html#timeline-push"
 
     async def connect(self) -> None:
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
@@ -152,20 +164,25 @@ class SessionConsumer(_LiveConsumer):
     def wants(self, kind: str) -> bool:
         return True
 
-    def _render(self, events: list[Event]) -> str:
+    def _rows(self, events: list[Event]) -> list[SafeString]:
+        """The rows of events in time order, as the page renders them."""
         timeline_annotate(events, start=self._start)
-        self._last = max((event.occurred_at, event.pk) for event in events)
-        return "".join(
-            render_to_string(self.TIMELINE_ROW, {"event": event}).strip() for event in events
-        )
+        if events:
+            self._last = (events[-1].occurred_at, events[-1].pk)
+        # Escaped by the row partial; stripped so the rows join as the page's do.
+        return [
+            mark_safe(render_to_string(self.TIMELINE_ROW, {"event": event}).strip())
+            for event in events
+        ]
 
     def _timeline_all(self) -> str:
-        events = session_timeline(project_id=self.project_id, session_id=self.session_id)
-        if not events:
-            self._start = self._last = None
-            return '<ol id="timeline-rows" hx-swap-oob="true"></ol>'
-        self._start = events[0].occurred_at
-        return f'<ol id="timeline-rows" hx-swap-oob="true">{self._render(events)}</ol>'
+        timeline = session_events(project_id=self.project_id, session_id=self.session_id)
+        self._timeline = timeline
+        self._shown = len(timeline.events)
+        self._start = timeline.events[0].occurred_at if timeline.events else None
+        self._last = None
+        rows = self._rows(timeline.events)
+        return render_to_string(self.SYNC, {"rows": rows, "timeline": timeline})
 
     def _timeline_new(self, ids: list[int]) -> str:
         events = events_by_ids(ids=ids, project_id=self.project_id, session_id=self.session_id)
@@ -174,7 +191,12 @@ class SessionConsumer(_LiveConsumer):
         events.sort(key=lambda event: (event.occurred_at, event.pk))
         if self._last is None or (events[0].occurred_at, events[0].pk) < self._last:
             return self._timeline_all()
-        return f'<ol hx-swap-oob="beforeend:#timeline-rows">{self._render(events)}</ol>'
+        if self._timeline.truncated:
+            return ""  # after the cut; re-sending the cut list would not show them either
+        if self._shown + len(events) > self._timeline.limit:
+            return self._timeline_all()  # cut now: the page gets the cut list and its note
+        self._shown += len(events)
+        return render_to_string(self.PUSH, {"rows": self._rows(events)})
 
     async def sync_html(self) -> str:
         return await database_sync_to_async(self._timeline_all)()

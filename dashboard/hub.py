@@ -20,7 +20,7 @@ from typing import Protocol
 from channels.layers import BaseChannelLayer, get_channel_layer
 
 from dashboard import live_rows
-from errorsink.projects import group_name
+from errorsink.live import EventsStored, StoredEvent, group_name
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ REFRESH_SECONDS = 3600
 
 
 class Subscriber(Protocol):
-    async def deliver(self, events: list, shared: dict) -> None:
+    async def deliver(self, events: list[StoredEvent], shared: dict) -> None:
         """New events of the project; `shared` is one dict per push, for memoising renders."""
 
 
@@ -39,7 +39,7 @@ class _Project:
         self.key = key
         self.channel = channel
         self.subscribers: set[Subscriber] = set()
-        self.pending: list = []
+        self.pending: list[StoredEvent] = []
         self.relay: asyncio.Task | None = None
         self.flusher: asyncio.Task | None = None
         self.last_flush = 0.0
@@ -97,15 +97,23 @@ class ProjectHub:
                     log.exception("live relay for project %s could not receive", project.key)
                     await asyncio.sleep(1)
                     continue
-                events = message.get("events", [])
-                project.pending.extend(events)
-                if project.flusher is None:
-                    self._schedule(project)
-                # Render the new rows now, while the push may still wait for the window.
-                self._background(live_rows.warm(events))
+                self._take(project, message)
         finally:
             if receiving is not None:
                 receiving.cancel()
+
+    def _take(self, project: _Project, message: dict) -> None:
+        """Queue the events of a message for the project's next push."""
+        try:
+            events = EventsStored.decode(message).events
+        except ValueError:
+            log.exception("live relay for project %s skipped a message", project.key)
+            return
+        project.pending.extend(events)
+        if project.flusher is None:
+            self._schedule(project)
+        # Render the new rows now, while the push may still wait for the window.
+        self._background(live_rows.warm(events))
 
     def _background(self, coroutine) -> None:
         task = asyncio.create_task(coroutine)

@@ -17,35 +17,20 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
 
 from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.present import error_rows_annotate
-from dashboard.selectors import LATEST_LIMIT, events_by_ids
+from errorsink.live import StoredEvent
 from errorsink.models import Event
+from errorsink.selectors import LATEST_ERRORS, EventMeta, event_metas_by_ids, events_by_ids
 
 log = logging.getLogger(__name__)
 
 ERROR_ROW = "dashboard/project.html#error-row"
 CACHE_SIZE = 5000
-
-
-@dataclass(frozen=True, slots=True)
-class RowMeta:
-    pk: int
-    project_id: object
-    kind: str
-    code: str
-    source: str
-    received_at: datetime
-
-    @property
-    def order(self) -> tuple[datetime, int]:
-        """The page's order: arrival, newest first when sorted in reverse."""
-        return (self.received_at, self.pk)
 
 
 class _SharedCache:
@@ -97,20 +82,17 @@ class _SharedCache:
         return found
 
 
-def _fetch_metas(ids: list[int]) -> dict[int, RowMeta]:
-    rows = Event.objects.filter(id__in=ids).values_list(
-        "id", "project_id", "kind", "code", "source", "received_at"
-    )
-    return {row[0]: RowMeta(*row) for row in rows}
+def _fetch_metas(ids: list[int]) -> dict[int, EventMeta]:
+    return event_metas_by_ids(ids=ids)
 
 
-def error_row_html(event: Event) -> str:
-    """The row exactly as the page renders it."""
+def error_row_html(event: Event) -> SafeString:
+    """The row exactly as the page renders it (escaped there, so safe to wrap in a push)."""
     error_rows_annotate([event])
-    return render_to_string(ERROR_ROW, {"event": event}).strip()
+    return mark_safe(render_to_string(ERROR_ROW, {"event": event}).strip())
 
 
-def _fetch_html(ids: list[int]) -> dict[int, str]:
+def _fetch_html(ids: list[int]) -> dict[int, SafeString]:
     return {event.pk: error_row_html(event) for event in events_by_ids(ids=ids)}
 
 
@@ -124,22 +106,22 @@ def cache_clear() -> None:
     _html.clear()
 
 
-async def row_metas(ids: Iterable[int]) -> dict[int, RowMeta]:
+async def row_metas(ids: Iterable[int]) -> dict[int, EventMeta]:
     return await _metas.get_many(ids)
 
 
-async def row_html(ids: Iterable[int]) -> dict[int, str]:
+async def row_html(ids: Iterable[int]) -> dict[int, SafeString]:
     return await _html.get_many(ids)
 
 
-async def warm(events: list) -> None:
+async def warm(events: Iterable[StoredEvent]) -> None:
     """Fetch and render the newest errors of a notification while its push waits out the
     merge window, so the push itself only has to send (rows any unfiltered page will show)."""
-    ids = [pk for pk, kind in events if kind == Event.ERROR]
+    ids = [event.pk for event in events if event.kind == Event.ERROR]
     if not ids:
         return
     try:
         metas = sorted((await row_metas(ids)).values(), key=lambda m: m.order, reverse=True)
-        await row_html([meta.pk for meta in metas[:LATEST_LIMIT]])
+        await row_html([meta.pk for meta in metas[:LATEST_ERRORS]])
     except Exception:
         log.warning("warming live rows failed; the push fetches them itself", exc_info=True)

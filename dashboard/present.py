@@ -25,24 +25,13 @@ TERMINATION_FIELDS = (
 )
 
 
-def code_info(event: Event) -> catalog.CodeInfo | None:
-    details = event.details if isinstance(event.details, dict) else {}
-    sdk = details.get("sdk") if isinstance(details.get("sdk"), str) else None
-    info = catalog.lookup(event.code, sdk=sdk)
-    if info is None:
-        # A Telnyx code kept by name ("HIGH_JITTER") still has a catalog entry by number.
-        number = catalog.telnyx_code_for_name(event.code)
-        info = catalog.lookup(number, sdk="telnyx") if number else None
-    return info
-
-
 def session_url(project_id: object, session_id: str) -> str:
     return reverse("session-timeline", args=[project_id, session_id]) if session_id else ""
 
 
 def error_rows_annotate(events: list[Event]) -> list[Event]:
     for event in events:
-        event.code_info = code_info(event)
+        event.code_info = catalog.lookup_event(event.code, event.details)
         event.session_url = session_url(event.project_id, event.session_id)
     return events
 
@@ -62,7 +51,7 @@ def _offset(delta: timedelta) -> str:
 def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
     """Offset from the session's first event, catalog entry, readable context and cause."""
     for event in events:
-        event.code_info = code_info(event)
+        event.code_info = catalog.lookup_event(event.code, event.details)
         event.offset = _offset(event.occurred_at - start)
         event.context_json = (
             json.dumps(event.customer_context, indent=2, sort_keys=True, ensure_ascii=False)

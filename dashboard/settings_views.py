@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
+from dashboard.access import get_membership_or_404
 from errorsink.models import Membership, Project, SessionSettings
-from errorsink.projects import membership_for_user
 from errorsink.session_settings import (
     EDITABLE_FIELDS,
     ERROR_MESSAGE_MAX,
@@ -65,14 +65,6 @@ def settings_panel_context(
     }
 
 
-def _get_membership(request: HttpRequest, project_id) -> Membership:
-    """The caller's membership with its project in one query; 404 for anyone else."""
-    membership = membership_for_user(user=request.user, project_id=project_id)
-    if membership is None:
-        raise Http404("No such project")
-    return membership
-
-
 def _readable_errors(errors: dict[str, str]) -> dict[str, str]:
     """The service names fields by their API names; beside an input the label reads better."""
     readable = {}
@@ -93,7 +85,7 @@ def _render_panel(request: HttpRequest, context: dict) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def session_settings(request: HttpRequest, project_id) -> HttpResponse:
-    membership = _get_membership(request, project_id)
+    membership = get_membership_or_404(request, project_id)
     project, role = membership.project, membership.role
     if request.method == "GET":
         return _render_panel(request, settings_panel_context(project=project, role=role))

@@ -1,3 +1,5 @@
+"""The dashboard's pages: the user's projects, a project's latest errors, a session's timeline."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -5,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.vary import vary_on_headers
 
+from dashboard.access import get_membership_or_404
 from dashboard.present import (
     error_rows_annotate,
     first_event_commands,
@@ -13,32 +16,15 @@ from dashboard.present import (
     sparkline_points,
     timeline_annotate,
 )
-from dashboard.selectors import (
-    project_errors_latest,
-    project_has_events,
-    projects_activity_24h,
-    session_exists,
-)
-from dashboard.selectors import (
-    session_timeline as session_timeline_select,
-)
-from errorsink import catalog
+from errorsink import catalog, selectors
 from errorsink.catalog import SOURCES
-from errorsink.models import Project, Session
-from errorsink.projects import project_for_user, projects_for_user
-
-
-def _get_project_for_user(request: HttpRequest, project_id) -> Project:
-    project = project_for_user(user=request.user, project_id=project_id)
-    if project is None:
-        raise Http404("No such project")
-    return project
+from errorsink.projects import projects_for_user
 
 
 @login_required
 def projects(request: HttpRequest) -> HttpResponse:
     rows = list(projects_for_user(user=request.user))
-    activity = projects_activity_24h(project_ids=[project.id for project in rows])
+    activity = selectors.projects_activity_24h(project_ids=[project.id for project in rows])
     for project in rows:
         project.activity = activity[project.id]
         project.error_points = sparkline_points(project.activity.errors_by_hour)
@@ -55,11 +41,11 @@ def _wants_fragment(request: HttpRequest) -> bool:
 @login_required
 @vary_on_headers("HX-Request")
 def project(request: HttpRequest, project_id) -> HttpResponse:
-    project = _get_project_for_user(request, project_id)
+    project = get_membership_or_404(request, project_id).project
     code = request.GET.get("code", "").strip()[:128]
     source = request.GET.get("source", "").strip()[:32]
     events = error_rows_annotate(
-        project_errors_latest(project_id=project.id, code=code, source=source)
+        selectors.project_errors_latest(project_id=project.id, code=code, source=source)
     )
     context = {
         "project": project,
@@ -72,7 +58,12 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     }
     if _wants_fragment(request):
         return render(request, "dashboard/project.html#error-table", context)
-    if not events and not code and not source and not project_has_events(project_id=project.id):
+    if (
+        not events
+        and not code
+        and not source
+        and not selectors.project_has_events(project_id=project.id)
+    ):
         context["first_event"] = first_event_commands(
             project_id=project.id, base_url=request.build_absolute_uri("/")
         )
@@ -82,9 +73,9 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
 
 @login_required
 def session_find(request: HttpRequest, project_id) -> HttpResponse:
-    project = _get_project_for_user(request, project_id)
+    project = get_membership_or_404(request, project_id).project
     session_id = request.GET.get("session_id", "").strip()
-    if session_exists(project_id=project.id, session_id=session_id):
+    if selectors.session_exists(project_id=project.id, session_id=session_id):
         return redirect("session-timeline", project.id, session_id)
     if session_id:
         messages.error(request, f"No such session in this project: {session_id}")
@@ -95,18 +86,19 @@ def session_find(request: HttpRequest, project_id) -> HttpResponse:
 
 @login_required
 def session_timeline(request: HttpRequest, project_id, session_id: str) -> HttpResponse:
-    project = _get_project_for_user(request, project_id)
-    events = session_timeline_select(project_id=project.id, session_id=session_id)
+    project = get_membership_or_404(request, project_id).project
+    timeline = selectors.session_events(project_id=project.id, session_id=session_id)
+    events = timeline.events
     if not events:
         raise Http404("No such session")
     timeline_annotate(events, start=events[0].occurred_at)
-    session = Session.objects.filter(project=project, session_id=session_id).first()
     ws_path = reverse("session-timeline", args=[project.id, session_id])
     context = {
         "project": project,
         "session_id": session_id,
-        "session": session,
+        "session": selectors.session_get(project_id=project.id, session_id=session_id),
         "events": events,
+        "timeline": timeline,
         "started_at": events[0].occurred_at,
         "live_url": f"/ws{ws_path}",
     }

@@ -2,7 +2,8 @@
 
 The data lives in ``catalog.json`` beside this module, one entry per line, in a stable order
 (VoiceThere, OneBudd, gecx, then Telnyx errors, warnings and terminations). ``GET
-/api/v1/codes`` serves ``all_codes()`` and the dashboard shows ``lookup()`` beside each event.
+/api/v1/codes`` serves ``all_codes()``; the dashboard and the API both show ``lookup_event()``
+beside each stored event, so page and API never name different entries.
 
 Keys. An entry is identified by ``(sdk, code)``; lookup falls back to the code alone because
 queue items such as ``session_error`` and ``session_end`` do not name an SDK. The same code in
@@ -111,6 +112,16 @@ def lookup(code: str, *, sdk: str | None = None, fallback: bool = True) -> CodeI
 def telnyx_code_for_name(name: str) -> str | None:
     """The numeric Telnyx code of a symbolic name: ``"HIGH_JITTER"`` -> ``"31002"``."""
     return _TELNYX_CODE_BY_NAME.get(name)
+
+
+def lookup_event(code: str, details: object) -> CodeInfo | None:
+    """The entry of a stored event: by its SDK (``details["sdk"]``) and code, else any SDK's,
+    else, for a Telnyx code kept by name (``"HIGH_JITTER"``), the entry of its number."""
+    sdk = details.get("sdk") if isinstance(details, dict) else None
+    info = lookup(code, sdk=sdk if isinstance(sdk, str) else None)
+    if info is None and (number := telnyx_code_for_name(code)):
+        info = lookup(number, sdk="telnyx")
+    return info
 
 
 def all_codes() -> list[CodeInfo]:

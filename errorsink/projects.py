@@ -50,8 +50,3 @@ def membership_for_user(*, user: AbstractBaseUser, project_id: object) -> Member
         return memberships.filter(project_id=project_id).first()
     except (ValidationError, ValueError):
         return None
-
-
-def group_name(project_id: object) -> str:
-    """The channel-layer group of one project, shared by the broadcaster and the consumers."""
-    return f"project.{project_id}"

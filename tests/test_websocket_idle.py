@@ -11,9 +11,8 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from errorsink.live import events_stored_message
+from errorsink.live import EventsStored, group_name
 from errorsink.models import Event
-from errorsink.projects import group_name
 from tests.test_wiring import _session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +30,7 @@ async def _push_after_idle(url: str, cookie: str, project, idle: float) -> str:
             item_type="session_error", raw={},
         )  # fmt: skip
         await get_channel_layer().group_send(
-            group_name(project.id), events_stored_message([(event.pk, event.kind)])
+            group_name(project.id), EventsStored.of([(event.pk, event.kind)]).encode()
         )
         return await asyncio.wait_for(ws.recv(), timeout=10)
 

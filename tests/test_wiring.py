@@ -14,9 +14,8 @@ from channels.layers import get_channel_layer
 from django.test import Client
 from django.utils import timezone
 
-from errorsink.live import events_stored_message
+from errorsink.live import EventsStored, group_name
 from errorsink.models import Event, Session
-from errorsink.projects import group_name
 from errorsink.tasks import events_prune
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +48,7 @@ async def _push_through_daphne(url: str, cookie: str, project) -> tuple[str, str
             severity="high", item_type="session_error", raw={},
         )  # fmt: skip
         await get_channel_layer().group_send(
-            group_name(project.id), events_stored_message([(event.pk, event.kind)])
+            group_name(project.id), EventsStored.of([(event.pk, event.kind)]).encode()
         )
         push = await asyncio.wait_for(ws.recv(), timeout=10)
         return sync, push, event.pk

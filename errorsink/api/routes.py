@@ -6,7 +6,7 @@ import orjson
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from errorsink.api import selectors
+from errorsink import selectors
 from errorsink.api.auth import KeyAuth
 from errorsink.api.errors import ApiError
 from errorsink.api.schemas import (
@@ -20,7 +20,6 @@ from errorsink.api.schemas import (
     SessionSettingsOut,
     SessionSettingsPatch,
     TimelineOut,
-    code_out,
     event_out,
     settings_out,
 )
@@ -63,16 +62,15 @@ def session_errors_latest(request: HttpRequest, project_id: str):
 )
 def session_errors(request: HttpRequest, project_id: str, session_id: str):
     project = request.auth.project
-    errors, truncated = selectors.session_events(
+    errors = selectors.session_events(
         project_id=project.id, session_id=session_id, kinds=(Event.ERROR,)
     )
-    if not errors and not selectors.session_known(project_id=project.id, session_id=session_id):
-        raise ApiError(404, "No such session")
+    _session_or_404(errors, project_id=project.id, session_id=session_id)
     return {
         "project_id": str(project.id),
         "session_id": session_id,
-        "errors": [event_out(e) for e in errors],
-        "truncated": truncated,
+        "errors": [event_out(e) for e in errors.events],
+        "truncated": errors.truncated,
     }
 
 
@@ -85,15 +83,22 @@ def session_errors(request: HttpRequest, project_id: str, session_id: str):
 )
 def session_timeline(request: HttpRequest, project_id: str, session_id: str):
     project = request.auth.project
-    events, truncated = selectors.session_events(project_id=project.id, session_id=session_id)
-    if not events and not selectors.session_known(project_id=project.id, session_id=session_id):
-        raise ApiError(404, "No such session")
+    timeline = selectors.session_events(project_id=project.id, session_id=session_id)
+    _session_or_404(timeline, project_id=project.id, session_id=session_id)
     return {
         "project_id": str(project.id),
         "session_id": session_id,
-        "events": [event_out(e) for e in events],
-        "truncated": truncated,
+        "events": [event_out(e) for e in timeline.events],
+        "truncated": timeline.truncated,
     }
+
+
+def _session_or_404(found: selectors.SessionEvents, *, project_id: object, session_id: str) -> None:
+    # Events found prove the session exists; only an empty list costs a second look.
+    if not found.events and not selectors.session_exists(
+        project_id=project_id, session_id=session_id
+    ):
+        raise ApiError(404, "No such session")
 
 
 @router.post(
@@ -200,5 +205,5 @@ def session_settings_patch(request: HttpRequest, project_id: str, changes: Sessi
     tags=["codes"],
 )
 def codes(request: HttpRequest):
-    entries = [code_out(info) for info in all_codes()]
+    entries = all_codes()
     return {"count": len(entries), "codes": entries}

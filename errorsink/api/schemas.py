@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
 from ninja import Field, Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, create_model
 
-from errorsink.catalog import CodeInfo, lookup
+from errorsink.catalog import CodeInfo, lookup_event
 from errorsink.ingest.formats import MAX_ITEM_BYTES, QUEUE_ITEM
 from errorsink.models import Event, SessionSettings
 from errorsink.session_settings import (
@@ -33,17 +34,13 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
-class CodeOut(Schema):
-    code: str
-    name: str
-    sdk: str
-    kind: str
-    severity: str
-    recoverable: bool
-    retryable: bool | None
-    source: str
-    description: str
-    fix: str
+# A catalog entry as published: built from CodeInfo's own fields, so there is one definition.
+# Schema reads attributes, so routes hand over the CodeInfo itself.
+CodeOut = create_model(
+    "CodeOut",
+    __base__=Schema,
+    **{field.name: (field.type, ...) for field in dataclasses.fields(CodeInfo)},
+)
 
 
 class EventOut(Schema):
@@ -127,24 +124,8 @@ class CodesOut(Schema):
     codes: list[CodeOut]
 
 
-def code_out(info: CodeInfo) -> dict:
-    return {
-        "code": info.code,
-        "name": info.name,
-        "sdk": info.sdk,
-        "kind": info.kind,
-        "severity": info.severity,
-        "recoverable": info.recoverable,
-        "retryable": info.retryable,
-        "source": info.source,
-        "description": info.description,
-        "fix": info.fix,
-    }
-
-
 def event_out(event: Event) -> dict:
     details = event.details if isinstance(event.details, dict) else {}
-    info = lookup(event.code, sdk=details.get("sdk"))
     context = event.customer_context
     return {
         "id": event.id,
@@ -164,7 +145,7 @@ def event_out(event: Event) -> dict:
         "customer_context": context if isinstance(context, dict) else None,
         "details": details,
         "item_type": event.item_type,
-        "catalog": code_out(info) if info is not None else None,
+        "catalog": lookup_event(event.code, details),
     }
 
 

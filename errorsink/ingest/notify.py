@@ -13,8 +13,7 @@ import threading
 
 from channels.layers import get_channel_layer
 
-from errorsink.live import events_stored_message
-from errorsink.projects import group_name
+from errorsink.live import EventsStored, group_name
 
 log = logging.getLogger("errorsink.ingest")
 
@@ -66,7 +65,7 @@ class Notifier:
         with self._lock:
             pending, self._pending = self._pending, {}
         for project_id, events in pending.items():
-            message = events_stored_message(newest_per_kind(events, MAX_IDS_PER_KIND))
+            message = EventsStored.of(newest_per_kind(events, MAX_IDS_PER_KIND)).encode()
             try:
                 await layer.group_send(group_name(project_id), message)
             except Exception:  # a dashboard hint must never stop ingest

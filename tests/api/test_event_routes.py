@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from errorsink.models import Event, Session
@@ -45,6 +46,18 @@ def test_it_describes_each_code_from_the_catalog(api, project, make_event):
     assert set(known) >= {"event_id", "session_id", "message", "occurred_at", "received_at",
                           "source", "severity", "recoverable", "build_id", "stack",
                           "customer_context", "details", "kind"}  # fmt: skip
+
+
+def test_it_shows_the_same_catalog_entry_as_the_dashboard(api, client, alice, project, make_event):
+    # A Telnyx warning kept by name has its catalog entry under its number (31003).
+    make_event(session_id="s", kind=Event.WARNING, code="HIGH_PACKET_LOSS",
+               details={"sdk": "telnyx"})  # fmt: skip
+    entry = api.get(f"/projects/{project.id}/sessions/s/timeline").json()["events"][0]["catalog"]
+    client.force_login(alice)
+    page = client.get(reverse("session-timeline", args=[project.id, "s"]))
+    assert entry is not None and entry["name"] == "HIGH_PACKET_LOSS"
+    assert page.context["events"][0].code_info.code == entry["code"]
+    assert entry["description"].replace("'", "&#x27;") in page.content.decode()
 
 
 def test_it_returns_an_empty_list_for_a_project_without_errors(api, project):
@@ -139,13 +152,29 @@ def test_it_gives_the_whole_timeline_in_order(api, project, make_event, django_a
 
 
 def test_it_cuts_a_runaway_session_and_says_so(api, project, make_event, monkeypatch):
-    from errorsink.api import selectors
+    from errorsink import selectors
 
     monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 3)
     for _ in range(4):
         make_event(session_id="loop")
     body = api.get(f"/projects/{project.id}/sessions/loop/errors").json()
     assert len(body["errors"]) == 3 and body["truncated"] is True
+
+
+def test_it_cuts_a_timeline_where_the_dashboard_does(
+    api, client, alice, project, make_event, monkeypatch
+):
+    from errorsink import selectors
+
+    monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 3)
+    now = timezone.now()
+    for i in range(5):
+        make_event(session_id="loop", occurred_at=now - timedelta(seconds=i))
+    body = api.get(f"/projects/{project.id}/sessions/loop/timeline").json()
+    client.force_login(alice)
+    page = client.get(reverse("session-timeline", args=[project.id, "loop"]))
+    assert body["truncated"] is True and "timeline-cut" in page.content.decode()
+    assert [e["id"] for e in body["events"]] == [e.pk for e in page.context["events"]]
 
 
 def test_it_serves_the_code_catalog(api):

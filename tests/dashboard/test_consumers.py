@@ -19,9 +19,8 @@ from django.utils import timezone
 
 from dashboard import hub, live_rows
 from dashboard.routing import websocket_urlpatterns
-from errorsink.live import events_stored_message
+from errorsink.live import EventsStored, group_name
 from errorsink.models import Event
-from errorsink.projects import group_name
 
 from .conftest import event_create
 
@@ -52,17 +51,20 @@ def _row_ids(html: str) -> list[int]:
     return [int(pk) for pk in re.findall(r'<tr id="event-(\d+)"', html)]
 
 
+def _timeline_ids(html: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'id="tl-event-(\d+)"', html)]
+
+
 async def _store(project, **fields) -> Event:
     """Store an event and announce it the way the ingest worker does."""
     event = await database_sync_to_async(event_create)(project, **fields)
-    await get_channel_layer().group_send(
-        group_name(project.id), events_stored_message([(event.pk, event.kind)])
-    )
+    await _announce(project, [(event.pk, event.kind)])
     return event
 
 
-async def _quiet(communicator, timeout: float = 0.4) -> bool:
-    return await communicator.receive_nothing(timeout=timeout)
+async def _announce(project, events: list[tuple[int, str]]) -> None:
+    """The message the worker's notifier sends, on the project's group."""
+    await get_channel_layer().group_send(group_name(project.id), EventsStored.of(events).encode())
 
 
 # --- access ----------------------------------------------------------------------------------
@@ -140,10 +142,10 @@ async def test_it_ignores_non_errors_and_other_projects(alice, project):
     await _store(project, kind=Event.WARNING, code="31002")
     event = await database_sync_to_async(event_create)(other)
     # A forged message naming another project's event in this project's group shows nothing.
-    await get_channel_layer().group_send(
-        group_name(project.id), events_stored_message([(event.pk, "error")])
-    )
-    assert await _quiet(communicator)
+    await _announce(project, [(event.pk, "error")])
+    # Pushes keep their order: the first to arrive is the one for the error sent last.
+    wanted = await _store(project)
+    assert _row_ids(await communicator.receive_from(timeout=2)) == [wanted.pk]
     await communicator.disconnect()
 
 
@@ -153,7 +155,6 @@ async def test_it_applies_the_pages_filter_to_live_rows(alice, project):
     await communicator.receive_from()
 
     await _store(project, code="AGENT_CHILD_CRASHED")
-    assert await _quiet(communicator)
     wanted = await _store(project, code="RUNNER_INTERNAL", source="runner")
     assert _row_ids(await communicator.receive_from(timeout=2)) == [wanted.pk]
     await communicator.disconnect()
@@ -161,7 +162,20 @@ async def test_it_applies_the_pages_filter_to_live_rows(alice, project):
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/?source=client")
     assert _row_ids(await communicator.receive_from()) == []
     await _store(project, code="RUNNER_INTERNAL", source="runner")
-    assert await _quiet(communicator)
+    wanted = await _store(project, code="WEBRTC_CONNECTION_FAILED", source="client")
+    assert _row_ids(await communicator.receive_from(timeout=2)) == [wanted.pk]
+    await communicator.disconnect()
+
+
+@run
+async def test_it_skips_a_message_it_does_not_understand_and_keeps_relaying(alice, project):
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+    await communicator.receive_from()
+    await get_channel_layer().group_send(
+        group_name(project.id), {"type": "events.stored", "events": "not a list"}
+    )
+    wanted = await _store(project)
+    assert _row_ids(await communicator.receive_from(timeout=2)) == [wanted.pk]
     await communicator.disconnect()
 
 
@@ -173,13 +187,14 @@ async def test_it_coalesces_a_burst_into_a_few_pushes(alice, project):
     events = [await database_sync_to_async(event_create)(project) for _ in range(30)]
     started = time.monotonic()
     for event in events:  # 30 separate notifications, as fast as the machine sends them
-        await get_channel_layer().group_send(
-            group_name(project.id), events_stored_message([(event.pk, event.kind)])
-        )
+        await _announce(project, [(event.pk, event.kind)])
     sending = time.monotonic() - started
-    pushes = []
-    while not await communicator.receive_nothing(timeout=0.5):
-        pushes.append(await communicator.receive_from())
+    pushes = [await communicator.receive_from(timeout=2)]
+    while events[-1].pk not in _row_ids(pushes[-1]):  # pushes keep the order of the events
+        pushes.append(await communicator.receive_from(timeout=2))
+    # Nothing more comes of the burst: the next push is the one for an error sent after it.
+    after = await _store(project)
+    assert _row_ids(await communicator.receive_from(timeout=2)) == [after.pk]
 
     # At most one push per coalescing interval while the burst lasts (plus the last one):
     # a few on a quiet machine, never one per notification on a busy one.
@@ -240,11 +255,10 @@ async def test_it_appends_new_events_of_the_session_to_its_timeline(alice, proje
     assert f'id="tl-event-{first.pk}"' in sync
 
     await _store(project, session_id="other")
-    assert await _quiet(communicator)
-
     later = await _store(project, session_id="s1", kind=Event.WARNING, code="31002",
                          occurred_at=start + timedelta(seconds=3))  # fmt: skip
-    push = await communicator.receive_from(timeout=2)
+    push = await communicator.receive_from(timeout=2)  # the other session's event never shows
+    assert _timeline_ids(push) == [later.pk]
     assert push.startswith('<ol hx-swap-oob="beforeend:#timeline-rows">')
     assert f'id="tl-event-{later.pk}"' in push and "+0:03.000" in push
 
@@ -257,6 +271,39 @@ async def test_it_appends_new_events_of_the_session_to_its_timeline(alice, proje
 
 
 @run
+async def test_it_keeps_a_timeline_cut_at_its_limit_cut(alice, project, monkeypatch):
+    from errorsink import selectors
+
+    monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 2)
+    start = timezone.now()
+    at = lambda seconds: start + timedelta(seconds=seconds)  # noqa: E731
+    first = await database_sync_to_async(event_create)(project, session_id="s1", occurred_at=at(0))
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/sessions/s1/")
+    assert "timeline-cut" not in await communicator.receive_from()
+
+    second = await _store(project, session_id="s1", occurred_at=at(1))
+    push = await communicator.receive_from(timeout=2)
+    assert _timeline_ids(push) == [second.pk] and "timeline-cut" not in push
+
+    await _store(project, session_id="s1", occurred_at=at(2))  # one more than the page may show
+    resync = await communicator.receive_from(timeout=2)
+    assert resync.startswith('<ol id="timeline-rows" hx-swap-oob="true">')
+    assert _timeline_ids(resync) == [first.pk, second.pk]
+    assert resync.endswith("</li></ol>") and 'id="timeline-cut"' in resync
+
+    # A project page sees each push go out, so the next event cannot be merged into it.
+    page, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+    await page.receive_from()
+    beyond = await _store(project, session_id="s1", occurred_at=at(3))  # after the cut: not shown
+    assert _row_ids(await page.receive_from(timeout=2)) == [beyond.pk]
+    earlier = await _store(project, session_id="s1", occurred_at=at(-1))  # before it: shown
+    resync = await communicator.receive_from(timeout=2)
+    assert _timeline_ids(resync) == [earlier.pk, first.pk] and 'id="timeline-cut"' in resync
+    await page.disconnect()
+    await communicator.disconnect()
+
+
+@run
 async def test_it_renders_only_the_rows_a_page_shows(alice, project, monkeypatch):
     rendered = []
     real = live_rows._html.fetch
@@ -264,9 +311,7 @@ async def test_it_renders_only_the_rows_a_page_shows(alice, project, monkeypatch
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
     await communicator.receive_from()
     events = [await database_sync_to_async(event_create)(project) for _ in range(60)]
-    await get_channel_layer().group_send(
-        group_name(project.id), events_stored_message([(e.pk, e.kind) for e in events])
-    )
+    await _announce(project, [(e.pk, e.kind) for e in events])
     push = await communicator.receive_from(timeout=2)
     assert _row_ids(push) == [e.pk for e in reversed(events)][:20]
     assert sorted(rendered) == sorted(e.pk for e in events[-20:])

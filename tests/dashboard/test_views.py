@@ -285,6 +285,39 @@ def test_it_shows_a_session_timeline_in_time_order(client, request, user, projec
     assert "&quot;userId&quot;: &quot;u_123&quot;" in html
 
 
+def test_it_cuts_a_runaway_timeline_where_the_api_does_and_says_so(
+    client, alice, project, make_event, monkeypatch
+):
+    from errorsink import selectors
+
+    monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 3)
+    start = timezone.now()
+    events = [make_event(project, session_id="loop", occurred_at=start + timedelta(seconds=i))
+              for i in range(4)]  # fmt: skip
+    client.force_login(alice)
+    response = client.get(_timeline_url(project, "loop"))
+    assert [e.pk for e in response.context["events"]] == [e.pk for e in events[:3]]
+    html = response.content.decode()
+    assert html.count('class="timeline-event') == 3
+    assert "This session has more than 3 events: only the first 3 are shown." in html
+    note = re.search(r'<li id="timeline-cut"[^>]*>', html).group(0)
+    assert html.index(note) > html.index(f'id="tl-event-{events[2].pk}"')  # last in the list
+
+
+def test_it_shows_no_note_on_a_timeline_that_is_whole(client, alice, project, session_events):
+    client.force_login(alice)
+    assert "timeline-cut" not in client.get(_timeline_url(project, "call-42")).content.decode()
+
+
+def test_it_shows_a_timeline_in_a_fixed_number_of_queries(
+    client, alice, project, session_events, django_assert_num_queries
+):
+    client.force_login(alice)
+    # session, user, membership with its project, the events, the session's row
+    with django_assert_num_queries(5):
+        assert client.get(_timeline_url(project, "call-42")).status_code == 200
+
+
 def test_it_404s_the_timeline_for_an_outsider(client, charlie, project, session_events):
     client.force_login(charlie)
     assert client.get(_timeline_url(project, "call-42")).status_code == 404
@@ -302,6 +335,13 @@ def test_it_links_odd_session_ids_without_breaking_the_page(client, alice, proje
     html = client.get(_project_url(project)).content.decode()
     href = re.search(r'<td class="session"><a href="([^"]+)"', html).group(1)
     assert client.get(href.replace("&amp;", "&")).context["session_id"] == odd
+
+
+def test_it_leaves_no_template_syntax_on_the_pages(client, alice, project, session_events):
+    client.force_login(alice)
+    for url in [_project_url(project), _timeline_url(project, "call-42")]:
+        html = client.get(url).content.decode()
+        assert not re.search(r"\{[#%{]|[#%}]\}", html), url
 
 
 # --- escaping --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from errorsink import catalog
-from errorsink.catalog import all_codes, lookup, telnyx_code_for_name
+from errorsink.catalog import all_codes, lookup, lookup_event, telnyx_code_for_name
 
 pytestmark = pytest.mark.pure
 
@@ -238,6 +238,17 @@ def test_it_finds_telnyx_codes_by_name():
     assert telnyx_code_for_name("NORMAL_CLEARING") is None
     assert telnyx_code_for_name("WS_ABNORMAL_CLOSURE") is None
     assert telnyx_code_for_name("high_jitter") is None
+
+
+def test_it_finds_a_stored_events_entry_by_its_sdk_then_by_a_telnyx_name():
+    assert lookup_event("auth_failed", {"sdk": "onebudd"}).sdk == "onebudd"
+    assert lookup_event("AUTH_FAILED", {"sdk": "gecx"}).sdk == "gecx"
+    assert lookup_event("AGENT_CHILD_CRASHED", {}).sdk == "voicethere"
+    assert lookup_event("HIGH_JITTER", {"sdk": "telnyx"}).code == "31002"
+    assert lookup_event("HIGH_JITTER", {}).code == "31002"
+    assert lookup_event("31002", None).name == "HIGH_JITTER"
+    assert lookup_event("AGENT_CHILD_CRASHED", {"sdk": ["not", "a", "name"]}).sdk == "voicethere"
+    assert lookup_event("NO_SUCH_CODE", {"sdk": "telnyx"}) is None
 
 
 def test_it_lists_codes_in_a_stable_order_without_exposing_its_list():

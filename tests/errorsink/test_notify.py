@@ -10,21 +10,29 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from errorsink.ingest.notify import Notifier, newest_per_kind
-from errorsink.projects import group_name
+from errorsink.live import EventsStored, group_name
 
 
-async def _collect(project_id: uuid.UUID, produce, seconds: float) -> list[dict]:
+def _ids(message: dict) -> list[int]:
+    return [event.pk for event in EventsStored.decode(message).events]
+
+
+async def _collect(project_id: uuid.UUID, notifier: Notifier, produce, last: int) -> list[dict]:
+    """The messages of what `produce` adds, up to the one carrying id `last`; then the message
+    of one more event added after that, which must come next and alone."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(group_name(project_id), channel)
-    await asyncio.to_thread(produce)
-    messages, deadline = [], time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            messages.append(await asyncio.wait_for(layer.receive(channel), timeout=0.3))
-        except TimeoutError:
-            continue
-    await layer.group_discard(group_name(project_id), channel)
+    try:
+        await asyncio.to_thread(produce)
+        messages = [await asyncio.wait_for(layer.receive(channel), timeout=10)]
+        while last not in _ids(messages[-1]):  # messages keep the order of the events
+            messages.append(await asyncio.wait_for(layer.receive(channel), timeout=10))
+        notifier.add({project_id: [(last + 1, "info")]})
+        after = await asyncio.wait_for(layer.receive(channel), timeout=10)
+        assert _ids(after) == [last + 1]  # nothing more came of the burst
+    finally:
+        await layer.group_discard(group_name(project_id), channel)
     return messages
 
 
@@ -39,12 +47,12 @@ def test_it_coalesces_a_burst_into_a_few_messages_carrying_every_id():
             time.sleep(0.0025)
 
     try:
-        messages = async_to_sync(_collect)(project_id, burst, seconds=2)
+        messages = async_to_sync(_collect)(project_id, notifier, burst, last=399)
     finally:
         notifier.stop()
 
     assert 1 <= len(messages) <= 12, len(messages)
-    ids = sorted(pk for message in messages for pk, _ in message["events"])
+    ids = sorted(pk for message in messages for pk in _ids(message))
     assert ids == list(range(400))
     assert all(message["type"] == "events.stored" for message in messages)
 

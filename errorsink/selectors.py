@@ -1,0 +1,171 @@
+"""Reads of stored events and sessions, the same for the dashboard, its live pushes and the API.
+
+Every list is bounded: the latest errors by LATEST_ERRORS, a session by SESSION_EVENTS_MAX (and
+the result says when it was cut), rows by id by the ids asked for. Each read is served by the
+index made for it in errorsink/models.py (tests/errorsink/test_indexes.py checks the plans).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from errorsink.models import Event, Session
+
+LATEST_ERRORS = 20
+# A session with more events than this is a runaway loop; the read says it was cut.
+SESSION_EVENTS_MAX = 1000
+HOURS = 24
+
+
+def _events() -> QuerySet[Event]:
+    # `raw`, the item as it came (up to 64 KiB a row), is kept for the record; no read shows it.
+    return Event.objects.defer("raw")
+
+
+def project_errors_latest(
+    *, project_id: object, code: str = "", source: str = "", limit: int = LATEST_ERRORS
+) -> list[Event]:
+    """The newest errors in arrival order (index `event_latest_errors`), maybe by code/source."""
+    events = _events().filter(project_id=project_id, kind=Event.ERROR)
+    if code:
+        events = events.filter(code=code)
+    if source:
+        events = events.filter(source=source)
+    return list(events.order_by("-received_at", "-id")[:limit])
+
+
+def project_has_events(*, project_id: object) -> bool:
+    return Event.objects.filter(project_id=project_id).exists()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvents:
+    """One session's events in the order they happened, cut at `limit` when `truncated`."""
+
+    events: list[Event]
+    truncated: bool
+    limit: int
+
+
+def session_events(
+    *, project_id: object, session_id: str, kinds: tuple[str, ...] | None = None
+) -> SessionEvents:
+    """The first SESSION_EVENTS_MAX events of one session, maybe of some kinds only (index
+    `event_timeline`); one row more is read to know whether there were more."""
+    limit = SESSION_EVENTS_MAX
+    events = _events().filter(project_id=project_id, session_id=session_id)
+    if kinds is not None:
+        events = events.filter(kind__in=kinds)
+    rows = list(events.order_by("occurred_at", "id")[: limit + 1])
+    return SessionEvents(events=rows[:limit], truncated=len(rows) > limit, limit=limit)
+
+
+def session_exists(*, project_id: object, session_id: str) -> bool:
+    """A session is known by its row or, before the worker has written that, by its events."""
+    if not session_id:
+        return False
+    return (
+        Session.objects.filter(project_id=project_id, session_id=session_id).exists()
+        or Event.objects.filter(project_id=project_id, session_id=session_id).exists()
+    )
+
+
+def session_get(*, project_id: object, session_id: str) -> Session | None:
+    return Session.objects.filter(project_id=project_id, session_id=session_id).first()
+
+
+def events_by_ids(
+    *, ids: Iterable[int], project_id: object | None = None, session_id: str | None = None
+) -> list[Event]:
+    """Rows for a live push, newest arrival first: one query, at most one row per id."""
+    events = _events().filter(id__in=list(ids))
+    if project_id is not None:
+        events = events.filter(project_id=project_id)
+    if session_id is not None:
+        events = events.filter(session_id=session_id)
+    return list(events.order_by("-received_at", "-id"))
+
+
+@dataclass(frozen=True, slots=True)
+class EventMeta:
+    """What a page needs to decide whether it shows an event, without the event itself."""
+
+    pk: int
+    project_id: object
+    kind: str
+    code: str
+    source: str
+    received_at: datetime
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        """The order of project_errors_latest: arrival, newest first when sorted in reverse."""
+        return (self.received_at, self.pk)
+
+
+def event_metas_by_ids(*, ids: Iterable[int]) -> dict[int, EventMeta]:
+    """By pk, at most one per id; ids no longer stored are absent."""
+    rows = Event.objects.filter(id__in=list(ids)).values_list(
+        "id", "project_id", "kind", "code", "source", "received_at"
+    )
+    return {row[0]: EventMeta(*row) for row in rows}
+
+
+@dataclass
+class Activity:
+    """Errors and warnings of one project per hour, oldest hour first."""
+
+    errors_by_hour: list[int] = field(default_factory=lambda: [0] * HOURS)
+    warnings_by_hour: list[int] = field(default_factory=lambda: [0] * HOURS)
+
+    @property
+    def errors(self) -> int:
+        return sum(self.errors_by_hour)
+
+    @property
+    def warnings(self) -> int:
+        return sum(self.warnings_by_hour)
+
+
+def activity_window(*, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """24 whole clock hours ending with the current one, so buckets line up with TruncHour."""
+    now = now or timezone.now()
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return end - timedelta(hours=HOURS), end
+
+
+def projects_activity_24h(
+    *, project_ids: Iterable[object], now: datetime | None = None
+) -> dict[object, Activity]:
+    """One aggregate query for all the projects (index `event_activity`), never one per project."""
+    project_ids = list(project_ids)
+    activity = {project_id: Activity() for project_id in project_ids}
+    if not project_ids:
+        return activity
+    start, end = activity_window(now=now)
+    rows = (
+        Event.objects.filter(
+            project_id__in=project_ids,
+            kind__in=[Event.ERROR, Event.WARNING],
+            occurred_at__gte=start,
+            occurred_at__lt=end,
+        )
+        .annotate(hour=TruncHour("occurred_at", tzinfo=start.tzinfo))
+        .values("project_id", "kind", "hour")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        bucket = int((row["hour"] - start).total_seconds() // 3600)
+        if not 0 <= bucket < HOURS:
+            continue
+        series = activity[row["project_id"]]
+        target = series.errors_by_hour if row["kind"] == Event.ERROR else series.warnings_by_hour
+        target[bucket] += row["n"]
+    return activity
