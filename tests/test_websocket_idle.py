@@ -35,6 +35,7 @@ async def _push_after_idle(url: str, cookie: str, project, idle: float) -> str:
         return await asyncio.wait_for(ws.recv(), timeout=10)
 
 
+@pytest.mark.slow
 def test_it_still_pushes_to_a_websocket_idle_longer_than_the_redis_timeouts(
     live_server_url, project, alice
 ):

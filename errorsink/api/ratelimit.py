@@ -12,7 +12,7 @@ import time
 
 from django.conf import settings
 
-from errorsink.ingest.queue import redis_client
+from errorsink.connections import redis_client
 
 
 def ratelimit_hit(*, bucket: str) -> int | None:

@@ -15,11 +15,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 
 import orjson
 import redis
 from django.conf import settings
+
+from errorsink.connections import redis_client
 
 log = logging.getLogger("errorsink.ingest")
 
@@ -58,12 +59,6 @@ return #items
 # One thread of a process takes at a time, so batches leave the queue in FIFO order and their
 # received_at order matches the queue's (no interleaving within a burst).
 _TAKE_LOCK = threading.Lock()
-
-
-@cache
-def redis_client() -> redis.Redis:
-    """One connection pool per process, shared by the API, the consumer and the commands."""
-    return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
 
 
 def queue_name() -> str:

@@ -56,6 +56,7 @@ def plan_of_read(read) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
+@pytest.mark.slow
 def test_it_serves_the_hot_reads_from_their_indexes_on_a_million_rows(million_events):
     # Filled once (about 15 s): the three reads are checked against the same table.
     latest = Event.objects.filter(project=million_events, kind="error").order_by(

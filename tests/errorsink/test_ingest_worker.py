@@ -32,6 +32,7 @@ def wait_until(condition, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+@pytest.mark.slow
 def test_it_stores_exactly_every_item_when_the_worker_is_killed_mid_run(
     clean_queue, project, service_env, tmp_path
 ):
@@ -68,6 +69,7 @@ def _with_port(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}@127.0.0.1:{port}"))
 
 
+@pytest.mark.slow
 def test_it_holds_items_while_postgres_is_down_and_logs_the_outage_once(
     clean_queue, project, service_env, tmp_path
 ):
