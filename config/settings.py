@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # ArrayField: quality tags and rollup metric values
     "channels",
     "django_htmx",
     "ninja",  # in INSTALLED_APPS so /api/v1/docs serves Swagger UI from static, not a CDN
