@@ -109,7 +109,7 @@ def _assert_matches_recount(project, now) -> None:
             assert_same_figures(actual, expected)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batches=st.lists(events_strategy(), min_size=1, max_size=3))
 def test_it_matches_a_recount_whether_run_after_each_batch_or_once(project, batches):
     Event.objects.all().delete()
