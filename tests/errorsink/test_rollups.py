@@ -274,3 +274,15 @@ def test_sessions_get_quality_tags_from_their_codes(project):
         "s1": ["high_jitter", "high_latency", "ice_failure", "signaling_failure"],
         "s2": [],
     }
+
+
+def test_beat_runs_the_thin_task_every_few_seconds(project, settings):
+    from errorsink.tasks import rollups_compute
+
+    entry = settings.CELERY_BEAT_SCHEDULE["rollups-compute"]
+    assert entry["task"] == rollups_compute.name and entry["schedule"] <= 10
+    now = timezone.now()
+    _store(project, [{"kind": "error", "code": "45002", "session_id": "s1", "build_id": "",
+                      "details": {}, "minutes_ago": 1}], now)  # fmt: skip
+    rollups_compute()
+    assert rollups_compute() == Event.objects.latest("id").id
