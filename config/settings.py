@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # ArrayField: quality tags and rollup metric values
     "channels",
     "django_htmx",
     "ninja",  # in INSTALLED_APPS so /api/v1/docs serves Swagger UI from static, not a CDN
@@ -200,6 +201,13 @@ STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR", BASE_DIR / ".errorsink"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "events-prune": {"task": "errorsink.tasks.events_prune", "schedule": 3600.0},
+    # Every 5 s, so figures trail ingest by two runs at most; a run beat queued while the worker
+    # was down is dropped rather than piled up (the next one catches up by itself).
+    "rollups-compute": {
+        "task": "errorsink.tasks.rollups_compute",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
 }
 ERRORSINK_INGEST_BATCH = int(os.environ.get("ERRORSINK_INGEST_BATCH", "4000"))
 # Ingest consumer threads per Celery worker process (0: a worker that only runs tasks). While

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.text import slugify
 
@@ -67,6 +68,8 @@ class Session(models.Model):
     warning_count = models.IntegerField(default=0)
     event_count = models.IntegerField(default=0)
     end_cause = models.CharField(max_length=128, blank=True, default="")
+    # Set by the rollups from the session's warnings and errors (errorsink/quality_tags.py).
+    quality_tags = ArrayField(models.CharField(max_length=32), default=list, db_default=[])
 
     class Meta:
         db_table = "errorsink_session"
@@ -205,3 +208,12 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+# The quality rollups live in their own module; importing them registers them with the app.
+from errorsink.rollup_models import (  # noqa: E402, F401
+    RollupCodeBucket,
+    RollupMetricBucket,
+    RollupSessionBucket,
+    RollupState,
+)

@@ -2,7 +2,8 @@
 
 Every list is bounded: the latest errors by LATEST_ERRORS, a session by SESSION_EVENTS_MAX (and
 the result says when it was cut), rows by id by the ids asked for. Each read is served by the
-index made for it in errorsink/models.py (tests/errorsink/test_indexes.py checks the plans).
+index made for it in errorsink/models.py (tests/errorsink/test_indexes.py checks the plans); the
+projects list's 24-hour activity comes from the quality rollups.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, QuerySet
-from django.db.models.functions import TruncHour
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from errorsink.models import Event, Session
+from errorsink.quality import projects_hourly_counts
 
 LATEST_ERRORS = 20
 # A session with more events than this is a runaway loop; the read says it was cut.
@@ -143,29 +144,16 @@ def activity_window(*, now: datetime | None = None) -> tuple[datetime, datetime]
 def projects_activity_24h(
     *, project_ids: Iterable[object], now: datetime | None = None
 ) -> dict[object, Activity]:
-    """One aggregate query for all the projects (index `event_activity`), never one per project."""
+    """One read of the hourly rollups for all the projects, never one per project (the figures
+    trail ingest by the rollups' few seconds)."""
     project_ids = list(project_ids)
     activity = {project_id: Activity() for project_id in project_ids}
     if not project_ids:
         return activity
     start, end = activity_window(now=now)
-    rows = (
-        Event.objects.filter(
-            project_id__in=project_ids,
-            kind__in=[Event.ERROR, Event.WARNING],
-            occurred_at__gte=start,
-            occurred_at__lt=end,
-        )
-        .annotate(hour=TruncHour("occurred_at", tzinfo=start.tzinfo))
-        .values("project_id", "kind", "hour")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for row in rows:
-        bucket = int((row["hour"] - start).total_seconds() // 3600)
-        if not 0 <= bucket < HOURS:
-            continue
+    for row in projects_hourly_counts(project_ids=project_ids, start=start, end=end):
+        bucket = int((row["bucket"] - start).total_seconds() // 3600)
         series = activity[row["project_id"]]
-        target = series.errors_by_hour if row["kind"] == Event.ERROR else series.warnings_by_hour
-        target[bucket] += row["n"]
+        series.errors_by_hour[bucket] += row["errors"]
+        series.warnings_by_hour[bucket] += row["warnings"]
     return activity

@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from errorsink.models import Event, Session
+from errorsink.rollups import rollups_update
 
 
 @shared_task
@@ -24,3 +25,9 @@ def events_prune(*, days: int | None = None) -> int:
     )
     Session.objects.filter(last_seen__lt=cutoff).filter(~Exists(remaining)).delete()
     return deleted
+
+
+@shared_task
+def rollups_compute() -> int | None:
+    """Bring the quality rollups up to date; returns the id they now reach, if they moved."""
+    return rollups_update().processed_through

@@ -13,13 +13,14 @@ import os
 import sys
 import unicodedata
 from collections.abc import Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
 DEFAULT_URL = "http://localhost:8000"
 MESSAGE_WIDTH = 60
 SETTINGS_FIELDS = ("error_message", "idle_timeout_seconds")
+QUALITY_WINDOWS = ("1h", "24h", "7d", "30d")
 
 
 class CliError(Exception):
@@ -100,6 +101,35 @@ def settings_set(client: Client, args: argparse.Namespace) -> None:
         return
     print(f"{args.field} updated; the next deploy applies it.")
     _print_settings(body)
+
+
+def quality_show(client: Client, args: argparse.Namespace) -> None:
+    query = {"window": args.window, **({"build_id": args.build} if args.build else {})}
+    body = client.request(
+        "GET", f"/projects/{quote(client.project, safe='')}/quality?{urlencode(query)}"
+    )
+    if args.json:
+        _print_json(body)
+        return
+    _print_quality_head(body)
+    _print_section("warnings", ["WARNING", "NAME", "COUNT", "SESSIONS", "SHARE", "METRICS"], [
+        [w["code"], w["name"], w["count"], w["sessions"], _percent(w["session_share"]),
+         _metrics_text(w.get("metrics") or {})]
+        for w in body.get("warnings", [])
+    ])  # fmt: skip
+    _print_section("terminations", ["CAUSE", "SIP", "SESSIONS", "OUTCOME"], [
+        [t["cause"], t["sip_code"] or "-", t["sessions"],
+         "expected" if t["expected"] else "failure"]
+        for t in body.get("terminations", [])
+    ])  # fmt: skip
+    _print_section("errors", ["ERROR", "NAME", "COUNT", "SESSIONS"], [
+        [e["code"], e["name"], e["count"], e["sessions"]] for e in body.get("errors", [])
+    ])  # fmt: skip
+    _print_section("builds", ["BUILD", "SESSIONS", "DEGRADED", "ERRORS/SESSION"], [
+        [b["build_id"] or "(none)", b["sessions"], _percent(b["degraded_share"]),
+         f"{b['errors_per_session']:.2f}"]
+        for b in body.get("builds", [])
+    ])  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,6 +256,37 @@ def _print_settings(body: dict) -> None:
             print(f"  {_clean(str(name))}={_clean(str(value))}")
 
 
+def _percent(share: float) -> str:
+    return f"{share * 100:.1f}%"
+
+
+def _metrics_text(metrics: dict) -> str:
+    return ", ".join(
+        f"{name} avg {values['avg']:.4g} p95 {values['p95']:.4g}"
+        for name, values in sorted(metrics.items())
+    )
+
+
+def _print_quality_head(body: dict) -> None:
+    window = body.get("window", {})
+    build = f", build {_clean(str(body['build_id']))}" if body.get("build_id") else ""
+    print(f"Window {window.get('name')}: {_time(window.get('start', ''))} to "
+          f"{_time(window.get('end', ''))} UTC, by {window.get('bucket')}{build}")  # fmt: skip
+    now, before = body.get("sessions", {}), body.get("previous", {}).get("sessions", {})
+    print(f"Sessions: {now.get('active', 0)} active, {now.get('degraded', 0)} degraded "
+          f"({_percent(now.get('degraded_share', 0))}); previous window "
+          f"{before.get('active', 0)} active, {before.get('degraded', 0)} degraded "
+          f"({_percent(before.get('degraded_share', 0))})")  # fmt: skip
+
+
+def _print_section(name: str, headers: list[str], rows: list[list]) -> None:
+    print()
+    if rows:
+        _print_table(headers, rows)
+    else:
+        print(f"No {name}.")
+
+
 def _print_json(body: object) -> None:
     print(json.dumps(body, indent=2, ensure_ascii=False))
 
@@ -251,12 +312,13 @@ def _parser() -> argparse.ArgumentParser:
     leaf = _connection_options(defaults=False)
     parser = argparse.ArgumentParser(
         prog="errorsink",
-        description="Read errors and change session settings of an errorsink project.",
+        description="Read errors and call quality, and change session settings, of an "
+        "errorsink project.",
         parents=[_connection_options(defaults=True)],
     )
     top = parser.add_subparsers(title="commands", metavar="projects")
-    projects = top.add_parser("projects", help="a project's errors and session settings")
-    groups = projects.add_subparsers(title="commands", metavar="{errors,session-settings}")
+    projects = top.add_parser("projects", help="a project's errors, quality and session settings")
+    groups = projects.add_subparsers(title="commands", metavar="{errors,session-settings,quality}")
 
     errors = groups.add_parser("errors", help="the project's errors")
     errors_cmds = errors.add_subparsers(title="commands", metavar="list")
@@ -277,6 +339,16 @@ def _parser() -> argparse.ArgumentParser:
     change.add_argument("value")
     change.add_argument("--json", action="store_true", help="print the API's JSON")
     change.set_defaults(handler=settings_set)
+
+    quality = groups.add_parser(
+        "quality", parents=[leaf], help="call quality: degraded sessions, warnings, builds"
+    )
+    quality.add_argument(
+        "--window", choices=QUALITY_WINDOWS, default="24h", help="how far back (default 24h)"
+    )
+    quality.add_argument("--build", metavar="BUILD_ID", help="only events of this build")
+    quality.add_argument("--json", action="store_true", help="print the API's JSON")
+    quality.set_defaults(handler=quality_show)
     return parser
 
 

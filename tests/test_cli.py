@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -16,10 +17,12 @@ from devstack.processes import free_port
 from errorsink.api_keys import api_key_create
 from errorsink.models import ApiKey, Event, SessionSettings
 from errorsink.projects import project_create
+from errorsink.rollups import rollups_update
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ERRORSINK = Path(sys.executable).parent / "errorsink"
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +51,7 @@ def cli(live_server_url, project):
             [str(ERRORSINK), *args], env=environ, capture_output=True, text=True, timeout=60
         )
 
-    run.key = key
+    run.key, run.url, run.project = key, live_server_url, str(project.id)
     return run
 
 
@@ -169,3 +172,63 @@ def test_it_neutralises_terminal_escapes_in_untrusted_text(cli, project):
     result = cli("projects", "errors", "list")
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "\\x1b" in result.stdout
+
+
+# --- projects quality ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def quality_cli(cli):
+    """The same command from this checkout's source (`python -m`), whichever checkout the
+    shared environment's console script was installed from."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("ERRORSINK_")}
+        environ.update(ERRORSINK_URL=cli.url, ERRORSINK_API_KEY=cli.key,
+                       ERRORSINK_PROJECT=cli.project)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "errorsink_cli.main", *args], env=environ, cwd=CHECKOUT,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    return run
+
+
+@pytest.fixture
+def quality_events(project):
+    when = {"occurred_at": timezone.now() - timedelta(minutes=5)}
+    for number, (session_id, build) in enumerate((("s1", "b1"), ("s2", "b2"), ("s3", "b2"))):
+        _event(project, 100 + number, session_id=session_id, build_id=build, **when)
+    _event(project, 110, session_id="s2", build_id="b2", kind=Event.WARNING, code="31002",
+           details={"metrics": {"jitter_ms": 40}}, **when)  # fmt: skip
+    busy = {"termination": {"cause": "USER_BUSY", "sip_code": 486}}
+    _event(project, 111, session_id="s2", build_id="b2", kind=Event.TERMINATION,
+           code="USER_BUSY", details=busy, **when)  # fmt: skip
+    rollups_update()  # a reading
+    rollups_update()  # past its horizon
+
+
+def test_it_prints_quality_as_readable_tables(quality_cli, quality_events):
+    result = quality_cli("projects", "quality", "--window", "1h")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Window 1h:" in out and "by minute" in out
+    assert "Sessions: 3 active, 1 degraded (33.3%)" in out
+    assert re.search(r"31002\s+HIGH_JITTER\s+1\s+1\s+33.3%\s+jitter_ms avg 40 p95 40", out)
+    assert re.search(r"USER_BUSY\s+486\s+1\s+expected", out)
+    assert re.search(r"AGENT_CHILD_CRASHED\s+AGENT_CHILD_CRASHED\s+3\s+3", out)
+    assert re.search(r"b2\s+2\s+50.0%\s+1.00", out)
+
+
+def test_it_prints_quality_json_for_one_build(quality_cli, quality_events):
+    result = quality_cli("projects", "quality", "--build", "b1", "--json")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["window"]["name"] == "24h" and body["build_id"] == "b1"
+    assert body["sessions"]["active"] == 1
+
+
+def test_it_reports_a_refused_build_with_its_details(quality_cli):
+    result = quality_cli("projects", "quality", "--build", "x" * 201)
+    assert result.returncode == 1
+    assert "VALIDATION_ERROR" in result.stderr and "build_id:" in result.stderr

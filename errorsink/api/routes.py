@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import orjson
 from django.http import HttpRequest
-from ninja import Router, Status
+from ninja import Query, Router, Status
 
 from errorsink import selectors
 from errorsink.api.auth import KeyAuth
 from errorsink.api.errors import ApiError
+from errorsink.api.quality_schemas import QualityOut
 from errorsink.api.schemas import (
     EVENTS_REQUEST_BODY,
     MAX_ITEMS_PER_POST,
@@ -27,6 +30,7 @@ from errorsink.catalog import all_codes
 from errorsink.ingest.formats import MAX_ITEM_BYTES, BadItem, derive_event_id, normalise
 from errorsink.ingest.queue import enqueue
 from errorsink.models import Event
+from errorsink.quality import BUILD_ID_MAX, project_quality, quality_params_problems
 from errorsink.session_settings import (
     SettingsInvalid,
     session_settings_get,
@@ -207,3 +211,29 @@ def session_settings_patch(request: HttpRequest, project_id: str, changes: Sessi
 def codes(request: HttpRequest):
     entries = all_codes()
     return {"count": len(entries), "codes": entries}
+
+
+@router.get(
+    "/projects/{project_id}/quality",
+    response={200: QualityOut, **_errors(403, 404, 422)},
+    auth=KeyAuth("errors:read"),
+    summary="Call quality of a window: degraded sessions, warnings, terminations, builds",
+    description="Counted from rollups that trail ingest by seconds. Windows end with the "
+    "current bucket: 1h in minutes, 24h, 7d and 30d in hours (UTC).",
+    tags=["quality"],
+)
+def quality(
+    request: HttpRequest,
+    project_id: str,
+    window: Literal["1h", "24h", "7d", "30d"] = Query("24h"),
+    build_id: str | None = Query(
+        None,
+        min_length=1,
+        max_length=BUILD_ID_MAX,
+        description="Only events carrying this build.",
+    ),
+):
+    problems = quality_params_problems(window=window, build_id=build_id)
+    if problems:
+        raise ApiError(422, details=problems)
+    return project_quality(project_id=request.auth.project_id, window=window, build_id=build_id)

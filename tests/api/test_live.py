@@ -82,7 +82,7 @@ def test_it_shows_posted_events_on_the_dashboard_within_a_second(
 def test_it_renders_the_api_docs_offline_under_the_csp(browser, page, live_server_url):
     page.goto(f"{live_server_url}/api/v1/docs")
     operations = page.locator(".opblock")
-    expect(operations).to_have_count(7, timeout=15000)
+    expect(operations).to_have_count(8, timeout=15000)
     expect(page.locator(".info .title")).to_contain_text("errorsink API")
     expect(page.locator("body")).to_contain_text("/api/v1/projects/{project_id}/events")
     screenshot(page, "api-docs")

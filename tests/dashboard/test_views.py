@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from errorsink.models import Event
 from errorsink.projects import project_create
+from tests.rollup_helpers import roll_up
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +66,7 @@ def test_it_lists_the_members_projects_with_24h_counts(client, request, user, pr
     make_event(project, occurred_at=now - timedelta(hours=2))
     make_event(project, kind=Event.WARNING, code="31002", occurred_at=now - timedelta(hours=5))
     make_event(project, occurred_at=now - timedelta(hours=30))  # outside the window
+    roll_up()
 
     response = client.get(reverse("projects"))
 
@@ -92,6 +94,7 @@ def test_it_counts_activity_of_all_projects_in_one_query(
         p = project_create(name=f"P{i}", owner=alice)
         make_event(p)
         make_event(p, kind=Event.WARNING, code="31002")
+    roll_up()
     # session, user, projects, one aggregate for all projects' activity
     with django_assert_num_queries(4):
         response = client.get(reverse("projects"))

@@ -1,0 +1,90 @@
+"""Response shapes of GET /api/v1/projects/{project_id}/quality (DESIGN section 7)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Field, Schema
+
+
+class QualityWindowOut(Schema):
+    name: str = Field(..., examples=["24h"])
+    start: datetime
+    end: datetime = Field(..., description="Exclusive: the end of the current bucket.")
+    bucket: str = Field(..., description="minute (1h) or hour (24h, 7d, 30d), in UTC.")
+
+
+class QualitySessionsOut(Schema):
+    active: int = Field(..., description="Sessions with at least one event in the window.")
+    degraded: int = Field(
+        ..., description="Sessions with a Telnyx 310xx, 320xx or 330xx warning in the window."
+    )
+    degraded_share: float = Field(..., ge=0, le=1)
+
+
+class QualityPreviousOut(Schema):
+    start: datetime
+    end: datetime
+    sessions: QualitySessionsOut
+
+
+class MetricOut(Schema):
+    count: int = Field(..., description="Valid values (out-of-range or non-numeric left out).")
+    avg: float
+    p95: float = Field(..., description="Nearest rank: the ceil(0.95 n)-th smallest value.")
+
+
+class SeriesPointOut(Schema):
+    start: datetime
+    count: int
+    sessions: int
+
+
+class QualityWarningOut(Schema):
+    code: str = Field(..., examples=["31002"])
+    name: str = Field(..., examples=["HIGH_JITTER"])
+    count: int
+    sessions: int
+    session_share: float = Field(..., description="sessions / active sessions of the window.")
+    metrics: dict[str, MetricOut] = Field(
+        ..., description="By metric: rtt_ms, jitter_ms, packet_loss_pct, mos (those sent)."
+    )
+    series: list[SeriesPointOut] = Field(..., description="Buckets with warnings, oldest first.")
+
+
+class QualityTerminationOut(Schema):
+    cause: str = Field(..., examples=["USER_BUSY"])
+    sip_code: int | None = Field(..., examples=[486])
+    count: int
+    sessions: int
+    expected: bool = Field(
+        ..., description="NORMAL_CLEARING, USER_BUSY, NO_ANSWER, CALL_REJECTED: not failures."
+    )
+
+
+class QualityErrorOut(Schema):
+    code: str
+    name: str
+    count: int
+    sessions: int
+
+
+class QualityBuildOut(Schema):
+    build_id: str = Field(..., description='"" for events that named no build.')
+    sessions: int
+    degraded: int
+    degraded_share: float
+    errors: int
+    errors_per_session: float
+
+
+class QualityOut(Schema):
+    project_id: str
+    window: QualityWindowOut
+    build_id: str | None
+    sessions: QualitySessionsOut
+    previous: QualityPreviousOut = Field(..., description="The window of the same length before.")
+    warnings: list[QualityWarningOut]
+    terminations: list[QualityTerminationOut]
+    errors: list[QualityErrorOut]
+    builds: list[QualityBuildOut]

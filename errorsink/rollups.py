@@ -1,0 +1,346 @@
+"""Compute the quality rollups (DESIGN section 7) from stored events, incrementally and
+idempotently, behind a snapshot horizon so that no late-committing event is ever skipped.
+
+Why a horizon. Ingest draws event ids with nextval inside its batch transaction, so id 900 may
+commit after id 1000 has been read: "id > watermark" alone would skip 900 forever. Each run
+therefore takes a *reading*: the sequence's last value L, the current snapshot's xmax X and the
+virtual transaction ids of every client transaction running in this database. The reading is
+kept as pending. A later run processes ids in (watermark, L] only once
+
+- the current snapshot's xmin >= X: every transaction with an xid below X has ended, and
+- none of the remembered virtual transactions is still running.
+
+The second condition is the one that makes it airtight: a transaction gets an xid only at its
+first write (nextval assigns one only every 32 values, when it logs the sequence), so a batch
+that has drawn its ids but not yet begun its COPY has no xid and is invisible to the first test.
+Every transaction holds a lock on its own virtual xid from start to end, released after its
+commit became visible; any transaction that drew an id <= L was running or finished when the
+lock list was read just after L, so once all of those are gone every id <= L is committed (or
+was rolled back for good).
+
+Idempotent. Ids are processed in chunks of ``CHUNK_IDS`` events, each in one transaction that locks
+the state row, checks the watermark is still where the chunk starts, upserts the buckets and
+moves the watermark: running twice, or two runs at once, counts each event once. A PostgreSQL
+advisory lock keeps a second run from even trying while one is busy.
+
+Upserts are ``INSERT ... SELECT ... GROUP BY ... ORDER BY <key> ON CONFLICT DO UPDATE``, rows in
+key order, so concurrent writers would lock in the same order. Session tags are locked in the
+order ingest uses for its session upsert (project, then session id, byte order), which keeps the
+two from deadlocking.
+
+Metric values are valid when they are JSON numbers within ``METRIC_RANGES`` (loss 0-100 %, MOS
+1-5, times 0-600 s); anything else is left out of averages and percentiles and never fails a
+run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+from errorsink.quality_tags import TAG_BY_CODE
+
+logger = logging.getLogger("errorsink.rollups")
+
+CHUNK_IDS = 50_000
+# Enough chunks that one run catches up with a long outage in minutes, few enough that a run
+# started by beat ends long before the lock would be worth waiting for.
+MAX_CHUNKS_PER_RUN = 40
+# Minute rows are written for events that happened within this long before the run, and pruned
+# once older: the last-hour view and its previous hour need them; a margin covers clock skew.
+MINUTE_ROWS_KEPT = "3 hours"
+ADVISORY_LOCK_KEY = 0x6572726F7273696E  # "errorsin": a fixed key only this service takes.
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "rtt_ms": (0, 600_000),
+    "jitter_ms": (0, 600_000),
+    "packet_loss_pct": (0, 100),
+    "mos": (1, 5),
+}
+# Telnyx network-quality (310xx), data-flow (320xx) and connectivity (330xx) warnings.
+DEGRADED_CODE_PATTERN = "^3[123]0[0-9][0-9]$"
+
+
+@dataclass(frozen=True)
+class Reading:
+    through: int
+    xmin: int
+    xmax: int
+    vxids: frozenset[str]
+
+
+@dataclass
+class RunResult:
+    ran: bool = False
+    processed_through: int | None = None
+    chunks: int = 0
+
+
+def rollups_update() -> RunResult:
+    """One run: process what the last reading's horizon allows, then take a new reading.
+
+    Returns without doing anything when another run holds the lock.
+    """
+    if not _try_lock():
+        return RunResult()
+    try:
+        return _run()
+    finally:
+        _unlock()
+
+
+def _run() -> RunResult:
+    state = _state_load()
+    reading = _reading_take()
+    result = RunResult(ran=True)
+    watermark = state["watermark"]
+    if state["pending_through"] is not None and _horizon_passed(state, reading):
+        watermark, result.chunks = _process_until(watermark, state["pending_through"])
+        result.processed_through = watermark
+        if watermark >= state["pending_through"]:
+            state["pending_through"] = None
+    if state["pending_through"] is None and reading.through > watermark:
+        _pending_save(reading)
+    elif state["pending_through"] is None:
+        _pending_clear()
+    _minute_rows_prune()
+    return result
+
+
+def _horizon_passed(state: dict, reading: Reading) -> bool:
+    return reading.xmin >= state["pending_xmax"] and not (
+        set(state["pending_vxids"]) & reading.vxids
+    )
+
+
+def _process_until(watermark: int, through: int) -> tuple[int, int]:
+    chunks = 0
+    while watermark < through and chunks < MAX_CHUNKS_PER_RUN:
+        upper = _chunk_end(watermark, through)
+        if not rollups_apply(after=watermark, through=upper):
+            break  # someone else moved the watermark; the next run starts from theirs
+        watermark, chunks = upper, chunks + 1
+    return watermark, chunks
+
+
+def _chunk_end(watermark: int, through: int) -> int:
+    """The id that ends a chunk of CHUNK_IDS events: counted in events, not ids, so a gap in the
+    ids (rolled-back batches, a restored database) costs nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM errorsink_event WHERE id > %s AND id <= %s ORDER BY id "
+            "OFFSET %s LIMIT 1",
+            [watermark, through, CHUNK_IDS - 1],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else through
+
+
+# ---------------------------------------------------------------------------------------------
+# State, reading and lock
+
+
+def _try_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        return cursor.fetchone()[0]
+
+
+def _unlock() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+
+
+def _state_load() -> dict:
+    # An upsert rather than a SELECT so the first run (or one after a flush) needs no setup.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO errorsink_rollup_state AS s (id, watermark, pending_vxids) "
+            "VALUES (1, 0, '{}') ON CONFLICT (id) DO UPDATE SET id = s.id "
+            "RETURNING watermark, pending_through, pending_xmax, pending_vxids"
+        )
+        watermark, through, xmax, vxids = cursor.fetchone()
+    return {"watermark": watermark, "pending_through": through, "pending_xmax": xmax,
+            "pending_vxids": vxids}  # fmt: skip
+
+
+def _reading_take() -> Reading:
+    """The sequence first, then the running transactions: see the module docstring."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END, "
+            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
+            "pg_snapshot_xmax(pg_current_snapshot())::text::bigint "
+            "FROM errorsink_event_id_seq"
+        )
+        through, xmin, xmax = cursor.fetchone()
+        cursor.execute(
+            "SELECT l.virtualxid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'virtualxid' AND l.granted AND l.pid <> pg_backend_pid() "
+            "AND a.backend_type = 'client backend' AND a.datname = current_database()"
+        )
+        vxids = frozenset(row[0] for row in cursor.fetchall())
+    return Reading(through=through, xmin=xmin, xmax=xmax, vxids=vxids)
+
+
+def _pending_save(reading: Reading) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE errorsink_rollup_state SET pending_through = %s, pending_xmax = %s, "
+            "pending_vxids = %s, updated_at = now() WHERE id = 1",
+            [reading.through, reading.xmax, sorted(reading.vxids)],
+        )
+
+
+def _pending_clear() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE errorsink_rollup_state SET pending_through = NULL, pending_xmax = NULL, "
+            "pending_vxids = '{}', updated_at = now() WHERE id = 1"
+        )
+
+
+def _minute_rows_prune() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH s AS (
+                DELETE FROM errorsink_rollup_session
+                WHERE span = 'm' AND bucket < now() - interval '{MINUTE_ROWS_KEPT}'
+            ), m AS (
+                DELETE FROM errorsink_rollup_metric
+                WHERE span = 'm' AND bucket < now() - interval '{MINUTE_ROWS_KEPT}'
+            )
+            DELETE FROM errorsink_rollup_code
+            WHERE span = 'm' AND bucket < now() - interval '{MINUTE_ROWS_KEPT}'
+            """
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# One chunk
+
+
+def rollups_apply(*, after: int, through: int) -> bool:
+    """Count the events with ids in (after, through] and move the watermark to ``through``, in
+    one transaction; False (and nothing done) when the watermark is no longer ``after``.
+
+    The caller vouches that every id in the range has committed or never will (the horizon);
+    tests whose own open transaction holds the events call it directly.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT watermark FROM errorsink_rollup_state WHERE id = 1 FOR UPDATE")
+        row = cursor.fetchone()
+        if row is None or row[0] != after:
+            return False
+        cursor.execute(_CHUNK, [after, through])
+        cursor.execute(_SESSIONS_UPSERT)
+        cursor.execute(_CODES_UPSERT)
+        cursor.execute(_METRICS_UPSERT)
+        cursor.execute(_TAGS_UPDATE, [list(TAG_BY_CODE), list(TAG_BY_CODE.values())])
+        # Dropped now rather than at commit: a caller's outer transaction may apply again.
+        cursor.execute("DROP TABLE rollup_chunk")
+        cursor.execute(
+            "UPDATE errorsink_rollup_state SET watermark = %s, updated_at = now() WHERE id = 1",
+            [through],
+        )
+    return True
+
+
+# Each event once, with its buckets and derived columns. The minute bucket is null for events
+# too old to need one. Only integral SIP statuses (100-699) count as SIP codes, else 0.
+_CHUNK = f"""
+CREATE TEMP TABLE rollup_chunk AS
+SELECT e.project_id, e.session_id, e.build_id, e.kind, e.code,
+       date_trunc('hour', e.occurred_at, 'UTC') AS hour,
+       CASE WHEN e.occurred_at >= now() - interval '{MINUTE_ROWS_KEPT}'
+            THEN date_trunc('minute', e.occurred_at, 'UTC') END AS minute,
+       (e.kind = 'warning' AND e.code ~ '{DEGRADED_CODE_PATTERN}') AS degraded,
+       CASE WHEN e.kind = 'termination' AND x.sip BETWEEN 100 AND 699 AND x.sip = trunc(x.sip)
+            THEN x.sip::int ELSE 0 END AS sip_code,
+       CASE WHEN e.kind = 'warning' AND jsonb_typeof(e.details -> 'metrics') = 'object'
+            THEN e.details -> 'metrics' END AS metrics
+FROM errorsink_event e
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN jsonb_typeof(e.details #> '{{termination,sip_code}}') = 'number'
+                THEN (e.details #>> '{{termination,sip_code}}')::numeric END AS sip
+) AS x
+WHERE e.id > %s AND e.id <= %s
+"""
+
+# Both spans from one pass: every event has an hour row, recent ones a minute row too.
+_SPANS = "CROSS JOIN LATERAL (VALUES ('h', c.hour), ('m', c.minute)) AS b(span, bucket)"
+
+_SESSIONS_UPSERT = f"""
+INSERT INTO errorsink_rollup_session AS t
+    (project_id, span, bucket, session_id, build_id, events, errors, warnings, degraded)
+SELECT c.project_id, b.span, b.bucket, c.session_id, c.build_id, count(*),
+       count(*) FILTER (WHERE c.kind = 'error'), count(*) FILTER (WHERE c.kind = 'warning'),
+       count(*) FILTER (WHERE c.degraded)
+FROM rollup_chunk c {_SPANS}
+WHERE b.bucket IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 1, 2, 3, 4, 5
+ON CONFLICT (project_id, span, bucket, session_id, build_id) DO UPDATE SET
+    events = t.events + EXCLUDED.events,
+    errors = t.errors + EXCLUDED.errors,
+    warnings = t.warnings + EXCLUDED.warnings,
+    degraded = t.degraded + EXCLUDED.degraded
+"""
+
+_CODES_UPSERT = f"""
+INSERT INTO errorsink_rollup_code AS t
+    (project_id, span, bucket, kind, code, sip_code, session_id, build_id, count)
+SELECT c.project_id, b.span, b.bucket, c.kind, c.code, c.sip_code, c.session_id, c.build_id,
+       count(*)
+FROM rollup_chunk c {_SPANS}
+WHERE b.bucket IS NOT NULL AND c.kind IN ('error', 'warning', 'termination')
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+ON CONFLICT (project_id, span, bucket, kind, code, sip_code, session_id, build_id)
+DO UPDATE SET count = t.count + EXCLUDED.count
+"""
+
+_RANGES = ", ".join(f"('{name}', {low}, {high})" for name, (low, high) in METRIC_RANGES.items())
+# CASE, not AND, guards the cast: SQL does not promise to evaluate a WHERE clause left to right.
+_METRICS_UPSERT = f"""
+INSERT INTO errorsink_rollup_metric AS t (project_id, span, bucket, code, build_id, metric, values)
+SELECT c.project_id, b.span, b.bucket, c.code, c.build_id, r.metric,
+       array_agg(v.value::float8 ORDER BY v.value)
+FROM rollup_chunk c {_SPANS}
+CROSS JOIN (VALUES {_RANGES}) AS r(metric, low, high)
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN jsonb_typeof(c.metrics -> r.metric) = 'number'
+                THEN (c.metrics ->> r.metric)::numeric END AS value
+) AS v
+WHERE b.bucket IS NOT NULL AND c.metrics IS NOT NULL AND v.value BETWEEN r.low AND r.high
+GROUP BY 1, 2, 3, 4, 5, 6
+ORDER BY 1, 2, 3, 4, 5, 6
+ON CONFLICT (project_id, span, bucket, code, build_id, metric)
+DO UPDATE SET values = t.values || EXCLUDED.values
+"""
+
+# Lock the sessions in ingest's order (see module docstring) before changing them.
+_TAGS_UPDATE = """
+WITH tagged AS (
+    SELECT c.project_id, c.session_id, array_agg(DISTINCT m.tag) AS tags
+    FROM rollup_chunk c JOIN unnest(%s::text[], %s::text[]) AS m(code, tag) ON m.code = c.code
+    WHERE c.session_id <> '' AND c.kind IN ('error', 'warning')
+    GROUP BY 1, 2
+), locked AS (
+    SELECT s.id, tagged.tags
+    FROM errorsink_session s
+    JOIN tagged ON s.project_id = tagged.project_id AND s.session_id = tagged.session_id
+    WHERE NOT tagged.tags::varchar(32)[] <@ s.quality_tags
+    ORDER BY s.project_id::text COLLATE "C", s.session_id COLLATE "C"
+    FOR UPDATE OF s
+)
+UPDATE errorsink_session s
+SET quality_tags = ARRAY(
+    SELECT DISTINCT tag FROM unnest(s.quality_tags || locked.tags::varchar(32)[]) AS tag
+    ORDER BY tag
+)
+FROM locked
+WHERE s.id = locked.id
+"""

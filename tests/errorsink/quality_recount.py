@@ -1,0 +1,185 @@
+"""The quality figures recounted straight from raw events, by the definitions of
+errorsink/quality.py, for tests to compare with what the rollups give."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from errorsink.catalog import lookup
+from errorsink.models import Event
+from errorsink.quality import BUCKET_NAMES, EXPECTED_CAUSES, quality_window
+from errorsink.rollup_models import MINUTE
+from errorsink.rollups import DEGRADED_CODE_PATTERN, METRIC_RANGES
+
+
+def recount(*, project_id, window: str, build_id: str | None, now: datetime) -> dict:
+    span = quality_window(window, now=now)
+    events = list(Event.objects.filter(project_id=project_id))
+    if build_id is not None:
+        events = [e for e in events if e.build_id == build_id]
+    current = [e for e in events if span.start <= e.occurred_at < span.end]
+    previous = [e for e in events if span.previous_start <= e.occurred_at < span.start]
+    sessions = _sessions(current)
+    return {
+        "project_id": str(project_id),
+        "window": {
+            "name": window,
+            "start": span.start,
+            "end": span.end,
+            "bucket": BUCKET_NAMES[span.span],
+        },  # fmt: skip
+        "build_id": build_id,
+        "sessions": sessions,
+        "previous": {
+            "start": span.previous_start,
+            "end": span.start,
+            "sessions": _sessions(previous),
+        },  # fmt: skip
+        "warnings": _warnings(current, sessions["active"], span.span),
+        "terminations": _terminations(current),
+        "errors": _errors(current),
+        "builds": _builds(current),
+    }
+
+
+def _degraded(event: Event) -> bool:
+    return event.kind == "warning" and re.fullmatch(DEGRADED_CODE_PATTERN[1:-1], event.code)
+
+
+def _sessions(events: list[Event]) -> dict:
+    active = {e.session_id for e in events if e.session_id}
+    degraded = {e.session_id for e in events if e.session_id and _degraded(e)}
+    share = len(degraded) / len(active) if active else 0.0
+    return {"active": len(active), "degraded": len(degraded), "degraded_share": share}
+
+
+def _bucket(moment: datetime, span: str) -> datetime:
+    floor = moment.replace(second=0, microsecond=0)
+    return floor if span == MINUTE else floor.replace(minute=0)
+
+
+def _metric_values(events: list[Event]) -> dict[str, list[float]]:
+    values = defaultdict(list)
+    for event in events:
+        details = event.details if isinstance(event.details, dict) else {}
+        metrics = details.get("metrics")
+        if not isinstance(metrics, dict):
+            continue
+        for name, (low, high) in METRIC_RANGES.items():
+            value = metrics.get(name)
+            if type(value) in (int, float) and low <= value <= high:
+                values[name].append(float(value))
+    return values
+
+
+def _metrics(events: list[Event]) -> dict:
+    result = {}
+    for name, values in _metric_values(events).items():
+        ordered = sorted(values)
+        rank = math.ceil(0.95 * len(ordered))
+        result[name] = {"count": len(ordered), "avg": sum(ordered) / len(ordered),
+                        "p95": ordered[rank - 1]}  # fmt: skip
+    return result
+
+
+def _warnings(events: list[Event], active: int, span: str) -> list[dict]:
+    by_code = defaultdict(list)
+    for event in events:
+        if event.kind == "warning":
+            by_code[event.code].append(event)
+    rows = []
+    for code, group in by_code.items():
+        sessions = len({e.session_id for e in group if e.session_id})
+        info = lookup(code, sdk="telnyx")
+        buckets = defaultdict(list)
+        for event in group:
+            buckets[_bucket(event.occurred_at, span)].append(event)
+        series = [
+            {"start": start, "count": len(items),
+             "sessions": len({e.session_id for e in items if e.session_id})}
+            for start, items in sorted(buckets.items())
+        ]  # fmt: skip
+        rows.append({"code": code, "name": info.name if info else code, "count": len(group),
+                     "sessions": sessions, "session_share": sessions / active if active else 0.0,
+                     "metrics": _metrics(group), "series": series})  # fmt: skip
+    return sorted(rows, key=lambda row: (-row["count"], row["code"]))
+
+
+def _errors(events: list[Event]) -> list[dict]:
+    by_code = defaultdict(list)
+    for event in events:
+        if event.kind == "error":
+            by_code[event.code].append(event)
+    rows = []
+    for code, group in by_code.items():
+        info = lookup(code)
+        rows.append({"code": code, "name": info.name if info else code, "count": len(group),
+                     "sessions": len({e.session_id for e in group if e.session_id})})  # fmt: skip
+    return sorted(rows, key=lambda row: (-row["count"], row["code"]))
+
+
+def sip_code_of(event: Event) -> int | None:
+    details = event.details if isinstance(event.details, dict) else {}
+    termination = details.get("termination")
+    value = termination.get("sip_code") if isinstance(termination, dict) else None
+    if type(value) in (int, float) and 100 <= value <= 699 and value == int(value):
+        return int(value)
+    return None
+
+
+def _terminations(events: list[Event]) -> list[dict]:
+    by_key = defaultdict(list)
+    for event in events:
+        if event.kind == "termination":
+            by_key[(event.code, sip_code_of(event))].append(event)
+    rows = [
+        {"cause": cause, "sip_code": sip, "count": len(group),
+         "sessions": len({e.session_id for e in group if e.session_id}),
+         "expected": cause in EXPECTED_CAUSES}
+        for (cause, sip), group in by_key.items()
+    ]  # fmt: skip
+    return sorted(rows, key=lambda row: (-row["sessions"], row["cause"], row["sip_code"] or 0))
+
+
+def _builds(events: list[Event]) -> list[dict]:
+    by_build = defaultdict(list)
+    for event in events:
+        by_build[event.build_id].append(event)
+    rows = []
+    for build, group in by_build.items():
+        sessions = _sessions(group)
+        errors = sum(e.kind == "error" for e in group)
+        if not sessions["active"] and not errors:
+            continue
+        rows.append({"build_id": build, "sessions": sessions["active"],
+                     "degraded": sessions["degraded"],
+                     "degraded_share": sessions["degraded_share"], "errors": errors,
+                     "errors_per_session": errors / sessions["active"]
+                     if sessions["active"] else 0.0})  # fmt: skip
+    return sorted(rows, key=lambda row: (-row["sessions"], row["build_id"]))
+
+
+def without_averages(figures: dict) -> tuple[dict, list[float]]:
+    """The figures with each metric's ``avg`` taken out (floating-point sums differ in their
+    last bits with the order of addition), and those averages in a stable order."""
+    averages = []
+    for warning in figures["warnings"]:
+        for name in sorted(warning["metrics"]):
+            averages.append(warning["metrics"][name].pop("avg"))
+    return figures, averages
+
+
+def assert_same_figures(actual: dict, expected: dict) -> None:
+    actual, actual_avgs = without_averages(actual)
+    expected, expected_avgs = without_averages(expected)
+    assert actual == expected
+    assert len(actual_avgs) == len(expected_avgs)
+    for got, want in zip(actual_avgs, expected_avgs, strict=True):
+        assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def minutes_ago(now: datetime, minutes: float) -> datetime:
+    return now - timedelta(minutes=minutes)

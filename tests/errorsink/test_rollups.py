@@ -1,0 +1,288 @@
+"""The quality rollups against a recount of the raw events: exact, idempotent, catching up, and
+blind to no late-committing event."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from errorsink.models import Event, Session
+from errorsink.quality import WINDOWS, project_quality
+from errorsink.rollup_models import (
+    RollupCodeBucket,
+    RollupMetricBucket,
+    RollupSessionBucket,
+    RollupState,
+)
+from errorsink.rollups import ADVISORY_LOCK_KEY, rollups_apply, rollups_update
+from tests.errorsink.quality_recount import assert_same_figures, recount
+
+pytestmark = pytest.mark.django_db(transaction=True)
+_numbers = itertools.count(1)
+
+WARNING_CODES = ["31001", "31002", "31003", "31004", "32001", "33004", "34001", "35001"]
+ERROR_CODES = ["45002", "42001", "AGENT_CHILD_CRASHED"]
+CAUSES = ["NORMAL_CLEARING", "USER_BUSY", "PURGE"]
+METRIC_VALUE = st.one_of(
+    st.floats(min_value=-10, max_value=700, allow_nan=False),
+    st.integers(min_value=-5, max_value=200),
+    st.sampled_from(["high", True, None, [1], 1e300]),
+)
+
+
+def _event(project, **fields) -> Event:
+    number = next(_numbers)
+    now = timezone.now()
+    values = dict(
+        project=project, event_id=f"r-{number}", session_id="s1", kind=Event.ERROR,
+        code="45002", occurred_at=now, received_at=now, source="client", severity="high",
+        item_type="sdk_event", raw={},
+    )  # fmt: skip
+    values.update(fields)
+    return Event(**values)
+
+
+@st.composite
+def events_strategy(draw) -> list[dict]:
+    """Fields of random events over the last six days, most of them within two hours."""
+    count = draw(st.integers(min_value=1, max_value=60))
+    rows = []
+    for _ in range(count):
+        kind = draw(st.sampled_from(["warning", "warning", "error", "termination", "info"]))
+        minutes = draw(st.one_of(st.floats(0, 130), st.floats(0, 6 * 24 * 60), st.floats(-30, 0)))
+        row = {"kind": kind, "minutes_ago": minutes,
+               "session_id": draw(st.sampled_from(["s1", "s2", "s3", "s4", "s5", ""])),
+               "build_id": draw(st.sampled_from(["", "b1", "b2"])), "details": {}}  # fmt: skip
+        if kind == "warning":
+            row["code"] = draw(st.sampled_from(WARNING_CODES))
+            if draw(st.integers(0, 3)):
+                keys = ["rtt_ms", "jitter_ms", "packet_loss_pct", "mos", "other"]
+                row["details"] = {"metrics": draw(st.dictionaries(st.sampled_from(keys),
+                                                                  METRIC_VALUE))}  # fmt: skip
+        elif kind == "error":
+            row["code"] = draw(st.sampled_from(ERROR_CODES))
+        elif kind == "termination":
+            row["code"] = draw(st.sampled_from(CAUSES))
+            sip = draw(st.sampled_from([None, 486, 404, 200, 17, "486", 486.5, 486.0]))
+            row["details"] = {"termination": {"cause": row["code"], "sip_code": sip}}
+        else:
+            row["code"] = "SESSION_IDLE_TIMEOUT"
+        rows.append(row)
+    return rows
+
+
+def _store(project, rows: list[dict], now) -> None:
+    Event.objects.bulk_create(
+        _event(project, kind=row["kind"], code=row["code"], session_id=row["session_id"],
+               build_id=row["build_id"], details=row["details"],
+               occurred_at=now - timedelta(minutes=row["minutes_ago"]))
+        for row in rows
+    )  # fmt: skip
+
+
+def _reset_rollups() -> None:
+    for model in (RollupSessionBucket, RollupCodeBucket, RollupMetricBucket, RollupState):
+        model.objects.all().delete()
+
+
+def _settle() -> None:
+    """Two runs: the first takes a reading, the second passes its horizon."""
+    rollups_update()
+    rollups_update()
+
+
+def _assert_matches_recount(project, now) -> None:
+    for window in WINDOWS:
+        for build_id in (None, "b1", ""):
+            if build_id == "":
+                continue  # not an allowed build filter; "" builds show in the builds list
+            actual = project_quality(project_id=project.id, window=window, build_id=build_id,
+                                     now=now)  # fmt: skip
+            expected = recount(project_id=project.id, window=window, build_id=build_id, now=now)
+            assert_same_figures(actual, expected)
+
+
+@settings(max_examples=25, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batches=st.lists(events_strategy(), min_size=1, max_size=3))
+def test_it_matches_a_recount_whether_run_after_each_batch_or_once(project, batches):
+    Event.objects.all().delete()
+    _reset_rollups()
+    now = timezone.now()
+    for rows in batches:
+        _store(project, rows, now)
+        _settle()
+    _assert_matches_recount(project, now)
+
+    figures = project_quality(project_id=project.id, window="7d", now=now)
+    _settle()  # computing again changes nothing
+    assert project_quality(project_id=project.id, window="7d", now=now) == figures
+
+    _reset_rollups()  # as if the worker had been down for all of it
+    _settle()
+    _assert_matches_recount(project, now)
+
+
+def test_an_event_committed_late_with_a_lower_id_is_counted(project, alice):
+    for insert_early in (True, False):
+        _late_commit_case(project, insert_early=insert_early)
+
+
+def _late_commit_case(project, *, insert_early: bool) -> None:
+    Event.objects.all().delete()
+    _reset_rollups()
+    now = timezone.now()
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"],
+        dbname=db["NAME"],
+    ) as other:  # fmt: skip
+        late_id = other.execute("SELECT nextval('errorsink_event_id_seq')").fetchone()[0]
+        late = _event(project, id=late_id, code="31002", kind=Event.WARNING, occurred_at=now)
+
+        def insert_late() -> None:
+            other.execute(
+                "INSERT INTO errorsink_event (id, project_id, event_id, session_id, kind, code, "
+                "name, message, occurred_at, received_at, source, severity, build_id, stack, "
+                "details, item_type, raw) VALUES (%s, %s, %s, 's9', 'warning', '31002', '', '', "
+                "%s, %s, 'client', 'medium', '', '', '{}', 'sdk_event', '{}')",
+                [late.id, project.id, late.event_id, now, now],
+            )
+
+        if insert_early:
+            insert_late()  # the batch holds an xid already
+        _store(project, [{"kind": "error", "code": "45002", "session_id": "s1", "build_id": "",
+                          "details": {}, "minutes_ago": 1}], now)  # fmt: skip
+        _settle()
+        assert RollupState.objects.get().watermark < late_id
+        if not insert_early:
+            insert_late()  # drawn before the runs, written after them
+        other.commit()
+    _settle()
+    assert RollupState.objects.get().watermark > late_id
+    figures = project_quality(project_id=project.id, window="1h", now=now)
+    assert figures["sessions"]["active"] == 2 and figures["sessions"]["degraded"] == 1
+    _assert_matches_recount(project, now)
+
+
+def test_a_run_is_a_fixed_number_of_queries(project, django_assert_num_queries):
+    now = timezone.now()
+    _store(project, [{"kind": "warning", "code": "31002", "session_id": f"s{n}", "build_id": "b1",
+                      "details": {"metrics": {"jitter_ms": n}}, "minutes_ago": n}
+                     for n in range(300)], now)  # fmt: skip
+    rollups_update()  # the reading
+    # lock, state, reading (2); per chunk its end, BEGIN, lock state, chunk, 3 upserts, tags,
+    # drop, watermark, COMMIT; pending, prune, unlock: the same for 300 events or 50,000.
+    with django_assert_num_queries(18):
+        result = rollups_update()
+    assert result.chunks == 1
+    assert project_quality(project_id=project.id, window="24h", now=now)["warnings"][0][
+        "count"
+    ] == sum(1 for n in range(300) if n < 60 * 24)
+
+
+def test_it_processes_a_backlog_in_chunks(project, monkeypatch):
+    monkeypatch.setattr("errorsink.rollups.CHUNK_IDS", 7)
+    now = timezone.now()
+    rows = [{"kind": "error", "code": "45002", "session_id": f"s{n % 5}", "build_id": "",
+             "details": {}, "minutes_ago": n} for n in range(50)]  # fmt: skip
+    _store(project, rows, now)
+    rollups_update()
+    runs = [rollups_update().chunks]
+    while runs[-1]:  # a run does at most MAX_CHUNKS_PER_RUN; the next ones go on
+        runs.append(rollups_update().chunks)
+    assert sum(runs) == 8  # 7 events a chunk
+    _assert_matches_recount(project, now)
+
+
+def test_a_second_run_at_once_does_nothing(project):
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"],
+        dbname=db["NAME"], autocommit=True,
+    ) as other:  # fmt: skip
+        other.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        assert not rollups_update().ran
+        other.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+    assert rollups_update().ran
+
+
+def test_applying_a_range_twice_counts_it_once(project):
+    now = timezone.now()
+    _store(project, [{"kind": "error", "code": "45002", "session_id": "s1", "build_id": "",
+                      "details": {}, "minutes_ago": 3}], now)  # fmt: skip
+    rollups_update()
+    through = Event.objects.latest("id").id
+    assert rollups_apply(after=0, through=through)
+    assert not rollups_apply(after=0, through=through)
+    assert project_quality(project_id=project.id, window="1h", now=now)["errors"][0]["count"] == 1
+
+
+@pytest.mark.parametrize("count, p95", [(1, 1.0), (20, 19.0), (21, 20.0), (30, 29.0), (100, 95.0)])
+def test_p95_is_the_nearest_rank_value(project, count, p95):
+    now = timezone.now()
+    rows = [{"kind": "warning", "code": "31002", "session_id": "s1", "build_id": "",
+             "details": {"metrics": {"jitter_ms": value}}, "minutes_ago": 5}
+            for value in range(count, 0, -1)]  # fmt: skip
+    _store(project, rows, now)
+    _settle()
+    for window in WINDOWS:
+        warning = project_quality(project_id=project.id, window=window, now=now)["warnings"][0]
+        assert warning["metrics"]["jitter_ms"]["p95"] == p95
+
+
+def test_bad_metrics_are_left_out_and_never_fail_a_run(project):
+    now = timezone.now()
+    bad = [{"packet_loss_pct": -3, "mos": 7, "rtt_ms": "high", "jitter_ms": True},
+           {"mos": 1e300, "rtt_ms": [1]}, {"mos": 4.5, "packet_loss_pct": 2}]  # fmt: skip
+    rows = [{"kind": "warning", "code": "31004", "session_id": "s1", "build_id": "",
+             "details": {"metrics": metrics}, "minutes_ago": 2} for metrics in bad]  # fmt: skip
+    rows += [{"kind": "warning", "code": "31004", "session_id": "s2", "build_id": "",
+              "details": details, "minutes_ago": 2}
+             for details in ({"metrics": [1, 2]}, {"metrics": "x"}, [1], "text")]  # fmt: skip
+    _store(project, rows, now)
+    _settle()
+    warning = project_quality(project_id=project.id, window="1h", now=now)["warnings"][0]
+    assert warning["count"] == 7
+    assert warning["metrics"] == {
+        "mos": {"count": 1, "avg": 4.5, "p95": 4.5},
+        "packet_loss_pct": {"count": 1, "avg": 2.0, "p95": 2.0},
+    }
+
+
+def test_sessions_get_quality_tags_from_their_codes(project):
+    now = timezone.now()
+    for session_id in ("s1", "s2"):
+        Session.objects.create(project=project, session_id=session_id, first_seen=now,
+                               last_seen=now)  # fmt: skip
+    rows = [{"kind": kind, "code": code, "session_id": "s1", "build_id": "", "details": {},
+             "minutes_ago": 1}
+            for kind, code in (("warning", "31002"), ("warning", "33004"), ("warning", "34001"),
+                               ("error", "45003"), ("warning", "31002"))]  # fmt: skip
+    _store(project, rows, now)
+    _settle()
+    _store(project, [{**rows[0], "code": "31001"}], now)
+    _settle()
+    tags = dict(Session.objects.values_list("session_id", "quality_tags"))
+    assert tags == {
+        "s1": ["high_jitter", "high_latency", "ice_failure", "signaling_failure"],
+        "s2": [],
+    }
+
+
+def test_beat_runs_the_thin_task_every_few_seconds(project, settings):
+    from errorsink.tasks import rollups_compute
+
+    entry = settings.CELERY_BEAT_SCHEDULE["rollups-compute"]
+    assert entry["task"] == rollups_compute.name and entry["schedule"] <= 10
+    now = timezone.now()
+    _store(project, [{"kind": "error", "code": "45002", "session_id": "s1", "build_id": "",
+                      "details": {}, "minutes_ago": 1}], now)  # fmt: skip
+    rollups_compute()
+    assert rollups_compute() == Event.objects.latest("id").id
