@@ -95,5 +95,7 @@ def test_it_serves_the_hot_reads_from_their_indexes_on_a_million_rows(million_ev
         lambda: selectors.session_events(project_id=million_events.id, session_id="s7")
     )
     assert "event_timeline" in text and "Seq Scan" not in text, text
+    # The projects list reads the hourly rollups, by their key, never the event table.
     text = plan_of_read(lambda: selectors.projects_activity_24h(project_ids=[million_events.id]))
-    assert "event_activity" in text, text
+    assert "Index Scan using errorsink_rollup_session_pkey" in text, text
+    assert "errorsink_event" not in text, text
