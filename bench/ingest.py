@@ -14,8 +14,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import bench_env, prepare_database, start_worker, stop
+from bench.common import bench_env, prepare_database, start_worker
 from bench.items import mixed_items
+from devstack.processes import stop
 
 COUNT = 100_000
 PUSH_CHUNK = 1_000

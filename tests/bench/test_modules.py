@@ -1,0 +1,14 @@
+"""The benchmarks are not run by the suite (`make bench` is), but they must stay importable
+after a refactor: an import error would only show on the next `make bench`."""
+
+import importlib
+
+import pytest
+
+pytestmark = pytest.mark.pure
+
+
+@pytest.mark.parametrize("module", ["bench.__main__", "bench.ingest", "bench.live_latency"])
+def test_it_imports_every_benchmark(module):
+    benchmark = importlib.import_module(module)
+    assert callable(benchmark.main)
