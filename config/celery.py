@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from celery import Celery, bootsteps
-from celery.signals import beat_init
+from celery.beat import PersistentScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -39,9 +39,10 @@ class IngestConsumerStep(bootsteps.StartStopStep):
 app.steps["worker"].add(IngestConsumerStep)
 
 
-@beat_init.connect
-def _create_schedule_folder(sender, **kwargs) -> None:
-    """Beat keeps its schedule in the state folder, which settings only name."""
-    from django.conf import settings
+class StateDirScheduler(PersistentScheduler):
+    """Beat's default scheduler, which first creates the folder its schedule file lives in:
+    settings only name that folder, and in a container nothing else has made it."""
 
-    Path(settings.CELERY_BEAT_SCHEDULE_FILENAME).parent.mkdir(parents=True, exist_ok=True)
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()

@@ -195,10 +195,11 @@ ERRORSINK_API_RATE_LIMIT = int(os.environ.get("ERRORSINK_API_RATE_LIMIT", "600")
 ERRORSINK_API_RATE_WINDOW = int(os.environ.get("ERRORSINK_API_RATE_WINDOW", "60"))
 
 ERRORSINK_RETENTION_DAYS = int(os.environ.get("ERRORSINK_RETENTION_DAYS", "30"))
-# The checkout's state folder, shared with the embedded services and the secret key; beat
-# creates it when it starts (config/celery.py).
+# The checkout's state folder, shared with the embedded services and the secret key; beat's
+# scheduler creates it when it starts (config/celery.py).
 STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR", BASE_DIR / ".errorsink"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "config.celery:StateDirScheduler"
 CELERY_BEAT_SCHEDULE = {
     "events-prune": {"task": "errorsink.tasks.events_prune", "schedule": 3600.0},
     # Every 5 s, so figures trail ingest by two runs at most; a run beat queued while the worker

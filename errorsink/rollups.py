@@ -3,16 +3,12 @@ idempotently, behind a snapshot horizon so that no late-committing event is ever
 
 Why a horizon. Ingest draws event ids with nextval inside its batch transaction, so id 900 may
 commit after id 1000 has been read: "id > watermark" alone would skip 900 forever. Each run
-therefore takes a *reading*: the sequence's last value L, the current snapshot's xmax X and the
-virtual transaction ids of every client transaction running in this database. The reading is
-kept as pending. A later run processes ids in (watermark, L] only once
-
-- the current snapshot's xmin >= X: every transaction with an xid below X has ended, and
-- none of the remembered virtual transactions is still running.
-
-The second condition is the one that makes it airtight: a transaction gets an xid only at its
-first write (nextval assigns one only every 32 values, when it logs the sequence), so a batch
-that has drawn its ids but not yet begun its COPY has no xid and is invisible to the first test.
+therefore takes a *reading*: the sequence's last value L and the virtual transaction ids of
+every client transaction running in this database. The reading is kept as pending. A later run
+processes ids in (watermark, L] only once none of the remembered virtual transactions is still
+running. (Not the snapshot's xmin: it spans every database of the server and waits for
+transactions that cannot hold an event id, and a transaction gets an xid only at its first write,
+so a batch that has drawn its ids but not yet begun its COPY is invisible to it anyway.)
 Every transaction holds a lock on its own virtual xid from start to end, released after its
 commit became visible; any transaction that drew an id <= L was running or finished when the
 lock list was read just after L, so once all of those are gone every id <= L is committed (or
@@ -39,6 +35,7 @@ import logging
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from errorsink.quality_tags import TAG_BY_CODE
 
@@ -51,6 +48,8 @@ MAX_CHUNKS_PER_RUN = 40
 # Minute rows are written for events that happened within this long before the run, and pruned
 # once older: the last-hour view and its previous hour need them; a margin covers clock skew.
 MINUTE_ROWS_KEPT = "3 hours"
+# A pending reading older than this means a transaction is holding the figures back.
+HELD_BACK_WARNING_SECONDS = 30
 ADVISORY_LOCK_KEY = 0x6572726F7273696E  # "errorsin": a fixed key only this service takes.
 METRIC_RANGES: dict[str, tuple[float, float]] = {
     "rtt_ms": (0, 600_000),
@@ -109,9 +108,20 @@ def _run() -> RunResult:
 
 
 def _horizon_passed(state: dict, reading: Reading) -> bool:
-    return reading.xmin >= state["pending_xmax"] and not (
-        set(state["pending_vxids"]) & reading.vxids
-    )
+    if set(state["pending_vxids"]) & reading.vxids:
+        _warn_if_held_back(state)
+        return False
+    return True
+
+
+def _warn_if_held_back(state: dict) -> None:
+    """Figures should trail ingest by seconds; a transaction left open holds them back."""
+    if state["updated_at"] is None:
+        return
+    age = (timezone.now() - state["updated_at"]).total_seconds()
+    if age > HELD_BACK_WARNING_SECONDS:
+        logger.warning("quality rollups held back %.0fs by a transaction still open since the "
+                    "reading (e.g. an idle-in-transaction session)", age)  # fmt: skip
 
 
 def _process_until(watermark: int, through: int) -> tuple[int, int]:
@@ -158,11 +168,11 @@ def _state_load() -> dict:
         cursor.execute(
             "INSERT INTO errorsink_rollup_state AS s (id, watermark, pending_vxids) "
             "VALUES (1, 0, '{}') ON CONFLICT (id) DO UPDATE SET id = s.id "
-            "RETURNING watermark, pending_through, pending_xmax, pending_vxids"
+            "RETURNING watermark, pending_through, pending_vxids, updated_at"
         )
-        watermark, through, xmax, vxids = cursor.fetchone()
-    return {"watermark": watermark, "pending_through": through, "pending_xmax": xmax,
-            "pending_vxids": vxids}  # fmt: skip
+        watermark, through, vxids, updated_at = cursor.fetchone()
+    return {"watermark": watermark, "pending_through": through, "pending_vxids": vxids,
+            "updated_at": updated_at}  # fmt: skip
 
 
 def _reading_take() -> Reading:
