@@ -286,3 +286,22 @@ def test_beat_runs_the_thin_task_every_few_seconds(project, settings):
                       "details": {}, "minutes_ago": 1}], now)  # fmt: skip
     rollups_compute()
     assert rollups_compute() == Event.objects.latest("id").id
+
+
+def test_it_says_when_an_open_transaction_holds_the_figures_back(project, caplog):
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"],
+        dbname=db["NAME"],
+    ) as other:  # fmt: skip
+        other.execute("SELECT nextval('errorsink_event_id_seq')")  # open, then left idle
+        rollups_update()  # the reading remembers the open transaction
+        RollupState.objects.update(updated_at=timezone.now() - timedelta(seconds=45))
+        with caplog.at_level("WARNING", logger="errorsink.rollups"):
+            rollups_update()
+        assert "held back" in caplog.text
+        other.rollback()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="errorsink.rollups"):
+        rollups_update()
+    assert "held back" not in caplog.text
