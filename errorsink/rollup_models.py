@@ -103,7 +103,6 @@ class RollupState(models.Model):
     id = models.SmallIntegerField(primary_key=True, default=1)
     watermark = models.BigIntegerField(default=0)
     pending_through = models.BigIntegerField(null=True)
-    pending_xmax = models.BigIntegerField(null=True)
     pending_vxids = ArrayField(models.TextField(), default=list)
     updated_at = models.DateTimeField(null=True)
 

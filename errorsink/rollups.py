@@ -64,8 +64,6 @@ DEGRADED_CODE_PATTERN = "^3[123]0[0-9][0-9]$"
 @dataclass(frozen=True)
 class Reading:
     through: int
-    xmin: int
-    xmax: int
     vxids: frozenset[str]
 
 
@@ -179,34 +177,32 @@ def _reading_take() -> Reading:
     """The sequence first, then the running transactions: see the module docstring."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END, "
-            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
-            "pg_snapshot_xmax(pg_current_snapshot())::text::bigint "
+            "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END "
             "FROM errorsink_event_id_seq"
         )
-        through, xmin, xmax = cursor.fetchone()
+        (through,) = cursor.fetchone()
         cursor.execute(
             "SELECT l.virtualxid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'virtualxid' AND l.granted AND l.pid <> pg_backend_pid() "
             "AND a.backend_type = 'client backend' AND a.datname = current_database()"
         )
         vxids = frozenset(row[0] for row in cursor.fetchall())
-    return Reading(through=through, xmin=xmin, xmax=xmax, vxids=vxids)
+    return Reading(through=through, vxids=vxids)
 
 
 def _pending_save(reading: Reading) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE errorsink_rollup_state SET pending_through = %s, pending_xmax = %s, "
+            "UPDATE errorsink_rollup_state SET pending_through = %s, "
             "pending_vxids = %s, updated_at = now() WHERE id = 1",
-            [reading.through, reading.xmax, sorted(reading.vxids)],
+            [reading.through, sorted(reading.vxids)],
         )
 
 
 def _pending_clear() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE errorsink_rollup_state SET pending_through = NULL, pending_xmax = NULL, "
+            "UPDATE errorsink_rollup_state SET pending_through = NULL, "
             "pending_vxids = '{}', updated_at = now() WHERE id = 1"
         )
 

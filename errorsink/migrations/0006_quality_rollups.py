@@ -18,7 +18,6 @@ class Migration(migrations.Migration):
                 ('id', models.SmallIntegerField(default=1, primary_key=True, serialize=False)),
                 ('watermark', models.BigIntegerField(default=0)),
                 ('pending_through', models.BigIntegerField(null=True)),
-                ('pending_xmax', models.BigIntegerField(null=True)),
                 ('pending_vxids', django.contrib.postgres.fields.ArrayField(base_field=models.TextField(), default=list)),
                 ('updated_at', models.DateTimeField(null=True)),
             ],
