@@ -202,12 +202,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "config.celery:StateDirScheduler"
 CELERY_BEAT_SCHEDULE = {
     "events-prune": {"task": "errorsink.tasks.events_prune", "schedule": 3600.0},
-    # Every 5 s, so figures trail ingest by two runs at most; a run beat queued while the worker
-    # was down is dropped rather than piled up (the next one catches up by itself).
+    # Every 2 s, so figures (and the live charts) trail ingest by a few seconds; a run beat
+    # queued while the worker was down is dropped rather than piled up (the next one catches up
+    # by itself). An idle run is a handful of cheap queries.
     "rollups-compute": {
         "task": "errorsink.tasks.rollups_compute",
-        "schedule": 5.0,
-        "options": {"expires": 5.0},
+        "schedule": 2.0,
+        "options": {"expires": 2.0},
     },
 }
 ERRORSINK_INGEST_BATCH = int(os.environ.get("ERRORSINK_INGEST_BATCH", "4000"))

@@ -4,11 +4,13 @@ idempotently, behind a snapshot horizon so that no late-committing event is ever
 Why a horizon. Ingest draws event ids with nextval inside its batch transaction, so id 900 may
 commit after id 1000 has been read: "id > watermark" alone would skip 900 forever. Each run
 therefore takes a *reading*: the sequence's last value L and the virtual transaction ids of
-every client transaction running in this database. The reading is kept as pending. A later run
-processes ids in (watermark, L] only once none of the remembered virtual transactions is still
-running. (Not the snapshot's xmin: it spans every database of the server and waits for
-transactions that cannot hold an event id, and a transaction gets an xid only at its first write,
-so a batch that has drawn its ids but not yet begun its COPY is invisible to it anyway.)
+every client transaction running in this database. The reading is kept as pending, and ids in
+(watermark, L] are processed only once none of the remembered virtual transactions is still
+running: the run waits up to ``HORIZON_WAIT_SECONDS`` for them (ingest's batches commit in
+milliseconds), else a later run goes on from the saved reading. (Not the snapshot's xmin: it
+spans every database of the server and waits for transactions that cannot hold an event id,
+and a transaction gets an xid only at its first write, so a batch that has drawn its ids but
+not yet begun its COPY is invisible to it anyway.)
 Every transaction holds a lock on its own virtual xid from start to end, released after its
 commit became visible; any transaction that drew an id <= L was running or finished when the
 lock list was read just after L, so once all of those are gone every id <= L is committed (or
@@ -24,6 +26,10 @@ key order, so concurrent writers would lock in the same order. Session tags are 
 order ingest uses for its session upsert (project, then session id, byte order), which keeps the
 two from deadlocking.
 
+Builds: an event without a ``build_id`` counts under its session's build as stored when the
+chunk is rolled up (warnings from a browser SDK do not know the agent's build); an event that
+arrived before its session had a build stays under the empty build.
+
 Metric values are valid when they are JSON numbers within ``METRIC_RANGES`` (loss 0-100 %, MOS
 1-5, times 0-600 s); anything else is left out of averages and percentiles and never fails a
 run.
@@ -32,7 +38,9 @@ run.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -50,6 +58,9 @@ MAX_CHUNKS_PER_RUN = 40
 MINUTE_ROWS_KEPT = "3 hours"
 # A pending reading older than this means a transaction is holding the figures back.
 HELD_BACK_WARNING_SECONDS = 30
+# How long a run waits for the transactions its reading saw before leaving them to the next run.
+HORIZON_WAIT_SECONDS = 1.0
+HORIZON_POLL_SECONDS = 0.05
 ADVISORY_LOCK_KEY = 0x6572726F7273696E  # "errorsin": a fixed key only this service takes.
 METRIC_RANGES: dict[str, tuple[float, float]] = {
     "rtt_ms": (0, 600_000),
@@ -72,6 +83,8 @@ class RunResult:
     ran: bool = False
     processed_through: int | None = None
     chunks: int = 0
+    # The projects whose figures changed, for the dashboards to redraw.
+    projects: set = field(default_factory=set)
 
 
 def rollups_update() -> RunResult:
@@ -92,44 +105,71 @@ def _run() -> RunResult:
     reading = _reading_take()
     result = RunResult(ran=True)
     watermark = state["watermark"]
-    if state["pending_through"] is not None and _horizon_passed(state, reading):
-        watermark, result.chunks = _process_until(watermark, state["pending_through"])
-        result.processed_through = watermark
-        if watermark >= state["pending_through"]:
-            state["pending_through"] = None
-    if state["pending_through"] is None and reading.through > watermark:
+    pending, held_since = _pending_of(state), state["updated_at"]
+    if pending is None and reading.through > watermark:
+        pending, held_since = reading, None
         _pending_save(reading)
-    elif state["pending_through"] is None:
-        _pending_clear()
+    if pending is not None and _horizon_passed(pending, held_since):
+        watermark = _process_until(watermark, pending.through, result)
+        if watermark >= pending.through:
+            pending = None
+            # Taken before processing: whatever it saw waits for the next run.
+            if reading.through > watermark:
+                _pending_save(reading)
+            else:
+                _pending_clear()
     _minute_rows_prune()
     return result
 
 
-def _horizon_passed(state: dict, reading: Reading) -> bool:
-    if set(state["pending_vxids"]) & reading.vxids:
-        _warn_if_held_back(state)
-        return False
+def _pending_of(state: dict) -> Reading | None:
+    if state["pending_through"] is None:
+        return None
+    return Reading(through=state["pending_through"], vxids=frozenset(state["pending_vxids"]))
+
+
+def _horizon_passed(pending: Reading, held_since: datetime | None) -> bool:
+    """Waits a moment for the transactions the reading saw: ingest's are short, so the figures
+    usually move in the same run instead of one beat interval later."""
+    deadline = time.monotonic() + HORIZON_WAIT_SECONDS
+    while pending.vxids and _still_running(pending.vxids):
+        if time.monotonic() >= deadline:
+            if held_since is not None:
+                _warn_if_held_back(held_since)
+            return False
+        time.sleep(HORIZON_POLL_SECONDS)
     return True
 
 
-def _warn_if_held_back(state: dict) -> None:
+def _still_running(vxids: frozenset[str]) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'virtualxid' AND granted "
+            "AND virtualxid = ANY(%s))",
+            [sorted(vxids)],
+        )
+        return cursor.fetchone()[0]
+
+
+def _warn_if_held_back(held_since: datetime) -> None:
     """Figures should trail ingest by seconds; a transaction left open holds them back."""
-    if state["updated_at"] is None:
-        return
-    age = (timezone.now() - state["updated_at"]).total_seconds()
+    age = (timezone.now() - held_since).total_seconds()
     if age > HELD_BACK_WARNING_SECONDS:
         logger.warning("quality rollups held back %.0fs by a transaction still open since the "
                     "reading (e.g. an idle-in-transaction session)", age)  # fmt: skip
 
 
-def _process_until(watermark: int, through: int) -> tuple[int, int]:
-    chunks = 0
-    while watermark < through and chunks < MAX_CHUNKS_PER_RUN:
+def _process_until(watermark: int, through: int, result: RunResult) -> int:
+    while watermark < through and result.chunks < MAX_CHUNKS_PER_RUN:
         upper = _chunk_end(watermark, through)
-        if not rollups_apply(after=watermark, through=upper):
+        projects = rollups_apply(after=watermark, through=upper)
+        if projects is None:
             break  # someone else moved the watermark; the next run starts from theirs
-        watermark, chunks = upper, chunks + 1
-    return watermark, chunks
+        watermark = upper
+        result.chunks += 1
+        result.processed_through = watermark
+        result.projects |= projects
+    return watermark
 
 
 def _chunk_end(watermark: int, through: int) -> int:
@@ -228,9 +268,10 @@ def _minute_rows_prune() -> None:
 # One chunk
 
 
-def rollups_apply(*, after: int, through: int) -> bool:
+def rollups_apply(*, after: int, through: int) -> set | None:
     """Count the events with ids in (after, through] and move the watermark to ``through``, in
-    one transaction; False (and nothing done) when the watermark is no longer ``after``.
+    one transaction; returns the projects whose figures changed, or None (and nothing done) when
+    the watermark is no longer ``after``.
 
     The caller vouches that every id in the range has committed or never will (the horizon);
     tests whose own open transaction holds the events call it directly.
@@ -239,8 +280,11 @@ def rollups_apply(*, after: int, through: int) -> bool:
         cursor.execute("SELECT watermark FROM errorsink_rollup_state WHERE id = 1 FOR UPDATE")
         row = cursor.fetchone()
         if row is None or row[0] != after:
-            return False
+            return None
         cursor.execute(_CHUNK, [after, through])
+        cursor.execute(_SESSION_BUILDS)
+        cursor.execute("SELECT DISTINCT project_id FROM rollup_chunk")
+        projects = {project_id for (project_id,) in cursor.fetchall()}
         cursor.execute(_SESSIONS_UPSERT)
         cursor.execute(_CODES_UPSERT)
         cursor.execute(_METRICS_UPSERT)
@@ -251,7 +295,7 @@ def rollups_apply(*, after: int, through: int) -> bool:
             "UPDATE errorsink_rollup_state SET watermark = %s, updated_at = now() WHERE id = 1",
             [through],
         )
-    return True
+    return projects
 
 
 # Each event once, with its buckets and derived columns. The minute bucket is null for events
@@ -273,6 +317,15 @@ CROSS JOIN LATERAL (
                 THEN (e.details #>> '{{termination,sip_code}}')::numeric END AS sip
 ) AS x
 WHERE e.id > %s AND e.id <= %s
+"""
+
+# An event that names no build (a browser SDK's warning, say) counts under its session's build:
+# "degraded on build X" must include the warnings X's calls got from the client side.
+_SESSION_BUILDS = """
+UPDATE rollup_chunk c SET build_id = s.build_id
+FROM errorsink_session s
+WHERE c.build_id = '' AND c.session_id <> '' AND s.build_id <> ''
+  AND s.project_id = c.project_id AND s.session_id = c.session_id
 """
 
 # Both spans from one pass: every event has an hour row, recent ones a minute row too.

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from errorsink.live import quality_updated_announce
 from errorsink.models import Event, Session
 from errorsink.rollups import rollups_update
 
@@ -29,5 +30,8 @@ def events_prune(*, days: int | None = None) -> int:
 
 @shared_task
 def rollups_compute() -> int | None:
-    """Bring the quality rollups up to date; returns the id they now reach, if they moved."""
-    return rollups_update().processed_through
+    """Bring the quality rollups up to date and tell open dashboards whose figures moved;
+    returns the id they now reach, if they moved."""
+    result = rollups_update()
+    quality_updated_announce(result.projects)
+    return result.processed_through

@@ -8,11 +8,14 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from errorsink.live import group_name
 from errorsink.models import Event, Session
 from errorsink.quality import WINDOWS, project_quality
 from errorsink.rollup_models import (
@@ -78,7 +81,17 @@ def events_strategy(draw) -> list[dict]:
     return rows
 
 
+# Each session's build as ingest would have stored it; events without a build count under it.
+SESSION_BUILDS = {"s1": "b1", "s2": "b2", "s3": "", "s4": "b1", "s5": "b2"}
+
+
 def _store(project, rows: list[dict], now) -> None:
+    for session_id in {row["session_id"] for row in rows} - {""}:
+        Session.objects.get_or_create(
+            project=project, session_id=session_id,
+            defaults={"build_id": SESSION_BUILDS.get(session_id, ""), "first_seen": now,
+                      "last_seen": now},
+        )  # fmt: skip
     Event.objects.bulk_create(
         _event(project, kind=row["kind"], code=row["code"], session_id=row["session_id"],
                build_id=row["build_id"], details=row["details"],
@@ -176,10 +189,10 @@ def test_a_run_is_a_fixed_number_of_queries(project, django_assert_num_queries):
     _store(project, [{"kind": "warning", "code": "31002", "session_id": f"s{n}", "build_id": "b1",
                       "details": {"metrics": {"jitter_ms": n}}, "minutes_ago": n}
                      for n in range(300)], now)  # fmt: skip
-    rollups_update()  # the reading
-    # lock, state, reading (2); per chunk its end, BEGIN, lock state, chunk, 3 upserts, tags,
-    # drop, watermark, COMMIT; pending, prune, unlock: the same for 300 events or 50,000.
-    with django_assert_num_queries(18):
+    # lock, state, reading (2), pending; per chunk its end, BEGIN, lock state, chunk, session
+    # builds, projects, 3 upserts, tags, drop, watermark, COMMIT; pending, prune, unlock: the
+    # same for 300 events or 50,000 (no other transaction is open to wait for).
+    with django_assert_num_queries(21):
         result = rollups_update()
     assert result.chunks == 1
     assert project_quality(project_id=project.id, window="24h", now=now)["warnings"][0][
@@ -192,12 +205,12 @@ def test_it_processes_a_backlog_in_chunks(project, monkeypatch):
     now = timezone.now()
     rows = [{"kind": "error", "code": "45002", "session_id": f"s{n % 5}", "build_id": "",
              "details": {}, "minutes_ago": n} for n in range(50)]  # fmt: skip
+    monkeypatch.setattr("errorsink.rollups.MAX_CHUNKS_PER_RUN", 3)
     _store(project, rows, now)
-    rollups_update()
     runs = [rollups_update().chunks]
     while runs[-1]:  # a run does at most MAX_CHUNKS_PER_RUN; the next ones go on
         runs.append(rollups_update().chunks)
-    assert sum(runs) == 8  # 7 events a chunk
+    assert runs == [3, 3, 2, 0]  # 7 events a chunk
     _assert_matches_recount(project, now)
 
 
@@ -217,10 +230,10 @@ def test_applying_a_range_twice_counts_it_once(project):
     now = timezone.now()
     _store(project, [{"kind": "error", "code": "45002", "session_id": "s1", "build_id": "",
                       "details": {}, "minutes_ago": 3}], now)  # fmt: skip
-    rollups_update()
+    RollupState.objects.get_or_create(id=1)
     through = Event.objects.latest("id").id
-    assert rollups_apply(after=0, through=through)
-    assert not rollups_apply(after=0, through=through)
+    assert rollups_apply(after=0, through=through) == {project.id}
+    assert rollups_apply(after=0, through=through) is None
     assert project_quality(project_id=project.id, window="1h", now=now)["errors"][0]["count"] == 1
 
 
@@ -256,6 +269,23 @@ def test_bad_metrics_are_left_out_and_never_fail_a_run(project):
     }
 
 
+def test_an_event_without_a_build_counts_under_its_sessions_build(project):
+    now = timezone.now()
+    rows = [{"kind": "warning", "code": "31002", "session_id": "s1", "build_id": "",
+             "details": {}, "minutes_ago": 1},
+            {"kind": "error", "code": "45002", "session_id": "s3", "build_id": "", "details": {},
+             "minutes_ago": 1}]  # fmt: skip
+    _store(project, rows, now)  # s1 runs build b1; s3 has no build
+    _settle()
+    builds = project_quality(project_id=project.id, window="1h", now=now)["builds"]
+    assert [(b["build_id"], b["sessions"], b["degraded"], b["errors"]) for b in builds] == [
+        ("", 1, 0, 1),
+        ("b1", 1, 1, 0),
+    ]
+    b1 = project_quality(project_id=project.id, window="1h", build_id="b1", now=now)
+    assert [w["code"] for w in b1["warnings"]] == ["31002"]
+
+
 def test_sessions_get_quality_tags_from_their_codes(project):
     now = timezone.now()
     for session_id in ("s1", "s2"):
@@ -284,8 +314,14 @@ def test_beat_runs_the_thin_task_every_few_seconds(project, settings):
     now = timezone.now()
     _store(project, [{"kind": "error", "code": "45002", "session_id": "s1", "build_id": "",
                       "details": {}, "minutes_ago": 1}], now)  # fmt: skip
-    rollups_compute()
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(group_name(project.id), channel)
     assert rollups_compute() == Event.objects.latest("id").id
+    # The project's open dashboards hear that its figures moved.
+    assert async_to_sync(layer.receive)(channel) == {"type": "quality.updated"}
+    async_to_sync(layer.group_discard)(group_name(project.id), channel)
+    assert rollups_compute() is None  # nothing new: no figures moved
 
 
 def test_it_says_when_an_open_transaction_holds_the_figures_back(project, caplog):
