@@ -1,5 +1,7 @@
 """Live pushes to the dashboard: authorised on connect, one channel-layer group per project.
 
+The project page also gets its quality panel again, out of band, whenever the rollups move.
+
 Pages do not join the group themselves: one relay per project per process does
 (dashboard/hub.py), merges bursts, and hands the new events to every page at once. Each
 consumer answers with HTML for the htmx websocket extension: on (re)connect the whole current
@@ -20,9 +22,11 @@ from django.utils.safestring import SafeString, mark_safe
 from dashboard.hub import project_hub
 from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
+from dashboard.quality_panel import panel_html, window_param
 from errorsink.live import StoredEvent
 from errorsink.models import Event
 from errorsink.projects import project_for_user
+from errorsink.rollups import rollups_watermark
 from errorsink.selectors import (
     LATEST_ERRORS,
     EventMeta,
@@ -49,6 +53,7 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         }
         self._synced = False
         self._early: list[int] = []
+        self._quality_early = False
         # Subscribe before reading the database: anything stored after the read is then pushed.
         await project_hub().subscribe(project.id, self)
         self.subscribed = True
@@ -56,17 +61,25 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=await self.sync_html())
         # Pushes only after the full table, or the table would overwrite them; and in order:
         # what arrives while the early ones go out joins them, until none are left.
-        while self._early:
+        while self._early or self._quality_early:
             ids, self._early = self._early, []
-            await self._send_push(await self.push_html(ids))
+            if ids:
+                await self._send_push(await self.push_html(ids))
+            if self._quality_early:
+                self._quality_early = False
+                await self._send_push(await self.quality_html())
         self._synced = True
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "subscribed", False):
             await project_hub().unsubscribe(self.project_id, self)
 
-    async def deliver(self, events: list[StoredEvent], shared: dict) -> None:
+    async def deliver(
+        self, events: list[StoredEvent], shared: dict, *, quality_changed: bool = False
+    ) -> None:
         """New events relayed by the process's hub (dashboard/hub.py)."""
+        if quality_changed:
+            await self._quality_changed(shared)
         ids = [event.pk for event in events if self.wants(event.kind)]
         if not ids:
             return
@@ -82,12 +95,31 @@ class _LiveConsumer(AsyncWebsocketConsumer):
             shared[key] = asyncio.ensure_future(self.push_html(ids))
         await self._send_push(await shared[key])
 
+    async def _quality_changed(self, shared: dict) -> None:
+        key = self.quality_key()
+        if key is None:
+            return
+        if not self._synced:
+            self._quality_early = True
+            return
+        # Pages showing the same window get the same panel: render it once for all.
+        if key not in shared:
+            shared[key] = asyncio.ensure_future(self.quality_html())
+        await self._send_push(await shared[key])
+
     async def _send_push(self, html: str) -> None:
         if html:
             await self.send(text_data=html)
 
     def shared_key(self) -> tuple | None:
         return None
+
+    def quality_key(self) -> tuple | None:
+        """What the page's quality panel depends on; None for pages without one."""
+        return None
+
+    async def quality_html(self) -> str:
+        return ""
 
     def wants(self, kind: str) -> bool:
         raise NotImplementedError
@@ -128,11 +160,34 @@ class ProjectConsumer(_LiveConsumer):
         )
         return [event.pk for event in events]
 
+    def quality_key(self) -> tuple:
+        return ("quality", self._window(), self.params.get("code", ""),
+                self.params.get("source", ""))  # fmt: skip
+
+    def _window(self) -> str:
+        return window_param(self.params.get("window"))
+
+    def _quality_panel(self) -> str:
+        params = {"code": self.params.get("code", ""), "source": self.params.get("source", "")}
+        return panel_html(project_id=self.project_id, window=self._window(), params=params,
+                          oob=True)  # fmt: skip
+
+    async def quality_html(self) -> str:
+        return await database_sync_to_async(self._quality_panel)()
+
+    def _sync_read(self) -> tuple[list[int], str]:
+        """The latest errors, and the panel again if the rollups moved since the page drew it
+        (a reconnect after a drop; a fresh page's panel is already current)."""
+        ids = self._latest_ids()
+        drawn = self.params.get("rollups", "")
+        panel = "" if drawn == str(rollups_watermark()) else self._quality_panel()
+        return ids, panel
+
     async def sync_html(self) -> str:
-        ids = await database_sync_to_async(self._latest_ids)()
+        ids, panel = await database_sync_to_async(self._sync_read)()
         html = await row_html(ids)
         rows = [html[pk] for pk in ids if pk in html]
-        return render_to_string(self.SYNC, {"rows": rows})
+        return render_to_string(self.SYNC, {"rows": rows}) + panel
 
     async def push_html(self, ids: list[int]) -> str:
         # Pick this page's newest matching rows from cheap metadata; render only those.

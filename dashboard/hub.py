@@ -7,7 +7,8 @@ queue behind that lock alone would add hundreds of milliseconds. Here the first 
 project opened in this process joins the group with a channel of its own; notifications are
 merged (at most one push per COALESCE_SECONDS, so a burst of thousands of events a second is a
 few updates a second) and handed to all the project's local pages at once, which lets pages
-with the same view share one rendering of the new rows.
+with the same view share one rendering of the new rows. "Quality rollups moved" notices ride
+the same pushes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Protocol
 from channels.layers import BaseChannelLayer, get_channel_layer
 
 from dashboard import live_rows
-from errorsink.live import EventsStored, StoredEvent, group_name
+from errorsink.live import EventsStored, QualityUpdated, StoredEvent, group_name
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,11 @@ REFRESH_SECONDS = 3600
 
 
 class Subscriber(Protocol):
-    async def deliver(self, events: list[StoredEvent], shared: dict) -> None:
-        """New events of the project; `shared` is one dict per push, for memoising renders."""
+    async def deliver(
+        self, events: list[StoredEvent], shared: dict, *, quality_changed: bool = False
+    ) -> None:
+        """New events of the project, and whether its quality rollups moved; `shared` is one
+        dict per push, for memoising renders."""
 
 
 class _Project:
@@ -40,6 +44,7 @@ class _Project:
         self.channel = channel
         self.subscribers: set[Subscriber] = set()
         self.pending: list[StoredEvent] = []
+        self.quality_changed = False
         self.relay: asyncio.Task | None = None
         self.flusher: asyncio.Task | None = None
         self.last_flush = 0.0
@@ -104,6 +109,11 @@ class ProjectHub:
 
     def _take(self, project: _Project, message: dict) -> None:
         """Queue the events of a message for the project's next push."""
+        if QualityUpdated.is_one(message):
+            project.quality_changed = True
+            if project.flusher is None:
+                self._schedule(project)
+            return
         try:
             events = EventsStored.decode(message).events
         except ValueError:
@@ -130,11 +140,15 @@ class ProjectHub:
             if delay:
                 await asyncio.sleep(delay)
             events, project.pending = project.pending, []
+            quality, project.quality_changed = project.quality_changed, False
             project.last_flush = asyncio.get_running_loop().time()
             shared: dict = {}
             subscribers = list(project.subscribers)
             results = await asyncio.gather(
-                *(subscriber.deliver(events, shared) for subscriber in subscribers),
+                *(
+                    subscriber.deliver(events, shared, quality_changed=quality)
+                    for subscriber in subscribers
+                ),  # fmt: skip
                 return_exceptions=True,
             )
             for result in results:
@@ -143,7 +157,9 @@ class ProjectHub:
                     log.error("live push failed for project %s", project.key, exc_info=result)
         finally:
             project.flusher = None
-        if project.pending and self.projects.get(project.key) is project:
+        if (project.pending or project.quality_changed) and self.projects.get(
+            project.key
+        ) is project:
             self._schedule(project)
 
 

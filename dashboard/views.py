@@ -16,9 +16,11 @@ from dashboard.present import (
     sparkline_points,
     timeline_annotate,
 )
+from dashboard.quality_panel import panel_html, window_param
 from errorsink import catalog, selectors
 from errorsink.catalog import SOURCES
 from errorsink.projects import projects_for_user
+from errorsink.rollups import rollups_watermark
 
 
 @login_required
@@ -44,20 +46,34 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     project = get_membership_or_404(request, project_id).project
     code = request.GET.get("code", "").strip()[:128]
     source = request.GET.get("source", "").strip()[:32]
+    window = window_param(request.GET.get("window"))
     events = error_rows_annotate(
         selectors.project_errors_latest(project_id=project.id, code=code, source=source)
     )
+    # Read before the panel: the socket redraws it if the rollups moved since (a reconnect).
+    drawn = str(rollups_watermark())
     context = {
         "project": project,
         "events": events,
         "code": code,
         "source": source,
+        "window": window,
         "sources": SOURCES,
         "codes": sorted({info.code for info in catalog.all_codes() if info.kind == "error"}),
-        "live_url": live_url(f"/ws/projects/{project.id}/", code=code, source=source),
+        "live_url": live_url(
+            f"/ws/projects/{project.id}/", code=code, source=source, window=window, rollups=drawn
+        ),  # fmt: skip
     }
-    if _wants_fragment(request):
-        return render(request, "dashboard/project.html#error-table", context)
+    fragment = _wants_fragment(request)
+    # A filtered table comes with the panel out of band: its window links carry the filters.
+    context["quality_panel"] = panel_html(
+        project_id=project.id, window=window, params={"code": code, "source": source},
+        oob=fragment,
+    )  # fmt: skip
+    if fragment:
+        response = render(request, "dashboard/project.html#error-table", context)
+        response.write(context["quality_panel"])
+        return response
     if (
         not events
         and not code

@@ -16,6 +16,8 @@ Definitions (the tests recount raw events with exactly these):
   ceil(0.95 x n) of the n values in ascending order (PostgreSQL's ``percentile_disc``), always
   one of the values reported.
 - ``series`` lists only buckets with warnings of that code.
+- A build's ``first_seen`` is the start of the first bucket of the window with its events: the
+  dashboard orders builds by it to compare each with its predecessor.
 """
 
 from __future__ import annotations
@@ -128,7 +130,8 @@ def _sessions(params: dict) -> tuple[dict, dict, list[dict]]:
         count(DISTINCT session_id) FILTER (WHERE bucket < %(start)s AND session_id <> ''),
         count(DISTINCT session_id)
             FILTER (WHERE bucket < %(start)s AND session_id <> '' AND degraded > 0),
-        coalesce(sum(errors) FILTER (WHERE bucket >= %(start)s), 0)
+        coalesce(sum(errors) FILTER (WHERE bucket >= %(start)s), 0),
+        min(bucket) FILTER (WHERE bucket >= %(start)s)
     FROM errorsink_rollup_session
     WHERE project_id = %(project)s AND span = %(span)s
       AND bucket >= %(previous_start)s AND bucket < %(end)s {_build_filter(params)}
@@ -137,18 +140,21 @@ def _sessions(params: dict) -> tuple[dict, dict, list[dict]]:
     overall, previous, builds = _share(0, 0), _share(0, 0), []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for per_build, build, active, degraded, prev_active, prev_degraded, errors in cursor:
+        for per_build, build, active, degraded, prev_active, prev_degraded, errors, first in cursor:
             if not per_build:
                 overall, previous = _share(active, degraded), _share(prev_active, prev_degraded)
             elif active or errors:
-                builds.append(_build_row(build, active, degraded, errors))
+                builds.append(_build_row(build, active, degraded, errors, first))
     builds.sort(key=lambda row: (-row["sessions"], row["build_id"]))
     return overall, previous, builds
 
 
-def _build_row(build_id: str, active: int, degraded: int, errors: int) -> dict:
+def _build_row(
+    build_id: str, active: int, degraded: int, errors: int, first_seen: datetime
+) -> dict:
     return {
         "build_id": build_id,
+        "first_seen": first_seen,
         "sessions": active,
         "degraded": degraded,
         "degraded_share": degraded / active if active else 0.0,

@@ -185,6 +185,14 @@ def _chunk_end(watermark: int, through: int) -> int:
     return row[0] if row else through
 
 
+def rollups_watermark() -> int:
+    """How far the rollups got: every event id up to this one is in the figures."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT watermark FROM errorsink_rollup_state WHERE id = 1")
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
 # ---------------------------------------------------------------------------------------------
 # State, reading and lock
 

@@ -71,6 +71,9 @@ class QualityErrorOut(Schema):
 
 class QualityBuildOut(Schema):
     build_id: str = Field(..., description='"" for events that named no build.')
+    first_seen: datetime = Field(
+        ..., description="Start of the window's first bucket with events of this build."
+    )
     sessions: int
     degraded: int
     degraded_share: float

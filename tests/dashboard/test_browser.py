@@ -21,6 +21,7 @@ from devstack.processes import free_port, start, stop, web_command
 from errorsink.ingest.queue import enqueue
 from errorsink.models import Event
 from errorsink.rollups import rollups_update
+from errorsink.tasks import rollups_compute
 from tests.conftest import screenshot
 
 from .conftest import event_create
@@ -139,7 +140,7 @@ def test_it_filters_the_list_and_the_live_rows(
     _open_live(page, f"{live_server_url}/projects/{project.id}/")
     page.select_option("select[name=source]", "runner")
     page.click(".filters button[type=submit]")
-    page.wait_for_url(re.compile(r"\?code=&source=runner$"))
+    page.wait_for_url(re.compile(r"\?code=&source=runner&window=24h$"))
     rows = page.locator("#error-rows tr.error-row")
     expect(rows).to_have_count(1)
     expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
@@ -267,8 +268,7 @@ def test_it_lists_projects_with_counts_and_sparklines(
         event_create(
             project, kind=Event.WARNING, code="31002", occurred_at=now - timedelta(hours=hours)
         )
-    rollups_update()  # the list reads the rollups: a reading, then past its horizon
-    rollups_update()
+    rollups_update()  # the list reads the rollups
     _sign_in(page, live_server_url, "alice")
     row = page.locator("tr.project-row")
     expect(row).to_have_count(1)
@@ -280,6 +280,36 @@ def test_it_lists_projects_with_counts_and_sparklines(
     page.wait_for_url(re.compile(r"/login/$"))
     assert page.goto(f"{live_server_url}/").url.endswith("/login/?next=/")
     _assert_clean(page)
+
+
+def test_the_quality_panel_moves_when_a_warning_arrives(
+    browser, page, live_server_url, celery_worker, alice, project
+):
+    _sign_in(page, live_server_url, "alice")
+    _open_live(page, f"{live_server_url}/projects/{project.id}/?window=1h")
+    panel = page.locator("#quality-panel")
+    expect(panel).to_contain_text("No calls in the last 1 h.")
+    page.evaluate("window.__same_page = true")
+    _push(project, "", type="session_warning", code="HIGH_JITTER", session_id="call-q1",
+          metrics={"jitter_ms": 61.5})  # fmt: skip
+    _wait_stored(project, count=1)
+    rollups_compute.delay()  # what beat sends every 2 s, through the real worker
+    expect(panel.locator("svg.bars rect")).to_have_count(1)
+    expect(panel.locator(".legend")).to_contain_text("HIGH_JITTER")
+    expect(panel.locator("#degraded-share")).to_have_text("100%")
+    assert page.evaluate("window.__same_page") is True  # no reload
+    screenshot(page, "7-quality-live-1280")
+    page.set_viewport_size({"width": 390, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "7-quality-live-390")
+    _assert_clean(page)
+
+
+def _wait_stored(project, *, count: int, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while Event.objects.filter(project=project).count() < count:
+        assert time.monotonic() < deadline, "the worker did not store the pushed items"
+        time.sleep(0.05)
 
 
 def test_it_resyncs_after_the_server_comes_back(

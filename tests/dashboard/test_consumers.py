@@ -19,8 +19,10 @@ from django.utils import timezone
 
 from dashboard import hub, live_rows
 from dashboard.routing import websocket_urlpatterns
-from errorsink.live import EventsStored, group_name
+from errorsink.live import EventsStored, QualityUpdated, group_name
 from errorsink.models import Event
+from errorsink.rollups import rollups_watermark
+from tests.rollup_helpers import roll_up
 
 from .conftest import event_create
 
@@ -331,3 +333,52 @@ async def test_it_joins_the_group_once_per_process_however_many_pages(alice, pro
     assert str(project.id) in hub.projects
     await pages[4].disconnect()
     assert hub.projects == {}
+
+
+# --- quality panel ---------------------------------------------------------------------------
+
+
+async def _rolled_up_warning(project, code: str = "31002") -> int:
+    """A warning stored and counted by the rollups; returns their watermark."""
+    await database_sync_to_async(event_create)(project, kind=Event.WARNING, code=code,
+                                               session_id="w1")  # fmt: skip
+    await database_sync_to_async(roll_up)()
+    return await database_sync_to_async(rollups_watermark)()
+
+
+@run
+async def test_it_redraws_the_panel_when_the_rollups_move(alice, project):
+    drawn = await database_sync_to_async(rollups_watermark)()
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/?window=1h&rollups={drawn}")
+    sync = await communicator.receive_from()
+    assert "quality-panel" not in sync  # the page it belongs to drew a current one
+
+    await _rolled_up_warning(project)
+    await get_channel_layer().group_send(group_name(project.id), QualityUpdated().encode())
+    push = await communicator.receive_from(timeout=3)
+    assert push.startswith('<section id="quality-panel"') and 'hx-swap-oob="true"' in push
+    assert 'data-window="1h"' in push and "HIGH_JITTER" in push
+    assert "Warnings per minute" in push
+    await communicator.disconnect()
+
+
+@run
+async def test_a_reconnect_after_the_rollups_moved_gets_the_panel_again(alice, project):
+    drawn = await database_sync_to_async(rollups_watermark)()
+    await _rolled_up_warning(project)
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/?rollups={drawn}")
+    sync = await communicator.receive_from()
+    assert sync.startswith('<tbody id="error-rows"')
+    panel = sync[sync.index('<section id="quality-panel"') :]
+    assert 'data-window="24h"' in panel and "HIGH_JITTER" in panel
+    await communicator.disconnect()
+
+
+@run
+async def test_the_session_timeline_ignores_quality_notices(alice, project):
+    await database_sync_to_async(event_create)(project, session_id="s1")
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/sessions/s1/")
+    await communicator.receive_from()
+    await get_channel_layer().group_send(group_name(project.id), QualityUpdated().encode())
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()

@@ -365,3 +365,91 @@ def test_it_escapes_untrusted_text_everywhere(client, alice, project, make_event
         assert "<script>window" not in html and "<img src=x" not in html
         assert 'href="javascript:' not in html
         assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in html
+
+
+# --- quality panel ---------------------------------------------------------------------------
+
+
+def _quality_events(project, make_event, build_id="b-1"):
+    now = timezone.now()
+    for n in range(4):
+        make_event(project, session_id=f"q{n}", kind=Event.WARNING, code="31002", build_id=build_id,
+                   details={"metrics": {"jitter_ms": 40 + n}}, occurred_at=now)  # fmt: skip
+    make_event(project, session_id="q9", kind=Event.TERMINATION, code="USER_BUSY",
+               details={"termination": {"cause": "USER_BUSY", "sip_code": 486}},
+               occurred_at=now)  # fmt: skip
+    make_event(project, session_id="q8", kind=Event.TERMINATION, code="PURGE",
+               details={"termination": {"cause": "PURGE"}}, occurred_at=now)  # fmt: skip
+    roll_up()
+
+
+def _panel(html: str) -> str:
+    start = html.index('<section id="quality-panel"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_the_project_page_shows_how_calls_are_going(client, alice, project, make_event):
+    _quality_events(project, make_event)
+    client.force_login(alice)
+    panel = _panel(client.get(_project_url(project)).content.decode())
+    assert 'data-window="24h"' in panel and 'aria-current="page">24 h<' in panel
+    # 4 of 6 active sessions had high jitter.
+    assert '<p class="big-figure" id="degraded-share">66.7%</p>' in panel
+    assert "HIGH_JITTER" in panel and "jitter_ms avg 41.5 · p95 43.0" in panel
+    assert re.search(r'<rect class="c0" x="\d+" y="[\d.]+" width="8" height="[\d.]+">', panel)
+    assert '<code class="cause">USER_BUSY</code> <span class="muted sip">SIP 486</span>' in panel
+    failures = panel[panel.index("Failures") : panel.index("Expected outcomes")]
+    assert "PURGE" in failures and "USER_BUSY" not in failures
+    assert '<code title="b-1">b-1</code>' in panel
+
+
+def test_the_panel_window_comes_from_the_url(client, alice, project, make_event):
+    _quality_events(project, make_event)
+    client.force_login(alice)
+    panel = _panel(client.get(_project_url(project, window="1h", code="X")).content.decode())
+    assert 'data-window="1h"' in panel and "Warnings per minute" in panel
+    assert f'href="{_project_url(project)}?code=X&amp;window=7d"' in panel
+    # Anything else is the default window, not an error.
+    panel = _panel(client.get(_project_url(project, window="1y")).content.decode())
+    assert 'data-window="24h"' in panel
+
+
+def test_an_empty_window_says_so(client, alice, project):
+    client.force_login(alice)
+    panel = _panel(client.get(_project_url(project, window="1h")).content.decode())
+    assert "No calls in the last 1 h." in panel and "<svg" not in panel
+
+
+def test_the_panel_escapes_what_clients_sent(client, alice, project, make_event):
+    hostile = '<img src=x onerror="alert(1)">'
+    _quality_events(project, make_event, build_id=hostile)
+    client.force_login(alice)
+    panel = _panel(client.get(_project_url(project)).content.decode())
+    assert hostile not in panel and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in panel
+
+
+def test_a_filtered_table_brings_the_panel_out_of_band(client, alice, project, make_event):
+    _quality_events(project, make_event)
+    client.force_login(alice)
+    html = client.get(_project_url(project, code="X", window="7d"), HTTP_HX_REQUEST="true")
+    html = html.content.decode()
+    assert html.lstrip().startswith('<section id="error-table"')
+    assert '<section id="quality-panel"' in html and 'hx-swap-oob="true"' in _panel(html)
+    assert "?code=X&amp;window=1h" in _panel(html)
+
+
+def test_the_panel_costs_a_fixed_number_of_queries(
+    client, alice, project, make_event, django_assert_num_queries
+):
+    _quality_events(project, make_event)
+    client.force_login(alice)
+    # session, user, membership, errors, watermark, 3 quality reads, has-events check, and the
+    # settings panel's role, settings and changes: the same however many codes and builds.
+    with django_assert_num_queries(12):
+        client.get(_project_url(project, window="7d"))
+    for n in range(30):
+        make_event(project, session_id=f"more{n}", kind=Event.WARNING, code=f"3100{n % 6}",
+                   build_id=f"b{n}")  # fmt: skip
+    roll_up()
+    with django_assert_num_queries(12):
+        client.get(_project_url(project, window="7d"))

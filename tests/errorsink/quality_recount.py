@@ -47,7 +47,7 @@ def recount(*, project_id, window: str, build_id: str | None, now: datetime) -> 
         "warnings": _warnings(current, sessions["active"], span.span),
         "terminations": _terminations(current),
         "errors": _errors(current),
-        "builds": _builds(current),
+        "builds": _builds(current, span.span),
     }
 
 
@@ -150,7 +150,7 @@ def _terminations(events: list[Event]) -> list[dict]:
     return sorted(rows, key=lambda row: (-row["sessions"], row["cause"], row["sip_code"] or 0))
 
 
-def _builds(events: list[Event]) -> list[dict]:
+def _builds(events: list[Event], span: str) -> list[dict]:
     by_build = defaultdict(list)
     for event in events:
         by_build[event.build_id].append(event)
@@ -160,7 +160,8 @@ def _builds(events: list[Event]) -> list[dict]:
         errors = sum(e.kind == "error" for e in group)
         if not sessions["active"] and not errors:
             continue
-        rows.append({"build_id": build, "sessions": sessions["active"],
+        first_seen = min(_bucket(e.occurred_at, span) for e in group)
+        rows.append({"build_id": build, "first_seen": first_seen, "sessions": sessions["active"],
                      "degraded": sessions["degraded"],
                      "degraded_share": sessions["degraded_share"], "errors": errors,
                      "errors_per_session": errors / sessions["active"]

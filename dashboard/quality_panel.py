@@ -1,0 +1,362 @@
+"""The project page's quality panel, drawn from one window's figures (errorsink/quality.py):
+stacked warning bars, the degraded share against the previous window, session ends split into
+expected outcomes and failures, and builds each compared with the one before.
+
+``panel_build`` is pure: it takes the dict ``project_quality`` returns and gives the template
+plain numbers. The chart is server-rendered SVG (no script, no CDN, nothing to load), and every
+figure is also in a table. ``panel_html`` reads and renders, for the page and its live updates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+
+from errorsink.quality import WINDOWS, project_quality
+
+TEMPLATE = "dashboard/partials/quality_panel.html"
+DEFAULT_WINDOW = "24h"
+
+WINDOW_LABELS = {"1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d"}
+# Bars per window: per minute, hour, 4 hours and day, so a 390 px screen still reads them.
+DISPLAY_STEP = {
+    "1h": timedelta(minutes=1),
+    "24h": timedelta(hours=1),
+    "7d": timedelta(hours=4),
+    "30d": timedelta(days=1),
+}
+STACKED_CODES = 6  # the busiest codes get a colour each, the rest stack as "other"
+OTHER = "other"
+# A build is compared only with enough calls behind both figures, so three calls page nobody.
+BUILD_MIN_SESSIONS = 5
+WORSE_DEGRADED_POINTS = 0.05  # and at least WORSE_RATIO times the predecessor's share
+WORSE_ERRORS_PER_SESSION = 0.1  # and at least WORSE_RATIO times the predecessor's rate
+WORSE_RATIO = 1.5
+TOP_ENDS = 5
+BUILDS_SHOWN = 10
+# Chart geometry in SVG user units: each bar slot is 10 wide, the plot 100 high.
+SLOT, BAR, PLOT_HEIGHT = 10, 8, 100
+
+
+@dataclass
+class Segment:
+    code: str
+    name: str
+    count: int
+    colour: int  # index into the stylesheet's palette; OTHER's colour is the last one
+    y: float
+    height: float
+
+
+@dataclass
+class Bar:
+    start: datetime
+    total: int
+    x: int
+    segments: list[Segment] = field(default_factory=list)
+
+
+@dataclass
+class LegendEntry:
+    code: str
+    name: str
+    count: int
+    sessions: int
+    session_share: float
+    colour: int
+    metrics: list[tuple[str, float, float]]  # (metric, avg, p95)
+
+
+@dataclass
+class Chart:
+    bars: list[Bar]
+    legend: list[LegendEntry]
+    width: int
+    peak: int
+    step_label: str
+    axis: list[datetime]
+    table_codes: list[LegendEntry]
+    table_rows: list[tuple[datetime, list[int], int]]
+
+    @property
+    def empty(self) -> bool:
+        return not self.legend
+
+
+@dataclass
+class EndRow:
+    cause: str
+    sip_code: int | None
+    sessions: int
+    share: float  # of the sessions of its group (expected or failure)
+
+
+@dataclass
+class BuildRow:
+    build_id: str
+    first_seen: datetime
+    sessions: int
+    degraded_share: float
+    errors_per_session: float
+    worse_than: str | None = None
+    worse_because: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Degraded:
+    active: int
+    degraded: int
+    share: float
+    previous_active: int
+    previous_share: float
+    change_points: float | None  # None when the previous window had no sessions
+
+    @property
+    def direction(self) -> str:
+        if self.change_points is None or abs(self.change_points) < 0.0005:
+            return "same"
+        return "worse" if self.change_points > 0 else "better"
+
+
+@dataclass
+class Panel:
+    window: str
+    window_label: str
+    start: datetime
+    end: datetime
+    chart: Chart
+    degraded: Degraded
+    expected_ends: list[EndRow]
+    failed_ends: list[EndRow]
+    expected_total: int
+    failed_total: int
+    builds: list[BuildRow]
+    builds_hidden: int
+    has_data: bool
+
+    @property
+    def end_groups(self) -> list[tuple[str, list[EndRow], int, str]]:
+        return [
+            ("Failures", self.failed_ends, self.failed_total, "failed"),
+            ("Expected outcomes", self.expected_ends, self.expected_total, "expected"),
+        ]
+
+
+def panel_build(figures: dict) -> Panel:
+    window = figures["window"]["name"]
+    expected, expected_total = _ends(figures["terminations"], expected=True)
+    failed, failed_total = _ends(figures["terminations"], expected=False)
+    builds = _builds(figures["builds"])
+    chart = _chart(figures, window)
+    sessions = figures["sessions"]
+    return Panel(
+        window=window,
+        window_label=WINDOW_LABELS[window],
+        start=figures["window"]["start"],
+        end=figures["window"]["end"],
+        chart=chart,
+        degraded=_degraded(sessions, figures["previous"]["sessions"]),
+        expected_ends=expected,
+        failed_ends=failed,
+        expected_total=expected_total,
+        failed_total=failed_total,
+        builds=builds[:BUILDS_SHOWN],
+        builds_hidden=max(0, len(builds) - BUILDS_SHOWN),
+        has_data=bool(sessions["active"] or figures["warnings"] or figures["errors"]
+                      or figures["terminations"]),
+    )  # fmt: skip
+
+
+def _degraded(now: dict, previous: dict) -> Degraded:
+    change = None
+    if previous["active"]:
+        change = now["degraded_share"] - previous["degraded_share"]
+    return Degraded(
+        active=now["active"],
+        degraded=now["degraded"],
+        share=now["degraded_share"],
+        previous_active=previous["active"],
+        previous_share=previous["degraded_share"],
+        change_points=change,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The chart
+
+
+def _chart(figures: dict, window: str) -> Chart:
+    start, end = figures["window"]["start"], figures["window"]["end"]
+    step = DISPLAY_STEP[window]
+    slots = math.ceil((end - start) / step)
+    legend = _legend(figures["warnings"])
+    colour_of = {entry.code: entry.colour for entry in legend}
+    counts = [[0] * len(legend) for _ in range(slots)]
+    position = {entry.code: index for index, entry in enumerate(legend)}
+    for warning in figures["warnings"]:
+        column = position[warning["code"] if warning["code"] in colour_of else OTHER]
+        for point in warning["series"]:
+            slot = int((point["start"] - start) / step)
+            if 0 <= slot < slots:
+                counts[slot][column] += point["count"]
+    totals = [sum(row) for row in counts]
+    peak = _nice_ceiling(max(totals, default=0))
+    bars = [_bar(slot, start + slot * step, counts[slot], legend, peak) for slot in range(slots)]
+    axis = [start, start + (end - start) / 2, end]
+    rows = [(bar.start, counts[i], totals[i]) for i, bar in enumerate(bars) if totals[i]]
+    return Chart(bars=bars, legend=legend, width=slots * SLOT, peak=peak,
+                 step_label=_step_label(step), axis=axis, table_codes=legend,
+                 table_rows=rows)  # fmt: skip
+
+
+def _legend(warnings: list[dict]) -> list[LegendEntry]:
+    """The busiest codes in order, then one entry for all the others together."""
+    ranked = sorted(warnings, key=lambda w: (-w["count"], w["code"]))
+    legend = [
+        LegendEntry(code=w["code"], name=w["name"], count=w["count"], sessions=w["sessions"],
+                    session_share=w["session_share"], colour=index,
+                    metrics=_metric_rows(w.get("metrics", {})))
+        for index, w in enumerate(ranked[:STACKED_CODES])
+    ]  # fmt: skip
+    rest = ranked[STACKED_CODES:]
+    if rest:
+        legend.append(
+            LegendEntry(code=OTHER, name=f"{len(rest)} other codes",
+                        count=sum(w["count"] for w in rest), sessions=0, session_share=0.0,
+                        colour=STACKED_CODES, metrics=[])
+        )  # fmt: skip
+    return legend
+
+
+def _metric_rows(metrics: dict) -> list[tuple[str, float, float]]:
+    return [(name, values["avg"], values["p95"]) for name, values in sorted(metrics.items())]
+
+
+def _bar(slot: int, start: datetime, counts: list[int], legend: list, peak: int) -> Bar:
+    bar = Bar(start=start, total=sum(counts), x=slot * SLOT + (SLOT - BAR) // 2)
+    top = float(PLOT_HEIGHT)
+    for entry, count in zip(legend, counts, strict=True):
+        if not count:
+            continue
+        height = count / peak * PLOT_HEIGHT
+        top -= height
+        bar.segments.append(Segment(code=entry.code, name=entry.name, count=count,
+                                    colour=entry.colour, y=round(top, 3),
+                                    height=round(height, 3)))  # fmt: skip
+    return bar
+
+
+def _nice_ceiling(value: int) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... at or above ``value``: a readable axis top."""
+    if value <= 1:
+        return 1
+    magnitude = 10 ** math.floor(math.log10(value))
+    for factor in (1, 2, 5, 10):
+        if factor * magnitude >= value:
+            return factor * magnitude
+    return 10 * magnitude  # pragma: no cover - the loop always returns
+
+
+def _step_label(step: timedelta) -> str:
+    minutes = int(step.total_seconds() // 60)
+    if minutes < 60:
+        return "minute" if minutes == 1 else f"{minutes} minutes"
+    hours = minutes // 60
+    if hours < 24:
+        return "hour" if hours == 1 else f"{hours} hours"
+    return "day"
+
+
+# ---------------------------------------------------------------------------------------------
+# Session ends and builds
+
+
+def _ends(terminations: list[dict], *, expected: bool) -> tuple[list[EndRow], int]:
+    rows = [row for row in terminations if row["expected"] is expected]
+    total = sum(row["sessions"] for row in rows)
+    top = sorted(rows, key=lambda row: (-row["sessions"], row["cause"]))[:TOP_ENDS]
+    return [
+        EndRow(cause=row["cause"], sip_code=row["sip_code"], sessions=row["sessions"],
+               share=row["sessions"] / total if total else 0.0)
+        for row in top
+    ], total  # fmt: skip
+
+
+def _builds(rows: list[dict]) -> list[BuildRow]:
+    """Newest first; each named build compared with the named build seen before it."""
+    named = sorted((row for row in rows if row["build_id"]),
+                   key=lambda row: (row["first_seen"], row["build_id"]))  # fmt: skip
+    result, predecessor = [], None
+    for row in named:
+        build = _build_row(row)
+        if predecessor is not None:
+            _compare(build, predecessor)
+        result.append(build)
+        if build.sessions >= BUILD_MIN_SESSIONS:
+            predecessor = build
+    result.reverse()
+    result += [_build_row(row) for row in rows if not row["build_id"]]
+    return result
+
+
+def _build_row(row: dict) -> BuildRow:
+    return BuildRow(build_id=row["build_id"], first_seen=row["first_seen"],
+                    sessions=row["sessions"], degraded_share=row["degraded_share"],
+                    errors_per_session=row["errors_per_session"])  # fmt: skip
+
+
+def _compare(build: BuildRow, before: BuildRow) -> None:
+    """Mark ``build`` when it is clearly worse than ``before`` (see the thresholds above)."""
+    if build.sessions < BUILD_MIN_SESSIONS:
+        return
+    if _clearly_above(build.degraded_share, before.degraded_share, WORSE_DEGRADED_POINTS):
+        build.worse_because.append(
+            f"degraded {build.degraded_share:.0%} against {before.degraded_share:.0%}"
+        )
+    if _clearly_above(
+        build.errors_per_session, before.errors_per_session, WORSE_ERRORS_PER_SESSION
+    ):
+        build.worse_because.append(
+            f"{build.errors_per_session:.2f} errors per session against "
+            f"{before.errors_per_session:.2f}"
+        )
+    if build.worse_because:
+        build.worse_than = before.build_id
+
+
+def _clearly_above(value: float, before: float, margin: float) -> bool:
+    return value >= max(before * WORSE_RATIO, before + margin)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering, for the page and its live updates alike
+
+
+def window_param(value: str | None) -> str:
+    """The window a page asked for, or the default for anything else."""
+    return value if value in WINDOWS else DEFAULT_WINDOW
+
+
+def window_links(*, path: str, current: str, params: dict[str, str]) -> list[dict]:
+    """A link per window, keeping the page's other filters."""
+    links = []
+    for name in WINDOWS:
+        query = urlencode({**{k: v for k, v in params.items() if v}, "window": name})
+        links.append({"label": WINDOW_LABELS[name], "url": f"{path}?{query}",
+                      "current": name == current})  # fmt: skip
+    return links
+
+
+def panel_html(*, project_id: object, window: str, params: dict[str, str], oob: bool) -> SafeString:
+    """The panel for one project and window, read from the rollups (a few queries)."""
+    panel = panel_build(project_quality(project_id=project_id, window=window))
+    links = window_links(path=reverse("project", args=[project_id]), current=window,
+                         params=params)  # fmt: skip
+    html = render_to_string(TEMPLATE, {"panel": panel, "windows": links, "oob": oob})
+    return mark_safe(html.strip())  # the template escaped it; strip() only drops its margins
