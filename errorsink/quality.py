@@ -8,8 +8,9 @@ Definitions (the tests recount raw events with exactly these):
   Events belong to the bucket of their ``occurred_at``.
 - A session is *active* when it has any event in the window, *degraded* when one of them is a
   Telnyx 310xx, 320xx or 330xx warning. Events without a session count in totals only.
-- An event's build is its own ``build_id``, or else its session's (see errorsink/rollups.py).
-  With ``build_id``, only events of that build count (a session that changed builds is counted
+- An event's build is its ``build_id`` as stored (ingest gives an event that names none its
+  session's build: errorsink/ingest/persist.py). With ``build_id``, only events of that build
+  count (a session that changed builds is counted
   under each).
 - Metrics: the valid values (see ``errorsink.rollups.METRIC_RANGES``) of a warning code's
   events. ``avg`` is their mean; ``p95`` is by nearest rank: the value at position

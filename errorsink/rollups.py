@@ -26,10 +26,6 @@ key order, so concurrent writers would lock in the same order. Session tags are 
 order ingest uses for its session upsert (project, then session id, byte order), which keeps the
 two from deadlocking.
 
-Builds: an event without a ``build_id`` counts under its session's build as stored when the
-chunk is rolled up (warnings from a browser SDK do not know the agent's build); an event that
-arrived before its session had a build stays under the empty build.
-
 Metric values are valid when they are JSON numbers within ``METRIC_RANGES`` (loss 0-100 %, MOS
 1-5, times 0-600 s); anything else is left out of averages and percentiles and never fails a
 run.
@@ -290,7 +286,6 @@ def rollups_apply(*, after: int, through: int) -> set | None:
         if row is None or row[0] != after:
             return None
         cursor.execute(_CHUNK, [after, through])
-        cursor.execute(_SESSION_BUILDS)
         cursor.execute("SELECT DISTINCT project_id FROM rollup_chunk")
         projects = {project_id for (project_id,) in cursor.fetchall()}
         cursor.execute(_SESSIONS_UPSERT)
@@ -325,15 +320,6 @@ CROSS JOIN LATERAL (
                 THEN (e.details #>> '{{termination,sip_code}}')::numeric END AS sip
 ) AS x
 WHERE e.id > %s AND e.id <= %s
-"""
-
-# An event that names no build (a browser SDK's warning, say) counts under its session's build:
-# "degraded on build X" must include the warnings X's calls got from the client side.
-_SESSION_BUILDS = """
-UPDATE rollup_chunk c SET build_id = s.build_id
-FROM errorsink_session s
-WHERE c.build_id = '' AND c.session_id <> '' AND s.build_id <> ''
-  AND s.project_id = c.project_id AND s.session_id = c.session_id
 """
 
 # Both spans from one pass: every event has an hour row, recent ones a minute row too.

@@ -168,6 +168,7 @@ def events_persist(rows: list[EventRow]) -> StoredBatch:
         return StoredBatch()
     rows = _first_of_each_event(rows)
     with transaction.atomic():
+        rows = _with_session_builds(rows)
         try:
             with transaction.atomic():
                 return _persist_by_copy(rows)
@@ -188,6 +189,40 @@ def _persist_by_upsert(rows: list[EventRow]) -> StoredBatch:
         # Counted from the rows really inserted: a re-delivered event changes no count.
         _sessions_upsert(cursor, [row for _, row in stored])
     return _stored_batch(stored)
+
+
+def _with_session_builds(rows: list[EventRow]) -> list[EventRow]:
+    """Rows that name no build take their session's: the build a later item of the batch gives
+    it, else the one stored. A browser SDK's warning does not know the agent's build, and "most
+    degraded calls are on build X" needs it; stored once, it never changes, so every figure
+    computed from the events is the same however often it is computed."""
+    missing = {(row.project_id, row.session_id) for row in rows
+               if not row.build_id and row.session_id}  # fmt: skip
+    if not missing:
+        return rows
+    builds = {(row.project_id, row.session_id): row.build_id for row in rows if row.build_id}
+    builds = _stored_builds(missing - builds.keys()) | builds
+    return [
+        row._replace(build_id=builds.get((row.project_id, row.session_id), ""))
+        if not row.build_id and row.session_id
+        else row
+        for row in rows
+    ]
+
+
+def _stored_builds(keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    if not keys:
+        return {}
+    projects, sessions = zip(*sorted(keys), strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.project_id::text, s.session_id, s.build_id FROM errorsink_session s "
+            "JOIN unnest(%s::uuid[], %s::text[]) AS k(project_id, session_id) "
+            "ON s.project_id = k.project_id AND s.session_id = k.session_id "
+            "WHERE s.build_id <> ''",
+            [list(projects), list(sessions)],
+        )
+        return {(project, session): build for project, session, build in cursor.fetchall()}
 
 
 def _first_of_each_event(rows: list[EventRow]) -> list[EventRow]:

@@ -9,7 +9,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from errorsink.catalog import lookup
-from errorsink.models import Event, Session
+from errorsink.models import Event
 from errorsink.quality import BUCKET_NAMES, EXPECTED_CAUSES, quality_window
 from errorsink.rollup_models import MINUTE
 from errorsink.rollups import DEGRADED_CODE_PATTERN, METRIC_RANGES
@@ -18,12 +18,6 @@ from errorsink.rollups import DEGRADED_CODE_PATTERN, METRIC_RANGES
 def recount(*, project_id, window: str, build_id: str | None, now: datetime) -> dict:
     span = quality_window(window, now=now)
     events = list(Event.objects.filter(project_id=project_id))
-    session_builds = dict(
-        Session.objects.filter(project_id=project_id).values_list("session_id", "build_id")
-    )
-    for event in events:
-        if not event.build_id and event.session_id:
-            event.build_id = session_builds.get(event.session_id, "")
     if build_id is not None:
         events = [e for e in events if e.build_id == build_id]
     current = [e for e in events if span.start <= e.occurred_at < span.end]

@@ -38,6 +38,34 @@ def test_it_writes_a_batch_in_a_fixed_number_of_queries(project, django_assert_n
     assert sum(Session.objects.values_list("error_count", flat=True)) == 300
 
 
+def test_an_event_without_a_build_gets_its_sessions_build_in_one_more_query(
+    project, django_assert_num_queries
+):
+    def warning(n: int, session_id: str, **fields) -> bytes:
+        return orjson.dumps({"type": "session_warning", "project_id": str(project.id),
+                             "session_id": session_id, "code": "HIGH_JITTER",
+                             "event_id": f"w{n}", **fields})  # fmt: skip
+
+    events_persist(_rows([warning(0, "known", build_id="v1")]))  # stored earlier
+    rows = _rows([
+        warning(1, "known"),  # the stored session's build
+        warning(2, "later"),  # the build a later item of the batch gives the session
+        warning(3, "later", build_id="v3"),
+        warning(4, "unknown"),  # nothing says: none
+        warning(5, "other", build_id="v9"),
+        warning(6, "unknown", build_id=""),
+    ])  # fmt: skip
+    # The seven of events_persist and one read of the stored sessions' builds.
+    with django_assert_num_queries(8):
+        events_persist(rows)
+    builds = dict(Event.objects.values_list("event_id", "build_id"))
+    assert builds == {"w0": "v1", "w1": "v1", "w2": "v3", "w3": "v3", "w4": "", "w5": "v9",
+                      "w6": ""}  # fmt: skip
+    # Items that all name their build cost no read.
+    with django_assert_num_queries(7):
+        events_persist(_rows([warning(7, "known", build_id="v9")]))
+
+
 def test_it_checks_the_projects_of_a_batch_in_one_more_query(project, django_assert_num_queries):
     rows = _rows(_items(project.id, 300, "p") + _items(UNKNOWN_PROJECT, 2, "u"))
 

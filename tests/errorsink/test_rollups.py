@@ -4,8 +4,10 @@ blind to no late-committing event."""
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import timedelta
 
+import orjson
 import psycopg
 import pytest
 from asgiref.sync import async_to_sync
@@ -15,6 +17,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.items import mixed_items
+from errorsink.ingest.queue import enqueue
 from errorsink.live import group_name
 from errorsink.models import Event, Session
 from errorsink.quality import WINDOWS, project_quality
@@ -25,6 +29,8 @@ from errorsink.rollup_models import (
     RollupState,
 )
 from errorsink.rollups import ADVISORY_LOCK_KEY, rollups_apply, rollups_update
+from errorsink.tasks import rollups_compute
+from tests.conftest import WorkerProcess
 from tests.errorsink.quality_recount import assert_same_figures, recount
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,17 +87,7 @@ def events_strategy(draw) -> list[dict]:
     return rows
 
 
-# Each session's build as ingest would have stored it; events without a build count under it.
-SESSION_BUILDS = {"s1": "b1", "s2": "b2", "s3": "", "s4": "b1", "s5": "b2"}
-
-
 def _store(project, rows: list[dict], now) -> None:
-    for session_id in {row["session_id"] for row in rows} - {""}:
-        Session.objects.get_or_create(
-            project=project, session_id=session_id,
-            defaults={"build_id": SESSION_BUILDS.get(session_id, ""), "first_seen": now,
-                      "last_seen": now},
-        )  # fmt: skip
     Event.objects.bulk_create(
         _event(project, kind=row["kind"], code=row["code"], session_id=row["session_id"],
                build_id=row["build_id"], details=row["details"],
@@ -189,10 +185,10 @@ def test_a_run_is_a_fixed_number_of_queries(project, django_assert_num_queries):
     _store(project, [{"kind": "warning", "code": "31002", "session_id": f"s{n}", "build_id": "b1",
                       "details": {"metrics": {"jitter_ms": n}}, "minutes_ago": n}
                      for n in range(300)], now)  # fmt: skip
-    # lock, state, reading (2), pending; per chunk its end, BEGIN, lock state, chunk, session
-    # builds, projects, 3 upserts, tags, drop, watermark, COMMIT; pending, prune, unlock: the
-    # same for 300 events or 50,000 (no other transaction is open to wait for).
-    with django_assert_num_queries(21):
+    # lock, state, reading (2), pending; per chunk its end, BEGIN, lock state, chunk,
+    # projects, 3 upserts, tags, drop, watermark, COMMIT; pending, prune, unlock: the same for
+    # 300 events or 50,000 (no other transaction is open to wait for).
+    with django_assert_num_queries(20):
         result = rollups_update()
     assert result.chunks == 1
     assert project_quality(project_id=project.id, window="24h", now=now)["warnings"][0][
@@ -269,23 +265,6 @@ def test_bad_metrics_are_left_out_and_never_fail_a_run(project):
     }
 
 
-def test_an_event_without_a_build_counts_under_its_sessions_build(project):
-    now = timezone.now()
-    rows = [{"kind": "warning", "code": "31002", "session_id": "s1", "build_id": "",
-             "details": {}, "minutes_ago": 1},
-            {"kind": "error", "code": "45002", "session_id": "s3", "build_id": "", "details": {},
-             "minutes_ago": 1}]  # fmt: skip
-    _store(project, rows, now)  # s1 runs build b1; s3 has no build
-    _settle()
-    builds = project_quality(project_id=project.id, window="1h", now=now)["builds"]
-    assert [(b["build_id"], b["sessions"], b["degraded"], b["errors"]) for b in builds] == [
-        ("", 1, 0, 1),
-        ("b1", 1, 1, 0),
-    ]
-    b1 = project_quality(project_id=project.id, window="1h", build_id="b1", now=now)
-    assert [w["code"] for w in b1["warnings"]] == ["31002"]
-
-
 def test_sessions_get_quality_tags_from_their_codes(project):
     now = timezone.now()
     for session_id in ("s1", "s2"):
@@ -341,3 +320,64 @@ def test_it_says_when_an_open_transaction_holds_the_figures_back(project, caplog
     with caplog.at_level("WARNING", logger="errorsink.rollups"):
         rollups_update()
     assert "held back" not in caplog.text
+
+
+def _over_the_last_hour(items: list[bytes], now) -> list[bytes]:
+    """The items re-dated to spread evenly over the hour before ``now``."""
+    spread = []
+    for n, raw in enumerate(items):
+        item = orjson.loads(raw)
+        moment = now - timedelta(minutes=60 * (len(items) - n) / len(items))
+        item["occurred_at"] = moment.isoformat()
+        spread.append(orjson.dumps(item))
+    return spread
+
+
+def _wait_for(condition, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _rolled_up_by_the_worker(stored: int) -> None:
+    """Wait for the worker to store ``stored`` events, then run the rollups through it, as
+    beat would, until they cover them all."""
+    _wait_for(lambda: Event.objects.count() == stored, f"{stored} stored events")
+    last = Event.objects.latest("id").id
+
+    def covered() -> bool:
+        if RollupState.objects.filter(watermark__gte=last).exists():
+            return True
+        rollups_compute.delay()
+        return False
+
+    _wait_for(covered, "the rollups to cover every stored event")
+
+
+def test_after_the_worker_was_down_for_an_hour_of_events_the_figures_equal_one_run(
+    clean_queue, project, service_env, tmp_path
+):
+    now = timezone.now()
+    items = _over_the_last_hour(mixed_items(2000, str(project.id), sessions=200), now)
+    worker = WorkerProcess(service_env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        enqueue(items[:500])
+        _rolled_up_by_the_worker(500)
+        worker.stop()  # down while the rest of the hour's events are pushed
+        enqueue(items[500:])
+        time.sleep(1)
+        assert Event.objects.count() == 500
+        worker.start()
+        _rolled_up_by_the_worker(len(items))
+    finally:
+        worker.stop()
+    caught_up = {window: project_quality(project_id=project.id, window=window, now=now)
+                 for window in WINDOWS}  # fmt: skip
+    assert caught_up["1h"]["sessions"]["active"] == 200
+    _assert_matches_recount(project, now)
+    _reset_rollups()
+    rollups_update()  # one run over everything
+    for window in WINDOWS:
+        assert project_quality(project_id=project.id, window=window, now=now) == caught_up[window]
