@@ -24,9 +24,9 @@ key order, so concurrent writers would lock in the same order. Session tags are 
 order ingest uses for its session upsert (project, then session id, byte order), which keeps the
 two from deadlocking.
 
-Metric values are valid when they are JSON numbers within ``METRIC_RANGES`` (loss 0-100 %, MOS
-1-5, times 0-600 s); anything else is left out of averages and percentiles and never fails a
-run.
+Metric values are valid when they are JSON numbers within ``errorsink.metrics.METRIC_RANGES``
+(loss 0-100 %, MOS 1-5, times 0-600 s); anything else is left out of averages and percentiles
+and never fails a run.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from errorsink.metrics import METRIC_RANGES
 from errorsink.quality_tags import TAG_BY_CODE
 
 logger = logging.getLogger("errorsink.rollups")
@@ -51,12 +52,6 @@ MINUTE_ROWS_KEPT = "3 hours"
 # A pending reading older than this means a transaction is holding the figures back.
 HELD_BACK_WARNING_SECONDS = 30
 ADVISORY_LOCK_KEY = 0x6572726F7273696E  # "errorsin": a fixed key only this service takes.
-METRIC_RANGES: dict[str, tuple[float, float]] = {
-    "rtt_ms": (0, 600_000),
-    "jitter_ms": (0, 600_000),
-    "packet_loss_pct": (0, 100),
-    "mos": (1, 5),
-}
 # Telnyx network-quality (310xx), data-flow (320xx) and connectivity (330xx) warnings.
 DEGRADED_CODE_PATTERN = "^3[123]0[0-9][0-9]$"
 
