@@ -65,9 +65,13 @@ def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
             if termination.get(key) not in (None, "")
         ]
         details = event.details if isinstance(event.details, dict) else {}
-        metrics = details.get("metrics")
-        event.metrics_rows = sorted(metrics.items()) if isinstance(metrics, dict) else []
+        event.metrics_rows = _rows(details.get("metrics"))
+        event.metric_problem_rows = _rows(details.get("metric_problems"))
     return events
+
+
+def _rows(value: object) -> list[tuple[str, object]]:
+    return sorted(value.items()) if isinstance(value, dict) else []
 
 
 def sparkline_points(values: list[int], *, width: int = 120, height: int = 24) -> str:

@@ -26,7 +26,8 @@ two from deadlocking.
 
 Metric values are valid when they are JSON numbers within ``errorsink.metrics.METRIC_RANGES``
 (loss 0-100 %, MOS 1-5, times 0-600 s); anything else is left out of averages and percentiles
-and never fails a run.
+and never fails a run. Ingest already keeps invalid values out of a new warning's metrics (with
+the reason beside them), but events stored before it did may still hold them.
 """
 
 from __future__ import annotations

@@ -55,6 +55,20 @@ def test_it_gives_the_same_event_id_to_the_same_item_posted_twice(api, project):
     assert first == second
 
 
+def test_it_accepts_a_warning_with_bad_metrics_as_the_worker_stores_it(api, project):
+    warning = {"type": "session_warning", "code": 31003, "session_id": "browser-1",
+               "metrics": {"packet_loss_pct": -4, "rtt_ms": "slow", "jitter_ms": 12}}  # fmt: skip
+    response = api.post(f"/projects/{project.id}/events", warning)
+    assert response.status_code == 202
+    [queued] = _queued()
+    assert queued["metrics"] == warning["metrics"]  # enqueued as posted
+    assert normalise_item(orjson.dumps(queued)).details == {
+        "metrics": {"jitter_ms": 12},
+        "metric_problems": {"packet_loss_pct": "-4 is below 0",
+                            "rtt_ms": 'must be a number, got string "slow"'},
+    }  # fmt: skip
+
+
 def test_it_refuses_the_whole_batch_naming_each_bad_item(api, project):
     items = [ITEM, {"type": "nope"}, "not an object", {**ITEM, "code": 5}]
     response = api.post(f"/projects/{project.id}/events", items)
@@ -128,6 +142,9 @@ def test_it_publishes_every_queue_item_format_as_the_request_body():
     # The project comes from the URL, so no item names it.
     assert all("project_id" not in schema["properties"] for schema in formats.values())
     assert formats["SessionError"]["required"] == ["type", "code", "message", "session_id"]
+    [metrics, _null] = formats["SessionWarning"]["properties"]["metrics"]["anyOf"]
+    assert metrics["properties"]["mos"] == {"type": "number", "minimum": 1, "maximum": 5}
+    assert "details.metric_problems" in metrics["description"]
     onebudd = formats["OneBuddError"]["properties"]
     assert (onebudd["sdk"]["const"], onebudd["name"]["const"]) == ("onebudd", "error")
     assert onebudd["event"]["properties"]["payload"]["required"] == ["code"]

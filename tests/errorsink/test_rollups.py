@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
+import orjson
 import psycopg
 import pytest
 from django.db import connection
@@ -13,6 +14,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from errorsink.ingest.queue import enqueue
 from errorsink.models import Event, Session
 from errorsink.quality import WINDOWS, project_quality
 from errorsink.rollup_models import (
@@ -22,6 +24,7 @@ from errorsink.rollup_models import (
     RollupState,
 )
 from errorsink.rollups import ADVISORY_LOCK_KEY, rollups_apply, rollups_update
+from tests.errorsink.conftest import dead_letters, drain
 from tests.errorsink.quality_recount import assert_same_figures, recount
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -253,6 +256,42 @@ def test_bad_metrics_are_left_out_and_never_fail_a_run(project):
     assert warning["metrics"] == {
         "mos": {"count": 1, "avg": 4.5, "p95": 4.5},
         "packet_loss_pct": {"count": 1, "avg": 2.0, "p95": 2.0},
+    }
+
+
+def test_a_warning_with_bad_metrics_is_stored_with_the_reason_and_left_out_of_averages(
+    project, consumer
+):
+    """Through the real queue and worker: the batch is stored whole, nothing dead-lettered."""
+    now = timezone.now()
+    warning = {"type": "session_warning", "project_id": str(project.id), "code": "LOW_MOS",
+               "occurred_at": (now - timedelta(minutes=2)).isoformat()}  # fmt: skip
+    items = [
+        {**warning, "session_id": "bad", "metrics": {"mos": 7.2, "packet_loss_pct": "high",
+                                                     "rtt_ms": 120}},
+        {**warning, "session_id": "odd", "metrics": "x"},
+        {**warning, "session_id": "good", "metrics": {"mos": 4.0, "packet_loss_pct": 2}},
+    ]  # fmt: skip
+    enqueue([orjson.dumps(item) for item in items])
+    assert drain(consumer) == 3
+    assert dead_letters(consumer) == []
+    stored = {event.session_id: event for event in Event.objects.all()}
+    assert stored["bad"].details == {
+        "metrics": {"rtt_ms": 120},
+        "metric_problems": {"mos": "7.2 is above 5",
+                            "packet_loss_pct": 'must be a number, got string "high"'},
+    }  # fmt: skip
+    assert stored["bad"].raw["metrics"] == items[0]["metrics"]
+    assert stored["odd"].details == {
+        "metric_problems": {"metrics": 'must be an object, got string "x"'}
+    }
+    _settle()
+    [row] = project_quality(project_id=project.id, window="1h", now=now)["warnings"]
+    assert (row["code"], row["count"], row["sessions"]) == ("31004", 3, 3)
+    assert row["metrics"] == {
+        "mos": {"count": 1, "avg": 4.0, "p95": 4.0},
+        "packet_loss_pct": {"count": 1, "avg": 2.0, "p95": 2.0},
+        "rtt_ms": {"count": 1, "avg": 120.0, "p95": 120.0},
     }
 
 
