@@ -31,7 +31,7 @@ def session_url(project_id: object, session_id: str) -> str:
 
 def error_rows_annotate(events: list[Event]) -> list[Event]:
     for event in events:
-        event.code_info = catalog.lookup_event(event.code, event.details)
+        event.code_info = catalog.lookup_event(event.code, event.details, kind=event.kind)
         event.session_url = session_url(event.project_id, event.session_id)
     return events
 
@@ -51,7 +51,7 @@ def _offset(delta: timedelta) -> str:
 def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
     """Offset from the session's first event, catalog entry, readable context and cause."""
     for event in events:
-        event.code_info = catalog.lookup_event(event.code, event.details)
+        event.code_info = catalog.lookup_event(event.code, event.details, kind=event.kind)
         event.offset = _offset(event.occurred_at - start)
         event.context_json = (
             json.dumps(event.customer_context, indent=2, sort_keys=True, ensure_ascii=False)

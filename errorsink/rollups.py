@@ -53,7 +53,10 @@ MINUTE_ROWS_KEPT = "3 hours"
 # A pending reading older than this means a transaction is holding the figures back.
 HELD_BACK_WARNING_SECONDS = 30
 ADVISORY_LOCK_KEY = 0x6572726F7273696E  # "errorsin": a fixed key only this service takes.
-# Telnyx network-quality (310xx), data-flow (320xx) and connectivity (330xx) warnings.
+# Telnyx network-quality (310xx), data-flow (320xx) and connectivity (330xx) warnings. DESIGN
+# counts whole ranges, so SDK 2.27's recording (32003/32004) and application diagnostics
+# (33006-33011: answer twice, path change, several calls ...) make a session degraded too, and
+# its 360xx recovery warnings do not.
 DEGRADED_CODE_PATTERN = "^3[123]0[0-9][0-9]$"
 
 

@@ -217,6 +217,39 @@ def test_it_normalises_a_telnyx_warning():
     }
 
 
+def test_it_reads_a_telnyx_name_of_both_kinds_as_the_events_kind():
+    # SDK 2.27.2 moved SESSION_NOT_REATTACHED from warning 35001 to error 48501.
+    name = '{"code": "SESSION_NOT_REATTACHED", "message": "Active call lost after reconnect"}'
+    error = normalise_item(sdk_item("telnyx", "telnyx.error", f'{{"error": {name}}}'))
+    assert (error.kind, error.code, error.name, error.severity) == (
+        "error", "48501", "SESSION_NOT_REATTACHED", "high",
+    )  # fmt: skip
+    warning = normalise_item(sdk_item("telnyx", "telnyx.warning", f'{{"warning": {name}}}'))
+    assert (warning.kind, warning.code, warning.severity) == ("warning", "35001", "medium")
+    older = normalise_item(
+        item(type="session_warning", session_id="s1", code="SESSION_NOT_REATTACHED")
+    )
+    assert older.code == "35001"
+
+
+@pytest.mark.parametrize(
+    ("name", "event", "code", "catalog_name"),
+    [
+        ("telnyx.error", '{"error": {"code": 47001}}', "47001", "ICE_RESTART_FAILED"),
+        ("telnyx.error", '{"error": {"name": "PEER_CLOSED_DURING_INIT"}}', "44005",
+         "PEER_CLOSED_DURING_INIT"),
+        ("telnyx.warning", '{"warning": {"code": "LOW_INBOUND_AUDIO"}}', "31006",
+         "LOW_INBOUND_AUDIO"),
+        ("telnyx.warning", '{"warning": {"code": 36005}}', "36005",
+         "RECONNECTION_FAILED_WITH_NO_AUTO_RECONNECT"),
+    ],
+)  # fmt: skip
+def test_it_knows_the_codes_of_telnyx_sdk_227(name, event, code, catalog_name):
+    stored = normalise_item(sdk_item("telnyx", name, event))
+    assert (stored.code, stored.name) == (code, catalog_name)
+    assert stored.message == lookup(code, sdk="telnyx").description
+
+
 def test_it_normalises_a_telnyx_hangup_into_a_termination():
     event = normalise_item(
         sdk_item("telnyx", "telnyx.notification", TELNYX_HANGUP, session_id="orch-1")

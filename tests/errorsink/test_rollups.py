@@ -315,6 +315,23 @@ def test_sessions_get_quality_tags_from_their_codes(project):
     }
 
 
+def test_sdk_227_warnings_follow_the_degraded_ranges_and_give_their_tags(project):
+    now = timezone.now()
+    codes = {"s1": "31005", "s2": "33010", "s3": "36004", "s4": "47001"}
+    for session_id in codes:
+        Session.objects.create(project=project, session_id=session_id, first_seen=now,
+                               last_seen=now)  # fmt: skip
+    _store(project, [{"kind": "error" if code == "47001" else "warning", "code": code,
+                      "session_id": session_id, "build_id": "", "details": {}, "minutes_ago": 1}
+                     for session_id, code in codes.items()], now)  # fmt: skip
+    _settle()
+    sessions = project_quality(project_id=project.id, window="1h", now=now)["sessions"]
+    assert (sessions["active"], sessions["degraded"]) == (4, 2)  # 31005 and 33010, not 360xx
+    tags = dict(Session.objects.values_list("session_id", "quality_tags"))
+    assert tags == {"s1": ["low_audio"], "s2": [], "s3": ["connectivity_lost"],
+                    "s4": ["ice_failure"]}  # fmt: skip
+
+
 def test_beat_runs_the_thin_task_every_few_seconds(project, settings):
     from errorsink.tasks import rollups_compute
 

@@ -8,6 +8,7 @@ description, causes and solutions, under their own names.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -40,8 +41,10 @@ from errorsink.ingest.formats.shared import (
 )
 
 
-def _telnyx_code(value: Any) -> str:
-    """31002, "31002" or "HIGH_JITTER" -> "31002"; unknown names are kept as they came."""
+def _telnyx_code(kind: str, value: Any) -> str:
+    """31002, "31002" or "HIGH_JITTER" -> "31002"; unknown names are kept as they came. A name
+    of both kinds is read as the code's ``kind`` (SESSION_NOT_REATTACHED: error 48501, warning
+    35001)."""
     if type(value) is int:
         if value < 0:
             raise bad_field(f"must not be negative, got {value}")
@@ -51,30 +54,35 @@ def _telnyx_code(value: Any) -> str:
             raise bad_field("must not be empty")
         if value.isdigit() and value.isascii():
             return clip(value, CODE_MAX)
-        return telnyx_code_for_name(value) or clip(value, CODE_MAX)
+        return telnyx_code_for_name(value, kind=kind) or clip(value, CODE_MAX)
     raise wrong_type("a code name or number")
 
 
-TelnyxCode = Annotated[
-    str,
-    PlainValidator(_telnyx_code),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1}],
-            "description": "A number (31002) or a name (HIGH_JITTER).",
-        }
-    ),
-]
+def _code_type(kind: str, example: str) -> Any:
+    return Annotated[
+        str,
+        PlainValidator(partial(_telnyx_code, kind)),
+        WithJsonSchema(
+            {
+                "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1}],
+                "description": f"A number or a name ({example}).",
+            }
+        ),
+    ]
+
+
+TelnyxCode = _code_type("warning", "31002 or HIGH_JITTER")  # a warning's
+TelnyxErrorCode = _code_type("error", "45002 or WEBSOCKET_ERROR")
 CodeName = Annotated[str, Clipped(CODE_MAX)]
 _CODE_NAME = TypeAdapter(CodeName | None)
 
 
 class TelnyxProblem(BaseModel):
-    """A Telnyx error or warning object."""
+    """A Telnyx error object, and the base of a warning's."""
 
     model_config = STRICT
 
-    code: TelnyxCode
+    code: TelnyxErrorCode
     name: SkipValidation[CodeName | None] = None  # read only when the code is not known
     message: Message | None = None
 
@@ -95,6 +103,7 @@ class TelnyxProblem(BaseModel):
 
 
 class TelnyxWarningProblem(TelnyxProblem):
+    code: TelnyxCode
     # Copied into details as the SDK sent them, unchecked: they are shown, never computed on.
     description: SkipValidation[Text | None] = None
     causes: SkipValidation[list[str] | None] = None
