@@ -190,6 +190,35 @@ def test_it_keeps_recoverable_of_a_telnyx_media_recovery_error():
     assert event.details == {"sdk": "telnyx", "sessionId": "tx-session-1", "callId": "call-7"}
 
 
+@pytest.mark.parametrize(
+    ("error", "event_recoverable", "recoverable"),
+    [
+        ('{"code": 45002, "fatal": false}', None, True),  # the SDK reconnects by itself
+        ('{"code": 45003, "fatal": true}', None, False),
+        ('{"code": 42001, "fatal": true}', True, False),  # fatal decides where both are given
+        ('{"code": 42001, "fatal": false}', True, True),
+        ('{"code": 47001, "fatal": true}', None, False),  # over the catalog's recoverable code
+        ('{"code": 40001, "fatal": null}', None, False),  # null is absence: the old rule
+    ],
+)
+def test_it_takes_recoverable_from_a_telnyx_errors_fatal(error, event_recoverable, recoverable):
+    extra = "" if event_recoverable is None else ', "recoverable": true'
+    event = normalise_item(
+        sdk_item("telnyx", "telnyx.error", f'{{"error": {error}, "sessionId": "tx"{extra}}}')
+    )
+    assert event.recoverable is recoverable
+    fatal = orjson.loads(error)["fatal"]
+    assert event.details.get("fatal", "absent") == ("absent" if fatal is None else fatal)
+
+
+def test_it_keeps_the_catalogs_default_out_of_a_telnyx_error_without_fatal():
+    # Before SDK 2.27.2 there is no fatal: recoverable only where the event says so.
+    assert lookup("47001", sdk="telnyx").recoverable is True
+    event = normalise_item(sdk_item("telnyx", "telnyx.error", '{"error": {"code": 47001}}'))
+    assert event.recoverable is False
+    assert "fatal" not in event.details
+
+
 def test_it_normalises_a_telnyx_warning():
     event = normalise_item(
         sdk_item(
@@ -631,6 +660,10 @@ def test_it_refuses_bad_items_with_a_reason(data, reason):
         (
             sdk_item("telnyx", "telnyx.error", '{"error": {"code": 45002}, "recoverable": "yes"}'),
             "field 'event.recoverable' must be a boolean, got string",
+        ),
+        (
+            sdk_item("telnyx", "telnyx.error", '{"error": {"code": 45002, "fatal": "no"}}'),
+            "field 'event.error.fatal' must be a boolean, got string",
         ),
         (
             sdk_item(

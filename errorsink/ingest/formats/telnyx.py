@@ -2,8 +2,10 @@
 telnyx.notification of a call's hangup, which says how the call ended.
 
 Codes come as numbers (31002), digit strings or names (HIGH_JITTER) and are stored as the number
-where the name is known. Details keep the SDK's own sessionId and callId, and a warning's
-description, causes and solutions, under their own names.
+where the name is known. Details keep the SDK's own sessionId and callId, an error's fatal, and a
+warning's description, causes and solutions, under their own names. An error is recoverable
+when its ``error.fatal`` (SDK 2.27.2 on) is false; without it, when the event says
+``recoverable: true``.
 """
 
 from __future__ import annotations
@@ -102,6 +104,11 @@ class TelnyxProblem(BaseModel):
         return self.code, None, checked(_CODE_NAME, self.name, f"{path}.name") or self.code
 
 
+class TelnyxErrorProblem(TelnyxProblem):
+    # SDK 2.27.2 on: whether the SDK gives up (true) or recovers, or the failure is benign.
+    fatal: Flag | None = None
+
+
 class TelnyxWarningProblem(TelnyxProblem):
     code: TelnyxCode
     # Copied into details as the SDK sent them, unchecked: they are shown, never computed on.
@@ -130,8 +137,8 @@ class TelnyxEvent(SdkEvent):
 
 
 class TelnyxErrorEvent(TelnyxEvent):
-    error: TelnyxProblem
-    recoverable: Flag | None = None
+    error: TelnyxErrorProblem
+    recoverable: Flag | None = None  # true only in the media-permission recovery flow
 
 
 class TelnyxWarningEvent(TelnyxEvent):
@@ -186,6 +193,16 @@ class TelnyxError(SdkItem):
     def normalised(self, raw: dict) -> NormalisedEvent:
         error = self.event.error
         code, info, name = error.identity("event.error")
+        details = self.event.details()
+        if error.fatal is None:
+            # SDKs before 2.27.2: only the media-permission recovery flow says recoverable,
+            # and an absent flag means false (seed 004).
+            recoverable = bool(self.event.recoverable)
+        else:
+            # The SDK's own verdict for this emit site wins over the event's older flag and
+            # over the catalog's per-code default.
+            recoverable = not error.fatal
+            details["fatal"] = error.fatal
         return self.build(
             raw,
             code=code,
@@ -193,8 +210,8 @@ class TelnyxError(SdkItem):
             kind="error",
             name=name,
             message=error.message or None,
-            recoverable=bool(self.event.recoverable),  # absent means false (seed 004)
-            details=self.event.details(),
+            recoverable=recoverable,
+            details=details,
         )
 
 
