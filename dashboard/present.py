@@ -65,6 +65,8 @@ def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
             if termination.get(key) not in (None, "")
         ]
         details = event.details if isinstance(event.details, dict) else {}
+        if isinstance(default := details.get("cause_default"), str):  # a Telnyx hangup's
+            event.termination_rows.append(("defaulted", f"the SDK's cause {default}"))
         event.metrics_rows = _rows(details.get("metrics"))
         event.metric_problem_rows = _rows(details.get("metric_problems"))
     return events

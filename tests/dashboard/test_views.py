@@ -300,6 +300,17 @@ def test_it_shows_why_a_warnings_metrics_were_left_out(client, alice, project, m
     assert "<dt>rtt_ms</dt><dd>120</dd>" in html
 
 
+def test_it_says_when_a_hangups_cause_is_the_sdks_default(client, alice, project, make_event):
+    termination = {"cause": "USER_BUSY", "cause_code": 17, "sip_code": None}
+    make_event(project, session_id="s-h", kind="termination", code="USER_BUSY",
+               item_type="sdk_event", details={"sdk": "telnyx", "prevState": "ringing",
+                                               "cause_default": "before answer",
+                                               "termination": termination})  # fmt: skip
+    client.force_login(alice)
+    html = client.get(_timeline_url(project, "s-h")).content.decode()
+    assert "<dt>defaulted</dt><dd>the SDK&#x27;s cause before answer</dd>" in html
+
+
 def test_it_cuts_a_runaway_timeline_where_the_api_does_and_says_so(
     client, alice, project, make_event, monkeypatch
 ):

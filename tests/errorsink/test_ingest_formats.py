@@ -300,6 +300,63 @@ def test_it_normalises_a_telnyx_hangup_into_a_termination():
     }
 
 
+def hangup(**call) -> NormalisedEvent:
+    event = {"type": "callUpdate", "call": {"id": "call-7", "state": "hangup", **call}}
+    return normalise_item(
+        sdk_item("telnyx", "telnyx.notification", orjson.dumps(event).decode(), session_id="o")
+    )
+
+
+@pytest.mark.parametrize(
+    ("prev_state", "cause", "cause_code", "default"),
+    [
+        ("new", "USER_BUSY", 17, "before answer"),
+        ("ringing", "USER_BUSY", 17, "before answer"),
+        ("early", "USER_BUSY", 17, "before answer"),
+        ("recovering", "USER_BUSY", 17, "before answer"),  # before Active in the SDK's enum
+        ("active", "NORMAL_CLEARING", 16, "after answer"),
+        ("held", "NORMAL_CLEARING", 16, "after answer"),
+    ],
+)
+def test_it_gives_a_telnyx_hangup_without_a_cause_the_sdks_default(
+    prev_state, cause, cause_code, default
+):
+    event = hangup(prevState=prev_state)
+    assert (event.kind, event.code, event.name) == ("termination", cause, cause)
+    assert event.details["termination"] == {
+        "cause": cause, "cause_code": cause_code, "sip_code": None, "sip_reason": None,
+        "close_code": None, "duration_ms": None,
+    }  # fmt: skip
+    assert (event.details["prevState"], event.details["cause_default"]) == (prev_state, default)
+    assert "cause" not in event.raw["event"]["call"]  # the item is kept as it came
+
+
+def test_it_keeps_a_telnyx_hangups_own_cause_and_codes_whatever_its_state():
+    event = hangup(prevState="ringing", cause="CALL_REJECTED", causeCode=21, sipCode=603)
+    assert (event.code, event.details["termination"]["cause_code"]) == ("CALL_REJECTED", 21)
+    assert event.details["prevState"] == "ringing" and "cause_default" not in event.details
+    # A cause without its code keeps both as they came: no default code beside another cause.
+    event = hangup(prevState="active", cause="PURGE")
+    assert (event.code, event.details["termination"]["cause_code"]) == ("PURGE", None)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {},  # no state: answered or not is unknown
+        {"prevState": "hangup"},
+        {"prevState": "ACTIVE"},
+        {"prevState": ["active"]},
+        {"prevState": "active", "causeCode": 21},  # a default would contradict what came
+        {"prevState": "active", "sipCode": 486},
+        {"prevState": "ringing", "sipReason": "Decline"},
+    ],
+)
+def test_it_refuses_a_telnyx_hangup_without_a_cause_it_cannot_default(call):
+    with pytest.raises(BadItem, match=r"missing required field 'event\.call\.cause'"):
+        hangup(**call)
+
+
 def test_it_normalises_a_gecx_chat_sdk_error():
     event = normalise_item(sdk_item("gecx", "ChatSdkError", GECX_ERROR, session_id="chat-1"))
     assert (event.kind, event.code, event.name) == (

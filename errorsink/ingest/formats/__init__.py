@@ -19,7 +19,8 @@ Conventions worth knowing downstream:
   for each value that is no number or out of range (``errorsink.metrics``), which never refuses
   the warning; terminations, a ``session_end`` or a Telnyx hangup, ->
   ``{"termination": {cause, cause_code, sip_code, sip_reason, close_code, duration_ms}}``; SDK
-  events add ``sdk`` plus the SDK's own extras under its own names.
+  events add ``sdk`` plus the SDK's own extras under its own names (a Telnyx hangup its
+  ``prevState``, and ``cause_default`` where cause and cause_code are the SDK's default).
 - ``source``: an explicit ``source`` field wins; SDK events take the catalog's source, else
   client; the runner's items go by code prefix (see ``voicethere``).
 - Severity and recoverable come from the event where it carries them, else from the catalog,

@@ -5,7 +5,8 @@ Codes come as numbers (31002), digit strings or names (HIGH_JITTER) and are stor
 where the name is known. Details keep the SDK's own sessionId and callId, an error's fatal, and a
 warning's description, causes and solutions, under their own names. An error is recoverable
 when its ``error.fatal`` (SDK 2.27.2 on) is false; without it, when the event says
-``recoverable: true``.
+``recoverable: true``. A hangup that says nothing of how it ended gets the SDK's own default
+cause where its ``prevState`` says whether the call had been answered (see ``hangup_default``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     PlainValidator,
+    PrivateAttr,
     SkipValidation,
     TypeAdapter,
     WithJsonSchema,
@@ -145,15 +148,66 @@ class TelnyxWarningEvent(TelnyxEvent):
     warning: TelnyxWarningProblem
 
 
+# The SDK's hangup() defaults a missing cause and causeCode by the state the call hangs up from
+# (BaseCall.hangup, since SDK 2.25.20): before State.Active, USER_BUSY / 17 (a rejection, so
+# TeXML does not retry); from Active on, NORMAL_CLEARING / 16. A Call carries that state as
+# ``prevState`` (lower-case State names). Recovering comes before Active in that enum, so a call
+# hung up while recovering gets USER_BUSY, as the SDK gives it. States no hangup comes from
+# (hangup, destroy, purge) and anything unknown tell nothing, and get no default.
+BEFORE_ANSWER_STATES = frozenset(
+    {"new", "requesting", "trying", "recovering", "ringing", "answering", "early"}
+)
+AFTER_ANSWER_STATES = frozenset({"active", "held"})
+HANGUP_DEFAULTS = {
+    "before answer": ("USER_BUSY", 17),
+    "after answer": ("NORMAL_CLEARING", 16),
+}
+_ENDING_FIELDS = ("cause", "causeCode", "sipCode", "sipReason")
+
+
+def hangup_default(call: Any) -> str | None:
+    """Which SDK default a hangup that says nothing of how it ended gets, if its prevState says
+    whether the call had been answered: "before answer", "after answer" or None.
+
+    Nothing of how it ended: no cause, causeCode, sipCode or sipReason. Where any of them came,
+    a default could contradict it (NORMAL_CLEARING beside 486 Busy Here), so none is applied.
+    """
+    if type(call) is not dict or any(call.get(key) is not None for key in _ENDING_FIELDS):
+        return None
+    previous = call.get("prevState")
+    if type(previous) is not str:
+        return None
+    if previous in BEFORE_ANSWER_STATES:
+        return "before answer"
+    if previous in AFTER_ANSWER_STATES:
+        return "after answer"
+    return None
+
+
+def _cause_may_be_defaulted(schema: dict) -> None:
+    # As published: a cause may be left out where the SDK's default applies (hangup_default).
+    required = [name for name in schema.pop("required", []) if name != "cause"]
+    if required:  # OpenAPI 3.0 allows no empty list
+        schema["required"] = required
+    schema["properties"]["cause"]["description"] = (
+        "Required, unless the call gives none of cause, causeCode, sipCode and sipReason and "
+        "its prevState says whether it was answered: then the SDK's default, USER_BUSY / 17 "
+        "before answer, NORMAL_CLEARING / 16 after."
+    )
+
+
 class TelnyxHangupCall(BaseModel):
-    model_config = STRICT
+    model_config = ConfigDict(**STRICT, json_schema_extra=_cause_may_be_defaulted)
 
     id: SkipValidation[Text | None] = None
     state: SkipValidation[Literal["hangup"]] = "hangup"
+    prevState: SkipValidation[Text | None] = None  # kept as sent; read by hangup_default
     cause: Code
     causeCode: Integer | None = None
     sipCode: Integer | None = None
     sipReason: Text | None = None
+    # "before answer" / "after answer" when cause and causeCode are the SDK's defaults.
+    _cause_default: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -164,6 +218,30 @@ class TelnyxHangupCall(BaseModel):
                 f"telnyx callUpdate with call.state {state} is not stored; only 'hangup' is"
             )
         return data
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _sdk_defaults(cls, data: Any, handler: Any) -> Any:
+        # Only where the item says nothing of how the call ended and tells whether it had been
+        # answered: any other hangup without a cause is still refused for its missing cause,
+        # rather than given one errorsink would have to guess. sipCode and sipReason are never
+        # defaulted (the SDK leaves them null).
+        default = hangup_default(data)
+        if default is None:
+            return handler(data)
+        cause, cause_code = HANGUP_DEFAULTS[default]
+        call = handler({**data, "cause": cause, "causeCode": cause_code})
+        call._cause_default = default
+        return call
+
+    def details(self) -> dict:
+        """The SDK's prevState, and which default filled cause and causeCode, where either is."""
+        details: dict[str, Any] = {}
+        if self.prevState is not None:
+            details["prevState"] = self.prevState
+        if self._cause_default is not None:
+            details["cause_default"] = self._cause_default
+        return details
 
 
 class TelnyxHangupEvent(TelnyxEvent):
@@ -246,7 +324,14 @@ class TelnyxHangup(SdkItem):
 
     def normalised(self, raw: dict) -> NormalisedEvent:
         call = self.event.call
-        details = self.event.details(call_id=call.id) | termination_details(
-            call.cause, cause_code=call.causeCode, sip_code=call.sipCode, sip_reason=call.sipReason
+        details = (
+            self.event.details(call_id=call.id)
+            | call.details()
+            | termination_details(
+                call.cause,
+                cause_code=call.causeCode,
+                sip_code=call.sipCode,
+                sip_reason=call.sipReason,
+            )
         )
         return self.termination(raw, cause=call.cause, details=details)
