@@ -31,7 +31,7 @@ def session_url(project_id: object, session_id: str) -> str:
 
 def error_rows_annotate(events: list[Event]) -> list[Event]:
     for event in events:
-        event.code_info = catalog.lookup_event(event.code, event.details)
+        event.code_info = catalog.lookup_event(event.code, event.details, kind=event.kind)
         event.session_url = session_url(event.project_id, event.session_id)
     return events
 
@@ -51,7 +51,7 @@ def _offset(delta: timedelta) -> str:
 def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
     """Offset from the session's first event, catalog entry, readable context and cause."""
     for event in events:
-        event.code_info = catalog.lookup_event(event.code, event.details)
+        event.code_info = catalog.lookup_event(event.code, event.details, kind=event.kind)
         event.offset = _offset(event.occurred_at - start)
         event.context_json = (
             json.dumps(event.customer_context, indent=2, sort_keys=True, ensure_ascii=False)
@@ -65,9 +65,15 @@ def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
             if termination.get(key) not in (None, "")
         ]
         details = event.details if isinstance(event.details, dict) else {}
-        metrics = details.get("metrics")
-        event.metrics_rows = sorted(metrics.items()) if isinstance(metrics, dict) else []
+        if isinstance(default := details.get("cause_default"), str):  # a Telnyx hangup's
+            event.termination_rows.append(("defaulted", f"the SDK's cause {default}"))
+        event.metrics_rows = _rows(details.get("metrics"))
+        event.metric_problem_rows = _rows(details.get("metric_problems"))
     return events
+
+
+def _rows(value: object) -> list[tuple[str, object]]:
+    return sorted(value.items()) if isinstance(value, dict) else []
 
 
 def sparkline_points(values: list[int], *, width: int = 120, height: int = 24) -> str:

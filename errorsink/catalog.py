@@ -26,13 +26,22 @@ Mapping rules (how the seeds' tables became kind, severity and flags):
 - gecx (seed 003): severity as given, ``recoverable = retryable``, kind error. Every row of every
   table, including those under untitled headings; ``VOICE_TOKEN_ENDPOINT_MISSING`` appears twice
   and the first row is kept.
-- Telnyx (seed 004): errors (400xx-49001) are high, recoverable false; warnings (310xx-35001)
-  are medium, recoverable true; ``retryable`` is null. Descriptions are "<message>: <trigger>".
-  Call termination causes (NORMAL_CLEARING ... PURGE) are kind termination, not recoverable
-  (the call is over), low when expected (normal clearing, busy, no answer) and medium
-  otherwise. WebSocket close codes are kind termination: 1000 is low and not recoverable (a
-  deliberate close); the others are recoverable because the SDK reconnects on any close when
-  autoReconnect is on, 1001 low, 1002/1003/1005 medium, 1006/1011 high.
+- Telnyx (seed 004, brought up to WebRTC SDK 2.27 from its registries ``SDK_ERRORS`` and
+  ``SDK_WARNINGS`` and its error-handling guide): errors (400xx-49001) are high; warnings
+  (310xx-360xx) are medium, recoverable true; ``retryable`` is null. Descriptions are
+  "<message>: <trigger>", the message as the SDK emits it. An error is recoverable where the
+  SDK's registry (``fatal: false``) and its guide ("Non-fatal") agree that it is not fatal:
+  44001 HOLD_FAILED, 44003 BYE_SEND_FAILED, 47001 ICE_RESTART_FAILED; the others are not,
+  including those the two disagree on (44004, 45002, 45004, 46003, 48001), as seed 004 had them.
+  A stored telnyx.error takes its recoverable from the event, not from here (see the telnyx
+  format). The SDK moved
+  SESSION_NOT_REATTACHED from warning 35001 to error 48501 in 2.27.2; both stay, since older
+  SDKs still send 35001, so a Telnyx name is resolved to a number per kind
+  (``telnyx_code_for_name``). Call termination causes (NORMAL_CLEARING ... PURGE) are kind
+  termination, not recoverable (the call is over), low when expected (normal clearing, busy,
+  no answer) and medium otherwise. WebSocket close codes are kind termination: 1000 is low and
+  not recoverable (a deliberate close); the others are recoverable because the SDK reconnects
+  on any close when autoReconnect is on, 1001 low, 1002/1003/1005 medium, 1006/1011 high.
 - Sources use the event vocabulary (agent, runner, provisioning, client), so a catalog source can
   be copied onto an event: every SDK code is ``client``, since it reaches errorsink through the
   client SDK, even where a server raised it (OneBudd, Telnyx causes).
@@ -95,9 +104,10 @@ def _index(
 _CODES, _BY_KEY, _BY_CODE = _index(
     json.loads(Path(__file__).with_name("catalog.json").read_text(encoding="utf-8"))
 )
-_TELNYX_CODE_BY_NAME = {
-    info.name: info.code for info in _CODES if info.sdk == "telnyx" and info.code.isdigit()
-}
+_TELNYX_CODES_BY_NAME: dict[str, dict[str, str]] = {}  # name -> kind -> numeric code
+for _info in _CODES:
+    if _info.sdk == "telnyx" and _info.code.isdigit():
+        _TELNYX_CODES_BY_NAME.setdefault(_info.name, {})[_info.kind] = _info.code
 
 
 def lookup(code: str, *, sdk: str | None = None, fallback: bool = True) -> CodeInfo | None:
@@ -109,17 +119,26 @@ def lookup(code: str, *, sdk: str | None = None, fallback: bool = True) -> CodeI
     return _BY_CODE.get(code)
 
 
-def telnyx_code_for_name(name: str) -> str | None:
-    """The numeric Telnyx code of a symbolic name: ``"HIGH_JITTER"`` -> ``"31002"``."""
-    return _TELNYX_CODE_BY_NAME.get(name)
+def telnyx_code_for_name(name: str, *, kind: str | None = None) -> str | None:
+    """The numeric Telnyx code of a symbolic name: ``"HIGH_JITTER"`` -> ``"31002"``.
+
+    A name both an error and a warning carry (``SESSION_NOT_REATTACHED``: error 48501, warning
+    35001 before SDK 2.27.2) gives the code of ``kind`` ("error" or "warning"); without one, or
+    for a name of the other kind only, whichever there is, the error's first.
+    """
+    codes = _TELNYX_CODES_BY_NAME.get(name)
+    if not codes:
+        return None
+    return (codes.get(kind) if kind else None) or codes.get("error") or codes.get("warning")
 
 
-def lookup_event(code: str, details: object) -> CodeInfo | None:
+def lookup_event(code: str, details: object, *, kind: str | None = None) -> CodeInfo | None:
     """The entry of a stored event: by its SDK (``details["sdk"]``) and code, else any SDK's,
-    else, for a Telnyx code kept by name (``"HIGH_JITTER"``), the entry of its number."""
+    else, for a Telnyx code kept by name (``"HIGH_JITTER"``), the entry of its number for the
+    event's ``kind``."""
     sdk = details.get("sdk") if isinstance(details, dict) else None
     info = lookup(code, sdk=sdk if isinstance(sdk, str) else None)
-    if info is None and (number := telnyx_code_for_name(code)):
+    if info is None and (number := telnyx_code_for_name(code, kind=kind)):
         info = lookup(number, sdk="telnyx")
     return info
 

@@ -10,9 +10,8 @@ Definitions (the tests recount raw events with exactly these):
   Telnyx 310xx, 320xx or 330xx warning. Events without a session count in totals only.
 - An event's build is its ``build_id`` as stored (ingest gives an event that names none its
   session's build: errorsink/ingest/persist.py). With ``build_id``, only events of that build
-  count (a session that changed builds is counted
-  under each).
-- Metrics: the valid values (see ``errorsink.rollups.METRIC_RANGES``) of a warning code's
+  count (a session that changed builds is counted under each).
+- Metrics: the valid values (see ``errorsink.metrics.METRIC_RANGES``) of a warning code's
   events. ``avg`` is their mean; ``p95`` is by nearest rank: the value at position
   ceil(0.95 x n) of the n values in ascending order (PostgreSQL's ``percentile_disc``), always
   one of the values reported.

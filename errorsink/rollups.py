@@ -26,9 +26,10 @@ key order, so concurrent writers would lock in the same order. Session tags are 
 order ingest uses for its session upsert (project, then session id, byte order), which keeps the
 two from deadlocking.
 
-Metric values are valid when they are JSON numbers within ``METRIC_RANGES`` (loss 0-100 %, MOS
-1-5, times 0-600 s); anything else is left out of averages and percentiles and never fails a
-run.
+Metric values are valid when they are JSON numbers within ``errorsink.metrics.METRIC_RANGES``
+(loss 0-100 %, MOS 1-5, times 0-600 s); anything else is left out of averages and percentiles
+and never fails a run. Ingest already keeps invalid values out of a new warning's metrics (with
+the reason beside them), but events stored before it did may still hold them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from errorsink.metrics import METRIC_RANGES
 from errorsink.quality_tags import TAG_BY_CODE
 
 logger = logging.getLogger("errorsink.rollups")
@@ -58,14 +60,13 @@ HELD_BACK_WARNING_SECONDS = 30
 HORIZON_WAIT_SECONDS = 1.0
 HORIZON_POLL_SECONDS = 0.05
 ADVISORY_LOCK_KEY = 0x6572726F7273696E  # "errorsin": a fixed key only this service takes.
-METRIC_RANGES: dict[str, tuple[float, float]] = {
-    "rtt_ms": (0, 600_000),
-    "jitter_ms": (0, 600_000),
-    "packet_loss_pct": (0, 100),
-    "mos": (1, 5),
-}
-# Telnyx network-quality (310xx), data-flow (320xx) and connectivity (330xx) warnings.
+# Telnyx network-quality (310xx), data-flow (320xx) and connectivity (330xx) warnings make a
+# session degraded (DESIGN section 7), except the ones SDK 2.27 added to those ranges that say
+# nothing about the call's audio or connection: recording (32003/32004) and an application's own
+# doing (33006-33011: answering twice, a changed candidate pair, several calls at once ...). A
+# team reading "12% degraded" means calls that sounded bad or dropped. 360xx never counts.
 DEGRADED_CODE_PATTERN = "^3[123]0[0-9][0-9]$"
+NOT_DEGRADED_CODES = ("32003", "32004", "33006", "33007", "33008", "33009", "33010", "33011")
 
 
 @dataclass(frozen=True)
@@ -309,7 +310,8 @@ SELECT e.project_id, e.session_id, e.build_id, e.kind, e.code,
        date_trunc('hour', e.occurred_at, 'UTC') AS hour,
        CASE WHEN e.occurred_at >= now() - interval '{MINUTE_ROWS_KEPT}'
             THEN date_trunc('minute', e.occurred_at, 'UTC') END AS minute,
-       (e.kind = 'warning' AND e.code ~ '{DEGRADED_CODE_PATTERN}') AS degraded,
+       (e.kind = 'warning' AND e.code ~ '{DEGRADED_CODE_PATTERN}'
+        AND e.code NOT IN ({", ".join(f"'{code}'" for code in NOT_DEGRADED_CODES)})) AS degraded,
        CASE WHEN e.kind = 'termination' AND x.sip BETWEEN 100 AND 699 AND x.sip = trunc(x.sip)
             THEN x.sip::int ELSE 0 END AS sip_code,
        CASE WHEN e.kind = 'warning' AND jsonb_typeof(e.details -> 'metrics') = 'object'

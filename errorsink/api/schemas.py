@@ -145,7 +145,7 @@ def event_out(event: Event) -> dict:
         "customer_context": context if isinstance(context, dict) else None,
         "details": details,
         "item_type": event.item_type,
-        "catalog": lookup_event(event.code, details),
+        "catalog": lookup_event(event.code, details, kind=event.kind),
     }
 
 

@@ -55,6 +55,33 @@ def test_it_gives_the_same_event_id_to_the_same_item_posted_twice(api, project):
     assert first == second
 
 
+def test_it_accepts_a_warning_with_bad_metrics_as_the_worker_stores_it(api, project):
+    warning = {"type": "session_warning", "code": 31003, "session_id": "browser-1",
+               "metrics": {"packet_loss_pct": -4, "rtt_ms": "slow", "jitter_ms": 12}}  # fmt: skip
+    response = api.post(f"/projects/{project.id}/events", warning)
+    assert response.status_code == 202
+    [queued] = _queued()
+    assert queued["metrics"] == warning["metrics"]  # enqueued as posted
+    assert normalise_item(orjson.dumps(queued)).details == {
+        "metrics": {"jitter_ms": 12},
+        "metric_problems": {"packet_loss_pct": "-4 is below 0",
+                            "rtt_ms": 'must be a number, got string "slow"'},
+    }  # fmt: skip
+
+
+def test_it_accepts_a_hangup_whose_cause_the_sdks_default_gives(api, project):
+    call = {"state": "hangup", "prevState": "ringing"}
+    hangup = {"type": "sdk_event", "sdk": "telnyx", "name": "telnyx.notification",
+              "session_id": "browser-1", "event": {"type": "callUpdate", "call": call}}  # fmt: skip
+    assert api.post(f"/projects/{project.id}/events", hangup).status_code == 202
+    [queued] = _queued()
+    assert normalise_item(orjson.dumps(queued)).code == "USER_BUSY"
+    del hangup["event"]["call"]["prevState"]
+    error = assert_envelope(api.post(f"/projects/{project.id}/events", hangup), 422,
+                            "VALIDATION_ERROR")  # fmt: skip
+    assert error["details"]["item"] == "missing required field 'event.call.cause'"
+
+
 def test_it_refuses_the_whole_batch_naming_each_bad_item(api, project):
     items = [ITEM, {"type": "nope"}, "not an object", {**ITEM, "code": 5}]
     response = api.post(f"/projects/{project.id}/events", items)
@@ -128,6 +155,13 @@ def test_it_publishes_every_queue_item_format_as_the_request_body():
     # The project comes from the URL, so no item names it.
     assert all("project_id" not in schema["properties"] for schema in formats.values())
     assert formats["SessionError"]["required"] == ["type", "code", "message", "session_id"]
+    [metrics, _null] = formats["SessionWarning"]["properties"]["metrics"]["anyOf"]
+    assert metrics["properties"]["mos"] == {"type": "number", "minimum": 1, "maximum": 5}
+    assert "details.metric_problems" in metrics["description"]
+    # A hangup may leave out its cause where the SDK's default applies; the schema says so.
+    call = formats["TelnyxHangup"]["properties"]["event"]["properties"]["call"]
+    assert "cause" in call["properties"] and "cause" not in call.get("required", [])
+    assert "prevState" in call["properties"]["cause"]["description"]
     onebudd = formats["OneBuddError"]["properties"]
     assert (onebudd["sdk"]["const"], onebudd["name"]["const"]) == ("onebudd", "error")
     assert onebudd["event"]["properties"]["payload"]["required"] == ["code"]

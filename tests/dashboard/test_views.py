@@ -288,6 +288,29 @@ def test_it_shows_a_session_timeline_in_time_order(client, request, user, projec
     assert "&quot;userId&quot;: &quot;u_123&quot;" in html
 
 
+def test_it_shows_why_a_warnings_metrics_were_left_out(client, alice, project, make_event):
+    problems = {"mos": "7.2 is above 5", "packet_loss_pct": 'must be a number, got string "<b>"'}
+    make_event(project, session_id="s-m", kind="warning", code="31004", item_type="session_warning",
+               details={"metrics": {"rtt_ms": 120}, "metric_problems": problems})  # fmt: skip
+    client.force_login(alice)
+    html = client.get(_timeline_url(project, "s-m")).content.decode()
+    shown = re.search(r'<dl class="metrics metric-problems">(.*?)</dl>', html, re.S).group(1)
+    assert "<dt>mos</dt><dd>left out of the quality figures: 7.2 is above 5</dd>" in shown
+    assert "must be a number, got string &quot;&lt;b&gt;&quot;" in shown
+    assert "<dt>rtt_ms</dt><dd>120</dd>" in html
+
+
+def test_it_says_when_a_hangups_cause_is_the_sdks_default(client, alice, project, make_event):
+    termination = {"cause": "USER_BUSY", "cause_code": 17, "sip_code": None}
+    make_event(project, session_id="s-h", kind="termination", code="USER_BUSY",
+               item_type="sdk_event", details={"sdk": "telnyx", "prevState": "ringing",
+                                               "cause_default": "before answer",
+                                               "termination": termination})  # fmt: skip
+    client.force_login(alice)
+    html = client.get(_timeline_url(project, "s-h")).content.decode()
+    assert "<dt>defaulted</dt><dd>the SDK&#x27;s cause before answer</dd>" in html
+
+
 def test_it_cuts_a_runaway_timeline_where_the_api_does_and_says_so(
     client, alice, project, make_event, monkeypatch
 ):

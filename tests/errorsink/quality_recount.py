@@ -9,10 +9,11 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from errorsink.catalog import lookup
+from errorsink.metrics import METRIC_RANGES
 from errorsink.models import Event
 from errorsink.quality import BUCKET_NAMES, EXPECTED_CAUSES, quality_window
 from errorsink.rollup_models import MINUTE
-from errorsink.rollups import DEGRADED_CODE_PATTERN, METRIC_RANGES
+from errorsink.rollups import DEGRADED_CODE_PATTERN, NOT_DEGRADED_CODES
 
 
 def recount(*, project_id, window: str, build_id: str | None, now: datetime) -> dict:
@@ -46,7 +47,11 @@ def recount(*, project_id, window: str, build_id: str | None, now: datetime) -> 
 
 
 def _degraded(event: Event) -> bool:
-    return event.kind == "warning" and re.fullmatch(DEGRADED_CODE_PATTERN[1:-1], event.code)
+    return (
+        event.kind == "warning"
+        and bool(re.fullmatch(DEGRADED_CODE_PATTERN[1:-1], event.code))
+        and event.code not in NOT_DEGRADED_CODES
+    )
 
 
 def _sessions(events: list[Event]) -> dict:

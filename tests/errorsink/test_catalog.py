@@ -63,6 +63,30 @@ TELNYX_ERRORS = {
     "48001": "NETWORK_OFFLINE",
     "49001": "UNEXPECTED_ERROR",
 }
+# What Telnyx WebRTC SDK 2.27 added to seed 004 (its TELNYX_ERROR_CODES / TELNYX_WARNING_CODES).
+TELNYX_227_ERRORS = {
+    "44005": "PEER_CLOSED_DURING_INIT",
+    "47001": "ICE_RESTART_FAILED",
+    "48501": "SESSION_NOT_REATTACHED",
+}
+TELNYX_227_WARNINGS = {
+    "31005": "LOW_LOCAL_AUDIO",
+    "31006": "LOW_INBOUND_AUDIO",
+    "32003": "RECORDING_UNAVAILABLE",
+    "32004": "RECORDING_BUFFER_OVERFLOW",
+    "33006": "ANSWER_WHILE_PEER_ACTIVE",
+    "33007": "DUPLICATE_INBOUND_ANSWER",
+    "33008": "ICE_CANDIDATE_PAIR_CHANGED",
+    "33009": "AUDIO_INPUT_DEVICE_CHANGE_SKIPPED",
+    "33010": "MULTIPLE_ACTIVE_CALLS_DETECTED",
+    "33011": "SHARED_REMOTE_ELEMENT_OVERWRITE",
+    "35002": "UNKNOWN_REATTACHED_SESSION",
+    "36003": "SIGNALING_RECOVERY_REQUIRED",
+    "36004": "MEDIA_RECOVERY_REQUIRED",
+    "36005": "RECONNECTION_FAILED_WITH_NO_AUTO_RECONNECT",
+}
+# Errors SDK 2.27's registry (fatal: false) and its guide ("Non-fatal") agree are not fatal.
+TELNYX_RECOVERABLE_ERRORS = {"44001", "44003", "47001"}
 TELNYX_WARNINGS = {
     "31001": "HIGH_RTT",
     "31002": "HIGH_JITTER",
@@ -109,8 +133,8 @@ def test_it_counts_codes_per_sdk_and_kind():
         ("voicethere", "info"): 1,
         ("onebudd", "error"): 10,
         ("gecx", "error"): 91,
-        ("telnyx", "error"): 21,
-        ("telnyx", "warning"): 13,
+        ("telnyx", "error"): 24,
+        ("telnyx", "warning"): 27,
         ("telnyx", "termination"): 13,
     }
 
@@ -194,15 +218,15 @@ def test_it_has_every_telnyx_code_of_the_seed():
 
 
 def test_it_gives_telnyx_errors_and_warnings_their_names_and_rules():
-    for code, name in TELNYX_ERRORS.items():
+    for code, name in (TELNYX_ERRORS | TELNYX_227_ERRORS).items():
         info = lookup(code, sdk="telnyx")
         assert (info.name, info.kind, info.severity, info.recoverable) == (
             name,
             "error",
             "high",
-            False,
-        )
-    for code, name in TELNYX_WARNINGS.items():
+            code in TELNYX_RECOVERABLE_ERRORS,
+        ), code
+    for code, name in (TELNYX_WARNINGS | TELNYX_227_WARNINGS).items():
         info = lookup(code, sdk="telnyx")
         assert (info.name, info.kind, info.severity, info.recoverable) == (
             name,
@@ -210,6 +234,49 @@ def test_it_gives_telnyx_errors_and_warnings_their_names_and_rules():
             "medium",
             True,
         )
+
+
+def test_it_has_the_codes_telnyx_sdk_227_added_in_code_order():
+    telnyx = [info for info in all_codes() if info.sdk == "telnyx" and info.code.isdigit()]
+    catalogued = {info.code: info.name for info in telnyx}
+    assert catalogued == TELNYX_ERRORS | TELNYX_227_ERRORS | TELNYX_WARNINGS | TELNYX_227_WARNINGS
+    errors = [info.code for info in telnyx if info.kind == "error"]
+    warnings = [info.code for info in telnyx if info.kind == "warning"]
+    assert errors == sorted(errors) and warnings == sorted(warnings)
+    # The SDK moved SESSION_NOT_REATTACHED from warning 35001 to error 48501; older SDKs still
+    # send the warning, and the catalog says so.
+    assert "48501" in lookup("35001", sdk="telnyx").description
+    assert lookup("48501", sdk="telnyx").kind == "error"
+
+
+# The message each emits (SDK_ERRORS / SDK_WARNINGS of SDK 2.27), which opens its description.
+TELNYX_227_MESSAGES = {
+    "44005": "Call was closed during setup",
+    "47001": "ICE restart failed",
+    "48501": "Active call lost after reconnect",
+    "31005": "Low local microphone audio detected",
+    "31006": "Low inbound audio detected",
+    "32003": "Call recording is not available in this browser",
+    "32004": "Call recording buffer overflow — oldest packets dropped",
+    "33006": "Call answer ignored because a peer connection is already active",
+    "33007": "Call answer ignored because another inbound call is already being answered",
+    "33008": "ICE candidate pair changed mid-call",
+    "33009": "Audio input device change skipped",
+    "33010": "Multiple active calls detected in one SDK session",
+    "33011": "Remote media element overwritten by another call",
+    "35002": "Unknown reattach session after reconnect",
+    "36003": "Signaling recovery required",
+    "36004": "Media recovery required",
+    "36005": "Reconnection failed — auto-reconnect disabled",
+}
+
+
+def test_it_describes_each_new_telnyx_code_by_its_sdk_message_then_its_trigger():
+    assert set(TELNYX_227_MESSAGES) == set(TELNYX_227_ERRORS) | set(TELNYX_227_WARNINGS)
+    for code, message in TELNYX_227_MESSAGES.items():
+        info = lookup(code, sdk="telnyx")
+        assert info.description.startswith(message + ": "), code
+        assert len(info.description) > len(message) + 20, code  # a trigger follows
 
 
 def test_it_has_telnyx_terminations_and_websocket_close_codes():
@@ -234,7 +301,12 @@ def test_it_looks_up_by_sdk_then_falls_back_to_the_code():
 def test_it_finds_telnyx_codes_by_name():
     assert telnyx_code_for_name("HIGH_JITTER") == "31002"
     assert telnyx_code_for_name("WEBSOCKET_ERROR") == "45002"
-    assert telnyx_code_for_name("SESSION_NOT_REATTACHED") == "35001"
+    # The one name of both kinds: the error unless a warning is asked for.
+    assert telnyx_code_for_name("SESSION_NOT_REATTACHED") == "48501"
+    assert telnyx_code_for_name("SESSION_NOT_REATTACHED", kind="error") == "48501"
+    assert telnyx_code_for_name("SESSION_NOT_REATTACHED", kind="warning") == "35001"
+    assert telnyx_code_for_name("HIGH_JITTER", kind="error") == "31002"  # only a warning
+    assert telnyx_code_for_name("ICE_RESTART_FAILED", kind="warning") == "47001"
     assert telnyx_code_for_name("NORMAL_CLEARING") is None
     assert telnyx_code_for_name("WS_ABNORMAL_CLOSURE") is None
     assert telnyx_code_for_name("high_jitter") is None
@@ -249,6 +321,9 @@ def test_it_finds_a_stored_events_entry_by_its_sdk_then_by_a_telnyx_name():
     assert lookup_event("31002", None).name == "HIGH_JITTER"
     assert lookup_event("AGENT_CHILD_CRASHED", {"sdk": ["not", "a", "name"]}).sdk == "voicethere"
     assert lookup_event("NO_SUCH_CODE", {"sdk": "telnyx"}) is None
+    name = "SESSION_NOT_REATTACHED"
+    assert lookup_event(name, {"sdk": "telnyx"}, kind="warning").code == "35001"
+    assert lookup_event(name, {"sdk": "telnyx"}, kind="error").code == "48501"
 
 
 def test_it_lists_codes_in_a_stable_order_without_exposing_its_list():

@@ -190,6 +190,35 @@ def test_it_keeps_recoverable_of_a_telnyx_media_recovery_error():
     assert event.details == {"sdk": "telnyx", "sessionId": "tx-session-1", "callId": "call-7"}
 
 
+@pytest.mark.parametrize(
+    ("error", "event_recoverable", "recoverable"),
+    [
+        ('{"code": 45002, "fatal": false}', None, True),  # the SDK reconnects by itself
+        ('{"code": 45003, "fatal": true}', None, False),
+        ('{"code": 42001, "fatal": true}', True, False),  # fatal decides where both are given
+        ('{"code": 42001, "fatal": false}', True, True),
+        ('{"code": 47001, "fatal": true}', None, False),  # over the catalog's recoverable code
+        ('{"code": 40001, "fatal": null}', None, False),  # null is absence: the old rule
+    ],
+)
+def test_it_takes_recoverable_from_a_telnyx_errors_fatal(error, event_recoverable, recoverable):
+    extra = "" if event_recoverable is None else ', "recoverable": true'
+    event = normalise_item(
+        sdk_item("telnyx", "telnyx.error", f'{{"error": {error}, "sessionId": "tx"{extra}}}')
+    )
+    assert event.recoverable is recoverable
+    fatal = orjson.loads(error)["fatal"]
+    assert event.details.get("fatal", "absent") == ("absent" if fatal is None else fatal)
+
+
+def test_it_keeps_the_catalogs_default_out_of_a_telnyx_error_without_fatal():
+    # Before SDK 2.27.2 there is no fatal: recoverable only where the event says so.
+    assert lookup("47001", sdk="telnyx").recoverable is True
+    event = normalise_item(sdk_item("telnyx", "telnyx.error", '{"error": {"code": 47001}}'))
+    assert event.recoverable is False
+    assert "fatal" not in event.details
+
+
 def test_it_normalises_a_telnyx_warning():
     event = normalise_item(
         sdk_item(
@@ -217,6 +246,39 @@ def test_it_normalises_a_telnyx_warning():
     }
 
 
+def test_it_reads_a_telnyx_name_of_both_kinds_as_the_events_kind():
+    # SDK 2.27.2 moved SESSION_NOT_REATTACHED from warning 35001 to error 48501.
+    name = '{"code": "SESSION_NOT_REATTACHED", "message": "Active call lost after reconnect"}'
+    error = normalise_item(sdk_item("telnyx", "telnyx.error", f'{{"error": {name}}}'))
+    assert (error.kind, error.code, error.name, error.severity) == (
+        "error", "48501", "SESSION_NOT_REATTACHED", "high",
+    )  # fmt: skip
+    warning = normalise_item(sdk_item("telnyx", "telnyx.warning", f'{{"warning": {name}}}'))
+    assert (warning.kind, warning.code, warning.severity) == ("warning", "35001", "medium")
+    older = normalise_item(
+        item(type="session_warning", session_id="s1", code="SESSION_NOT_REATTACHED")
+    )
+    assert older.code == "35001"
+
+
+@pytest.mark.parametrize(
+    ("name", "event", "code", "catalog_name"),
+    [
+        ("telnyx.error", '{"error": {"code": 47001}}', "47001", "ICE_RESTART_FAILED"),
+        ("telnyx.error", '{"error": {"name": "PEER_CLOSED_DURING_INIT"}}', "44005",
+         "PEER_CLOSED_DURING_INIT"),
+        ("telnyx.warning", '{"warning": {"code": "LOW_INBOUND_AUDIO"}}', "31006",
+         "LOW_INBOUND_AUDIO"),
+        ("telnyx.warning", '{"warning": {"code": 36005}}', "36005",
+         "RECONNECTION_FAILED_WITH_NO_AUTO_RECONNECT"),
+    ],
+)  # fmt: skip
+def test_it_knows_the_codes_of_telnyx_sdk_227(name, event, code, catalog_name):
+    stored = normalise_item(sdk_item("telnyx", name, event))
+    assert (stored.code, stored.name) == (code, catalog_name)
+    assert stored.message == lookup(code, sdk="telnyx").description
+
+
 def test_it_normalises_a_telnyx_hangup_into_a_termination():
     event = normalise_item(
         sdk_item("telnyx", "telnyx.notification", TELNYX_HANGUP, session_id="orch-1")
@@ -236,6 +298,63 @@ def test_it_normalises_a_telnyx_hangup_into_a_termination():
             "duration_ms": None,
         },
     }
+
+
+def hangup(**call) -> NormalisedEvent:
+    event = {"type": "callUpdate", "call": {"id": "call-7", "state": "hangup", **call}}
+    return normalise_item(
+        sdk_item("telnyx", "telnyx.notification", orjson.dumps(event).decode(), session_id="o")
+    )
+
+
+@pytest.mark.parametrize(
+    ("prev_state", "cause", "cause_code", "default"),
+    [
+        ("new", "USER_BUSY", 17, "before answer"),
+        ("ringing", "USER_BUSY", 17, "before answer"),
+        ("early", "USER_BUSY", 17, "before answer"),
+        ("recovering", "USER_BUSY", 17, "before answer"),  # before Active in the SDK's enum
+        ("active", "NORMAL_CLEARING", 16, "after answer"),
+        ("held", "NORMAL_CLEARING", 16, "after answer"),
+    ],
+)
+def test_it_gives_a_telnyx_hangup_without_a_cause_the_sdks_default(
+    prev_state, cause, cause_code, default
+):
+    event = hangup(prevState=prev_state)
+    assert (event.kind, event.code, event.name) == ("termination", cause, cause)
+    assert event.details["termination"] == {
+        "cause": cause, "cause_code": cause_code, "sip_code": None, "sip_reason": None,
+        "close_code": None, "duration_ms": None,
+    }  # fmt: skip
+    assert (event.details["prevState"], event.details["cause_default"]) == (prev_state, default)
+    assert "cause" not in event.raw["event"]["call"]  # the item is kept as it came
+
+
+def test_it_keeps_a_telnyx_hangups_own_cause_and_codes_whatever_its_state():
+    event = hangup(prevState="ringing", cause="CALL_REJECTED", causeCode=21, sipCode=603)
+    assert (event.code, event.details["termination"]["cause_code"]) == ("CALL_REJECTED", 21)
+    assert event.details["prevState"] == "ringing" and "cause_default" not in event.details
+    # A cause without its code keeps both as they came: no default code beside another cause.
+    event = hangup(prevState="active", cause="PURGE")
+    assert (event.code, event.details["termination"]["cause_code"]) == ("PURGE", None)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {},  # no state: answered or not is unknown
+        {"prevState": "hangup"},
+        {"prevState": "ACTIVE"},
+        {"prevState": ["active"]},
+        {"prevState": "active", "causeCode": 21},  # a default would contradict what came
+        {"prevState": "active", "sipCode": 486},
+        {"prevState": "ringing", "sipReason": "Decline"},
+    ],
+)
+def test_it_refuses_a_telnyx_hangup_without_a_cause_it_cannot_default(call):
+    with pytest.raises(BadItem, match=r"missing required field 'event\.call\.cause'"):
+        hangup(**call)
 
 
 def test_it_normalises_a_gecx_chat_sdk_error():
@@ -295,6 +414,67 @@ def test_it_accepts_a_session_warning_code_as_number_or_name(code):
     assert event.details == {
         "metrics": {"rtt_ms": 120, "jitter_ms": 45.5, "packet_loss_pct": 2.5, "mos": 3.1}
     }
+
+
+def warning_with(metrics) -> NormalisedEvent:
+    return normalise_item(
+        item(type="session_warning", session_id="s1", code="LOW_MOS", metrics=metrics)
+    )
+
+
+def test_it_stores_a_warning_with_bad_metrics_without_them_and_says_why():
+    metrics = {"mos": 7.2, "packet_loss_pct": "high", "rtt_ms": 120, "jitter_ms": -0.5}
+    event = warning_with(metrics)
+    assert (event.kind, event.code, event.recoverable) == ("warning", "31004", True)
+    assert event.details == {
+        "metrics": {"rtt_ms": 120},
+        "metric_problems": {
+            "mos": "7.2 is above 5",
+            "packet_loss_pct": 'must be a number, got string "high"',
+            "jitter_ms": "-0.5 is below 0",
+        },
+    }
+    assert event.raw["metrics"] == metrics  # the item itself is kept as it came
+
+
+@pytest.mark.parametrize(
+    ("metrics", "problems"),
+    [
+        ({"jitter_ms": "45"}, {"jitter_ms": 'must be a number, got string "45"'}),
+        ({"mos": True}, {"mos": "must be a number, got boolean true"}),
+        ({"rtt_ms": [1], "mos": {}}, {"rtt_ms": "must be a number, got array [1]",
+                                      "mos": "must be a number, got object {}"}),
+        ({"packet_loss_pct": -3}, {"packet_loss_pct": "-3 is below 0"}),
+        ({"packet_loss_pct": 100.5}, {"packet_loss_pct": "100.5 is above 100"}),
+        ({"mos": 0.9}, {"mos": "0.9 is below 1"}),
+        ({"rtt_ms": 600_001}, {"rtt_ms": "600001 is above 600000"}),
+        ({"rtt_ms": 1e300}, {"rtt_ms": "1e+300 is above 600000"}),
+    ],
+)  # fmt: skip
+def test_it_says_why_each_bad_metric_was_left_out(metrics, problems):
+    assert warning_with(metrics).details == {"metrics": {}, "metric_problems": problems}
+
+
+def test_it_keeps_metrics_at_the_edges_of_their_ranges():
+    edges = {"rtt_ms": 600_000, "jitter_ms": 0, "packet_loss_pct": 100, "mos": 1}
+    assert warning_with(edges).details == {"metrics": edges}
+    assert warning_with({"mos": 5, "packet_loss_pct": 0.0}).details == {
+        "metrics": {"mos": 5, "packet_loss_pct": 0.0}
+    }
+
+
+@pytest.mark.parametrize(
+    ("metrics", "problem"),
+    [([1], "must be an object, got array [1]"), ("x", 'must be an object, got string "x"'),
+     (4, "must be an object, got number 4")],
+)  # fmt: skip
+def test_it_stores_a_warning_whose_metrics_are_no_object(metrics, problem):
+    assert warning_with(metrics).details == {"metric_problems": {"metrics": problem}}
+
+
+def test_it_reads_a_null_metric_or_null_metrics_as_not_sent():
+    assert warning_with({"mos": None, "rtt_ms": 80}).details == {"metrics": {"rtt_ms": 80}}
+    assert warning_with(None).details == {}
 
 
 def test_it_keeps_an_unknown_session_warning_code_as_it_came():
@@ -474,25 +654,6 @@ def bad(**fields) -> bytes:
             "field 'occurred_at' must be an ISO 8601 string, got number",
         ),
         (
-            item(
-                type="session_warning",
-                session_id="s1",
-                code="HIGH_JITTER",
-                metrics={"jitter_ms": "45"},
-            ),
-            "field 'metrics.jitter_ms' must be a number, got string",
-        ),
-        (
-            item(
-                type="session_warning", session_id="s1", code="HIGH_JITTER", metrics={"mos": True}
-            ),
-            "field 'metrics.mos' must be a number, got boolean",
-        ),
-        (
-            item(type="session_warning", session_id="s1", code="HIGH_JITTER", metrics=[1]),
-            "field 'metrics' must be an object, got array",
-        ),
-        (
             item(type="session_warning", session_id="s1", code=False),
             "field 'code' must be a code name or number, got boolean",
         ),
@@ -556,6 +717,10 @@ def test_it_refuses_bad_items_with_a_reason(data, reason):
         (
             sdk_item("telnyx", "telnyx.error", '{"error": {"code": 45002}, "recoverable": "yes"}'),
             "field 'event.recoverable' must be a boolean, got string",
+        ),
+        (
+            sdk_item("telnyx", "telnyx.error", '{"error": {"code": 45002, "fatal": "no"}}'),
+            "field 'event.error.fatal' must be a boolean, got string",
         ),
         (
             sdk_item(

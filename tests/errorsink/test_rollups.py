@@ -31,12 +31,13 @@ from errorsink.rollup_models import (
 from errorsink.rollups import ADVISORY_LOCK_KEY, rollups_apply, rollups_update
 from errorsink.tasks import rollups_compute
 from tests.conftest import WorkerProcess
+from tests.errorsink.conftest import dead_letters, drain
 from tests.errorsink.quality_recount import assert_same_figures, recount
 
 pytestmark = pytest.mark.django_db(transaction=True)
 _numbers = itertools.count(1)
 
-WARNING_CODES = ["31001", "31002", "31003", "31004", "32001", "33004", "34001", "35001"]
+WARNING_CODES = ["31001", "31002", "31003", "31004", "32001", "33004", "33008", "34001", "35001"]
 ERROR_CODES = ["45002", "42001", "AGENT_CHILD_CRASHED"]
 CAUSES = ["NORMAL_CLEARING", "USER_BUSY", "PURGE"]
 METRIC_VALUE = st.one_of(
@@ -265,6 +266,42 @@ def test_bad_metrics_are_left_out_and_never_fail_a_run(project):
     }
 
 
+def test_a_warning_with_bad_metrics_is_stored_with_the_reason_and_left_out_of_averages(
+    project, consumer
+):
+    """Through the real queue and worker: the batch is stored whole, nothing dead-lettered."""
+    now = timezone.now()
+    warning = {"type": "session_warning", "project_id": str(project.id), "code": "LOW_MOS",
+               "occurred_at": (now - timedelta(minutes=2)).isoformat()}  # fmt: skip
+    items = [
+        {**warning, "session_id": "bad", "metrics": {"mos": 7.2, "packet_loss_pct": "high",
+                                                     "rtt_ms": 120}},
+        {**warning, "session_id": "odd", "metrics": "x"},
+        {**warning, "session_id": "good", "metrics": {"mos": 4.0, "packet_loss_pct": 2}},
+    ]  # fmt: skip
+    enqueue([orjson.dumps(item) for item in items])
+    assert drain(consumer) == 3
+    assert dead_letters(consumer) == []
+    stored = {event.session_id: event for event in Event.objects.all()}
+    assert stored["bad"].details == {
+        "metrics": {"rtt_ms": 120},
+        "metric_problems": {"mos": "7.2 is above 5",
+                            "packet_loss_pct": 'must be a number, got string "high"'},
+    }  # fmt: skip
+    assert stored["bad"].raw["metrics"] == items[0]["metrics"]
+    assert stored["odd"].details == {
+        "metric_problems": {"metrics": 'must be an object, got string "x"'}
+    }
+    _settle()
+    [row] = project_quality(project_id=project.id, window="1h", now=now)["warnings"]
+    assert (row["code"], row["count"], row["sessions"]) == ("31004", 3, 3)
+    assert row["metrics"] == {
+        "mos": {"count": 1, "avg": 4.0, "p95": 4.0},
+        "packet_loss_pct": {"count": 1, "avg": 2.0, "p95": 2.0},
+        "rtt_ms": {"count": 1, "avg": 120.0, "p95": 120.0},
+    }
+
+
 def test_sessions_get_quality_tags_from_their_codes(project):
     now = timezone.now()
     for session_id in ("s1", "s2"):
@@ -283,6 +320,25 @@ def test_sessions_get_quality_tags_from_their_codes(project):
         "s1": ["high_jitter", "high_latency", "ice_failure", "signaling_failure"],
         "s2": [],
     }
+
+
+def test_sdk_227_warnings_follow_the_degraded_ranges_and_give_their_tags(project):
+    now = timezone.now()
+    codes = {"s1": "31005", "s2": "33010", "s3": "36004", "s4": "47001", "s5": "32004",
+             "s6": "32001"}  # fmt: skip
+    for session_id in codes:
+        Session.objects.create(project=project, session_id=session_id, first_seen=now,
+                               last_seen=now)  # fmt: skip
+    _store(project, [{"kind": "error" if code == "47001" else "warning", "code": code,
+                      "session_id": session_id, "build_id": "", "details": {}, "minutes_ago": 1}
+                     for session_id, code in codes.items()], now)  # fmt: skip
+    _settle()
+    sessions = project_quality(project_id=project.id, window="1h", now=now)["sessions"]
+    # Low audio and a data-flow stall; not a second call, a recording buffer or a 360xx notice.
+    assert (sessions["active"], sessions["degraded"]) == (6, 2)
+    tags = dict(Session.objects.values_list("session_id", "quality_tags"))
+    assert tags == {"s1": ["low_audio"], "s2": [], "s3": ["connectivity_lost"],
+                    "s4": ["ice_failure"], "s5": [], "s6": ["no_audio"]}  # fmt: skip
 
 
 def test_beat_runs_the_thin_task_every_few_seconds(project, settings):

@@ -14,10 +14,13 @@ Conventions worth knowing downstream:
   of the item ``{**obj, "project_id": project_id}`` that the API enqueues.
 - ``event_id`` is the item's own, or ``"sha256:<hex>"`` of its sorted-key JSON; ``derive_event_id``
   returns the same thing without normalising the rest.
-- ``details`` by type: ``session_warning`` -> ``{"metrics": {...}}`` (only the keys given; the key
-  only when metrics were sent); terminations, a ``session_end`` or a Telnyx hangup, ->
+- ``details`` by type: ``session_warning`` -> ``{"metrics": {...}}`` (only the valid values given,
+  the key only when metrics were sent as an object) plus ``{"metric_problems": {name: reason}}``
+  for each value that is no number or out of range (``errorsink.metrics``), which never refuses
+  the warning; terminations, a ``session_end`` or a Telnyx hangup, ->
   ``{"termination": {cause, cause_code, sip_code, sip_reason, close_code, duration_ms}}``; SDK
-  events add ``sdk`` plus the SDK's own extras under its own names.
+  events add ``sdk`` plus the SDK's own extras under its own names (a Telnyx hangup its
+  ``prevState``, and ``cause_default`` where cause and cause_code are the SDK's default).
 - ``source``: an explicit ``source`` field wins; SDK events take the catalog's source, else
   client; the runner's items go by code prefix (see ``voicethere``).
 - Severity and recoverable come from the event where it carries them, else from the catalog,

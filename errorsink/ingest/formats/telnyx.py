@@ -2,17 +2,23 @@
 telnyx.notification of a call's hangup, which says how the call ended.
 
 Codes come as numbers (31002), digit strings or names (HIGH_JITTER) and are stored as the number
-where the name is known. Details keep the SDK's own sessionId and callId, and a warning's
-description, causes and solutions, under their own names.
+where the name is known. Details keep the SDK's own sessionId and callId, an error's fatal, and a
+warning's description, causes and solutions, under their own names. An error is recoverable
+when its ``error.fatal`` (SDK 2.27.2 on) is false; without it, when the event says
+``recoverable: true``. A hangup that says nothing of how it ended gets the SDK's own default
+cause where its ``prevState`` says whether the call had been answered (see ``hangup_default``).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     PlainValidator,
+    PrivateAttr,
     SkipValidation,
     TypeAdapter,
     WithJsonSchema,
@@ -40,8 +46,10 @@ from errorsink.ingest.formats.shared import (
 )
 
 
-def _telnyx_code(value: Any) -> str:
-    """31002, "31002" or "HIGH_JITTER" -> "31002"; unknown names are kept as they came."""
+def _telnyx_code(kind: str, value: Any) -> str:
+    """31002, "31002" or "HIGH_JITTER" -> "31002"; unknown names are kept as they came. A name
+    of both kinds is read as the code's ``kind`` (SESSION_NOT_REATTACHED: error 48501, warning
+    35001)."""
     if type(value) is int:
         if value < 0:
             raise bad_field(f"must not be negative, got {value}")
@@ -51,30 +59,35 @@ def _telnyx_code(value: Any) -> str:
             raise bad_field("must not be empty")
         if value.isdigit() and value.isascii():
             return clip(value, CODE_MAX)
-        return telnyx_code_for_name(value) or clip(value, CODE_MAX)
+        return telnyx_code_for_name(value, kind=kind) or clip(value, CODE_MAX)
     raise wrong_type("a code name or number")
 
 
-TelnyxCode = Annotated[
-    str,
-    PlainValidator(_telnyx_code),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1}],
-            "description": "A number (31002) or a name (HIGH_JITTER).",
-        }
-    ),
-]
+def _code_type(kind: str, example: str) -> Any:
+    return Annotated[
+        str,
+        PlainValidator(partial(_telnyx_code, kind)),
+        WithJsonSchema(
+            {
+                "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1}],
+                "description": f"A number or a name ({example}).",
+            }
+        ),
+    ]
+
+
+TelnyxCode = _code_type("warning", "31002 or HIGH_JITTER")  # a warning's
+TelnyxErrorCode = _code_type("error", "45002 or WEBSOCKET_ERROR")
 CodeName = Annotated[str, Clipped(CODE_MAX)]
 _CODE_NAME = TypeAdapter(CodeName | None)
 
 
 class TelnyxProblem(BaseModel):
-    """A Telnyx error or warning object."""
+    """A Telnyx error object, and the base of a warning's."""
 
     model_config = STRICT
 
-    code: TelnyxCode
+    code: TelnyxErrorCode
     name: SkipValidation[CodeName | None] = None  # read only when the code is not known
     message: Message | None = None
 
@@ -94,7 +107,13 @@ class TelnyxProblem(BaseModel):
         return self.code, None, checked(_CODE_NAME, self.name, f"{path}.name") or self.code
 
 
+class TelnyxErrorProblem(TelnyxProblem):
+    # SDK 2.27.2 on: whether the SDK gives up (true) or recovers, or the failure is benign.
+    fatal: Flag | None = None
+
+
 class TelnyxWarningProblem(TelnyxProblem):
+    code: TelnyxCode
     # Copied into details as the SDK sent them, unchecked: they are shown, never computed on.
     description: SkipValidation[Text | None] = None
     causes: SkipValidation[list[str] | None] = None
@@ -121,23 +140,74 @@ class TelnyxEvent(SdkEvent):
 
 
 class TelnyxErrorEvent(TelnyxEvent):
-    error: TelnyxProblem
-    recoverable: Flag | None = None
+    error: TelnyxErrorProblem
+    recoverable: Flag | None = None  # true only in the media-permission recovery flow
 
 
 class TelnyxWarningEvent(TelnyxEvent):
     warning: TelnyxWarningProblem
 
 
+# The SDK's hangup() defaults a missing cause and causeCode by the state the call hangs up from
+# (BaseCall.hangup, since SDK 2.25.20): before State.Active, USER_BUSY / 17 (a rejection, so
+# TeXML does not retry); from Active on, NORMAL_CLEARING / 16. A Call carries that state as
+# ``prevState`` (lower-case State names). Recovering comes before Active in that enum, so a call
+# hung up while recovering gets USER_BUSY, as the SDK gives it. States no hangup comes from
+# (hangup, destroy, purge) and anything unknown tell nothing, and get no default.
+BEFORE_ANSWER_STATES = frozenset(
+    {"new", "requesting", "trying", "recovering", "ringing", "answering", "early"}
+)
+AFTER_ANSWER_STATES = frozenset({"active", "held"})
+HANGUP_DEFAULTS = {
+    "before answer": ("USER_BUSY", 17),
+    "after answer": ("NORMAL_CLEARING", 16),
+}
+_ENDING_FIELDS = ("cause", "causeCode", "sipCode", "sipReason")
+
+
+def hangup_default(call: Any) -> str | None:
+    """Which SDK default a hangup that says nothing of how it ended gets, if its prevState says
+    whether the call had been answered: "before answer", "after answer" or None.
+
+    Nothing of how it ended: no cause, causeCode, sipCode or sipReason. Where any of them came,
+    a default could contradict it (NORMAL_CLEARING beside 486 Busy Here), so none is applied.
+    """
+    if type(call) is not dict or any(call.get(key) is not None for key in _ENDING_FIELDS):
+        return None
+    previous = call.get("prevState")
+    if type(previous) is not str:
+        return None
+    if previous in BEFORE_ANSWER_STATES:
+        return "before answer"
+    if previous in AFTER_ANSWER_STATES:
+        return "after answer"
+    return None
+
+
+def _cause_may_be_defaulted(schema: dict) -> None:
+    # As published: a cause may be left out where the SDK's default applies (hangup_default).
+    required = [name for name in schema.pop("required", []) if name != "cause"]
+    if required:  # OpenAPI 3.0 allows no empty list
+        schema["required"] = required
+    schema["properties"]["cause"]["description"] = (
+        "Required, unless the call gives none of cause, causeCode, sipCode and sipReason and "
+        "its prevState says whether it was answered: then the SDK's default, USER_BUSY / 17 "
+        "before answer, NORMAL_CLEARING / 16 after."
+    )
+
+
 class TelnyxHangupCall(BaseModel):
-    model_config = STRICT
+    model_config = ConfigDict(**STRICT, json_schema_extra=_cause_may_be_defaulted)
 
     id: SkipValidation[Text | None] = None
     state: SkipValidation[Literal["hangup"]] = "hangup"
+    prevState: SkipValidation[Text | None] = None  # kept as sent; read by hangup_default
     cause: Code
     causeCode: Integer | None = None
     sipCode: Integer | None = None
     sipReason: Text | None = None
+    # "before answer" / "after answer" when cause and causeCode are the SDK's defaults.
+    _cause_default: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -148,6 +218,30 @@ class TelnyxHangupCall(BaseModel):
                 f"telnyx callUpdate with call.state {state} is not stored; only 'hangup' is"
             )
         return data
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _sdk_defaults(cls, data: Any, handler: Any) -> Any:
+        # Only where the item says nothing of how the call ended and tells whether it had been
+        # answered: any other hangup without a cause is still refused for its missing cause,
+        # rather than given one errorsink would have to guess. sipCode and sipReason are never
+        # defaulted (the SDK leaves them null).
+        default = hangup_default(data)
+        if default is None:
+            return handler(data)
+        cause, cause_code = HANGUP_DEFAULTS[default]
+        call = handler({**data, "cause": cause, "causeCode": cause_code})
+        call._cause_default = default
+        return call
+
+    def details(self) -> dict:
+        """The SDK's prevState, and which default filled cause and causeCode, where either is."""
+        details: dict[str, Any] = {}
+        if self.prevState is not None:
+            details["prevState"] = self.prevState
+        if self._cause_default is not None:
+            details["cause_default"] = self._cause_default
+        return details
 
 
 class TelnyxHangupEvent(TelnyxEvent):
@@ -177,6 +271,16 @@ class TelnyxError(SdkItem):
     def normalised(self, raw: dict) -> NormalisedEvent:
         error = self.event.error
         code, info, name = error.identity("event.error")
+        details = self.event.details()
+        if error.fatal is None:
+            # SDKs before 2.27.2: only the media-permission recovery flow says recoverable,
+            # and an absent flag means false (seed 004).
+            recoverable = bool(self.event.recoverable)
+        else:
+            # The SDK's own verdict for this emit site wins over the event's older flag and
+            # over the catalog's per-code default.
+            recoverable = not error.fatal
+            details["fatal"] = error.fatal
         return self.build(
             raw,
             code=code,
@@ -184,8 +288,8 @@ class TelnyxError(SdkItem):
             kind="error",
             name=name,
             message=error.message or None,
-            recoverable=bool(self.event.recoverable),  # absent means false (seed 004)
-            details=self.event.details(),
+            recoverable=recoverable,
+            details=details,
         )
 
 
@@ -220,7 +324,14 @@ class TelnyxHangup(SdkItem):
 
     def normalised(self, raw: dict) -> NormalisedEvent:
         call = self.event.call
-        details = self.event.details(call_id=call.id) | termination_details(
-            call.cause, cause_code=call.causeCode, sip_code=call.sipCode, sip_reason=call.sipReason
+        details = (
+            self.event.details(call_id=call.id)
+            | call.details()
+            | termination_details(
+                call.cause,
+                cause_code=call.causeCode,
+                sip_code=call.sipCode,
+                sip_reason=call.sipReason,
+            )
         )
         return self.termination(raw, cause=call.cause, details=details)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import WithJsonSchema
 
 from errorsink.catalog import CodeInfo, lookup
 from errorsink.ingest.formats.base import Item, termination_details
 from errorsink.ingest.formats.shared import (
-    STRICT,
     Code,
     Flag,
     Integer,
@@ -28,8 +27,11 @@ from errorsink.ingest.formats.shared import (
     Stack,
     Text,
     Time,
+    json_type,
+    show,
 )
 from errorsink.ingest.formats.telnyx import TelnyxCode
+from errorsink.metrics import METRIC_RANGES, metric_range_problem
 
 _SOURCE_BY_PREFIX = (
     ("AGENT_", "agent"),
@@ -107,18 +109,42 @@ class AgentError(RunnerItem):
         )
 
 
-class Metrics(BaseModel):
-    """Call-quality figures; other keys are dropped, since the rollups know only these."""
+def metrics_details(metrics: Any) -> dict:
+    """A warning's metrics as details: the valid values under ``metrics`` (only the names the
+    rollups know), and under ``metric_problems`` why each other one was left out. A bad value
+    never refuses the warning: the warning still counts, only that figure is missing."""
+    if type(metrics) is not dict:
+        problem = f"must be an object, got {json_type(metrics)} {show(metrics)}"
+        return {"metric_problems": {"metrics": problem}}
+    valid, problems = {}, {}
+    for name in METRIC_RANGES:
+        value = metrics.get(name)
+        if value is None:  # absent, or null: not sent
+            continue
+        if type(value) is not int and type(value) is not float:
+            problems[name] = f"must be a number, got {json_type(value)} {show(value)}"
+        elif problem := metric_range_problem(name, value):
+            problems[name] = problem
+        else:
+            valid[name] = value  # as sent: an integer stays an integer
+    return {"metrics": valid, "metric_problems": problems} if problems else {"metrics": valid}
 
-    model_config = STRICT
 
-    rtt_ms: Number | None = None
-    jitter_ms: Number | None = None
-    packet_loss_pct: Number | None = None
-    mos: Number | None = None
-
-    def given(self) -> dict:
-        return {key: value for key, value in self.__dict__.items() if value is not None}
+Metrics = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {
+                name: {"type": "number", "minimum": low, "maximum": high}
+                for name, (low, high) in METRIC_RANGES.items()
+            },
+            "description": "Call-quality figures; other keys are dropped. A value of another "
+            "type or out of range (or metrics that are no object) never refuses the warning: "
+            "it is stored without that value, the reason in details.metric_problems.",
+        }
+    ),
+]
 
 
 class SessionWarning(RunnerItem):
@@ -139,7 +165,7 @@ class SessionWarning(RunnerItem):
             kind="warning",
             message=self.message or None,
             recoverable=True,  # a warning describes a call that is still going
-            details={} if self.metrics is None else {"metrics": self.metrics.given()},
+            details={} if self.metrics is None else metrics_details(self.metrics),
         )
 
 
