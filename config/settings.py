@@ -190,11 +190,12 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         # The rollups run every 2 s: "received", "succeeded" and "sending due task" for each
-        # would bury everything else. Failures are still logged (as errors).
-        "celery.app.trace": {"level": "WARNING"},
-        "celery.worker.strategy": {"level": "WARNING"},
-        "celery.beat": {"level": "WARNING"},
+        # would bury everything else. Only those lines go; failures are still logged.
+        "celery.app.trace": {"filters": ["routine_tasks"]},
+        "celery.worker.strategy": {"filters": ["routine_tasks"]},
+        "celery.beat": {"filters": ["routine_tasks"]},
     },
+    "filters": {"routine_tasks": {"()": "config.log_filters.RoutineTasksFilter"}},
 }
 
 # Requests per key per window on /api/v1 (0 turns the limit off).
@@ -204,7 +205,8 @@ ERRORSINK_API_RATE_WINDOW = int(os.environ.get("ERRORSINK_API_RATE_WINDOW", "60"
 ERRORSINK_RETENTION_DAYS = int(os.environ.get("ERRORSINK_RETENTION_DAYS", "30"))
 # The checkout's state folder, shared with the embedded services and the secret key; beat's
 # scheduler creates it when it starts (config/celery.py).
-STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR", BASE_DIR / ".errorsink"))
+# An empty value means unset: never the current directory.
+STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR") or BASE_DIR / ".errorsink")
 CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "config.celery:StateDirScheduler"
 CELERY_BEAT_SCHEDULE = {

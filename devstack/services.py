@@ -29,7 +29,8 @@ from pathlib import Path
 from devstack.processes import wait_for_port
 
 CHECKOUT = Path(__file__).resolve().parent.parent
-STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR", CHECKOUT / ".errorsink"))
+# An empty value means unset: never the current directory.
+STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR") or CHECKOUT / ".errorsink")
 PG_DATA = STATE_DIR / "pg"
 REDIS_DIR = STATE_DIR / "redis"
 USERS_DIR = STATE_DIR / "users"
@@ -338,7 +339,8 @@ def secret_key() -> str:
 def activate() -> None:
     """Fill in what the environment leaves out: the embedded services' URLs where
     DATABASE_URL / REDIS_URL are unset, the checkout's secret key, its state folder."""
-    os.environ.setdefault("ERRORSINK_STATE_DIR", str(STATE_DIR))
+    if not os.environ.get("ERRORSINK_STATE_DIR"):
+        os.environ["ERRORSINK_STATE_DIR"] = str(STATE_DIR)
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = database_url()
     if not os.environ.get("REDIS_URL"):

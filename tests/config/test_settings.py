@@ -89,3 +89,13 @@ def test_it_keeps_only_pure_tests_under_no_services(tmp_path):
     collected = [line for line in result.stdout.splitlines() if "::" in line]
     assert collected and all("test_ingest_formats.py" in line for line in collected)
     assert "deselected" in result.stdout
+
+
+def test_an_empty_state_folder_setting_means_the_default_not_the_current_folder(tmp_path):
+    code = "import config.settings as s; print(s.STATE_DIR)"
+    env = _environment(tmp_path, **NOWHERE)
+    env["ERRORSINK_STATE_DIR"] = ""
+    result = subprocess.run([sys.executable, "-c", code], cwd=CHECKOUT, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(CHECKOUT / ".errorsink")
