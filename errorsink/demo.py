@@ -92,9 +92,13 @@ OUTCOMES = {
 }
 # Calls that connected long enough for the network to be measured.
 CONNECTED = ("completed", "idle", "crashed", "dropped")
-# The chance that a connected call meets network trouble: (sound build, regression).
-NETWORK_TROUBLE = (0.07, 0.42)
-AUDIO_STALL = (0.03, 0.07)
+# What the network does to a connected call, per 100 calls: (sound build, regression).
+NETWORK = {
+    "fine": (88, 51),
+    "trouble": (7, 42),  # high latency, jitter or loss, and a low MOS
+    "audio_stall": (3, 5),  # audio stops flowing one way
+    "host_only": (2, 2),  # only local ICE candidates
+}
 
 # Seed 004's warning messages, which runner pods repeat in their session_warning items.
 WARNING_MESSAGES = {
@@ -174,16 +178,20 @@ def demo_items(
     crash_message: str = DEFAULT_ERROR_MESSAGE,
     idle_timeout_seconds: int = DEFAULT_IDLE_TIMEOUT_SECONDS,
 ) -> list[dict]:
-    """The queue items of ``sessions`` sessions over the ``hours`` before ``now``, oldest first
-    (so the queue delivers them in the order they happened)."""
+    """The queue items of ``sessions`` sessions over the ``hours`` before ``now`` (from the start
+    of the quality window of that length), oldest first, so the queue delivers them in the
+    order they happened."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    window = timedelta(hours=hours)
+    window = now - _window_start(now, hours)
     periods = _build_periods(now, window)
+    offsets = random.Random(f"errorsink-demo:{seed}")
+    start = [offsets.random() for _ in _R3]
     items = []
     for n in range(sessions):
         call = _Call(
             rng=random.Random(f"errorsink-demo:{seed}:{n}"),
             clock=random.Random(f"errorsink-demo:{seed}:{n}:clock"),
+            spread=[(first + n * step) % 1 for first, step in zip(start, _R3, strict=True)],
             project_id=str(project_id),
             event_prefix=f"demo-{seed}-{n}",
             crash_message=crash_message,
@@ -193,6 +201,22 @@ def demo_items(
         items.extend(call.items)
     items.sort(key=lambda item: (item["occurred_at"], item["event_id"]))
     return items
+
+
+# The R3 low-discrepancy sequence (Roberts, 2018): session n's build, outcome and network luck
+# are its n-th point rather than independent draws, so every build gets its share of each
+# outcome and of network trouble almost exactly: what sets the builds apart is the regression,
+# not chance.
+_R3 = (0.8191725133961645, 0.6710436067037893, 0.5497004779019703)
+
+
+def _window_start(now: datetime, hours: int) -> datetime:
+    """Where the quality window of that length starts: windows end with the current bucket (a
+    minute for one hour, else an hour), so the day fills one window and spills into no earlier
+    one, whose comparison it would otherwise skew."""
+    bucket = timedelta(minutes=1) if hours == 1 else timedelta(hours=1)
+    floor = now - (now - datetime(2000, 1, 1, tzinfo=UTC)) % bucket
+    return floor + bucket - timedelta(hours=hours)
 
 
 def _build_periods(now: datetime, window: timedelta) -> dict[str, tuple[float, float]]:
@@ -209,6 +233,17 @@ def _build_periods(now: datetime, window: timedelta) -> dict[str, tuple[float, f
     return {
         build.build_id: (start, end) for build, start, end in zip(BUILDS, starts, ends, strict=True)
     }
+
+
+def _pick(weights: dict[str, tuple[int, int]], point: float, *, column: int) -> str:
+    """The key whose share of the column's total weight holds ``point`` (0 to 1)."""
+    total = sum(row[column] for row in weights.values())
+    running = 0
+    for key, row in weights.items():
+        running += row[column]
+        if point * total < running:
+            return key
+    return key
 
 
 def _iso(moment: datetime) -> str:
@@ -228,6 +263,7 @@ class _Call:
 
     rng: random.Random
     clock: random.Random
+    spread: list[float]  # in [0, 1): which build, which outcome, what the network does
     project_id: str
     event_prefix: str
     crash_message: str
@@ -247,11 +283,10 @@ class _Call:
             "locale": rng.choice(LOCALES),
             "channel": "web",
         }
-        share = rng.random()
-        self.build = [build for build in BUILDS if build.deployed_after <= share][-1]
+        which_build, which_outcome, _ = self.spread
+        self.build = [build for build in BUILDS if build.deployed_after <= which_build][-1]
         bad = self.build.regression
-        outcomes = list(OUTCOMES)
-        outcome = rng.choices(outcomes, weights=[OUTCOMES[o][bad] for o in outcomes])[0]
+        outcome = _pick(OUTCOMES, which_outcome, column=bad)
         self.duration = self._duration(outcome)
         fraction = self._start_fraction(now, window, *periods[self.build.build_id])
         # Every event of the session lies in the past, the last at least a second ago.
@@ -527,12 +562,13 @@ class _Call:
 
     def _network(self, bad: bool) -> None:
         rng = self.rng
-        if rng.random() < AUDIO_STALL[bad]:
+        network = _pick(NETWORK, self.spread[2], column=bad)
+        if network == "audio_stall":
             name = "LOW_BYTES_SENT" if rng.random() < 0.6 else "LOW_BYTES_RECEIVED"
             self._sdk_warning(rng.uniform(2, max(2, self.measured_until)), name)
-        if rng.random() < 0.02:
+        elif network == "host_only":
             self._sdk_warning(1, "ONLY_HOST_ICE_CANDIDATES")
-        if rng.random() >= NETWORK_TROUBLE[bad]:
+        if network != "trouble":
             return
         trouble = rng.choice(("latency", "jitter", "loss", "congestion"))
         names = {
