@@ -10,10 +10,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from errorsink.demo import DEFAULT_SESSIONS
+from errorsink.demo import BUILDS, DEFAULT_SESSIONS, REGRESSION
 from errorsink.ingest.queue import dead_letter_name, processing_prefix, queue_name, redis_client
 from errorsink.models import Event, Session
 from errorsink.tasks import demo_load
+from tests.rollup_helpers import roll_up
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +141,11 @@ def test_the_button_fills_the_project_through_a_real_worker(
     assert Session.objects.filter(project=project).count() == DEFAULT_SESSIONS
     assert Event.objects.filter(project=project).count() > DEFAULT_SESSIONS
     assert queue.llen(dead_letter_name()) == 0
+
+    # The quality panel shows the regression, and only it, as worse than its predecessor.
+    roll_up()
+    html = client.get(_page(project)).content.decode()
+    assert "Load demo data" not in html
+    builds = re.findall(r'<tr class="(worse)?">\s*<td><code title="([^"]+)"', html)
+    assert {build for _, build in builds} == {build.build_id for build in BUILDS}
+    assert [build for worse, build in builds if worse] == [REGRESSION]
