@@ -45,6 +45,6 @@ def demo_load_view(request: HttpRequest, project_id) -> HttpResponse:
         request,
         f"Demo data is on its way: {DEFAULT_SESSIONS} sessions of the last {DEFAULT_HOURS} "
         f"hours on {len(BUILDS)} builds, pushed through the ingest queue. Errors appear below "
-        "as the worker stores them, and the quality figures fill in within about ten seconds.",
+        "as the worker stores them, and the quality figures follow within seconds.",
     )
     return redirect("project", project.id)

@@ -87,7 +87,7 @@ class Command(BaseCommand):
                 "the worker skips those copies (use another --seed for more sessions)."
             )
         if summary.workers_alive:
-            write("The worker stores them in seconds; the quality figures follow within ~10 s.")
+            write("The worker stores them in seconds; the quality figures follow within seconds.")
         else:
             write(
                 self.style.WARNING(
