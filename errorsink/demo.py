@@ -16,7 +16,7 @@ connection dropping (both purged), or never starting at all (provisioning, micro
 Network-quality warnings carry the metrics the runner measured (rtt_ms, jitter_ms,
 packet_loss_pct, mos); errors carry stacks and the customer context. Every format a voice
 session produces is used: ``session_error``, ``session_warning``, ``session_end`` and the
-Telnyx SDK's ``telnyx.warning``, ``telnyx.error`` and hangup ``telnyx.notification``.
+Telnyx SDK's (2.27) ``telnyx.warning``, ``telnyx.error`` and hangup ``telnyx.notification``.
 
 Deterministic and idempotent per seed. Session ``n`` of seed ``s`` draws what happens from one
 random generator of its own and when from another, so it is the same session whatever the
@@ -42,6 +42,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from errorsink.catalog import lookup
 from errorsink.ingest.queue import enqueue, heartbeat_key, redis_client
 from errorsink.models import (
     DEFAULT_ERROR_MESSAGE,
@@ -116,7 +117,6 @@ SDK_WARNINGS = {
     "PEER_CONNECTION_FAILED": (33004, "Connection failed"),
     "ONLY_HOST_ICE_CANDIDATES": (33005, "Only local network candidates available"),
     "TOKEN_EXPIRING_SOON": (34001, "Authentication token expiring soon"),
-    "SESSION_NOT_REATTACHED": (35001, "Active call lost after reconnect"),
 }
 SDK_ERRORS = {
     "MEDIA_MICROPHONE_PERMISSION_DENIED": (42001, "Microphone access denied"),
@@ -125,6 +125,7 @@ SDK_ERRORS = {
     "BYE_SEND_FAILED": (44003, "Failed to hang up cleanly"),
     "WEBSOCKET_ERROR": (45002, "Connection to server lost"),
     "NETWORK_OFFLINE": (48001, "Device is offline"),
+    "SESSION_NOT_REATTACHED": (48501, "Active call lost after reconnect"),
 }
 REGRESSION_STACK = (
     "TypeError: Cannot read properties of undefined (reading 'slots')\n"
@@ -380,7 +381,10 @@ class _Call:
 
     def _sdk_error(self, at: float, name: str) -> None:
         code, message = SDK_ERRORS[name]
-        self._sdk(at, "telnyx.error", {"error": {"code": code, "name": name, "message": message}})
+        # SDK 2.27 says whether the error is fatal; the catalog knows which ones are.
+        fatal = not lookup(str(code), sdk="telnyx").recoverable
+        error = {"code": code, "name": name, "message": message, "fatal": fatal}
+        self._sdk(at, "telnyx.error", {"error": error})
 
     def _end(
         self,
@@ -534,7 +538,7 @@ class _Call:
         self.measured_until = lost - 1
         self._sdk_warning(lost, "ICE_CONNECTIVITY_LOST")
         self._sdk_error(lost + 1, "NETWORK_OFFLINE" if rng.random() < 0.3 else "WEBSOCKET_ERROR")
-        self._sdk_warning(lost + rng.uniform(3, 5), "SESSION_NOT_REATTACHED")
+        self._sdk_error(lost + rng.uniform(3, 5), "SESSION_NOT_REATTACHED")
         self._error(
             self.duration - 1,
             "WEBRTC_CONNECTION_CLOSED",

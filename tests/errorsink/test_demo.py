@@ -12,8 +12,9 @@ import pytest
 
 from errorsink.demo import BUILDS, REGRESSION, demo_items
 from errorsink.ingest.formats import MAX_ITEM_BYTES, normalise_item
+from errorsink.metrics import METRIC_RANGES
 from errorsink.quality import EXPECTED_CAUSES
-from errorsink.rollups import DEGRADED_CODE_PATTERN, METRIC_RANGES
+from errorsink.rollups import DEGRADED_CODE_PATTERN, NOT_DEGRADED_CODES
 
 pytestmark = pytest.mark.pure
 
@@ -84,7 +85,7 @@ def test_its_network_warnings_carry_valid_metrics(events):
     low_mos = [event.details["metrics"]["mos"] for event in network if event.code == "31004"]
     assert sum(high_rtt) / len(high_rtt) > 300 and sum(low_mos) / len(low_mos) < 3.5
     # Connectivity and data-flow warnings come from the SDK, without metrics.
-    assert {"32002", "33001", "33002", "33004", "33005", "35001"} <= {e.code for e in warnings}
+    assert {"32002", "33001", "33002", "33004", "33005"} <= {e.code for e in warnings}
 
 
 def test_it_ends_sessions_every_way_with_their_sip_codes(events):
@@ -105,7 +106,9 @@ def test_its_errors_are_runner_agent_and_sdk_errors_with_context(events):
     errors = [event for event in events if event.kind == "error"]
     codes = {event.code for event in errors}
     assert {"AGENT_HANDLER_FAILED", "WEBRTC_CONNECTION_FAILED", "PROVISIONING_FAILED"} <= codes
-    assert {"45002", "42001"} & codes
+    assert {"45002", "48501", "42001"} <= codes
+    sdk_errors = [event for event in errors if event.code.isdigit()]
+    assert all("fatal" in event.details for event in sdk_errors)
     crashes = [event for event in errors if event.code.startswith("AGENT_")]
     assert all(event.message == "Sorry, something went wrong." for event in crashes)
     assert all(event.stack and event.customer_context["userId"] for event in crashes)
@@ -122,7 +125,11 @@ def test_its_builds_follow_one_another_and_one_is_worse(events):
     sessions, degraded, errors = defaultdict(set), defaultdict(set), defaultdict(int)
     for event in events:
         sessions[event.build_id].add(event.session_id)
-        if event.kind == "warning" and re.match(DEGRADED_CODE_PATTERN, event.code):
+        if (
+            event.kind == "warning"
+            and re.match(DEGRADED_CODE_PATTERN, event.code)
+            and event.code not in NOT_DEGRADED_CODES
+        ):
             degraded[event.build_id].add(event.session_id)
         errors[event.build_id] += event.kind == "error"
     share = {build: len(degraded[build]) / len(sessions[build]) for build in sessions}
