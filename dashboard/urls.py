@@ -2,13 +2,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import dashboard.converters  # noqa: F401  (registers <session_id:...>)
-from dashboard import views
+from dashboard import demo_views, views
 
 urlpatterns = [
     path("", views.projects, name="projects"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<uuid:project_id>/", views.project, name="project"),
+    path("projects/<uuid:project_id>/demo/", demo_views.demo_load_view, name="project-demo"),
     path("projects/<uuid:project_id>/sessions/", views.session_find, name="session-find"),
     path(
         "projects/<uuid:project_id>/sessions/<session_id:session_id>/",

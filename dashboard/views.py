@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.views.decorators.vary import vary_on_headers
 
 from dashboard.access import get_membership_or_404
+from dashboard.demo_views import demo_offer
 from dashboard.present import (
     error_rows_annotate,
     first_event_commands,
@@ -83,6 +84,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
         context["first_event"] = first_event_commands(
             project_id=project.id, base_url=request.build_absolute_uri("/")
         )
+        context["demo_offer"] = demo_offer(request=request, project=project)
     context["api_keys_url"] = optional_url("project-api-keys", project.id)
     return render(request, "dashboard/project.html", context)
 

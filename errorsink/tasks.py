@@ -9,8 +9,9 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from errorsink.demo import demo_push
 from errorsink.live import quality_updated_announce
-from errorsink.models import Event, Session
+from errorsink.models import Event, Project, Session
 from errorsink.rollups import rollups_update
 
 
@@ -35,3 +36,9 @@ def rollups_compute() -> int | None:
     result = rollups_update()
     quality_updated_announce(result.projects)
     return result.processed_through
+
+
+@shared_task
+def demo_load(*, project_id: str) -> int:
+    """Push the demo day (errorsink/demo.py) for one project; returns how many items."""
+    return demo_push(project=Project.objects.get(id=project_id)).items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -34,12 +35,25 @@ FROM generate_series(1, %s) AS n, (SELECT array_agg(id) AS ids FROM errorsink_pr
 """
 
 
+# The hourly rollups of the same 50 projects over the month, three sessions an hour. Filled and
+# analysed, not left empty: an empty table that autovacuum happened to analyse after an earlier
+# test (any that rolls events up) is rightly read by a sequential scan.
+_FILL_ROLLUPS = """
+INSERT INTO errorsink_rollup_session (project_id, span, bucket, session_id, build_id, events,
+    errors, warnings, degraded)
+SELECT p.id, 'h', date_trunc('hour', now()) - h * interval '1 hour', 's' || s, '', 3, 1, 1, 0
+FROM errorsink_project AS p, generate_series(0, 719) AS h, generate_series(1, 3) AS s
+"""
+
+
 @pytest.fixture
 def million_events():
     projects = [project_create(name=f"p{n}") for n in range(50)]
     with connection.cursor() as cursor:
         cursor.execute(_FILL, [ROWS])
+        cursor.execute(_FILL_ROLLUPS)
         cursor.execute("ANALYZE errorsink_event")
+        cursor.execute("ANALYZE errorsink_rollup_session")
     return projects[7]
 
 
@@ -97,5 +111,7 @@ def test_it_serves_the_hot_reads_from_their_indexes_on_a_million_rows(million_ev
     assert "event_timeline" in text and "Seq Scan" not in text, text
     # The projects list reads the hourly rollups, by their key, never the event table.
     text = plan_of_read(lambda: selectors.projects_activity_24h(project_ids=[million_events.id]))
-    assert "Index Scan using errorsink_rollup_session_pkey" in text, text
+    # By their key: an index scan or a bitmap scan of it, whichever the planner prefers.
+    assert re.search(r"Index Scan (using|on) errorsink_rollup_session_pkey", text), text
+    assert "Seq Scan" not in text, text
     assert "errorsink_event" not in text, text
