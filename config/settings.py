@@ -28,6 +28,13 @@ def _env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_int_between(name: str, default: int, low: int, high: int) -> int:
+    text = os.environ.get(name, "").strip() or str(default)
+    if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
+        raise ImproperlyConfigured(f"{name} must be a whole number from {low} to {high}.")
+    return int(text)
+
+
 def _with_redis_db(url: str, db: str | None) -> str:
     """Tests point REDIS_URL at another database number so they never touch dev data."""
     if db is None:
@@ -202,7 +209,9 @@ LOGGING = {
 ERRORSINK_API_RATE_LIMIT = int(os.environ.get("ERRORSINK_API_RATE_LIMIT", "600"))
 ERRORSINK_API_RATE_WINDOW = int(os.environ.get("ERRORSINK_API_RATE_WINDOW", "60"))
 
-ERRORSINK_RETENTION_DAYS = int(os.environ.get("ERRORSINK_RETENTION_DAYS", "30"))
+# The retention of new projects (each project then has its own, edited by its owners); the
+# bounds are the ones owners may choose (errorsink.models.RETENTION_DAYS_MIN/MAX).
+ERRORSINK_RETENTION_DAYS = _env_int_between("ERRORSINK_RETENTION_DAYS", 30, 1, 400)
 # The checkout's state folder, shared with the embedded services and the secret key; beat's
 # scheduler creates it when it starts (config/celery.py).
 # An empty value means unset: never the current directory.

@@ -11,6 +11,17 @@ from django.utils.text import slugify
 
 DEFAULT_ERROR_MESSAGE = "Sorry, something went wrong."
 DEFAULT_IDLE_TIMEOUT_SECONDS = 300
+RETENTION_DAYS_MIN = 1
+RETENTION_DAYS_MAX = 400
+
+
+def default_retention_days() -> int:
+    """A new project keeps its raw events this many days (ERRORSINK_RETENTION_DAYS, 30 unset).
+
+    Also what the migration gave the projects that existed before retention was per project,
+    so an operator's setting kept meaning what it meant on upgrade.
+    """
+    return settings.ERRORSINK_RETENTION_DAYS
 
 
 class Project(models.Model):
@@ -21,9 +32,17 @@ class Project(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
+    # Raw events older than this are pruned (errorsink/retention.py); rollups outlive them.
+    retention_days = models.PositiveSmallIntegerField(default=default_retention_days)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(retention_days__range=(RETENTION_DAYS_MIN, RETENTION_DAYS_MAX)),
+                name="project_retention_days_range",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -63,6 +63,14 @@ def test_it_names_a_missing_setting_instead_of_guessing(tmp_path, missing):
     assert not (tmp_path / "state").exists()
 
 
+@pytest.mark.parametrize("value", ["0", "401", "thirty", "-5"])
+def test_it_refuses_a_retention_default_owners_could_not_choose(tmp_path, value):
+    env = _environment(tmp_path / "state", **NOWHERE, ERRORSINK_RETENTION_DAYS=value)
+    result = _python("import config.settings", env)
+    assert result.returncode == 1
+    assert "ERRORSINK_RETENTION_DAYS must be a whole number from 1 to 400" in result.stderr
+
+
 def test_it_runs_the_pure_ingest_tests_with_no_server_reachable(tmp_path):
     state = tmp_path / "state"
     # The URLs given are ignored under --no-services; a closed port is used whatever they say.
