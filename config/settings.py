@@ -219,7 +219,14 @@ STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR") or BASE_DIR / ".errorsink
 CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "config.celery:StateDirScheduler"
 CELERY_BEAT_SCHEDULE = {
-    "events-prune": {"task": "errorsink.tasks.events_prune", "schedule": 3600.0},
+    # Every 5 minutes, each run at most a minute (errorsink/retention.py), so a large backlog
+    # (a lowered retention, a restored database) drains over several runs; as for the rollups,
+    # a run queued while the worker was down is dropped rather than piled up.
+    "events-prune": {
+        "task": "errorsink.tasks.events_prune",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
     # Every 2 s, so figures (and the live charts) trail ingest by a few seconds; a run beat
     # queued while the worker was down is dropped rather than piled up (the next one catches up
     # by itself). An idle run is a handful of cheap queries.

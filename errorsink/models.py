@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models.functions import Least
 from django.utils.text import slugify
 
 DEFAULT_ERROR_MESSAGE = "Sorry, something went wrong."
@@ -163,6 +164,10 @@ class Event(models.Model):
                 include=["kind"],
                 condition=models.Q(kind__in=["error", "warning"]),
                 name="event_activity",
+            ),
+            # Pruning: a project's events from the oldest, by the age retention goes by.
+            models.Index(
+                models.F("project"), Least("occurred_at", "received_at"), name="event_retention"
             ),
         ]
 

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import dataclasses
 
 from celery import shared_task
-from django.conf import settings
-from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
 from errorsink.demo import demo_push
 from errorsink.live import quality_updated_announce
-from errorsink.models import Event, Project, Session
+from errorsink.models import Project
+from errorsink.retention import retention_prune
 from errorsink.rollups import rollups_update
 
 
 @shared_task
-def events_prune(*, days: int | None = None) -> int:
-    """Delete events older than the retention period; returns how many went."""
-    keep_days = days if days is not None else settings.ERRORSINK_RETENTION_DAYS
-    cutoff = timezone.now() - timedelta(days=keep_days)
-    deleted, _ = Event.objects.filter(received_at__lt=cutoff).delete()
-    # A session with nothing left to show would lead "find a session" to an empty timeline.
-    remaining = Event.objects.filter(
-        project_id=OuterRef("project_id"), session_id=OuterRef("session_id")
-    )
-    Session.objects.filter(last_seen__lt=cutoff).filter(~Exists(remaining)).delete()
-    return deleted
+def events_prune() -> dict:
+    """Delete what is past its retention, within one run's time budget; returns what went."""
+    return dataclasses.asdict(retention_prune())
 
 
 @shared_task

@@ -17,6 +17,7 @@ from django.utils import timezone
 from errorsink.live import EventsStored, group_name
 from errorsink.models import Event, Session
 from errorsink.tasks import events_prune
+from tests.rollup_helpers import roll_up
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,14 +69,17 @@ def test_it_runs_a_task_on_a_real_worker_that_writes_to_postgres(celery_worker, 
     common = dict(project=project, session_id="s1", kind="error", code="RUNNER_INTERNAL",
                   source="runner", severity="high", item_type="session_error", raw={})  # fmt: skip
     Event.objects.create(event_id="old", occurred_at=old, received_at=old, **common)
-    Event.objects.create(event_id="new", occurred_at=old, received_at=timezone.now(), **common)
-
-    Session.objects.create(project=project, session_id="s1", first_seen=old, last_seen=old)
+    Event.objects.create(event_id="old-2", occurred_at=old, received_at=old,
+                         **{**common, "session_id": "gone"})  # fmt: skip
+    now = timezone.now()
+    Event.objects.create(event_id="new", occurred_at=now, received_at=now, **common)
+    Session.objects.create(project=project, session_id="s1", first_seen=old, last_seen=now)
     Session.objects.create(project=project, session_id="gone", first_seen=old, last_seen=old)
+    roll_up()  # only events the rollups have counted are pruned
 
-    deleted = events_prune.delay(days=30).get(timeout=30)
+    pruned = events_prune.delay().get(timeout=30)
 
-    assert deleted == 1
+    assert (pruned["events"], pruned["sessions"]) == (2, 1)
     assert list(Event.objects.values_list("event_id", flat=True)) == ["new"]
     # A session keeps its row while it has events; an emptied one goes with them.
     assert list(Session.objects.values_list("session_id", flat=True)) == ["s1"]

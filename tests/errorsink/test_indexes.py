@@ -15,6 +15,7 @@ from django.utils import timezone
 from errorsink import selectors
 from errorsink.models import Event
 from errorsink.projects import project_create
+from errorsink.retention import events_prune_batch
 from errorsink.selectors import activity_window
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -115,3 +116,31 @@ def test_it_serves_the_hot_reads_from_their_indexes_on_a_million_rows(million_ev
     assert re.search(r"Index Scan (using|on) errorsink_rollup_session_pkey", text), text
     assert "Seq Scan" not in text, text
     assert "errorsink_event" not in text, text
+
+
+@pytest.fixture
+def old_events():
+    """200,000 events of 50 projects over 30 days."""
+    projects = [project_create(name=f"p{n}") for n in range(50)]
+    with connection.cursor() as cursor:
+        cursor.execute(_FILL, [200_000])
+        cursor.execute("ANALYZE errorsink_event")
+    return projects[7]
+
+
+@pytest.mark.slow
+def test_it_prunes_along_the_retention_index_without_a_sort_or_a_scan(old_events):
+    with CaptureQueriesContext(connection) as queries:
+        events_prune_batch(project_id=old_events.pk, before=timezone.now() - timedelta(days=7),
+                           through=10**12, limit=5000)  # fmt: skip
+    [delete] = [
+        q["sql"] for q in queries.captured_queries if "DELETE FROM errorsink_event" in q["sql"]
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + delete)
+        text = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan" not in text, text
+    # The batch is the first rows of the index, in its order: no sort over the backlog (the one
+    # sort is of the deleted rows' session ids), then each row by its primary key.
+    assert re.search(r"Limit .*\n\s*->  Index Scan using event_retention", text), text
+    assert "Index Scan using errorsink_event_pkey" in text, text
