@@ -53,7 +53,8 @@ def migrate(env: dict[str, str]) -> None:
 
 
 def prepare_database(env: dict[str, str]) -> None:
-    """Migrate the bench database and empty it and the bench Redis database."""
+    """Migrate the bench database and empty it (events, sessions, rollups and their watermark)
+    and the bench Redis database."""
     migrate(env)
     import django
 
@@ -63,7 +64,11 @@ def prepare_database(env: dict[str, str]) -> None:
     from errorsink.ingest.queue import redis_client
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE errorsink_event, errorsink_session RESTART IDENTITY")
+        cursor.execute(
+            "TRUNCATE errorsink_event, errorsink_session, errorsink_rollup_session, "
+            "errorsink_rollup_code, errorsink_rollup_metric, errorsink_rollup_state "
+            "RESTART IDENTITY"
+        )
     redis_client().flushdb()
 
 
