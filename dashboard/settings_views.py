@@ -1,4 +1,5 @@
-"""Session settings panel: owners edit the crash TTS message and idle timeout inline (htmx)."""
+"""Session settings panel: owners edit the crash TTS message, idle timeout and event retention
+inline (htmx)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from dashboard.access import get_membership_or_404
-from errorsink.models import Membership, Project, SessionSettings
+from errorsink.models import (
+    RETENTION_DAYS_MAX,
+    RETENTION_DAYS_MIN,
+    Membership,
+    Project,
+    SessionSettings,
+)
 from errorsink.session_settings import (
     EDITABLE_FIELDS,
     ERROR_MESSAGE_MAX,
@@ -26,6 +33,7 @@ PANEL_TEMPLATE = "dashboard/settings_panel.html"
 FIELD_LABELS = {
     "error_message": "Crash TTS message",
     "idle_timeout_seconds": "Idle timeout",
+    "retention_days": "Event retention",
 }
 
 
@@ -42,9 +50,11 @@ def settings_panel_context(
     after an invalid save, so nothing typed is lost), while deploy_env always shows what is
     stored."""
     settings = settings or session_settings_get(project=project)
+    retention_days = settings.project.retention_days
     shown = {
         "error_message": settings.error_message,
         "idle_timeout_seconds": str(settings.idle_timeout_seconds),
+        "retention_days": str(retention_days),
         **(values or {}),
     }
     return {
@@ -53,6 +63,7 @@ def settings_panel_context(
         "can_edit": role == Membership.OWNER,
         "settings": settings,
         "deploy_env": settings.deploy_env(),
+        "retention_days": retention_days,
         "values": shown,
         "errors": errors or {},
         "saved": saved,
@@ -61,6 +72,8 @@ def settings_panel_context(
             "error_message_max": ERROR_MESSAGE_MAX,
             "idle_timeout_min": IDLE_TIMEOUT_MIN,
             "idle_timeout_max": IDLE_TIMEOUT_MAX,
+            "retention_min": RETENTION_DAYS_MIN,
+            "retention_max": RETENTION_DAYS_MAX,
         },
     }
 

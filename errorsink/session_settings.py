@@ -1,6 +1,9 @@
-"""The one place that validates, changes and records a project's session settings.
+"""The one place that validates, changes and records a project's session settings, and its
+event retention, which owners edit beside them.
 
-The dashboard, the HTTP API and the CLI (through the API) all call these functions.
+The dashboard, the HTTP API and the CLI (through the API) all call these functions. The crash
+message and idle timeout are stored in the project's SessionSettings row and reach agents on
+the next deploy; the retention is stored on the project and the next prune applies it.
 """
 
 from __future__ import annotations
@@ -9,12 +12,19 @@ import unicodedata
 
 from django.db import transaction
 
-from errorsink.models import Project, SessionSettings, SettingsChange
+from errorsink.models import (
+    RETENTION_DAYS_MAX,
+    RETENTION_DAYS_MIN,
+    Project,
+    SessionSettings,
+    SettingsChange,
+)
 
 ERROR_MESSAGE_MAX = 500
 IDLE_TIMEOUT_MIN = 10
 IDLE_TIMEOUT_MAX = 3600
-EDITABLE_FIELDS = ("error_message", "idle_timeout_seconds")
+EDITABLE_FIELDS = ("error_message", "idle_timeout_seconds", "retention_days")
+PROJECT_FIELDS = ("retention_days",)  # stored on the project, not its SessionSettings row
 
 
 class SettingsInvalid(Exception):
@@ -41,24 +51,38 @@ def clean_error_message(value: object) -> str:
     return text
 
 
-def clean_idle_timeout(value: object) -> int:
+def _clean_whole_number(value: object, *, low: int, high: int, unit: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("must be a whole number of seconds")
+        raise ValueError(f"must be a whole number of {unit}")
     text = str(value).strip()
-    # int() would also take "3_0" or "٣٠"; only plain ASCII digits are a number of seconds here.
-    if not (text.isascii() and text.lstrip("-").isdigit()):
-        raise ValueError("must be a whole number of seconds")
-    seconds = int(text)
-    if not IDLE_TIMEOUT_MIN <= seconds <= IDLE_TIMEOUT_MAX:
-        raise ValueError(f"must be between {IDLE_TIMEOUT_MIN} and {IDLE_TIMEOUT_MAX} seconds")
-    return seconds
+    # int() would also take "3_0" or "٣٠"; only plain ASCII digits are a number here.
+    if not (text.isascii() and text.removeprefix("-").isdigit()):
+        raise ValueError(f"must be a whole number of {unit}")
+    number = int(text)
+    if not low <= number <= high:
+        raise ValueError(f"must be between {low} and {high} {unit}")
+    return number
 
 
-CLEANERS = {"error_message": clean_error_message, "idle_timeout_seconds": clean_idle_timeout}
+def clean_idle_timeout(value: object) -> int:
+    return _clean_whole_number(value, low=IDLE_TIMEOUT_MIN, high=IDLE_TIMEOUT_MAX, unit="seconds")
+
+
+def clean_retention_days(value: object) -> int:
+    return _clean_whole_number(value, low=RETENTION_DAYS_MIN, high=RETENTION_DAYS_MAX, unit="days")
+
+
+CLEANERS = {
+    "error_message": clean_error_message,
+    "idle_timeout_seconds": clean_idle_timeout,
+    "retention_days": clean_retention_days,
+}
 
 
 def session_settings_get(*, project: Project) -> SessionSettings:
+    """The project's settings; ``settings.project`` is the project given (its retention)."""
     settings, _ = SessionSettings.objects.get_or_create(project=project)
+    settings.project = project
     return settings
 
 
@@ -82,22 +106,32 @@ def session_settings_validate(changes: dict[str, object]) -> dict[str, object]:
 def session_settings_update(
     *, project: Project, changes: dict[str, object], user=None, actor: str | None = None
 ) -> SessionSettings:
-    """Validate and apply `changes`, recording one history row per field that changed."""
+    """Validate and apply `changes`, recording one history row per field that changed.
+
+    Returns the settings with their project as saved (``settings.project.retention_days``).
+    """
     cleaned = session_settings_validate(changes)
-    settings = SessionSettings.objects.select_for_update().get_or_create(project=project)[0]
+    # Both rows locked and read fresh in one query, so concurrent saves record true old values.
+    # NO KEY: ingest's foreign-key checks on the project (KEY SHARE) are never blocked.
+    locked = SessionSettings.objects.select_for_update(no_key=True, of=("self", "project"))
+    settings = locked.select_related("project").get_or_create(project=project)[0]
     who = actor or (user.get_username() if user is not None else "system")
     history = []
     for field, new in cleaned.items():
-        old = getattr(settings, field)
+        target = settings.project if field in PROJECT_FIELDS else settings
+        old = getattr(target, field)
         if old == new:
             continue
-        setattr(settings, field, new)
+        setattr(target, field, new)
         history.append(
             SettingsChange(project=project, user=user, actor=who, field=field,
                            old_value=str(old), new_value=str(new))
         )  # fmt: skip
     if history:
-        settings.save()
+        settings.save()  # its updated_at tells when any of them last changed
+        project_fields = [change.field for change in history if change.field in PROJECT_FIELDS]
+        if project_fields:
+            settings.project.save(update_fields=project_fields)
         SettingsChange.objects.bulk_create(history)
     return settings
 

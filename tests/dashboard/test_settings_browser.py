@@ -149,6 +149,66 @@ def test_it_refuses_an_out_of_range_idle_timeout(live_server_url, page, project,
     assert not SettingsChange.objects.exists()
 
 
+def _retention(project) -> int:
+    project.refresh_from_db()
+    return project.retention_days
+
+
+def test_it_saves_the_event_retention_inline(live_server_url, page, project, alice):
+    _sign_in(page, live_server_url, "alice", f"/projects/{project.id}/")
+    page.evaluate("window.__sameDocument = 'still here'")
+    panel = page.locator("#session-settings")
+    field = panel.get_by_label("Event retention (days)")
+    expect(field).to_have_value("30")
+    expect(panel).to_contain_text("Quality figures are kept 13 months.")
+
+    field.fill("90")
+    panel.get_by_role("button", name="Save").click()
+
+    expect(page.locator("#session-settings .saved")).to_have_text("Saved")
+    assert page.evaluate("window.__sameDocument") == "still here"
+    assert _retention(project) == 90
+    assert _stored(project) == (DEFAULT, 300)  # the other settings as they were
+    row = page.locator("#session-settings .settings-history tbody tr").first
+    expect(row).to_contain_text("Event retention")
+    expect(row).to_contain_text("90")
+    _, key = api_key_create(project=project, scopes=["settings:read"])
+    api = httpx.get(
+        f"{live_server_url}/api/v1/projects/{project.id}/session-settings",
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()
+    assert api["retention_days"] == 90
+    screenshot(page, "6-owner-retention-saved")
+    _no_csp_violations(page)
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("0", "Event retention must be between 1 and 400 days"),
+        ("401", "Event retention must be between 1 and 400 days"),
+        ("a month", "Event retention must be a whole number of days"),
+    ],
+)
+def test_it_refuses_a_retention_out_of_range_and_changes_nothing(
+    live_server_url, page, project, alice, typed, error
+):
+    _sign_in(page, live_server_url, "alice", _settings_path(project))
+    page.locator("#session-settings textarea[name=error_message]").fill("A new message")
+    page.locator("input[name=retention_days]").fill(typed)
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.locator("#ss-retention-error")).to_have_text(error)
+    expect(page.locator("input[name=retention_days]")).to_have_value(typed)
+    expect(page.locator("input[name=retention_days]")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#session-settings .saved")).to_have_count(0)
+    assert _retention(project) == 30
+    assert _stored(project) == (DEFAULT, 300)
+    assert not SettingsChange.objects.exists()
+    if typed == "0":
+        screenshot(page, "7-owner-retention-refused")
+
+
 def test_it_counts_characters_while_typing(live_server_url, page, project, alice):
     _sign_in(page, live_server_url, "alice", _settings_path(project))
     counter = page.locator("#session-settings [data-char-count]")
@@ -200,6 +260,7 @@ def test_it_shows_a_member_the_values_without_edit_controls(live_server_url, pag
     panel = page.locator("#session-settings")
     expect(panel).to_contain_text(DEFAULT)
     expect(panel).to_contain_text("300 seconds")
+    expect(panel).to_contain_text("30 days")
     expect(panel).to_contain_text("Only project owners can change these settings.")
     for control in ("form", "textarea", "input", "button[type=submit]", "[hx-post]"):
         expect(panel.locator(control)).to_have_count(0)
@@ -210,7 +271,7 @@ def test_it_shows_a_member_the_values_without_edit_controls(live_server_url, pag
         """async (url) => {
             const token = document.querySelector("input[name=csrfmiddlewaretoken]").value;
             const body = new URLSearchParams({error_message: "Bob was here",
-                                              idle_timeout_seconds: "60"});
+                                              idle_timeout_seconds: "60", retention_days: "1"});
             const response = await fetch(url, {method: "POST", body,
                 headers: {"X-CSRFToken": token, "HX-Request": "true"}});
             return response.status;
@@ -219,5 +280,6 @@ def test_it_shows_a_member_the_values_without_edit_controls(live_server_url, pag
     )
     assert status == 403
     assert _stored(project) == (DEFAULT, 300)
+    assert _retention(project) == 30
     assert not SettingsChange.objects.exists()
     _no_csp_violations(page)

@@ -26,8 +26,14 @@ def _stored(project) -> tuple[str, int]:
     return settings.error_message, settings.idle_timeout_seconds
 
 
-def _save(client, project, message="Sorry, something went wrong.", timeout="300", **extra):
-    data = {"error_message": message, "idle_timeout_seconds": timeout}
+def _retention(project) -> int:
+    project.refresh_from_db()
+    return project.retention_days
+
+
+def _save(client, project, message="Sorry, something went wrong.", timeout="300", retention="30",
+          **extra):  # fmt: skip
+    data = {"error_message": message, "idle_timeout_seconds": timeout, "retention_days": retention}
     return client.post(_url(project), data, **{**HTMX, **extra})
 
 
@@ -48,6 +54,8 @@ def test_it_shows_the_owner_an_editable_panel(client, project, alice):
     assert "X-CSRFToken" in html
     assert "Changes apply on the next deploy as <code>AGENT_CRASH_TTS_MESSAGE</code>" in html
     assert "28 / 500" in html
+    assert re.search(r'<input id="ss-retention" name="retention_days"[^>]*\s+value="30"', html)
+    assert "Quality figures are kept 13 months." in html
 
 
 def test_it_renders_a_full_page_without_htmx(client, project, alice):
@@ -65,6 +73,7 @@ def test_it_shows_a_member_the_values_read_only(client, project, bob):
     assert response.status_code == 200
     html = response.content.decode()
     assert "Sorry, something went wrong." in html and "300 seconds" in html
+    assert "<dt>Event retention</dt>" in html and "<dd>30 days" in html
     for control in ("<form", "<textarea", "<input", 'type="submit"', "hx-post"):
         assert control not in html
     assert "Only project owners can change these settings." in html
@@ -84,9 +93,10 @@ def test_it_sends_an_anonymous_visitor_to_sign_in(client, project):
 
 def test_it_refuses_a_forged_post_from_a_member(client, project, bob):
     client.force_login(bob)
-    response = _save(client, project, message="Bob was here", timeout="60")
+    response = _save(client, project, message="Bob was here", timeout="60", retention="1")
     assert response.status_code == 403
     assert _stored(project) == ("Sorry, something went wrong.", 300)
+    assert _retention(project) == 30
     assert not SettingsChange.objects.exists()
 
 
@@ -137,6 +147,45 @@ def test_it_records_only_the_field_that_changed(client, project, alice):
     client.force_login(alice)
     _save(client, project, timeout="45")
     assert list(SettingsChange.objects.values_list("field", flat=True)) == ["idle_timeout_seconds"]
+
+
+def test_it_saves_the_retention_and_records_it_beside_the_settings(client, project, alice):
+    client.force_login(alice)
+    html = _save(client, project, retention=" 90 ").content.decode()
+    assert _retention(project) == 90
+    assert 'class="saved" role="status">Saved<' in html
+    assert re.search(r'name="retention_days"[^>]*\s+value="90"', html)
+    change = SettingsChange.objects.get()
+    assert (change.field, change.old_value, change.new_value, change.actor) == (
+        "retention_days", "30", "90", "alice"
+    )  # fmt: skip
+    history = html.split('class="settings-history"')[1]
+    assert "<td>Event retention</td>" in history
+
+
+@pytest.mark.parametrize(
+    ("retention", "error"),
+    [
+        ("0", "Event retention must be between 1 and 400 days"),
+        ("401", "Event retention must be between 1 and 400 days"),
+        ("thirty", "Event retention must be a whole number of days"),
+        ("", "Event retention must be a whole number of days"),
+        ("7.5", "Event retention must be a whole number of days"),
+    ],
+)
+def test_it_refuses_a_retention_out_of_range_and_changes_nothing(
+    client, project, alice, retention, error
+):
+    client.force_login(alice)
+    html = _save(client, project, message="A valid new message", retention=retention)
+    html = html.content.decode()
+    assert f'<p class="field-error" id="ss-retention-error" role="alert">{error}</p>' in html
+    assert html.count('class="field-error"') == 1
+    assert 'aria-invalid="true"' in html and "Not saved" in html
+    assert f'value="{retention}"' in html  # kept in the box for fixing
+    assert _retention(project) == 30
+    assert _stored(project) == ("Sorry, something went wrong.", 300)
+    assert not SettingsChange.objects.exists()
 
 
 MSG, IDLE = "error_message", "idle_timeout_seconds"
@@ -247,10 +296,13 @@ def test_it_renders_the_panel_in_a_fixed_number_of_queries(
 
 def test_it_saves_in_a_fixed_number_of_queries(client, project, alice, django_assert_num_queries):
     client.force_login(alice)
-    # session, user, membership+project, savepoint, settings FOR UPDATE, update, one insert for
-    # both history rows, release, history
+    # session, user, membership+project, savepoint, settings and project FOR NO KEY UPDATE,
+    # update, one insert for both history rows, release, history
     with django_assert_num_queries(9):
         _save(client, project, message="New words", timeout="90")
+    # A changed retention adds the project's update, and its history row joins the same insert.
+    with django_assert_num_queries(10):
+        _save(client, project, message="Newer words", timeout="90", retention="60")
 
 
 # --- template tag -----------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
+from django.db import connection, transaction
 
-from errorsink.models import SessionSettings, SettingsChange
+from errorsink.models import Event, SessionSettings, SettingsChange
 from errorsink.projects import project_create
 from errorsink.session_settings import (
     SettingsInvalid,
@@ -121,3 +123,87 @@ def test_it_refuses_unicode_line_separators_and_non_ascii_digit_timeouts():
                     {"idle_timeout_seconds": "٣٠"}):  # fmt: skip
         with pytest.raises(SettingsInvalid):
             session_settings_validate(changes)
+
+
+# --- event retention, edited beside the session settings and stored on the project -----------
+
+
+def test_it_accepts_a_retention_from_one_to_four_hundred_days():
+    assert session_settings_validate({"retention_days": "1"}) == {"retention_days": 1}
+    assert session_settings_validate({"retention_days": 400}) == {"retention_days": 400}
+    assert session_settings_validate({"retention_days": " 90 "}) == {"retention_days": 90}
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (0, "retention_days must be between 1 and 400 days"),
+        ("401", "retention_days must be between 1 and 400 days"),
+        ("-1", "retention_days must be between 1 and 400 days"),
+        ("thirty", "retention_days must be a whole number of days"),
+        ("", "retention_days must be a whole number of days"),
+        ("--5", "retention_days must be a whole number of days"),
+        ("3_0", "retention_days must be a whole number of days"),
+        (30.5, "retention_days must be a whole number of days"),
+        (True, "retention_days must be a whole number of days"),
+        (None, "retention_days must be a whole number of days"),
+    ],
+)
+def test_it_refuses_a_retention_owners_cannot_choose(value, fragment):
+    with pytest.raises(SettingsInvalid) as raised:
+        session_settings_validate({"retention_days": value})
+    assert raised.value.errors == {"retention_days": fragment}
+
+
+def test_it_stores_the_retention_on_the_project_and_records_the_change(project, alice):
+    before = session_settings_get(project=project).updated_at
+    settings = session_settings_update(project=project, changes={"retention_days": "90"},
+                                       user=alice)  # fmt: skip
+    assert settings.project.retention_days == 90
+    project.refresh_from_db()
+    assert project.retention_days == 90
+    assert settings.updated_at > before  # the settings as a whole changed
+    [change] = SettingsChange.objects.all()
+    assert (change.actor, change.field, change.old_value, change.new_value) == (
+        "alice", "retention_days", "30", "90"
+    )  # fmt: skip
+    assert session_settings_get(project=project).project.retention_days == 90
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"retention_days": 90, "idle_timeout_seconds": 5},
+        {"retention_days": 0, "error_message": "Valid words"},
+    ],
+)
+def test_it_changes_no_retention_or_setting_when_any_field_is_invalid(project, alice, changes):
+    with pytest.raises(SettingsInvalid):
+        session_settings_update(project=project, changes=changes, user=alice)
+    project.refresh_from_db()
+    settings = session_settings_get(project=project)
+    assert (project.retention_days, settings.error_message, settings.idle_timeout_seconds) == (
+        30, "Sorry, something went wrong.", 300
+    )  # fmt: skip
+    assert not SettingsChange.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_never_holds_up_ingest_of_the_project_while_saving(project, alice):
+    """The project row is locked FOR NO KEY UPDATE: an event insert checks its project with
+    KEY SHARE, which that lock does not block."""
+    db = connection.settings_dict
+    with transaction.atomic():
+        session_settings_update(project=project, changes={"retention_days": 60}, user=alice)
+        with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
+                             password=db["PASSWORD"], dbname=db["NAME"]) as ingest:  # fmt: skip
+            ingest.execute("SET lock_timeout = '2s'")
+            ingest.execute(
+                "INSERT INTO errorsink_event (project_id, event_id, session_id, kind, code, name,"
+                " message, occurred_at, received_at, source, severity, build_id, stack, details,"
+                " item_type, raw) VALUES (%s, 'during-save', '', 'error', 'X', '', '', now(),"
+                " now(), 'agent', 'high', '', '', '{}', 'session_error', '{}')",
+                [project.pk],
+            )
+            ingest.commit()
+    assert Event.objects.filter(event_id="during-save").exists()
