@@ -19,7 +19,8 @@ import httpx
 
 DEFAULT_URL = "http://localhost:8000"
 MESSAGE_WIDTH = 60
-SETTINGS_FIELDS = ("error_message", "idle_timeout_seconds")
+SETTINGS_FIELDS = ("error_message", "idle_timeout_seconds", "retention_days")
+NUMBER_FIELDS = ("idle_timeout_seconds", "retention_days")
 QUALITY_WINDOWS = ("1h", "24h", "7d", "30d")
 
 
@@ -89,7 +90,7 @@ def settings_list(client: Client, args: argparse.Namespace) -> None:
 
 def settings_set(client: Client, args: argparse.Namespace) -> None:
     value: object = args.value
-    if args.field == "idle_timeout_seconds" and args.value.strip().lstrip("-").isdigit():
+    if args.field in NUMBER_FIELDS and args.value.strip().removeprefix("-").isdigit():
         value = int(args.value)
     body = client.request(
         "PATCH",
@@ -99,7 +100,10 @@ def settings_set(client: Client, args: argparse.Namespace) -> None:
     if args.json:
         _print_json(body)
         return
-    print(f"{args.field} updated; the next deploy applies it.")
+    if args.field == "retention_days":
+        print(f"{args.field} updated; the next prune, within minutes, applies it.")
+    else:
+        print(f"{args.field} updated; the next deploy applies it.")
     _print_settings(body)
 
 
@@ -329,7 +333,9 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print the API's JSON")
     listing.set_defaults(handler=errors_list)
 
-    settings = groups.add_parser("session-settings", help="crash message and idle timeout")
+    settings = groups.add_parser(
+        "session-settings", help="crash message, idle timeout and event retention"
+    )
     settings_cmds = settings.add_subparsers(title="commands", metavar="{list,set}")
     show = settings_cmds.add_parser("list", parents=[leaf], help="the current settings")
     show.add_argument("--json", action="store_true", help="print the API's JSON")

@@ -120,6 +120,26 @@ def test_it_lists_and_sets_session_settings(cli, project):
     assert as_json["deploy_env"]["AGENT_IDLE_TIMEOUT_SECONDS"] == "120"
 
 
+def test_it_lists_and_sets_the_event_retention(cli, project):
+    assert re.search(
+        r"^retention_days +30$", cli("projects", "session-settings", "list").stdout, re.M
+    )
+    changed = cli("projects", "session-settings", "set", "retention_days", "90")
+    assert changed.returncode == 0, changed.stderr
+    assert "retention_days updated; the next prune, within minutes, applies it." in changed.stdout
+    project.refresh_from_db()
+    assert project.retention_days == 90
+    for bad in ("0", "401", "ninety"):
+        refused = cli("projects", "session-settings", "set", "retention_days", bad)
+        assert refused.returncode == 1 and refused.stdout == ""
+        assert refused.stderr.startswith("error: VALIDATION_ERROR: ")
+        assert any(
+            line.strip().startswith("retention_days:") for line in refused.stderr.splitlines()
+        )
+    project.refresh_from_db()
+    assert project.retention_days == 90
+
+
 def test_it_prints_the_apis_code_message_and_details_and_exits_1(cli):
     result = cli("projects", "session-settings", "set", "error_message", "x" * 600)
     assert result.returncode == 1

@@ -172,7 +172,8 @@ def _event_item(item: object, project_id: str) -> tuple[str, bytes]:
     "/projects/{project_id}/session-settings",
     response={200: SessionSettingsOut, **_errors(403, 404)},
     auth=KeyAuth("settings:read"),
-    summary="The crash message and idle timeout, and the env the next deploy receives",
+    summary="The crash message, idle timeout and event retention, and the env the next deploy "
+    "receives",
     tags=["settings"],
 )
 def session_settings_read(request: HttpRequest, project_id: str):
@@ -183,7 +184,8 @@ def session_settings_read(request: HttpRequest, project_id: str):
     "/projects/{project_id}/session-settings",
     response={200: SessionSettingsOut, **_errors(400, 403, 404, 422)},
     auth=KeyAuth("settings:write"),
-    summary="Change the crash message and/or idle timeout (applied on the next deploy)",
+    summary="Change the crash message, idle timeout (applied on the next deploy) and/or event "
+    "retention (applied within minutes)",
     tags=["settings"],
 )
 def session_settings_patch(request: HttpRequest, project_id: str, changes: SessionSettingsPatch):

@@ -11,7 +11,7 @@ from pydantic import ConfigDict, create_model
 
 from errorsink.catalog import CodeInfo, lookup_event
 from errorsink.ingest.formats import MAX_ITEM_BYTES, QUEUE_ITEM
-from errorsink.models import Event, SessionSettings
+from errorsink.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN, Event, SessionSettings
 from errorsink.session_settings import (
     ERROR_MESSAGE_MAX,
     IDLE_TIMEOUT_MAX,
@@ -96,6 +96,11 @@ class SessionSettingsOut(Schema):
     project_id: str
     error_message: str
     idle_timeout_seconds: int
+    retention_days: int = Field(
+        ...,
+        description="Raw events older than this many days are deleted (by when they happened, "
+        "or arrived if earlier); quality figures are kept 13 months. Not part of deploy_env.",
+    )
     updated_at: datetime
     deploy_env: dict[str, str] = Field(
         ...,
@@ -105,7 +110,7 @@ class SessionSettingsOut(Schema):
 
 
 class SessionSettingsPatch(Schema):
-    """Only the fields given are changed; both are validated before anything is saved."""
+    """Only the fields given are changed; all are validated before anything is saved."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -116,6 +121,14 @@ class SessionSettingsPatch(Schema):
     )
     idle_timeout_seconds: int = Field(
         None, description=f"{IDLE_TIMEOUT_MIN} to {IDLE_TIMEOUT_MAX}."
+    )
+    # Strict: pydantic would otherwise read true as 1, a one-day retention that deletes nearly
+    # every event.
+    retention_days: int = Field(
+        None,
+        strict=True,
+        description=f"{RETENTION_DAYS_MIN} to {RETENTION_DAYS_MAX}, a JSON integer; applied by "
+        "the next prune, within minutes.",
     )
 
 
@@ -154,6 +167,7 @@ def settings_out(settings: SessionSettings) -> dict:
         "project_id": str(settings.project_id),
         "error_message": settings.error_message,
         "idle_timeout_seconds": settings.idle_timeout_seconds,
+        "retention_days": settings.project.retention_days,
         "updated_at": settings.updated_at,
         "deploy_env": settings.deploy_env(),
     }

@@ -90,3 +90,55 @@ def test_it_reads_settings_in_a_fixed_number_of_queries(api, project, django_ass
     api.get(f"/projects/{project.id}/session-settings")
     with django_assert_num_queries(2):  # the key (with its project), the settings row
         assert api.get(f"/projects/{project.id}/session-settings").status_code == 200
+
+
+# --- event retention, beside the session settings --------------------------------------------
+
+
+def test_it_shows_and_changes_the_retention_with_the_settings(api, key, project):
+    assert api.get(f"/projects/{project.id}/session-settings").json()["retention_days"] == 30
+    response = api.patch(f"/projects/{project.id}/session-settings", {"retention_days": 90})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["retention_days"] == 90
+    assert "retention" not in str(body["deploy_env"])  # nothing an agent is deployed with
+    project.refresh_from_db()
+    assert project.retention_days == 90
+    change = SettingsChange.objects.get(project=project)
+    assert (change.field, change.old_value, change.new_value, change.actor) == (
+        "retention_days", "30", "90", f"api-key:{key[:11]}"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (0, "between 1 and 400 days"),
+        (401, "between 1 and 400 days"),
+        ("thirty", ""),
+        (None, ""),
+        (7.5, ""),
+        (True, ""),  # never a one-day retention
+        ("90", ""),
+    ],
+)
+def test_it_answers_422_for_a_retention_out_of_range_and_saves_nothing(api, project, value, says):
+    response = api.patch(
+        f"/projects/{project.id}/session-settings",
+        {"retention_days": value, "error_message": "Fine words"},
+    )
+    error = assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert list(error["details"]) == ["retention_days"]
+    assert says in error["details"]["retention_days"]
+    body = api.get(f"/projects/{project.id}/session-settings").json()
+    assert (body["retention_days"], body["error_message"]) == (30, "Sorry, something went wrong.")
+    assert not SettingsChange.objects.filter(project=project).exists()
+
+
+def test_it_publishes_the_retention_in_the_openapi_document(api):
+    document = api.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert "retention_days" in schemas["SessionSettingsOut"]["required"]
+    assert (
+        "1 to 400" in schemas["SessionSettingsPatch"]["properties"]["retention_days"]["description"]
+    )
