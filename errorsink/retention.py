@@ -17,10 +17,11 @@ sessions are locked with SKIP LOCKED, so one an ingest batch is writing to is sk
 rather than waited for (it has a new event anyway). Between batches the run sleeps three times
 as long as the batch took, so it is busy a quarter of the time at most and leaves the CPU to
 ingest: on the 2-core machine, deleting without a pause cut ingest to 0.64 of its rate, and
-with this pause ingest stayed within 10% of it while about 20,000 events a second went
-(`make bench`; README, Benchmarks). A run stops after ``RUN_BUDGET_SECONDS`` and the
-next run (beat, every 5 minutes) carries on; projects take turns, one batch each, so one
-project's backlog never starves another's. An advisory lock keeps two runs from overlapping.
+with this pause ingest kept 0.84 to 1.23 of it (medians, a noisy machine) while 6,000 to
+20,000 events a second went (`make bench`; README, Benchmarks). A run stops after
+``RUN_BUDGET_SECONDS`` and the next run (beat, every 5 minutes) carries on; projects take
+turns, one batch each, so one project's backlog never starves another's. An advisory lock keeps
+two runs from overlapping.
 
 Sessions emptied by the prune are deleted with their last events; other sessions, and the counts
 of the sessions that keep some events, are left as they are.
