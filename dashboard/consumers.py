@@ -22,7 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 from dashboard.hub import project_hub
 from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
-from dashboard.quality_panel import panel_html, window_param
+from dashboard.quality_panel import REDRAW_SECONDS, panel_html, window_param
 from errorsink.live import StoredEvent
 from errorsink.models import Event
 from errorsink.projects import project_for_user
@@ -54,6 +54,9 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         self._synced = False
         self._early: list[int] = []
         self._quality_early = False
+        # When the panel was last drawn (the page drew it just now), and a pending redraw.
+        self._quality_drawn = asyncio.get_running_loop().time()
+        self._quality_timer: asyncio.Task | None = None
         # Subscribe before reading the database: anything stored after the read is then pushed.
         await project_hub().subscribe(project.id, self)
         self.subscribed = True
@@ -71,6 +74,8 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         self._synced = True
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "_quality_timer", None) is not None:
+            self._quality_timer.cancel()
         if getattr(self, "subscribed", False):
             await project_hub().unsubscribe(self.project_id, self)
 
@@ -102,10 +107,23 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         if not self._synced:
             self._quality_early = True
             return
+        # A long window's figures barely move in seconds and cost the most to read: redraw it
+        # at most every quality_interval() seconds, once more after the last change.
+        wait = self._quality_drawn + self.quality_interval() - asyncio.get_running_loop().time()
+        if wait > 0:
+            if self._quality_timer is None:
+                self._quality_timer = asyncio.create_task(self._quality_later(wait))
+            return
+        self._quality_drawn = asyncio.get_running_loop().time()
         # Pages showing the same window get the same panel: render it once for all.
         if key not in shared:
             shared[key] = asyncio.ensure_future(self.quality_html())
         await self._send_push(await shared[key])
+
+    async def _quality_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._quality_timer = None
+        await self._quality_changed({})
 
     async def _send_push(self, html: str) -> None:
         if html:
@@ -117,6 +135,10 @@ class _LiveConsumer(AsyncWebsocketConsumer):
     def quality_key(self) -> tuple | None:
         """What the page's quality panel depends on; None for pages without one."""
         return None
+
+    def quality_interval(self) -> float:
+        """The fewest seconds between two redraws of the page's quality panel."""
+        return 0.0
 
     async def quality_html(self) -> str:
         return ""
@@ -166,6 +188,9 @@ class ProjectConsumer(_LiveConsumer):
 
     def _window(self) -> str:
         return window_param(self.params.get("window"))
+
+    def quality_interval(self) -> float:
+        return REDRAW_SECONDS[self._window()]
 
     def _quality_panel(self) -> str:
         params = {"code": self.params.get("code", ""), "source": self.params.get("source", "")}

@@ -31,6 +31,10 @@ DISPLAY_STEP = {
     "7d": timedelta(hours=4),
     "30d": timedelta(days=1),
 }
+# The fewest seconds between two live redraws of a page's panel: the last hour moves with every
+# rollup run; a month's figures barely move in a minute, and at 10 million events cost seconds
+# to read (README, benchmarks).
+REDRAW_SECONDS = {"1h": 0.0, "24h": 10.0, "7d": 60.0, "30d": 60.0}
 STACKED_CODES = 6  # the busiest codes get a colour each, the rest stack as "other"
 OTHER = "other"
 # A build is compared only with enough calls behind both figures, so three calls page nobody.

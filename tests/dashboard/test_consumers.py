@@ -18,6 +18,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
 from dashboard import hub, live_rows
+from dashboard.quality_panel import REDRAW_SECONDS
 from dashboard.routing import websocket_urlpatterns
 from errorsink.live import EventsStored, QualityUpdated, group_name
 from errorsink.models import Event
@@ -382,3 +383,28 @@ async def test_the_session_timeline_ignores_quality_notices(alice, project):
     await get_channel_layer().group_send(group_name(project.id), QualityUpdated().encode())
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
+
+
+def test_a_long_window_is_redrawn_at_most_once_per_interval(alice, project, monkeypatch):
+    monkeypatch.setitem(REDRAW_SECONDS, "7d", 0.8)
+
+    @run
+    async def body():
+        drawn = await database_sync_to_async(rollups_watermark)()
+        communicator, _ = await _connect(
+            alice, f"/ws/projects/{project.id}/?window=7d&rollups={drawn}"
+        )
+        await communicator.receive_from()
+        notice = QualityUpdated().encode()
+        await _rolled_up_warning(project, code="31001")
+        await get_channel_layer().group_send(group_name(project.id), notice)
+        await _rolled_up_warning(project, code="31003")
+        await get_channel_layer().group_send(group_name(project.id), notice)
+        # Nothing while the page's panel is fresh; then one redraw with both changes.
+        assert await communicator.receive_nothing(timeout=0.5)
+        push = await communicator.receive_from(timeout=3)
+        assert 'data-window="7d"' in push and "HIGH_RTT" in push and "HIGH_PACKET_LOSS" in push
+        assert await communicator.receive_nothing(timeout=1)
+        await communicator.disconnect()
+
+    body()
