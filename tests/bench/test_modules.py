@@ -8,7 +8,9 @@ import pytest
 pytestmark = pytest.mark.pure
 
 
-@pytest.mark.parametrize("module", ["bench.__main__", "bench.ingest", "bench.live_latency"])
+@pytest.mark.parametrize(
+    "module", ["bench.__main__", "bench.ingest", "bench.live_latency", "bench.quality"]
+)
 def test_it_imports_every_benchmark(module):
     benchmark = importlib.import_module(module)
     assert callable(benchmark.main)
