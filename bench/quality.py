@@ -910,6 +910,8 @@ def measure_requests(env: dict, logdir: Path, targets: dict, rounds: int) -> dic
                         seconds = _timed_get(client, path, headers)
                         if round_ >= WARMUP_REQUESTS:
                             timings[role][name].append(seconds)
+                if round_ % 10 == 9:
+                    _progress(f"{round_ + 1} of {WARMUP_REQUESTS + rounds} rounds of requests")
     finally:
         stop(daphne)
     return _request_figures(timings, rounds)
