@@ -5,7 +5,7 @@ these machines are noisy and absolute figures mean little."""
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.ingest", "bench.retention", "bench.live_latency"]
+BENCHMARKS = ["bench.ingest", "bench.retention", "bench.live_latency", "bench.quality"]
 
 
 def main() -> int:

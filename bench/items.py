@@ -25,7 +25,11 @@ WARNINGS = [
 
 
 def _when(n: int) -> str:
-    return (START + timedelta(milliseconds=n * 37)).isoformat().replace("+00:00", "Z")
+    return iso(START + timedelta(milliseconds=n * 37))
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _session_error(n: int, project: str, session: str) -> dict:
@@ -117,8 +121,15 @@ def _agent_error(n: int, project: str, session: str) -> dict:
 MAKERS = [_session_error, _warning, _warning, _end, _telnyx, _onebudd, _agent_error]
 
 
-def mixed_items(count: int, project_id: str, *, sessions: int = 2000, seed: int = 7) -> list[bytes]:
-    """`count` distinct items; one in four relies on a derived (content-hash) event id."""
+def mixed_items(
+    count: int, project_id: str, *, sessions: int = 2000, seed: int = 7,
+    start: datetime | None = None, step: timedelta = timedelta(milliseconds=1),
+) -> list[bytes]:  # fmt: skip
+    """`count` distinct items; one in four relies on a derived (content-hash) event id.
+
+    Items are dated from a fixed day in the past unless `start` is given: then item n happened
+    at start + n x step, as live traffic does (recent events also get the rollups' minute rows).
+    """
     rng = random.Random(seed)
     items = []
     for n in range(count):
@@ -126,5 +137,7 @@ def mixed_items(count: int, project_id: str, *, sessions: int = 2000, seed: int 
         item = MAKERS[n % len(MAKERS)](n, project_id, session)
         if n % 4:
             item["event_id"] = f"bench-{n}"
+        if start is not None:
+            item["occurred_at"] = iso(start + n * step)
         items.append(orjson.dumps(item))
     return items
