@@ -38,7 +38,9 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from errorsink.advisory_lock import advisory_lock
 from errorsink.models import Project
+from errorsink.rollups import rollups_watermark
 
 logger = logging.getLogger("errorsink.retention")
 
@@ -70,13 +72,11 @@ def retention_prune(
     pause_ratio: float = PAUSE_RATIO,
 ) -> PruneResult:
     """One run over every project; does nothing while another run holds the lock."""
-    if not _try_lock():
-        return PruneResult()
     started = time.monotonic()
-    try:
+    with advisory_lock(ADVISORY_LOCK_KEY) as taken:
+        if not taken:
+            return PruneResult()
         result = _prune(now or timezone.now(), batch_rows, started + budget_seconds, pause_ratio)
-    finally:
-        _unlock()
     result.seconds = round(time.monotonic() - started, 3)
     if result.events or result.rollup_rows or not result.finished:
         more = "" if result.finished else "; the next run goes on"
@@ -88,7 +88,7 @@ def retention_prune(
 
 def _prune(now: datetime, batch_rows: int, deadline: float, pause_ratio: float) -> PruneResult:
     result = PruneResult(ran=True)
-    through = _rollups_watermark()
+    through = rollups_watermark()
     projects = list(Project.objects.order_by("id").values_list("id", "retention_days"))
     # Each job deletes one batch and says whether a full one went (so there may be more).
     jobs: list[Callable[[], bool]] = [
@@ -211,26 +211,3 @@ def rollups_prune_batch(*, table: str, project_id, now: datetime, limit: int) ->
             [project_id, now, limit],
         )
         return cursor.rowcount
-
-
-# ---------------------------------------------------------------------------------------------
-# Watermark and lock
-
-
-def _rollups_watermark() -> int:
-    """Every event id up to this one is counted in the rollups (0 before their first run)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT watermark FROM errorsink_rollup_state WHERE id = 1")
-        row = cursor.fetchone()
-    return row[0] if row else 0
-
-
-def _try_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-        return cursor.fetchone()[0]
-
-
-def _unlock() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])

@@ -42,6 +42,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from errorsink.advisory_lock import advisory_lock
 from errorsink.metrics import METRIC_RANGES
 from errorsink.quality_tags import TAG_BY_CODE
 
@@ -89,12 +90,8 @@ def rollups_update() -> RunResult:
 
     Returns without doing anything when another run holds the lock.
     """
-    if not _try_lock():
-        return RunResult()
-    try:
-        return _run()
-    finally:
-        _unlock()
+    with advisory_lock(ADVISORY_LOCK_KEY) as taken:
+        return _run() if taken else RunResult()
 
 
 def _run() -> RunResult:
@@ -192,17 +189,6 @@ def rollups_watermark() -> int:
 
 # ---------------------------------------------------------------------------------------------
 # State, reading and lock
-
-
-def _try_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-        return cursor.fetchone()[0]
-
-
-def _unlock() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
 
 
 def _state_load() -> dict:
