@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import connection
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
@@ -57,6 +59,8 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         # When the panel was last drawn (the page drew it just now), and a pending redraw.
         self._quality_drawn = asyncio.get_running_loop().time()
         self._quality_timer: asyncio.Task | None = None
+        self._quality_task: asyncio.Task | None = None
+        self._quality_again = False
         # Subscribe before reading the database: anything stored after the read is then pushed.
         await project_hub().subscribe(project.id, self)
         self.subscribed = True
@@ -74,8 +78,9 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         self._synced = True
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "_quality_timer", None) is not None:
-            self._quality_timer.cancel()
+        for task in (getattr(self, "_quality_timer", None), getattr(self, "_quality_task", None)):
+            if task is not None:
+                task.cancel()
         if getattr(self, "subscribed", False):
             await project_hub().unsubscribe(self.project_id, self)
 
@@ -84,7 +89,7 @@ class _LiveConsumer(AsyncWebsocketConsumer):
     ) -> None:
         """New events relayed by the process's hub (dashboard/hub.py)."""
         if quality_changed:
-            await self._quality_changed(shared)
+            self._quality_soon(shared)
         ids = [event.pk for event in events if self.wants(event.kind)]
         if not ids:
             return
@@ -120,10 +125,24 @@ class _LiveConsumer(AsyncWebsocketConsumer):
             shared[key] = asyncio.ensure_future(self.quality_html())
         await self._send_push(await shared[key])
 
+    def _quality_soon(self, shared: dict) -> None:
+        """Redraw the panel in the background: a long window's read takes seconds at millions of
+        events, and the hub waits for every page's delivery before its next push of rows."""
+        if self._quality_task is not None and not self._quality_task.done():
+            self._quality_again = True  # once more when the running redraw is done
+            return
+        self._quality_task = asyncio.create_task(self._quality_redraws(shared))
+
+    async def _quality_redraws(self, shared: dict) -> None:
+        await self._quality_changed(shared)
+        while self._quality_again:
+            self._quality_again = False
+            await self._quality_changed({})
+
     async def _quality_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self._quality_timer = None
-        await self._quality_changed({})
+        self._quality_soon({})
 
     async def _send_push(self, html: str) -> None:
         if html:
@@ -197,8 +216,16 @@ class ProjectConsumer(_LiveConsumer):
         return panel_html(project_id=self.project_id, window=self._window(), params=params,
                           oob=True)  # fmt: skip
 
+    def _quality_panel_own_connection(self) -> str:
+        try:
+            return self._quality_panel()
+        finally:
+            connection.close()  # this pool thread's own connection; the next read opens one
+
     async def quality_html(self) -> str:
-        return await database_sync_to_async(self._quality_panel)()
+        # Not on the one thread Channels runs database calls on by default: rows for the live
+        # tables must not queue behind a read of a month of figures.
+        return await sync_to_async(self._quality_panel_own_connection, thread_sensitive=False)()
 
     def _sync_read(self) -> tuple[list[int], str]:
         """The latest errors, and the panel again if the rollups moved since the page drew it

@@ -21,6 +21,10 @@ from django.utils.safestring import SafeString, mark_safe
 from errorsink.quality import WINDOWS, project_quality
 
 TEMPLATE = "dashboard/partials/quality_panel.html"
+LOADING_TEMPLATE = "dashboard/partials/quality_panel_loading.html"
+# Windows whose figures take seconds to read at millions of events (README, benchmarks): the
+# page shows at once and fetches their panel after.
+LAZY_WINDOWS = frozenset({"7d", "30d"})
 DEFAULT_WINDOW = "24h"
 
 WINDOW_LABELS = {"1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d"}
@@ -357,10 +361,20 @@ def window_links(*, path: str, current: str, params: dict[str, str]) -> list[dic
     return links
 
 
-def panel_html(*, project_id: object, window: str, params: dict[str, str], oob: bool) -> SafeString:
-    """The panel for one project and window, read from the rollups (a few queries)."""
-    panel = panel_build(project_quality(project_id=project_id, window=window))
+def panel_html(
+    *, project_id: object, window: str, params: dict[str, str], oob: bool, lazy: bool = False
+) -> SafeString:
+    """The panel for one project and window, read from the rollups (a few queries); with
+    ``lazy``, a long window's panel is only a placeholder that fetches it after the page."""
     links = window_links(path=reverse("project", args=[project_id]), current=window,
                          params=params)  # fmt: skip
-    html = render_to_string(TEMPLATE, {"panel": panel, "windows": links, "oob": oob})
+    if lazy and window in LAZY_WINDOWS:
+        query = urlencode({**{k: v for k, v in params.items() if v}, "window": window})
+        load_url = f"{reverse('project-quality', args=[project_id])}?{query}"
+        context = {"window": window, "window_label": WINDOW_LABELS[window], "windows": links,
+                   "oob": oob, "load_url": load_url}  # fmt: skip
+        html = render_to_string(LOADING_TEMPLATE, context)
+    else:
+        panel = panel_build(project_quality(project_id=project_id, window=window))
+        html = render_to_string(TEMPLATE, {"panel": panel, "windows": links, "oob": oob})
     return mark_safe(html.strip())  # the template escaped it; strip() only drops its margins

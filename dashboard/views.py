@@ -69,7 +69,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     # A filtered table comes with the panel out of band: its window links carry the filters.
     context["quality_panel"] = panel_html(
         project_id=project.id, window=window, params={"code": code, "source": source},
-        oob=fragment,
+        oob=fragment, lazy=True,
     )  # fmt: skip
     if fragment:
         response = render(request, "dashboard/project.html#error-table", context)
@@ -87,6 +87,16 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
         context["demo_offer"] = demo_offer(request=request, project=project)
     context["api_keys_url"] = optional_url("project-api-keys", project.id)
     return render(request, "dashboard/project.html", context)
+
+
+@login_required
+def project_quality(request: HttpRequest, project_id) -> HttpResponse:
+    """The quality panel alone, for a page that showed a placeholder for a long window."""
+    project = get_membership_or_404(request, project_id).project
+    params = {"code": request.GET.get("code", "").strip()[:128],
+              "source": request.GET.get("source", "").strip()[:32]}  # fmt: skip
+    window = window_param(request.GET.get("window"))
+    return HttpResponse(panel_html(project_id=project.id, window=window, params=params, oob=False))
 
 
 @login_required

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
@@ -405,6 +406,32 @@ def test_a_long_window_is_redrawn_at_most_once_per_interval(alice, project, monk
         push = await communicator.receive_from(timeout=3)
         assert 'data-window="7d"' in push and "HIGH_RTT" in push and "HIGH_PACKET_LOSS" in push
         assert await communicator.receive_nothing(timeout=1)
+        await communicator.disconnect()
+
+    body()
+
+
+def test_a_slow_panel_redraw_never_holds_up_new_rows(alice, project, monkeypatch):
+    def slow_panel(self) -> str:
+        time.sleep(1.5)  # a month of figures at millions of events
+        return '<section id="quality-panel" hx-swap-oob="true">slow</section>'
+
+    monkeypatch.setattr("dashboard.consumers.ProjectConsumer._quality_panel", slow_panel)
+
+    @run
+    async def body():
+        drawn = await database_sync_to_async(rollups_watermark)()
+        communicator, _ = await _connect(
+            alice, f"/ws/projects/{project.id}/?window=1h&rollups={drawn}"
+        )
+        await communicator.receive_from()
+        layer = get_channel_layer()
+        await layer.group_send(group_name(project.id), QualityUpdated().encode())
+        await asyncio.sleep(0.2)  # the redraw has started
+        event = await _store(project, message="while the panel is read")
+        first = await communicator.receive_from(timeout=3)
+        assert _row_ids(first) == [event.pk]  # the row first, though announced after
+        assert "slow" in await communicator.receive_from(timeout=3)
         await communicator.disconnect()
 
     body()

@@ -469,10 +469,33 @@ def test_the_panel_costs_a_fixed_number_of_queries(
     # session, user, membership, errors, watermark, 3 quality reads, has-events check, and the
     # settings panel's role, settings and changes: the same however many codes and builds.
     with django_assert_num_queries(12):
-        client.get(_project_url(project, window="7d"))
+        client.get(_project_url(project, window="24h"))
     for n in range(30):
         make_event(project, session_id=f"more{n}", kind=Event.WARNING, code=f"3100{n % 6}",
                    build_id=f"b{n}")  # fmt: skip
     roll_up()
     with django_assert_num_queries(12):
-        client.get(_project_url(project, window="7d"))
+        client.get(_project_url(project, window="24h"))
+
+
+def test_a_long_window_shows_the_page_at_once_and_fetches_its_panel_after(
+    client, alice, charlie, project, make_event, django_assert_num_queries
+):
+    _quality_events(project, make_event)
+    client.force_login(alice)
+    # The page's own reads only (session, user, membership, errors, watermark and the settings
+    # panel's three): no quality figures yet.
+    with django_assert_num_queries(8):
+        html = client.get(_project_url(project, window="30d", code="A%26B")).content.decode()
+    panel = _panel(html)
+    load_url = f"{reverse('project-quality', args=[project.id])}?code=A%26B&amp;window=30d"
+    assert f'hx-get="{load_url}" hx-trigger="load"' in panel
+    assert "Reading the figures of the last 30 d" in panel and "<svg" not in panel
+
+    fetched = client.get(load_url.replace("&amp;", "&")).content.decode()
+    assert fetched.startswith('<section id="quality-panel"') and 'data-window="30d"' in fetched
+    assert "HIGH_JITTER" in fetched and "hx-trigger" not in fetched
+    assert f'href="{_project_url(project)}?code=A%26B&amp;window=1h"' in fetched
+
+    client.force_login(charlie)
+    assert client.get(load_url.replace("&amp;", "&")).status_code == 404
