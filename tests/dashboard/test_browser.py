@@ -302,6 +302,11 @@ def test_the_quality_panel_moves_when_a_warning_arrives(
     page.set_viewport_size({"width": 390, "height": 900})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "7-quality-live-390")
+    # A month's panel comes after the page, in the placeholder's place.
+    page.click("#quality-panel .windows a:text-is('30 d')")
+    expect(panel).to_have_attribute("data-window", "30d")
+    expect(panel.locator(".legend")).to_contain_text("HIGH_JITTER")
+    expect(panel).not_to_have_attribute("aria-busy", "true")
     _assert_clean(page)
 
 
