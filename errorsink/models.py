@@ -158,13 +158,6 @@ class Event(models.Model):
             ),
             # "Every event of one session in time order".
             models.Index(fields=["project", "session_id", "occurred_at"], name="event_timeline"),
-            # "Warnings (and errors) of a project per hour": the 24-hour activity figures.
-            models.Index(
-                fields=["project", "occurred_at"],
-                include=["kind"],
-                condition=models.Q(kind__in=["error", "warning"]),
-                name="event_activity",
-            ),
             # Pruning: a project's events from the oldest, by the age retention goes by.
             models.Index(
                 models.F("project"), Least("occurred_at", "received_at"), name="event_retention"

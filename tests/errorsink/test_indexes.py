@@ -7,8 +7,6 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.db.models import Count
-from django.db.models.functions import TruncHour
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -16,7 +14,6 @@ from errorsink import selectors
 from errorsink.models import Event
 from errorsink.projects import project_create
 from errorsink.retention import events_prune_batch
-from errorsink.selectors import activity_window
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,25 +80,6 @@ def test_it_serves_the_hot_reads_from_their_indexes_on_a_million_rows(million_ev
     timeline = Event.objects.filter(project=million_events, session_id="s7").order_by("occurred_at")
     text = plan(timeline)
     assert "event_timeline" in text and "Seq Scan" not in text, text
-
-    start = timezone.now() - timedelta(hours=24)
-    warnings_per_hour = (
-        Event.objects.filter(project=million_events, kind="warning", occurred_at__gte=start)
-        .annotate(hour=TruncHour("occurred_at"))
-        .values("hour")
-        .annotate(n=Count("id"))
-    )
-    text = plan(warnings_per_hour)
-    assert "event_activity" in text and "Seq Scan" not in text, text
-
-    start, end = activity_window()
-    activity = Event.objects.filter(
-        project_id__in=[million_events.id],
-        kind__in=["error", "warning"],
-        occurred_at__gte=start,
-        occurred_at__lt=end,
-    ).values("kind")
-    assert "event_activity" in plan(activity)
 
     # And the reads the dashboard and the API really run.
     text = plan_of_read(lambda: selectors.project_errors_latest(project_id=million_events.id))
