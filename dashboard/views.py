@@ -41,12 +41,18 @@ def _wants_fragment(request: HttpRequest) -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
+def _error_filters(request: HttpRequest) -> dict[str, str]:
+    """The error table's filters from the URL, trimmed to what the columns can hold."""
+    return {"code": request.GET.get("code", "").strip()[:128],
+            "source": request.GET.get("source", "").strip()[:32]}  # fmt: skip
+
+
 @login_required
 @vary_on_headers("HX-Request")
 def project(request: HttpRequest, project_id) -> HttpResponse:
     project = get_membership_or_404(request, project_id).project
-    code = request.GET.get("code", "").strip()[:128]
-    source = request.GET.get("source", "").strip()[:32]
+    filters = _error_filters(request)
+    code, source = filters["code"], filters["source"]
     window = window_param(request.GET.get("window"))
     events = error_rows_annotate(
         selectors.project_errors_latest(project_id=project.id, code=code, source=source)
@@ -68,8 +74,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     fragment = _wants_fragment(request)
     # A filtered table comes with the panel out of band: its window links carry the filters.
     context["quality_panel"] = panel_html(
-        project_id=project.id, window=window, params={"code": code, "source": source},
-        oob=fragment, lazy=True,
+        project_id=project.id, window=window, params=filters, oob=fragment, lazy=True,
     )  # fmt: skip
     if fragment:
         response = render(request, "dashboard/project.html#error-table", context)
@@ -93,10 +98,11 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
 def project_quality(request: HttpRequest, project_id) -> HttpResponse:
     """The quality panel alone, for a page that showed a placeholder for a long window."""
     project = get_membership_or_404(request, project_id).project
-    params = {"code": request.GET.get("code", "").strip()[:128],
-              "source": request.GET.get("source", "").strip()[:32]}  # fmt: skip
     window = window_param(request.GET.get("window"))
-    return HttpResponse(panel_html(project_id=project.id, window=window, params=params, oob=False))
+    html = panel_html(
+        project_id=project.id, window=window, params=_error_filters(request), oob=False
+    )
+    return HttpResponse(html)
 
 
 @login_required
