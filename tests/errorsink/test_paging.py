@@ -1,0 +1,36 @@
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from errorsink.paging import BadCursor, cursor_decode, cursor_encode, limit_checked
+
+
+@given(
+    when=st.datetimes(timezones=st.just(UTC)),
+    row_id=st.integers(min_value=0, max_value=2**63 - 1),
+    text=st.text(),
+)
+def test_it_round_trips_a_sort_key(when, row_id, text):
+    cursor = cursor_encode(when, row_id, text)
+    assert cursor_decode(cursor, datetime, int, str) == (when, row_id, text)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["", "!!!", "not-base64-at-all~", cursor_encode(1), cursor_encode("x", 1),
+     cursor_encode("2026-01-01T00:00:00", 1), cursor_encode(datetime.now(UTC), True)],
+)  # fmt: skip
+def test_it_refuses_a_cursor_it_did_not_hand_out(cursor):
+    with pytest.raises(BadCursor):
+        cursor_decode(cursor, datetime, int)
+
+
+def test_it_checks_the_limit():
+    assert limit_checked(None) == 20
+    assert limit_checked(100) == 100
+    with pytest.raises(ValueError, match="between 1 and 100"):
+        limit_checked(101)
+    with pytest.raises(ValueError):
+        limit_checked(0)
