@@ -6,6 +6,8 @@ import uuid
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models.functions import Least
 from django.utils.text import slugify
@@ -140,6 +142,8 @@ class Event(models.Model):
     details = models.JSONField(default=dict, blank=True)
     item_type = models.CharField(max_length=32)
     raw = OriginalJSONField()
+    # An error's issue is the project's issue with this fingerprint (errorsink/grouping.py).
+    fingerprint = models.UUIDField(null=True, blank=True)
 
     class Meta:
         db_table = "errorsink_event"
@@ -158,6 +162,19 @@ class Event(models.Model):
             ),
             # "Every event of one session in time order".
             models.Index(fields=["project", "session_id", "occurred_at"], name="event_timeline"),
+            # "The events of one issue", newest first in arrival order.
+            models.Index(
+                fields=["project", "fingerprint", "-received_at", "-id"],
+                condition=models.Q(kind="error"),
+                name="event_issue",
+            ),
+            # Words in an error's message (errorsink/search.py): PostgreSQL's own text search,
+            # since the embedded PostgreSQL has no pg_trgm.
+            GinIndex(
+                SearchVector("message", config="simple"),
+                condition=models.Q(kind="error"),
+                name="event_message_search",
+            ),
             # Pruning: a project's events from the oldest, by the age retention goes by.
             models.Index(
                 models.F("project"), Least("occurred_at", "received_at"), name="event_retention"
@@ -228,6 +245,7 @@ class ApiKey(models.Model):
 
 
 # The quality rollups live in their own module; importing them registers them with the app.
+from errorsink.issue_models import Issue, IssueHour, IssueSession  # noqa: E402, F401
 from errorsink.rollup_models import (  # noqa: E402, F401
     RollupCodeBucket,
     RollupMetricBucket,

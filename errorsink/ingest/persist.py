@@ -17,7 +17,9 @@ from typing import NamedTuple
 import orjson
 from django.db import DataError, IntegrityError, connection, transaction
 
+from errorsink.grouping import fingerprint_key, fingerprint_parts
 from errorsink.ingest.formats import NormalisedEvent
+from errorsink.ingest.issues import issues_upsert
 
 
 class EventRow(NamedTuple):
@@ -43,10 +45,20 @@ class EventRow(NamedTuple):
     details: str | None
     item_type: str
     raw: str
+    fingerprint: str | None  # an error's issue, with the project (errorsink/grouping.py)
+    # Not a column: the fingerprint in words, for the issue an error may create.
+    fingerprint_parts: list[str] | None
 
     @classmethod
     def of(cls, seq: int, event: NormalisedEvent, raw_text: str, received_at: datetime) -> EventRow:
         """``raw_text`` is the item as it came, stored without re-serialising."""
+        parts = key = None
+        if event.kind == "error":
+            parts = fingerprint_parts(
+                code=event.code, message=event.message, stack=event.stack or "",
+                custom=event.fingerprint,
+            )  # fmt: skip
+            key = str(fingerprint_key(parts))
         # tuple.__new__ skips the Python frame of the generated __new__: a row per item.
         return tuple.__new__(cls, (
             seq, event.project_id, event.event_id, _clean_text(event.session_id), event.kind,
@@ -54,11 +66,11 @@ class EventRow(NamedTuple):
             event.occurred_at or received_at, received_at, event.source, event.severity,
             event.recoverable, _clean_text(event.build_id), _clean_text(event.stack),
             _json_text(event.customer_context), _json_text(event.details), event.item_type,
-            raw_text.replace("\\u0000", "\\ufffd"),
+            raw_text.replace("\\u0000", "\\ufffd"), key, parts,
         ))  # fmt: skip
 
 
-_COLUMNS = EventRow._fields
+_COLUMNS = EventRow._fields[:-1]
 
 
 @dataclass
@@ -137,18 +149,19 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
     seq integer, project_id uuid, event_id text, session_id text, kind text, code text,
     name text, message text, occurred_at timestamptz, received_at timestamptz, source text,
     severity text, recoverable boolean, build_id text, stack text, customer_context text,
-    details text, item_type text, raw text
+    details text, item_type text, raw text, fingerprint uuid
 ) ON COMMIT DELETE ROWS
 """
 
 _INSERT_FROM_STAGING = """
 INSERT INTO errorsink_event (
     project_id, event_id, session_id, kind, code, name, message, occurred_at, received_at,
-    source, severity, recoverable, build_id, stack, customer_context, details, item_type, raw
+    source, severity, recoverable, build_id, stack, customer_context, details, item_type, raw,
+    fingerprint
 )
 SELECT project_id, event_id, session_id, kind, code, name, message, occurred_at,
        received_at, source, severity, recoverable, build_id, stack,
-       customer_context::jsonb, details::jsonb, item_type, raw::json
+       customer_context::jsonb, details::jsonb, item_type, raw::json, fingerprint
 FROM ingest_staging ORDER BY seq
 ON CONFLICT (project_id, event_id) DO NOTHING
 RETURNING id, project_id::text, event_id
@@ -179,7 +192,12 @@ def events_persist(rows: list[EventRow]) -> StoredBatch:
 def _persist_by_upsert(rows: list[EventRow]) -> StoredBatch:
     with connection.cursor() as cursor:
         cursor.execute(_CREATE_STAGING)
-        _copy(cursor, f"COPY ingest_staging ({', '.join(_COLUMNS)}) FROM STDIN", rows)
+        columns = len(_COLUMNS)
+        _copy(
+            cursor,
+            f"COPY ingest_staging ({', '.join(_COLUMNS)}) FROM STDIN",
+            [row[:columns] for row in rows],
+        )
         cursor.execute(_INSERT_FROM_STAGING)
         inserted = {(project_id, event_id): pk for pk, project_id, event_id in cursor.fetchall()}
         keys = [(row.project_id, row.event_id) for row in rows]
@@ -188,6 +206,7 @@ def _persist_by_upsert(rows: list[EventRow]) -> StoredBatch:
         ]
         # Counted from the rows really inserted: a re-delivered event changes no count.
         _sessions_upsert(cursor, [row for _, row in stored])
+        issues_upsert(cursor, [row for _, row in stored])
     return _stored_batch(stored)
 
 
@@ -250,8 +269,10 @@ def _persist_by_copy(rows: list[EventRow]) -> StoredBatch:
         stored = list(zip((pk for (pk,) in cursor.fetchall()), rows, strict=True))
         # The id drawn for each row takes the place of its seq.
         copy_sql = f"COPY errorsink_event (id, {', '.join(_COLUMNS[1:])}) FROM STDIN"
-        _copy(cursor, copy_sql, [(pk, *row[1:]) for pk, row in stored])
+        columns = len(_COLUMNS)
+        _copy(cursor, copy_sql, [(pk, *row[1:columns]) for pk, row in stored])
         _sessions_upsert(cursor, rows)
+        issues_upsert(cursor, rows)
     return _stored_batch(stored)
 
 

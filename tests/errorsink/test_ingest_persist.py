@@ -29,9 +29,10 @@ def test_it_writes_a_batch_in_a_fixed_number_of_queries(project, django_assert_n
     items = [orjson.dumps({**seed_session_error(project.id), "event_id": f"q{n}",
                            "session_id": f"s{n % 40}"}) for n in range(300)]  # fmt: skip
     rows = _rows(items)
-    # BEGIN, SAVEPOINT, draw new ids, COPY, upsert sessions, RELEASE, COMMIT: the same
-    # seven for 300 rows as for one.
-    with django_assert_num_queries(7):
+    # BEGIN, SAVEPOINT, draw new ids, COPY, upsert sessions, upsert issues (with their hours
+    # and sessions), add new sessions to the issues, RELEASE, COMMIT: the same nine for 300
+    # rows as for one.
+    with django_assert_num_queries(9):
         stored = events_persist(rows)
     assert stored.count == 300
     assert Session.objects.count() == 40
@@ -55,7 +56,7 @@ def test_an_event_without_a_build_gets_its_sessions_build_in_one_more_query(
         warning(5, "other", build_id="v9"),
         warning(6, "unknown", build_id=""),
     ])  # fmt: skip
-    # The seven of events_persist and one read of the stored sessions' builds.
+    # The seven of events_persist (warnings: no issues) and one read of the stored sessions builds.
     with django_assert_num_queries(8):
         events_persist(rows)
     builds = dict(Event.objects.values_list("event_id", "build_id"))
@@ -69,7 +70,7 @@ def test_an_event_without_a_build_gets_its_sessions_build_in_one_more_query(
 def test_it_checks_the_projects_of_a_batch_in_one_more_query(project, django_assert_num_queries):
     rows = _rows(_items(project.id, 300, "p") + _items(UNKNOWN_PROJECT, 2, "u"))
 
-    with django_assert_num_queries(8):  # the projects, then the seven of events_persist
+    with django_assert_num_queries(10):  # the projects, then the nine of events_persist
         persisted = batch_persist(rows)
 
     assert persisted.stored.count == 300

@@ -13,6 +13,7 @@ from errorsink.ingest.formats.shared import (
     STRICT,
     BuildId,
     EventId,
+    Fingerprint,
     JsonObject,
     NormalisedEvent,
     ProjectId,
@@ -27,7 +28,7 @@ from errorsink.ingest.formats.shared import (
 DEFAULT_SEVERITY = {"error": "medium", "warning": "low", "termination": "low"}
 # Fields of every item that are checked after the item's own: a reason names them only when
 # nothing else is wrong.
-LATE_FIELDS = ("event_id", "source", "build_id", "customer_context")
+LATE_FIELDS = ("event_id", "source", "build_id", "customer_context", "fingerprint")
 
 
 class Item(BaseModel):
@@ -41,6 +42,7 @@ class Item(BaseModel):
     source: Source | None = None
     build_id: BuildId | None = None
     customer_context: JsonObject | None = None
+    fingerprint: Fingerprint | None = None
 
     def normalised(self, raw: dict) -> NormalisedEvent:
         """The event this item stands for; ``raw`` is the object it was validated from."""
@@ -94,6 +96,7 @@ class Item(BaseModel):
             {} if details is None else details,
             raw["type"],
             raw,
+            self.fingerprint,
         )
 
     def termination(self, raw: dict, *, cause: str, details: dict) -> NormalisedEvent:

@@ -18,6 +18,7 @@ from uuid import UUID
 import orjson
 from pydantic import (
     ConfigDict,
+    Field,
     PlainValidator,
     StrictBool,
     StrictInt,
@@ -70,6 +71,7 @@ class NormalisedEvent:
     details: dict
     item_type: str
     raw: dict
+    fingerprint: list[str] | None = None  # the item's own grouping, if it sets one
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,6 +273,13 @@ Stack = Annotated[str, Clipped(STACK_MAX)]
 # Refused, not cut: two long ids sharing a prefix would become one, and the second event would
 # be dropped as a duplicate.
 EventId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=ID_MAX)]
+# An item's own grouping (DESIGN section 8), as in Sentry: refused rather than cut, since a
+# cut value could group two different errors together.
+FINGERPRINT_PARTS_MAX = 16
+Fingerprint = Annotated[
+    list[Annotated[str, StringConstraints(strict=True, min_length=1, max_length=ID_MAX)]],
+    Field(min_length=1, max_length=FINGERPRINT_PARTS_MAX),
+]
 Text = StrictStr  # kept whole: free text that goes into details, not into a sized column
 Flag = StrictBool
 Integer = StrictInt

@@ -1,0 +1,88 @@
+"""Which issue an error belongs to (DESIGN section 8): its fingerprint, pure and explainable.
+
+The default fingerprint is the code, the message with its variable parts masked, and the top
+frame of the stack where there is one. The parts are kept on the issue in words, so its page
+can say why its events were grouped; the key is a 128-bit hash of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+import orjson
+
+# A custom fingerprint may name the default in its place, as Sentry's does.
+DEFAULT_TOKEN = "{{ default }}"
+MESSAGE_MASK_LIMIT = 500
+
+# Masked in this order: a URL may hold numbers and hex, a quoted value anything.
+_MASKS = [
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE), "<url>"),
+    (re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|`[^`\n]*`"), "<quoted>"),
+    (
+        re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b", re.I),
+        "<uuid>",
+    ),
+    # 0x-prefixed, or 8+ hex digits with both a digit and a letter ("deadbeef" is a word).
+    (
+        re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.I),
+        "<hex>",
+    ),
+    # Digits starting a word: "500ms" is a number with a unit, "v2" and "http2" are names.
+    (re.compile(r"\b\d+(?:[.,:]\d+)*"), "<num>"),
+]
+# "at handler (src/agent.js:10:5)" or "at src/agent.js:10:5": JavaScript, innermost first.
+_JS_FRAME = re.compile(r"^\s*at\s+(?:(?P<function>.+?)\s+\()?(?P<file>[^()\s]+?)(?::\d+)*\)?\s*$")
+# 'File "agent/handler.py", line 10, in on_message': Python, innermost last.
+_PY_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+, in (?P<function>\S+)')
+
+
+def message_masked(message: str) -> str:
+    """The message with numbers, UUIDs, hex ids, quoted values and URLs replaced by markers."""
+    masked = message[:MESSAGE_MASK_LIMIT]
+    for pattern, marker in _MASKS:
+        masked = pattern.sub(marker, masked)
+    return " ".join(masked.split())
+
+
+def stack_top_frame(stack: str) -> str:
+    """The innermost frame as "file in function", without line numbers (they move with every
+    build); "" when the stack has no frame errorsink can read."""
+    if not stack:
+        return ""
+    python_frames = [m for line in stack.splitlines() if (m := _PY_FRAME.match(line))]
+    if python_frames:
+        return _frame(python_frames[-1])
+    for line in stack.splitlines():
+        match = _JS_FRAME.match(line)
+        if match and re.search(r"\w", match.group("file")):  # not a placeholder such as "…"
+            return _frame(match)
+    return ""
+
+
+def _frame(match: re.Match) -> str:
+    function = match.group("function")
+    return f"{match.group('file')} in {function}" if function else match.group("file")
+
+
+def fingerprint_parts(
+    *, code: str, message: str, stack: str, custom: list[str] | None = None
+) -> list[str]:
+    """The fingerprint in words, one "what: value" string per part."""
+    default = [f"code: {code}", f"message: {message_masked(message)}"]
+    frame = stack_top_frame(stack)
+    if frame:
+        default.append(f"frame: {frame}")
+    if not custom:
+        return default
+    parts: list[str] = []
+    for value in custom:
+        parts.extend(default if value == DEFAULT_TOKEN else [f"custom: {value}"])
+    return parts
+
+
+def fingerprint_key(parts: list[str]) -> uuid.UUID:
+    """128 bits of the parts: collisions are out of reach, and the key is a native uuid."""
+    return uuid.UUID(bytes=hashlib.blake2b(orjson.dumps(parts), digest_size=16).digest())

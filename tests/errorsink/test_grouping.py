@@ -1,0 +1,87 @@
+import uuid
+
+import pytest
+
+from errorsink.grouping import (
+    fingerprint_key,
+    fingerprint_parts,
+    message_masked,
+    stack_top_frame,
+)
+
+pytestmark = pytest.mark.pure
+
+
+@pytest.mark.parametrize(
+    ("message", "masked"),
+    [
+        ("Handler failed after 1500ms (attempt 3)", "Handler failed after <num>ms (attempt <num>)"),
+        ("call 3f2b8c1e-9d4a-4b6e-8f00-1a2b3c4d5e6f dropped", "call <uuid> dropped"),
+        ("tool 'lookup_order' timed out", "tool <quoted> timed out"),
+        ('tool "book_table" timed out', "tool <quoted> timed out"),
+        ("GET https://api.example.com/v1/orders/42?x=1 failed", "GET <url> failed"),
+        ("object 0x7f3a9c2b10 and deadbeef00c0ffee freed", "object <hex> and <hex> freed"),
+        ("codec v2 over http2", "codec v2 over http2"),
+        ("latency 12.5 s,  jitter 3", "latency <num> s, jitter <num>"),
+    ],
+)
+def test_it_masks_the_variable_parts_of_a_message(message, masked):
+    assert message_masked(message) == masked
+
+
+def test_it_reads_the_innermost_python_frame_without_its_line():
+    stack = (
+        "Traceback (most recent call last):\n"
+        '  File "agent/main.py", line 88, in run\n    handle()\n'
+        '  File "agent/handler.py", line 12, in on_message\n    raise KeyError\n'
+        "KeyError: 'x'"
+    )
+    assert stack_top_frame(stack) == "agent/handler.py in on_message"
+
+
+@pytest.mark.parametrize(
+    ("stack", "frame"),
+    [
+        ("Error: boom\n    at onTrack (src/call.js:10:5)\n    at main (src/index.js:1:1)",
+         "src/call.js in onTrack"),
+        ("Error: boom\n    at src/call.js:10:5", "src/call.js"),
+        ("Error: …\n at …", ""),
+        ("", ""),
+    ],
+)  # fmt: skip
+def test_it_reads_the_innermost_javascript_frame(stack, frame):
+    assert stack_top_frame(stack) == frame
+
+
+def test_messages_that_differ_only_in_variable_parts_share_a_fingerprint():
+    first = fingerprint_parts(code="X", message="timeout after 30 s on 'a'", stack="")
+    second = fingerprint_parts(code="X", message="timeout after 45 s on 'b'", stack="")
+    assert fingerprint_key(first) == fingerprint_key(second)
+    assert first == ["code: X", "message: timeout after <num> s on <quoted>"]
+    other_code = fingerprint_parts(code="Y", message="timeout after 30 s on 'a'", stack="")
+    assert fingerprint_key(other_code) != fingerprint_key(first)
+
+
+def test_a_different_top_frame_is_a_different_issue():
+    at_a = fingerprint_parts(code="X", message="m", stack="Error\n at a (f.js:1:1)")
+    at_b = fingerprint_parts(code="X", message="m", stack="Error\n at b (f.js:1:1)")
+    assert at_a[-1] == "frame: f.js in a"
+    assert fingerprint_key(at_a) != fingerprint_key(at_b)
+
+
+def test_an_items_own_fingerprint_wins_and_may_name_the_default():
+    own = fingerprint_parts(code="X", message="m 1", stack="", custom=["db", "pool"])
+    assert own == ["custom: db", "custom: pool"]
+    assert fingerprint_key(own) == fingerprint_key(
+        fingerprint_parts(code="Y", message="other", stack="", custom=["db", "pool"])
+    )
+    with_default = fingerprint_parts(
+        code="X", message="m 1", stack="", custom=["{{ default }}", "eu"]
+    )
+    assert with_default == ["code: X", "message: m <num>", "custom: eu"]
+
+
+def test_the_key_is_a_uuid_of_the_parts():
+    key = fingerprint_key(["code: X"])
+    assert isinstance(key, uuid.UUID)
+    assert key == fingerprint_key(["code: X"]) != fingerprint_key(["code: X", ""])
