@@ -18,6 +18,7 @@ from errorsink.api.errors import (
     ApiError,
     error_response,
 )
+from errorsink.api.issue_routes import router as issues_router
 from errorsink.api.routes import router
 
 logger = logging.getLogger("errorsink.api")
@@ -103,6 +104,7 @@ def build_api() -> NinjaAPI:
     for exc_class in (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError):
         api.add_exception_handler(exc_class, _dependency_down)
     api.add_router("/", router)
+    api.add_router("/", issues_router)
     return api
 
 

@@ -29,8 +29,10 @@ from errorsink.api.schemas import (
 from errorsink.catalog import all_codes
 from errorsink.ingest.formats import MAX_ITEM_BYTES, BadItem, derive_event_id, normalise
 from errorsink.ingest.queue import enqueue
+from errorsink.issues import errors_page
 from errorsink.models import Event
 from errorsink.quality import BUILD_ID_MAX, project_quality, quality_params_problems
+from errorsink.search import ErrorSearch
 from errorsink.session_settings import (
     SettingsInvalid,
     session_settings_get,
@@ -40,26 +42,33 @@ from errorsink.session_settings import (
 router = Router()
 
 
-def _errors(*statuses: int) -> dict[int, type[ErrorOut]]:
+def api_errors(*statuses: int) -> dict[int, type[ErrorOut]]:
+    """The error responses a route declares: these and the ones every route may give."""
     return {status: ErrorOut for status in (401, 429, 500, 503, *statuses)}
 
 
 @router.get(
     "/projects/{project_id}/session-errors",
-    response={200: LatestErrorsOut, **_errors(403, 404)},
+    response={200: LatestErrorsOut, **api_errors(403, 404, 422)},
     auth=KeyAuth("errors:read"),
-    summary="The last 20 errors, newest first",
+    summary="The project's errors, newest arrival first: the last 20 unless filtered or paged",
+    description="Filters combine. Page with the `next` of the previous page as `cursor`: a page "
+    "stays correct while new errors arrive. `since`/`until` bound the arrival time.",
     tags=["errors"],
 )
-def session_errors_latest(request: HttpRequest, project_id: str):
+def session_errors_latest(request: HttpRequest, project_id: str, search: Query[ErrorSearch]):
     project = request.auth.project
-    errors = selectors.project_errors_latest(project_id=project.id)
-    return {"project_id": str(project.id), "errors": [event_out(e) for e in errors]}
+    page = errors_page(project_id=project.id, search=search)
+    return {
+        "project_id": str(project.id),
+        "errors": [event_out(e) for e in page.items],
+        "next": page.next,
+    }
 
 
 @router.get(
     "/projects/{project_id}/sessions/{path:session_id}/errors",
-    response={200: SessionErrorsOut, **_errors(403, 404)},
+    response={200: SessionErrorsOut, **api_errors(403, 404)},
     auth=KeyAuth("errors:read"),
     summary="The errors of one session, in the order they happened",
     tags=["errors"],
@@ -80,7 +89,7 @@ def session_errors(request: HttpRequest, project_id: str, session_id: str):
 
 @router.get(
     "/projects/{project_id}/sessions/{path:session_id}/timeline",
-    response={200: TimelineOut, **_errors(403, 404)},
+    response={200: TimelineOut, **api_errors(403, 404)},
     auth=KeyAuth("errors:read"),
     summary="Every event of one session in order: errors, warnings, termination",
     tags=["errors"],
@@ -107,7 +116,7 @@ def _session_or_404(found: selectors.SessionEvents, *, project_id: object, sessi
 
 @router.post(
     "/projects/{project_id}/events",
-    response={202: EventsAcceptedOut, **_errors(400, 403, 404, 413, 422)},
+    response={202: EventsAcceptedOut, **api_errors(400, 403, 404, 413, 422)},
     auth=KeyAuth("errors:write"),
     summary="Report one item or a list of up to 1,000 items onto the ingest queue",
     description="All or nothing: if any item is invalid, nothing is enqueued and the 422 "
@@ -170,7 +179,7 @@ def _event_item(item: object, project_id: str) -> tuple[str, bytes]:
 
 @router.get(
     "/projects/{project_id}/session-settings",
-    response={200: SessionSettingsOut, **_errors(403, 404)},
+    response={200: SessionSettingsOut, **api_errors(403, 404)},
     auth=KeyAuth("settings:read"),
     summary="The crash message, idle timeout and event retention, and the env the next deploy "
     "receives",
@@ -182,7 +191,7 @@ def session_settings_read(request: HttpRequest, project_id: str):
 
 @router.patch(
     "/projects/{project_id}/session-settings",
-    response={200: SessionSettingsOut, **_errors(400, 403, 404, 422)},
+    response={200: SessionSettingsOut, **api_errors(400, 403, 404, 422)},
     auth=KeyAuth("settings:write"),
     summary="Change the crash message, idle timeout (applied on the next deploy) and/or event "
     "retention (applied within minutes)",
@@ -203,7 +212,7 @@ def session_settings_patch(request: HttpRequest, project_id: str, changes: Sessi
 
 @router.get(
     "/codes",
-    response={200: CodesOut, **_errors()},
+    response={200: CodesOut, **api_errors()},
     auth=KeyAuth(),
     summary="The code catalog: every known error, warning and termination code",
     description="Any valid key may read it, whatever its scopes: the catalog is the same for "
@@ -217,7 +226,7 @@ def codes(request: HttpRequest):
 
 @router.get(
     "/projects/{project_id}/quality",
-    response={200: QualityOut, **_errors(403, 404, 422)},
+    response={200: QualityOut, **api_errors(403, 404, 422)},
     auth=KeyAuth("errors:read"),
     summary="Call quality of a window: degraded sessions, warnings, terminations, builds",
     description="Counted from rollups that trail ingest by seconds. Windows end with the "

@@ -68,7 +68,8 @@ class EventOut(Schema):
 
 class LatestErrorsOut(Schema):
     project_id: str
-    errors: list[EventOut] = Field(..., description="The last 20 errors, newest first.")
+    errors: list[EventOut] = Field(..., description="Newest arrival first.")
+    next: str | None = Field(..., description="Cursor of the next page; null on the last.")
 
 
 class SessionErrorsOut(Schema):

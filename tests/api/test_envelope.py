@@ -176,8 +176,19 @@ def test_it_serves_the_openapi_document_with_every_route():
         "/api/v1/projects/{project_id}/events",
         "/api/v1/projects/{project_id}/session-settings",
         "/api/v1/projects/{project_id}/quality",
+        "/api/v1/projects/{project_id}/issues",
+        "/api/v1/projects/{project_id}/issues/{issue_id}",
+        "/api/v1/projects/{project_id}/issues/{issue_id}/events",
         "/api/v1/codes",
     }
+    # DESIGN section 8: every query parameter of the lists is published.
+    listed = {p["name"] for p in document["paths"]["/api/v1/projects/{project_id}/issues"]
+              ["get"]["parameters"]}  # fmt: skip
+    assert {"status", "q", "code", "build_id", "since", "until", "sort", "limit",
+            "cursor"} <= listed  # fmt: skip
+    errors = document["paths"]["/api/v1/projects/{project_id}/session-errors"]["get"]
+    assert {"limit", "cursor", "code", "q", "build_id", "since", "until"} <= {
+        p["name"] for p in errors["parameters"]}  # fmt: skip
     patch = document["paths"]["/api/v1/projects/{project_id}/session-settings"]["patch"]
     assert {"401", "403", "404", "422", "429", "503"} <= set(patch["responses"])
     assert document["components"]["securitySchemes"]

@@ -80,9 +80,12 @@ def test_it_shows_posted_events_on_the_dashboard_within_a_second(
 
 
 def test_it_renders_the_api_docs_offline_under_the_csp(browser, page, live_server_url):
+    document = page.request.get(f"{live_server_url}/api/v1/openapi.json").json()
+    operation_count = sum(len(methods) for methods in document["paths"].values())
     page.goto(f"{live_server_url}/api/v1/docs")
     operations = page.locator(".opblock")
-    expect(operations).to_have_count(8, timeout=15000)
+    # Every operation of the document is drawn, from local assets.
+    expect(operations).to_have_count(operation_count, timeout=15000)
     expect(page.locator(".info .title")).to_contain_text("errorsink API")
     expect(page.locator("body")).to_contain_text("/api/v1/projects/{project_id}/events")
     screenshot(page, "api-docs")

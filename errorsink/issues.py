@@ -1,0 +1,137 @@
+"""Reading and triaging issues (DESIGN section 8): lists filtered and paged by keyset, one issue's
+events and sessions, its hourly trend, and the status a person gives it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from errorsink.issue_models import STATUSES, Issue, IssueHour, IssueSession
+from errorsink.models import Event, Session
+from errorsink.paging import cursor_encode
+from errorsink.search import (
+    SORT_COLUMNS,
+    ErrorSearch,
+    IssueSearch,
+    code_prefix_filter,
+    keyset_before,
+    words_filter,
+)
+
+T = TypeVar("T")
+TREND_HOURS = 24
+ISSUE_SESSIONS_SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Page[T]:
+    """One page of a list and the cursor of the next, None on the last page."""
+
+    items: list[T]
+    next: str | None
+
+
+def issues_page(*, project_id: object, search: IssueSearch) -> Page[Issue]:
+    issues = Issue.objects.filter(project_id=project_id)
+    if search.status != "all":
+        issues = issues.filter(status=search.status)
+    issues = words_filter(code_prefix_filter(issues, search.code), "title", search.words())
+    if search.build_id:
+        issues = issues.filter(builds__contains=[search.build_id])
+    if search.since:
+        issues = issues.filter(last_seen__gte=search.since)
+    if search.until:
+        issues = issues.filter(first_seen__lte=search.until)
+    column = SORT_COLUMNS[search.sort]
+    issues = issues.filter(keyset_before(column, search.after)).order_by(f"-{column}", "-id")
+    rows = list(issues[: search.limit + 1])
+    return _page(rows, search.limit, lambda issue: (getattr(issue, column), issue.id))
+
+
+def _page(rows: list, limit: int, key) -> Page:
+    """A page of ``limit`` rows from ``limit + 1`` read: the extra one says there is a next."""
+    if len(rows) <= limit:
+        return Page(rows, None)
+    return Page(rows[:limit], cursor_encode(*key(rows[limit - 1])))
+
+
+def issue_get(*, project_id: object, issue_id: int) -> Issue | None:
+    return Issue.objects.filter(project_id=project_id, id=issue_id).first()
+
+
+def issue_status_set(*, issue: Issue, status: str) -> Issue:
+    """Someone's decision: it also clears "regressed", which told them to look again."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+    now = timezone.now()
+    Issue.objects.filter(id=issue.id).update(status=status, regressed=False, status_changed_at=now)
+    issue.status, issue.regressed, issue.status_changed_at = status, False, now
+    return issue
+
+
+def issue_events_page(*, issue: Issue, cursor_after: tuple | None, limit: int) -> Page[Event]:
+    """The issue's events, newest arrival first (index ``event_issue``)."""
+    events = Event.objects.defer("raw").filter(
+        project_id=issue.project_id, kind=Event.ERROR, fingerprint=issue.fingerprint
+    )
+    events = events.filter(keyset_before("received_at", cursor_after))
+    rows = list(events.order_by("-received_at", "-id")[: limit + 1])
+    return _page(rows, limit, lambda event: (event.received_at, event.id))
+
+
+def issue_sessions(*, issue: Issue, limit: int = ISSUE_SESSIONS_SHOWN) -> list[Session]:
+    """Sessions the issue was seen in, the most recently active first."""
+    session_ids = IssueSession.objects.filter(issue=issue).values("session_id")
+    sessions = Session.objects.filter(project_id=issue.project_id, session_id__in=session_ids)
+    return list(sessions.order_by("-last_seen", "-id")[:limit])
+
+
+def issue_trends(
+    *, issue_ids: list[int], hours: int = TREND_HOURS, now: datetime | None = None
+) -> dict[int, list[int]]:
+    """Events per hour of each issue over the last ``hours`` clock hours, oldest first: one
+    query for the whole list."""
+    now = now or timezone.now()
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=hours)
+    trends = {issue_id: [0] * hours for issue_id in issue_ids}
+    rows = IssueHour.objects.filter(issue_id__in=issue_ids, hour__gte=start, hour__lt=end)
+    for issue_id, hour, count in rows.values_list("issue_id", "hour", "count"):
+        trends[issue_id][int((hour - start).total_seconds() // 3600)] += count
+    return trends
+
+
+def errors_page(*, project_id: object, search: ErrorSearch) -> Page[Event]:
+    """A project's errors, newest arrival first (index ``event_latest_errors``; words through
+    ``event_message_search``). The time range is of arrival, the order the list is in."""
+    events = Event.objects.defer("raw").filter(project_id=project_id, kind=Event.ERROR)
+    events = words_filter(code_prefix_filter(events, search.code), "message", search.words())
+    events = _error_filters(events, search)
+    events = events.filter(keyset_before("received_at", search.after))
+    rows = list(events.order_by("-received_at", "-id")[: search.limit + 1])
+    return _page(rows, search.limit, lambda event: (event.received_at, event.id))
+
+
+def _error_filters(events: QuerySet[Event], search: ErrorSearch) -> QuerySet[Event]:
+    if search.build_id:
+        events = events.filter(build_id=search.build_id)
+    if search.source:
+        events = events.filter(source=search.source)
+    context = search.context_match()
+    if context is not None:
+        events = events.filter(customer_context__contains=context)
+    if search.since:
+        events = events.filter(received_at__gte=search.since)
+    if search.until:
+        events = events.filter(received_at__lte=search.until)
+    return events
+
+
+def issues_by_fingerprint(*, project_id: object, fingerprints: set) -> dict:
+    """The issue of each fingerprint, for rows that link to theirs: one query."""
+    issues = Issue.objects.filter(project_id=project_id, fingerprint__in=fingerprints)
+    return {issue.fingerprint: issue for issue in issues.only("id", "fingerprint", "status")}
