@@ -17,10 +17,22 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def three_issues(project):
     now = datetime.now(UTC)
-    items_store([error_item(project.id, code="A_FAILED", message=f"a {n}", session_id=f"s{n}",
-                            build_id="v1") for n in range(5)], received_at=now - timedelta(hours=3))
-    items_store([error_item(project.id, code="B_FAILED", message=f"b '{n}'", build_id="v2")
-                 for n in range(3)], received_at=now - timedelta(hours=2))
+    items_store(
+        [
+            error_item(
+                project.id, code="A_FAILED", message=f"a {n}", session_id=f"s{n}", build_id="v1"
+            )
+            for n in range(5)
+        ],
+        received_at=now - timedelta(hours=3),
+    )
+    items_store(
+        [
+            error_item(project.id, code="B_FAILED", message=f"b '{n}'", build_id="v2")
+            for n in range(3)
+        ],
+        received_at=now - timedelta(hours=2),
+    )
     items_store([error_item(project.id, code="AB_SLOW", message="slow tool lookup_order",
                             build_id="v2")], received_at=now - timedelta(hours=1))  # fmt: skip
     return {issue.code: issue for issue in Issue.objects.filter(project=project)}
