@@ -22,6 +22,7 @@ MESSAGE_WIDTH = 60
 SETTINGS_FIELDS = ("error_message", "idle_timeout_seconds", "retention_days")
 NUMBER_FIELDS = ("idle_timeout_seconds", "retention_days")
 QUALITY_WINDOWS = ("1h", "24h", "7d", "30d")
+ISSUE_STATUSES = ("unresolved", "resolved", "ignored")
 
 
 class CliError(Exception):
@@ -56,7 +57,9 @@ def errors_list(client: Client, args: argparse.Namespace) -> None:
         session = quote(args.session, safe="")
         body = client.request("GET", f"/projects/{project}/sessions/{session}/errors")
     else:
-        body = client.request("GET", f"/projects/{project}/session-errors")
+        query = _query(code=args.code, q=args.q, build_id=args.build, since=args.since,
+                       limit=args.limit, cursor=args.cursor)  # fmt: skip
+        body = client.request("GET", f"/projects/{project}/session-errors{query}")
     if args.json:
         _print_json(body)
         return
@@ -78,6 +81,56 @@ def errors_list(client: Client, args: argparse.Namespace) -> None:
     _print_table(["TIME (UTC)", "CODE", "SOURCE", "OUTCOME", "SESSION", "MESSAGE"], rows)
     if body.get("truncated"):
         print(f"(only the first {len(errors)} errors of this session are shown)")
+    _print_next(body)
+
+
+def issues_list(client: Client, args: argparse.Namespace) -> None:
+    query = _query(status=args.status, sort=args.sort, q=args.q, code=args.code,
+                   limit=args.limit, cursor=args.cursor)  # fmt: skip
+    body = client.request("GET", f"/projects/{quote(client.project, safe='')}/issues{query}")
+    if args.json:
+        _print_json(body)
+        return
+    issues = body.get("issues", [])
+    if not issues:
+        print(f"No {args.status} issues." if args.status != "all" else "No issues.")
+        return
+    rows = [
+        [
+            str(issue["id"]),
+            issue["status"] + (" (regressed)" if issue.get("regressed") else ""),
+            str(issue["count"]),
+            str(issue["sessions"]),
+            _time(issue["last_seen"]),
+            issue["code"],
+            _shorten(issue["title"], MESSAGE_WIDTH),
+        ]
+        for issue in issues
+    ]
+    _print_table(["ID", "STATUS", "EVENTS", "SESSIONS", "LAST SEEN (UTC)", "CODE", "TITLE"], rows)
+    _print_next(body)
+
+
+def issue_status_set(client: Client, args: argparse.Namespace) -> None:
+    project = quote(client.project, safe="")
+    body = client.request(
+        "PATCH", f"/projects/{project}/issues/{args.issue_id}", json={"status": args.status}
+    )
+    if args.json:
+        _print_json(body)
+        return
+    print(f"issue {body['id']} is {body['status']}: {_shorten(body['title'], MESSAGE_WIDTH)}")
+
+
+def _query(**params: object) -> str:
+    """The query string of the options given; "" when none is."""
+    given = {key: value for key, value in params.items() if value not in (None, "")}
+    return f"?{urlencode(given)}" if given else ""
+
+
+def _print_next(body: dict) -> None:
+    if body.get("next"):
+        print(f"(more: add --cursor {body['next']})")
 
 
 def settings_list(client: Client, args: argparse.Namespace) -> None:
@@ -312,6 +365,12 @@ def _connection_options(defaults: bool) -> argparse.ArgumentParser:
     return parent
 
 
+def _paging_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--limit", type=int, metavar="N", help="page size, 1 to 100 (20)")
+    command.add_argument("--cursor", help="the next page, as the previous one printed it")
+    command.add_argument("--json", action="store_true", help="print the API's JSON")
+
+
 def _parser() -> argparse.ArgumentParser:
     leaf = _connection_options(defaults=False)
     parser = argparse.ArgumentParser(
@@ -322,16 +381,42 @@ def _parser() -> argparse.ArgumentParser:
     )
     top = parser.add_subparsers(title="commands", metavar="projects")
     projects = top.add_parser("projects", help="a project's errors, quality and session settings")
-    groups = projects.add_subparsers(title="commands", metavar="{errors,session-settings,quality}")
+    groups = projects.add_subparsers(
+        title="commands", metavar="{errors,issues,session-settings,quality}"
+    )
 
     errors = groups.add_parser("errors", help="the project's errors")
     errors_cmds = errors.add_subparsers(title="commands", metavar="list")
     listing = errors_cmds.add_parser(
-        "list", parents=[leaf], help="the last 20 errors, newest first, or one session's"
+        "list",
+        parents=[leaf],
+        help="errors, newest first (the last 20 unless filtered), or one session's",
     )
     listing.add_argument("--session", metavar="SESSION_ID", help="only this session's errors")
-    listing.add_argument("--json", action="store_true", help="print the API's JSON")
+    listing.add_argument("--code", help="code prefix, case-insensitive")
+    listing.add_argument("--q", metavar="WORDS", help="words in the message")
+    listing.add_argument("--build", metavar="BUILD_ID", help="only this build")
+    listing.add_argument("--since", metavar="T", help="ISO 8601 time or a duration: 15m, 24h, 7d")
+    _paging_options(listing)
     listing.set_defaults(handler=errors_list)
+
+    issues = groups.add_parser("issues", help="errors grouped into issues")
+    issues_cmds = issues.add_subparsers(title="commands", metavar="{list,set}")
+    issue_listing = issues_cmds.add_parser(
+        "list", parents=[leaf], help="issues, newest activity first"
+    )
+    issue_listing.add_argument("--status", choices=ISSUE_STATUSES + ("all",),
+                               default="unresolved", help="(default unresolved)")  # fmt: skip
+    issue_listing.add_argument("--sort", choices=("last_seen", "count", "sessions"))
+    issue_listing.add_argument("--code", help="code prefix, case-insensitive")
+    issue_listing.add_argument("--q", metavar="WORDS", help="words in the title")
+    _paging_options(issue_listing)
+    issue_listing.set_defaults(handler=issues_list)
+    issue_set = issues_cmds.add_parser("set", parents=[leaf], help="resolve, ignore or reopen")
+    issue_set.add_argument("issue_id", type=int, metavar="ISSUE_ID")
+    issue_set.add_argument("status", choices=ISSUE_STATUSES)
+    issue_set.add_argument("--json", action="store_true", help="print the API's JSON")
+    issue_set.set_defaults(handler=issue_status_set)
 
     settings = groups.add_parser(
         "session-settings", help="crash message, idle timeout and event retention"

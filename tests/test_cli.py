@@ -252,3 +252,48 @@ def test_it_reports_a_refused_build_with_its_details(quality_cli):
     result = quality_cli("projects", "quality", "--build", "x" * 201)
     assert result.returncode == 1
     assert "VALIDATION_ERROR" in result.stderr and "build_id:" in result.stderr
+
+
+def test_it_filters_and_pages_errors(cli, project):
+    for number in range(5):
+        _event(project, number, code="TOOL_CALL_FAILED" if number % 2 else "AGENT_CHILD_CRASHED")
+    _event(project, 9, received_at=timezone.now() - timedelta(days=2))
+    result = cli("projects", "errors", "list", "--code", "tool", "--limit", "1", "--since", "1h")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.rsplit(" ", 1)[-1] for line in lines[1:-1]] == ["3"]
+    cursor = re.fullmatch(r"\(more: add --cursor (\S+)\)", lines[-1]).group(1)
+    rest = cli("projects", "errors", "list", "--code", "tool", "--since", "1h", "--cursor", cursor)
+    assert [line.rsplit(" ", 1)[-1] for line in rest.stdout.splitlines()[1:]] == ["1"]
+    everything = cli("projects", "errors", "list", "--limit", "100").stdout.splitlines()
+    assert len(everything) == 1 + 6
+    refused = cli("projects", "errors", "list", "--since", "last tuesday")
+    assert refused.returncode == 1
+    assert "since" in refused.stderr and "ISO 8601" in refused.stderr
+
+
+def test_it_lists_issues_and_sets_their_status(cli, project):
+    from tests.ingest_helpers import error_item, items_store
+
+    items_store(
+        [
+            error_item(project.id, message=f"Handler failed after {n} ms", session_id=f"s{n}")
+            for n in range(4)
+        ]  # fmt: skip
+        + [error_item(project.id, code="TOOL_CALL_FAILED", message="tool 'x' failed")]
+    )
+    result = cli("projects", "issues", "list")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["ID", "STATUS", "EVENTS", "SESSIONS"]
+    handler = next(line for line in lines if "AGENT_HANDLER_FAILED" in line)
+    issue_id, status, events, sessions = handler.split()[:4]
+    assert (status, events, sessions) == ("unresolved", "4", "4")
+    done = cli("projects", "issues", "set", issue_id, "resolved")
+    assert done.returncode == 0 and f"issue {issue_id} is resolved" in done.stdout
+    remaining = json.loads(cli("projects", "issues", "list", "--json").stdout)["issues"]
+    assert [issue["code"] for issue in remaining] == ["TOOL_CALL_FAILED"]
+    resolved = cli("projects", "issues", "list", "--status", "resolved").stdout
+    assert "AGENT_HANDLER_FAILED" in resolved
+    assert cli("projects", "issues", "list", "--status", "ignored").stdout.strip() == (
+        "No ignored issues.")  # fmt: skip
