@@ -22,9 +22,11 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.hub import project_hub
+from dashboard.issue_views import issue_events_context, issue_summary_context
 from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
 from dashboard.quality_panel import REDRAW_SECONDS, panel_html, window_param
+from errorsink.issues import issue_get
 from errorsink.live import StoredEvent
 from errorsink.models import Event
 from errorsink.projects import project_for_user
@@ -46,7 +48,7 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         project = await database_sync_to_async(project_for_user)(
             user=self.scope["user"], project_id=kwargs["project_id"]
         )
-        if project is None:
+        if project is None or not await self.authorised(project):
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         self.project_id = project.id
@@ -147,6 +149,10 @@ class _LiveConsumer(AsyncWebsocketConsumer):
     async def _send_push(self, html: str) -> None:
         if html:
             await self.send(text_data=html)
+
+    async def authorised(self, project) -> bool:
+        """Whatever the page shows beyond its project exists in that project."""
+        return True
 
     def shared_key(self) -> tuple | None:
         return None
@@ -310,3 +316,69 @@ class SessionConsumer(_LiveConsumer):
 
     async def push_html(self, ids: list[int]) -> str:
         return await database_sync_to_async(self._timeline_new)(ids)
+
+
+class IssueConsumer(_LiveConsumer):
+    """One issue's figures and newest events, redrawn when events of it arrive: at most once a
+    REDRAW_SECONDS, once more after the last, since a burst of one error is exactly when an
+    issue page is open."""
+
+    LIVE = "dashboard/issue.html#issue-live"
+    REDRAW_SECONDS = 1.0
+
+    async def authorised(self, project) -> bool:
+        issue_id = self.scope["url_route"]["kwargs"]["issue_id"]
+        self.project = project
+        self.issue = await database_sync_to_async(issue_get)(
+            project_id=project.id, issue_id=issue_id
+        )
+        self._drawn_at = 0.0
+        self._redraw: asyncio.Task | None = None
+        return self.issue is not None
+
+    def wants(self, kind: str) -> bool:
+        return kind == Event.ERROR
+
+    def _paged(self) -> bool:
+        return "paged" in parse_qs(self.scope["query_string"].decode())
+
+    def _live_html(self) -> str:
+        issue = issue_get(project_id=self.project_id, issue_id=self.issue.id)
+        if issue is None:
+            return ""  # deleted with its project; the page's next load says so
+        self.issue = issue
+        context = {"project": self.project, "oob": True, "events_push": not self._paged(),
+                   **issue_summary_context(issue)}  # fmt: skip
+        if not self._paged():
+            context.update(issue_events_context(issue, ""))
+        return render_to_string(self.LIVE, context)
+
+    def _has_events_of_issue(self, ids: list[int]) -> bool:
+        return Event.objects.filter(
+            id__in=ids, project_id=self.project_id, kind=Event.ERROR,
+            fingerprint=self.issue.fingerprint,
+        ).exists()  # fmt: skip
+
+    async def sync_html(self) -> str:
+        self._drawn_at = asyncio.get_running_loop().time()
+        return await database_sync_to_async(self._live_html)()
+
+    async def push_html(self, ids: list[int]) -> str:
+        if not await database_sync_to_async(self._has_events_of_issue)(ids):
+            return ""
+        wait = self._drawn_at + self.REDRAW_SECONDS - asyncio.get_running_loop().time()
+        if wait > 0:
+            if self._redraw is None or self._redraw.done():
+                self._redraw = asyncio.create_task(self._redraw_later(wait))
+            return ""
+        return await self.sync_html()
+
+    async def _redraw_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._send_push(await self.sync_html())
+
+    async def disconnect(self, code: int) -> None:
+        redraw = getattr(self, "_redraw", None)
+        if redraw is not None:
+            redraw.cancel()
+        await super().disconnect(code)

@@ -5,6 +5,7 @@ from dashboard import consumers
 
 websocket_urlpatterns = [
     path("ws/projects/<uuid:project_id>/", consumers.ProjectConsumer.as_asgi()),
+    path("ws/projects/<uuid:project_id>/issues/<int:issue_id>/", consumers.IssueConsumer.as_asgi()),
     path(
         "ws/projects/<uuid:project_id>/sessions/<session_id:session_id>/",
         consumers.SessionConsumer.as_asgi(),

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import dashboard.converters  # noqa: F401  (registers <session_id:...>)
-from dashboard import demo_views, views
+from dashboard import demo_views, issue_views, views
 
 urlpatterns = [
     path("", views.projects, name="projects"),
@@ -12,6 +12,12 @@ urlpatterns = [
     path("projects/<uuid:project_id>/quality/", views.project_quality, name="project-quality"),
     path("projects/<uuid:project_id>/demo/", demo_views.demo_load_view, name="project-demo"),
     path("projects/<uuid:project_id>/sessions/", views.session_find, name="session-find"),
+    path("projects/<uuid:project_id>/issues/<int:issue_id>/", issue_views.issue_page, name="issue"),
+    path(
+        "projects/<uuid:project_id>/issues/<int:issue_id>/status/",
+        issue_views.issue_status_change,
+        name="issue-status",
+    ),
     path(
         "projects/<uuid:project_id>/sessions/<session_id:session_id>/",
         views.session_timeline,

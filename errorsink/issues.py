@@ -59,7 +59,12 @@ def _page(rows: list, limit: int, key) -> Page:
     return Page(rows[:limit], cursor_encode(*key(rows[limit - 1])))
 
 
+BIGINT_MAX = 2**63 - 1
+
+
 def issue_get(*, project_id: object, issue_id: int) -> Issue | None:
+    if not 0 < issue_id <= BIGINT_MAX:  # no such id, rather than a database error
+        return None
     return Issue.objects.filter(project_id=project_id, id=issue_id).first()
 
 
