@@ -26,18 +26,13 @@ from dashboard.issue_views import issue_events_context, issue_summary_context
 from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
 from dashboard.quality_panel import REDRAW_SECONDS, panel_html, window_param
-from errorsink.issues import issue_get
+from dashboard.triage import filters_read, issue_table_html
+from errorsink.issues import error_ids_matching, errors_page, issue_get
 from errorsink.live import StoredEvent
 from errorsink.models import Event
 from errorsink.projects import project_for_user
 from errorsink.rollups import rollups_watermark
-from errorsink.selectors import (
-    LATEST_ERRORS,
-    EventMeta,
-    events_by_ids,
-    project_errors_latest,
-    session_events,
-)
+from errorsink.selectors import LATEST_ERRORS, EventMeta, events_by_ids, session_events
 
 
 class _LiveConsumer(AsyncWebsocketConsumer):
@@ -178,34 +173,102 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         raise NotImplementedError
 
 
+class _Redraw:
+    """Send a part of a page again soon: at most once per ``interval`` seconds, and once more
+    after the last request, so a burst ends with the page current."""
+
+    def __init__(self, consumer: _LiveConsumer, render, interval: float) -> None:
+        self.consumer, self.render, self.interval = consumer, render, interval
+        self.drawn_at = 0.0
+        self.task: asyncio.Task | None = None
+        self.again = False
+
+    def drawn(self) -> None:
+        self.drawn_at = asyncio.get_running_loop().time()
+
+    def soon(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.again = True
+            return
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            wait = self.drawn_at + self.interval - asyncio.get_running_loop().time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.again = False
+            self.drawn()
+            await self.consumer._send_push(await self.render())
+            if not self.again:
+                return
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
 class ProjectConsumer(_LiveConsumer):
-    """The last errors of a project, with the page's code/source filter."""
+    """The project's triage view: its issues (redrawn as new errors move the counts) and its
+    errors with the page's filters (new ones on top, unless the page shows older ones)."""
 
     SYNC = "dashboard/project.html#error-rows-sync"
     PUSH = "dashboard/project.html#error-rows-push"
+    ISSUES_REDRAW_SECONDS = 2.0
+
+    async def connect(self) -> None:
+        self.filters = filters_read(
+            {k: v[0] for k, v in parse_qs(self.scope["query_string"].decode()).items()}
+        )
+        self.issues_redraw = _Redraw(self, self._issue_table_html, self.ISSUES_REDRAW_SECONDS)
+        await super().connect()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "issues_redraw"):
+            self.issues_redraw.cancel()
+        await super().disconnect(code)
+
+    async def deliver(
+        self, events: list[StoredEvent], shared: dict, *, quality_changed: bool = False
+    ) -> None:
+        if self._synced and any(event.kind == Event.ERROR for event in events):
+            self.issues_redraw.soon()
+        await super().deliver(events, shared, quality_changed=quality_changed)
 
     def wants(self, kind: str) -> bool:
-        return kind == Event.ERROR
+        # A page of older errors (or up to a time) takes no new rows.
+        return kind == Event.ERROR and not self.filters.paged
 
     def shared_key(self) -> tuple:
-        return ("errors", self.params.get("code", ""), self.params.get("source", ""))
+        return ("errors", *sorted(self.filters.errors.filled().items()))
 
     def _matches(self, row: EventMeta) -> bool:
-        code, source = self.params.get("code", ""), self.params.get("source", "")
+        search = self.filters.errors
         return (
             row.project_id == self.project_id
             and row.kind == Event.ERROR
-            and (not code or row.code == code)
-            and (not source or row.source == source)
+            and row.code.upper().startswith(search.code.upper())
+            and (not search.source or row.source == search.source)
         )
 
+    def _database_decides(self) -> bool:
+        """Filters only the database can apply as the list does (words, context, build, time)."""
+        search = self.filters.errors
+        return bool(search.q or search.ctx or search.build_id or search.since)
+
     def _latest_ids(self) -> list[int]:
-        events = project_errors_latest(
-            project_id=self.project_id,
-            code=self.params.get("code", ""),
-            source=self.params.get("source", ""),
-        )
-        return [event.pk for event in events]
+        page = errors_page(project_id=self.project_id, search=self.filters.errors)
+        return [event.pk for event in page.items]
+
+    def _issue_table(self) -> str:
+        return issue_table_html(project=self.project, filters=self.filters, oob=True)
+
+    async def _issue_table_html(self) -> str:
+        return await database_sync_to_async(self._issue_table)()
+
+    async def authorised(self, project) -> bool:
+        self.project = project
+        return True
 
     def quality_key(self) -> tuple:
         return ("quality", self._window(), self.params.get("code", ""),
@@ -234,22 +297,30 @@ class ProjectConsumer(_LiveConsumer):
         return await sync_to_async(self._quality_panel_own_connection, thread_sensitive=False)()
 
     def _sync_read(self) -> tuple[list[int], str]:
-        """The latest errors, and the panel again if the rollups moved since the page drew it
-        (a reconnect after a drop; a fresh page's panel is already current)."""
+        """The page's errors and issues, and the panel again if the rollups moved since the
+        page drew it (a reconnect after a drop; a fresh page's panel is already current)."""
         ids = self._latest_ids()
         drawn = self.params.get("rollups", "")
         panel = "" if drawn == str(rollups_watermark()) else self._quality_panel()
-        return ids, panel
+        return ids, self._issue_table() + panel
 
     async def sync_html(self) -> str:
-        ids, panel = await database_sync_to_async(self._sync_read)()
+        ids, parts = await database_sync_to_async(self._sync_read)()
+        self.issues_redraw.drawn()
         html = await row_html(ids)
         rows = [html[pk] for pk in ids if pk in html]
-        return render_to_string(self.SYNC, {"rows": rows}) + panel
+        context = {"rows": rows, "filtered": self.filters.any_set, "project": self.project}
+        return render_to_string(self.SYNC, context) + parts
 
     async def push_html(self, ids: list[int]) -> str:
         # Pick this page's newest matching rows from cheap metadata; render only those.
         metas = [meta for meta in (await row_metas(ids)).values() if self._matches(meta)]
+        if metas and self._database_decides():
+            kept = await database_sync_to_async(error_ids_matching)(
+                project_id=self.project_id, search=self.filters.errors,
+                ids=[meta.pk for meta in metas],
+            )  # fmt: skip
+            metas = [meta for meta in metas if meta.pk in kept]
         if not metas:
             return ""
         metas.sort(key=lambda meta: meta.order, reverse=True)

@@ -10,7 +10,6 @@ from django.views.decorators.vary import vary_on_headers
 from dashboard.access import get_membership_or_404
 from dashboard.demo_views import demo_offer
 from dashboard.present import (
-    error_rows_annotate,
     first_event_commands,
     live_url,
     optional_url,
@@ -18,6 +17,7 @@ from dashboard.present import (
     timeline_annotate,
 )
 from dashboard.quality_panel import panel_html, window_param
+from dashboard.triage import RANGE_PRESETS, errors_list, filters_read, issue_table_html
 from errorsink import catalog, selectors
 from errorsink.catalog import SOURCES
 from errorsink.projects import projects_for_user
@@ -42,49 +42,57 @@ def _wants_fragment(request: HttpRequest) -> bool:
 
 
 def _error_filters(request: HttpRequest) -> dict[str, str]:
-    """The error table's filters from the URL, trimmed to what the columns can hold."""
+    """What the quality panel is filtered by: the error list's code and source."""
     return {"code": request.GET.get("code", "").strip()[:128],
             "source": request.GET.get("source", "").strip()[:32]}  # fmt: skip
+
+
+SORT_CHOICES = [("last_seen", "newest activity"), ("count", "most events"),
+                ("sessions", "most sessions")]  # fmt: skip
 
 
 @login_required
 @vary_on_headers("HX-Request")
 def project(request: HttpRequest, project_id) -> HttpResponse:
     project = get_membership_or_404(request, project_id).project
-    filters = _error_filters(request)
-    code, source = filters["code"], filters["source"]
+    filters = filters_read(request.GET)
     window = window_param(request.GET.get("window"))
-    events = error_rows_annotate(
-        selectors.project_errors_latest(project_id=project.id, code=code, source=source)
-    )
+    errors = errors_list(project_id=project.id, filters=filters)
     # Read before the panel: the socket redraws it if the rollups moved since (a reconnect).
     drawn = str(rollups_watermark())
     context = {
         "project": project,
-        "events": events,
-        "code": code,
-        "source": source,
+        "events": errors.items,
+        "errors_next": errors.next,
+        "errors_older": filters.url("", cursor=errors.next or ""),
+        "filters_newest": filters.url(""),
+        "filters": filters,
         "window": window,
         "sources": SOURCES,
+        "range_presets": RANGE_PRESETS,
+        "sort_choices": SORT_CHOICES,
         "codes": sorted({info.code for info in catalog.all_codes() if info.kind == "error"}),
         "live_url": live_url(
-            f"/ws/projects/{project.id}/", code=code, source=source, window=window, rollups=drawn
-        ),  # fmt: skip
+            f"/ws/projects/{project.id}/", **{**filters.params, "window": window, "rollups": drawn}
+        ),
+        "issue_table": issue_table_html(project=project, filters=filters),
     }
     fragment = _wants_fragment(request)
     # A filtered table comes with the panel out of band: its window links carry the filters.
     context["quality_panel"] = panel_html(
-        project_id=project.id, window=window, params=filters, oob=fragment, lazy=True,
+        project_id=project.id, window=window, params=_error_filters(request), oob=fragment,
+        lazy=True,
     )  # fmt: skip
     if fragment:
         response = render(request, "dashboard/project.html#error-table", context)
         response.write(context["quality_panel"])
+        response.write(issue_table_html(project=project, filters=filters, oob=True))
         return response
     if (
-        not events
-        and not code
-        and not source
-        and not selectors.project_has_events(project_id=project.id)
+        not errors.items
+        and not filters.any_set
+        and not filters.paged
+        and not (selectors.project_has_events(project_id=project.id))
     ):
         context["first_event"] = first_event_commands(
             project_id=project.id, base_url=request.build_absolute_uri("/")

@@ -104,21 +104,32 @@ def issue_trends(
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=hours)
     trends = {issue_id: [0] * hours for issue_id in issue_ids}
+    if not issue_ids:
+        return trends
     rows = IssueHour.objects.filter(issue_id__in=issue_ids, hour__gte=start, hour__lt=end)
     for issue_id, hour, count in rows.values_list("issue_id", "hour", "count"):
         trends[issue_id][int((hour - start).total_seconds() // 3600)] += count
     return trends
 
 
+def _errors_matching(project_id: object, search: ErrorSearch) -> QuerySet[Event]:
+    events = Event.objects.defer("raw").filter(project_id=project_id, kind=Event.ERROR)
+    events = words_filter(code_prefix_filter(events, search.code), "message", search.words())
+    return _error_filters(events, search)
+
+
 def errors_page(*, project_id: object, search: ErrorSearch) -> Page[Event]:
     """A project's errors, newest arrival first (index ``event_latest_errors``; words through
     ``event_message_search``). The time range is of arrival, the order the list is in."""
-    events = Event.objects.defer("raw").filter(project_id=project_id, kind=Event.ERROR)
-    events = words_filter(code_prefix_filter(events, search.code), "message", search.words())
-    events = _error_filters(events, search)
+    events = _errors_matching(project_id, search)
     events = events.filter(keyset_before("received_at", search.after))
     rows = list(events.order_by("-received_at", "-id")[: search.limit + 1])
     return _page(rows, search.limit, lambda event: (event.received_at, event.id))
+
+
+def error_ids_matching(*, project_id: object, search: ErrorSearch, ids: list[int]) -> set[int]:
+    """Which of these new errors a filtered list shows: the list's own query, on them only."""
+    return set(_errors_matching(project_id, search).filter(id__in=ids).values_list("id", flat=True))
 
 
 def _error_filters(events: QuerySet[Event], search: ErrorSearch) -> QuerySet[Event]:

@@ -76,5 +76,22 @@
       setTimeout(function () { evt.detail.socketWrapper.reconnect(); }, 1000 + Math.random() * 2000);
     }
   });
+  // A filter form sends only the filters that are set, so the URL says what the page shows;
+  // without script the same form still works, with empty fields in the URL.
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (!form.classList || !form.classList.contains("filters")) return;
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name) return;
+      var unset = el.value === "" || el.value === el.getAttribute("data-default");
+      if (unset) el.disabled = true;
+    });
+  });
+  // Back to a page from the cache: its form must be whole again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form.filters [disabled]").forEach(function (el) {
+      el.disabled = false;
+    });
+  });
   setInterval(refreshTimes, 15000);
 })();
