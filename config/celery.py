@@ -3,6 +3,9 @@
 import os
 from pathlib import Path
 
+# Imported here, once: beat sends its due tasks the moment it starts, and a first, lazy import
+# of the result backend while another import of it is under way fails as a circular import.
+import celery.backends.redis  # noqa: F401
 from celery import Celery, bootsteps
 from celery.beat import PersistentScheduler
 

@@ -6,10 +6,11 @@ import logging
 
 
 class RoutineTasksFilter(logging.Filter):
-    """Drops the informational lines about tasks beat sends every few seconds (the quality
-    rollups): sent, received, succeeded. Their warnings and errors still get through."""
+    """Drops the informational lines about tasks beat sends every few seconds or every minute
+    (the quality rollups, the issues backfill): sent, received, succeeded. Their warnings and
+    errors, and the lines the work itself logs, still get through."""
 
-    ROUTINE = ("rollups_compute", "rollups-compute")
+    ROUTINE = ("rollups_compute", "rollups-compute", "issues_backfill", "issues-backfill")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno > logging.INFO:

@@ -235,6 +235,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 2.0,
         "options": {"expires": 2.0},
     },
+    # Every minute, each run at most 50 s: errors stored before issues existed join them
+    # (errorsink/issues_backfill.py). Once none is left, a run is one empty index read.
+    "issues-backfill": {
+        "task": "errorsink.tasks.issues_backfill",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 ERRORSINK_INGEST_BATCH = int(os.environ.get("ERRORSINK_INGEST_BATCH", "4000"))
 # Ingest consumer threads per Celery worker process (0: a worker that only runs tasks). While

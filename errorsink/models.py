@@ -168,6 +168,13 @@ class Event(models.Model):
                 condition=models.Q(kind="error"),
                 name="event_issue",
             ),
+            # Errors stored before issues existed, for the backfill (errorsink/issues_backfill.py):
+            # empty once it is done, and ingest never writes a row into it.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(kind="error", fingerprint__isnull=True),
+                name="event_fingerprint_missing",
+            ),
             # Words in an error's message (errorsink/search.py): PostgreSQL's own text search,
             # since the embedded PostgreSQL has no pg_trgm.
             GinIndex(

@@ -7,6 +7,7 @@ import dataclasses
 from celery import shared_task
 
 from errorsink.demo import demo_push
+from errorsink.issues_backfill import issues_backfill as backfill
 from errorsink.live import quality_updated_announce
 from errorsink.models import Project
 from errorsink.retention import retention_prune
@@ -26,6 +27,12 @@ def rollups_compute() -> int | None:
     result = rollups_update()
     quality_updated_announce(result.projects)
     return result.processed_through
+
+
+@shared_task
+def issues_backfill() -> dict:
+    """Group errors stored before issues existed, within one run's time budget."""
+    return dataclasses.asdict(backfill())
 
 
 @shared_task

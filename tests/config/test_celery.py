@@ -17,4 +17,4 @@ def test_it_starts_beat_and_creates_the_state_folder_it_needs(service_env, tmp_p
         assert list(state.glob("celerybeat-schedule*")), log.read_text()
     finally:
         stop(beat)
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in log.read_text(), log.read_text()

@@ -50,8 +50,9 @@ def _recount(project_id) -> dict:
         entry = figures.setdefault(event.fingerprint, {"count": 0, "sessions": set(),
                                    "builds": set(), "seen": [], "hours": Counter()})  # fmt: skip
         entry["count"] += 1
-        entry["sessions"].add(event.session_id)
-        entry["builds"].add(event.build_id)
+        # Errors without a session or a build add none.
+        entry["sessions"] |= {event.session_id} - {""}
+        entry["builds"] |= {event.build_id} - {""}
         entry["seen"].append(event.occurred_at)
         entry["hours"][event.occurred_at.replace(minute=0, second=0, microsecond=0)] += 1
     return figures
