@@ -62,7 +62,8 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         await project_hub().subscribe(project.id, self)
         self.subscribed = True
         await self.accept()
-        await self.send(text_data=await self.sync_html())
+        for message in await self.sync_messages():
+            await self._send_push(message)
         # Pushes only after the full table, or the table would overwrite them; and in order:
         # what arrives while the early ones go out joins them, until none are left.
         while self._early or self._quality_early:
@@ -169,6 +170,11 @@ class _LiveConsumer(AsyncWebsocketConsumer):
     async def sync_html(self) -> str:
         raise NotImplementedError
 
+    async def sync_messages(self) -> list[str]:
+        """The whole view, as one message per part: htmx parses a message that starts with a
+        table row as table content, so rows and sections that hold tables go separately."""
+        return [await self.sync_html()]
+
     async def push_html(self, ids: list[int]) -> str:
         raise NotImplementedError
 
@@ -264,7 +270,12 @@ class ProjectConsumer(_LiveConsumer):
         return issue_table_html(project=self.project, filters=self.filters, oob=True)
 
     async def _issue_table_html(self) -> str:
-        return await database_sync_to_async(self._issue_table)()
+        """The issues again, or nothing when the new errors changed none of those shown."""
+        html = await database_sync_to_async(self._issue_table)()
+        if html == self._issues_sent:
+            return ""
+        self._issues_sent = html
+        return html
 
     async def authorised(self, project) -> bool:
         self.project = project
@@ -296,21 +307,23 @@ class ProjectConsumer(_LiveConsumer):
         # tables must not queue behind a read of a month of figures.
         return await sync_to_async(self._quality_panel_own_connection, thread_sensitive=False)()
 
-    def _sync_read(self) -> tuple[list[int], str]:
+    def _sync_read(self) -> tuple[list[int], list[str]]:
         """The page's errors and issues, and the panel again if the rollups moved since the
         page drew it (a reconnect after a drop; a fresh page's panel is already current)."""
         ids = self._latest_ids()
         drawn = self.params.get("rollups", "")
         panel = "" if drawn == str(rollups_watermark()) else self._quality_panel()
-        return ids, self._issue_table() + panel
+        self._issues_sent = self._issue_table()
+        return ids, [self._issues_sent, panel]
 
-    async def sync_html(self) -> str:
-        ids, parts = await database_sync_to_async(self._sync_read)()
+    async def sync_messages(self) -> list[str]:
+        ids, (issues, panel) = await database_sync_to_async(self._sync_read)()
         self.issues_redraw.drawn()
         html = await row_html(ids)
         rows = [html[pk] for pk in ids if pk in html]
         context = {"rows": rows, "filtered": self.filters.any_set, "project": self.project}
-        return render_to_string(self.SYNC, context) + parts
+        # Sections together (they hold tables), rows apart (they are table content).
+        return [issues + panel, render_to_string(self.SYNC, context)]
 
     async def push_html(self, ids: list[int]) -> str:
         # Pick this page's newest matching rows from cheap metadata; render only those.

@@ -29,6 +29,9 @@ RANGE_PRESETS = [
     ("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days"),
 ]  # fmt: skip
 STATUS_TABS = [*STATUSES, "all"]
+PAGE_PARAMS = tuple(dict.fromkeys(
+    [*ErrorSearch.model_fields, *IssueSearch.model_fields, "from", ISSUES_CURSOR, "window"]
+))  # fmt: skip
 
 
 @dataclass
@@ -59,7 +62,8 @@ class Filters:
 
 
 def filters_read(query: Mapping[str, str]) -> Filters:
-    params = {key: str(value).strip() for key, value in query.items()}
+    """The page's own parameters only: a socket's URL also carries what it alone needs."""
+    params = {key: str(query[key]).strip() for key in PAGE_PARAMS if key in query}
     if params.get("from"):
         params["since"] = params["from"]
     problems: list[str] = []
@@ -120,7 +124,7 @@ def issue_table_context(*, project, filters: Filters) -> dict:
 
 def issue_table_html(*, project, filters: Filters, oob: bool = False) -> SafeString:
     context = issue_table_context(project=project, filters=filters) | {"oob": oob}
-    return mark_safe(render_to_string(ISSUE_TABLE, context))
+    return mark_safe(render_to_string(ISSUE_TABLE, context).strip())
 
 
 def errors_list(*, project_id: object, filters: Filters) -> Page:

@@ -45,9 +45,14 @@ def run(coro_fn):
 
 
 async def _connect(user, path: str) -> tuple[WebsocketCommunicator, bool]:
+    """Connected, with a project page's issue list (its first message, with the quality panel
+    when that is stale) already received in ``communicator.sections``."""
     communicator = WebsocketCommunicator(app, path)
     communicator.scope["user"] = user
     connected, _ = await communicator.connect()
+    if connected and "/sessions/" not in path:
+        communicator.sections = await communicator.receive_from()
+        assert communicator.sections.startswith('<section id="issue-table"')
     return communicator, connected
 
 
@@ -371,7 +376,8 @@ async def test_a_reconnect_after_the_rollups_moved_gets_the_panel_again(alice, p
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/?rollups={drawn}")
     sync = await communicator.receive_from()
     assert sync.startswith('<tbody id="error-rows"')
-    panel = sync[sync.index('<section id="quality-panel"') :]
+    sections = communicator.sections
+    panel = sections[sections.index('<section id="quality-panel"') :]
     assert 'data-window="24h"' in panel and "HIGH_JITTER" in panel
     await communicator.disconnect()
 
