@@ -21,7 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def _push_after_idle(url: str, cookie: str, project, idle: float) -> str:
     headers = {"Cookie": f"sessionid={cookie}", "Origin": "http://127.0.0.1"}
     async with websockets.connect(url, additional_headers=headers) as ws:
-        await asyncio.wait_for(ws.recv(), timeout=10)  # the initial table
+        await asyncio.wait_for(ws.recv(), timeout=10)  # the initial issues
+        await asyncio.wait_for(ws.recv(), timeout=10)  # and table of errors
         await asyncio.sleep(idle)
         event = await sync_to_async(Event.objects.create)(
             project=project, event_id="late", session_id="s1", kind="error",

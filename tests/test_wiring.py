@@ -41,6 +41,8 @@ async def _push_through_daphne(url: str, cookie: str, project) -> tuple[str, str
     """Connect like the browser does, then announce a stored event on the project's group."""
     headers = {"Cookie": f"sessionid={cookie}", "Origin": "http://127.0.0.1"}
     async with websockets.connect(url, additional_headers=headers) as ws:
+        issues = await asyncio.wait_for(ws.recv(), timeout=10)
+        assert issues.startswith('<section id="issue-table"')
         sync = await asyncio.wait_for(ws.recv(), timeout=10)
         event = await sync_to_async(Event.objects.create)(
             project=project, event_id="wired", session_id="s1", kind="error",
