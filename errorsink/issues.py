@@ -3,16 +3,14 @@ events and sessions, its hourly trend, and the status a person gives it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from errorsink.issue_models import STATUSES, Issue, IssueHour, IssueSession
 from errorsink.models import Event, Session
-from errorsink.paging import cursor_encode
+from errorsink.paging import Page, page_of
 from errorsink.search import (
     SORT_COLUMNS,
     ErrorSearch,
@@ -22,17 +20,8 @@ from errorsink.search import (
     words_filter,
 )
 
-T = TypeVar("T")
 TREND_HOURS = 24
 ISSUE_SESSIONS_SHOWN = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Page[T]:
-    """One page of a list and the cursor of the next, None on the last page."""
-
-    items: list[T]
-    next: str | None
 
 
 def issues_page(*, project_id: object, search: IssueSearch) -> Page[Issue]:
@@ -49,14 +38,7 @@ def issues_page(*, project_id: object, search: IssueSearch) -> Page[Issue]:
     column = SORT_COLUMNS[search.sort]
     issues = issues.filter(keyset_before(column, search.after)).order_by(f"-{column}", "-id")
     rows = list(issues[: search.limit + 1])
-    return _page(rows, search.limit, lambda issue: (getattr(issue, column), issue.id))
-
-
-def _page(rows: list, limit: int, key) -> Page:
-    """A page of ``limit`` rows from ``limit + 1`` read: the extra one says there is a next."""
-    if len(rows) <= limit:
-        return Page(rows, None)
-    return Page(rows[:limit], cursor_encode(*key(rows[limit - 1])))
+    return page_of(rows, search.limit, lambda issue: (getattr(issue, column), issue.id))
 
 
 BIGINT_MAX = 2**63 - 1
@@ -85,7 +67,7 @@ def issue_events_page(*, issue: Issue, cursor_after: tuple | None, limit: int) -
     )
     events = events.filter(keyset_before("received_at", cursor_after))
     rows = list(events.order_by("-received_at", "-id")[: limit + 1])
-    return _page(rows, limit, lambda event: (event.received_at, event.id))
+    return page_of(rows, limit, lambda event: (event.received_at, event.id))
 
 
 def issue_sessions(*, issue: Issue, limit: int = ISSUE_SESSIONS_SHOWN) -> list[Session]:
@@ -124,7 +106,7 @@ def errors_page(*, project_id: object, search: ErrorSearch) -> Page[Event]:
     events = _errors_matching(project_id, search)
     events = events.filter(keyset_before("received_at", search.after))
     rows = list(events.order_by("-received_at", "-id")[: search.limit + 1])
-    return _page(rows, search.limit, lambda event: (event.received_at, event.id))
+    return page_of(rows, search.limit, lambda event: (event.received_at, event.id))
 
 
 def error_ids_matching(*, project_id: object, search: ErrorSearch, ids: list[int]) -> set[int]:

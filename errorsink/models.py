@@ -6,9 +6,10 @@ import uuid
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector
 from django.db import models
+from django.db.models import F
 from django.db.models.functions import Least
 from django.utils.text import slugify
 
@@ -92,11 +93,26 @@ class Session(models.Model):
     end_cause = models.CharField(max_length=128, blank=True, default="")
     # Set by the rollups from the session's warnings and errors (errorsink/quality_tags.py).
     quality_tags = ArrayField(models.CharField(max_length=32), default=list, db_default=[])
+    # Set by the rollups: a network-quality, data-flow or connectivity warning, as the quality
+    # figures count a degraded session (errorsink/rollups.py DEGRADED_CODE_PATTERN).
+    degraded = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         db_table = "errorsink_session"
         constraints = [
             models.UniqueConstraint(fields=["project", "session_id"], name="session_unique")
+        ]
+        # Ingest updates a session's counters and last_seen every batch in place (HOT, see
+        # migration 0004): no index may hold those columns. The list goes newest first by
+        # when a session started, which an update almost never moves.
+        indexes = [
+            models.Index(fields=["project", "-first_seen", "-id"], name="session_started"),
+            # Session-id prefixes in byte order, whatever the database's collation.
+            models.Index(
+                F("project"),
+                OpClass("session_id", name="varchar_pattern_ops"),
+                name="session_id_prefix",
+            ),
         ]
 
 

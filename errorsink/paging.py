@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,10 +59,17 @@ def _part(value: Any, kind: type) -> Any:
     raise BadCursor("cursor is not one this list handed out")
 
 
-def limit_checked(limit: int | None) -> int:
-    """A page size in 1..LIMIT_MAX; ``None`` is the default."""
-    if limit is None:
-        return LIMIT_DEFAULT
-    if not 1 <= limit <= LIMIT_MAX:
-        raise ValueError(f"limit must be between 1 and {LIMIT_MAX}")
-    return limit
+@dataclass(frozen=True, slots=True)
+class Page[T]:
+    """One page of a list and the cursor of the next, None on the last page."""
+
+    items: list[T]
+    next: str | None
+
+
+def page_of[T](rows: list[T], limit: int, key: Callable[[T], tuple]) -> Page[T]:
+    """A page of ``limit`` rows from ``limit + 1`` read: the extra one says there is a next,
+    and the cursor names the last row shown by its sort key."""
+    if len(rows) <= limit:
+        return Page(rows, None)
+    return Page(rows[:limit], cursor_encode(*key(rows[limit - 1])))

@@ -362,18 +362,24 @@ ON CONFLICT (project_id, span, bucket, code, build_id, metric)
 DO UPDATE SET values = t.values || EXCLUDED.values
 """
 
-# Lock the sessions in ingest's order (see module docstring) before changing them.
+# Lock the sessions in ingest's order (see module docstring) before changing them. The degraded
+# flag is set in the same pass, for the same events the figures count as degraded.
 _TAGS_UPDATE = """
 WITH tagged AS (
-    SELECT c.project_id, c.session_id, array_agg(DISTINCT m.tag) AS tags
-    FROM rollup_chunk c JOIN unnest(%s::text[], %s::text[]) AS m(code, tag) ON m.code = c.code
+    SELECT c.project_id, c.session_id,
+           coalesce(array_agg(DISTINCT m.tag) FILTER (WHERE m.tag IS NOT NULL), '{}') AS tags,
+           bool_or(c.degraded) AS degraded
+    FROM rollup_chunk c
+    LEFT JOIN unnest(%s::text[], %s::text[]) AS m(code, tag) ON m.code = c.code
     WHERE c.session_id <> '' AND c.kind IN ('error', 'warning')
+      AND (m.tag IS NOT NULL OR c.degraded)
     GROUP BY 1, 2
 ), locked AS (
-    SELECT s.id, tagged.tags
+    SELECT s.id, tagged.tags, tagged.degraded
     FROM errorsink_session s
     JOIN tagged ON s.project_id = tagged.project_id AND s.session_id = tagged.session_id
     WHERE NOT tagged.tags::varchar(32)[] <@ s.quality_tags
+       OR (tagged.degraded AND NOT s.degraded)
     ORDER BY s.project_id::text COLLATE "C", s.session_id COLLATE "C"
     FOR UPDATE OF s
 )
@@ -381,7 +387,8 @@ UPDATE errorsink_session s
 SET quality_tags = ARRAY(
     SELECT DISTINCT tag FROM unnest(s.quality_tags || locked.tags::varchar(32)[]) AS tag
     ORDER BY tag
-)
+),
+    degraded = s.degraded OR locked.degraded
 FROM locked
 WHERE s.id = locked.id
 """

@@ -224,3 +224,38 @@ def keyset_before(column: str, after: tuple[Any, int] | None) -> Q:
         return Q()
     value, row_id = after
     return Q(**{f"{column}__lt": value}) | Q(**{column: value, "id__lt": row_id})
+
+
+class SessionSearch(BaseModel):
+    """Filters of a project's sessions, most recently started first."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    q: str = Field("", max_length=200, description="Session id prefix, as written (case "
+                   "matters: ids are opaque).")  # fmt: skip
+    build_id: str = Field("", max_length=200, description="Exactly this build.")
+    end_cause: str = Field("", max_length=128, description="How it ended, e.g. "
+                           "NORMAL_CLEARING; `none` for sessions with no end yet.")  # fmt: skip
+    degraded: Annotated[bool | None, BeforeValidator(_blank_is_none)] = Field(
+        None, description="Had a network-quality, data-flow or connectivity warning."
+    )
+    has_errors: Annotated[bool | None, BeforeValidator(_blank_is_none)] = Field(
+        None, description="Had at least one error."
+    )
+    limit: int = Field(LIMIT_DEFAULT, ge=1, le=LIMIT_MAX, description="Page size.")
+    cursor: str = Field("", max_length=500, description='The "next" of the previous page.')
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor_readable(cls, cursor: str) -> str:
+        cursor_after(cursor)
+        return cursor
+
+    @property
+    def after(self) -> tuple[datetime, int] | None:
+        return cursor_after(self.cursor)
+
+    def filled(self) -> dict[str, str]:
+        values = self.model_dump(exclude={"cursor", "limit"})
+        return {key: _url_value(value).lower() if isinstance(value, bool) else _url_value(value)
+                for key, value in values.items() if value not in ("", None)}  # fmt: skip

@@ -22,6 +22,7 @@ from errorsink.api.schemas import (
     SessionErrorsOut,
     SessionSettingsOut,
     SessionSettingsPatch,
+    SessionsOut,
     TimelineOut,
     event_out,
     settings_out,
@@ -32,7 +33,8 @@ from errorsink.ingest.queue import enqueue
 from errorsink.issues import errors_page
 from errorsink.models import Event
 from errorsink.quality import BUILD_ID_MAX, project_quality, quality_params_problems
-from errorsink.search import ErrorSearch
+from errorsink.search import ErrorSearch, SessionSearch
+from errorsink.session_list import sessions_page
 from errorsink.session_settings import (
     SettingsInvalid,
     session_settings_get,
@@ -64,6 +66,18 @@ def session_errors_latest(request: HttpRequest, project_id: str, search: Query[E
         "errors": [event_out(e) for e in page.items],
         "next": page.next,
     }
+
+
+@router.get(
+    "/projects/{project_id}/sessions",
+    response={200: SessionsOut, **api_errors(403, 404, 422)},
+    auth=KeyAuth("errors:read"),
+    summary="The project's sessions, most recently started first, filtered and paged",
+    tags=["sessions"],
+)
+def sessions_list(request: HttpRequest, project_id: str, search: Query[SessionSearch]):
+    page = sessions_page(project_id=request.auth.project_id, search=search)
+    return {"sessions": page.items, "next": page.next}
 
 
 @router.get(

@@ -72,6 +72,24 @@ class LatestErrorsOut(Schema):
     next: str | None = Field(..., description="Cursor of the next page; null on the last.")
 
 
+class SessionOut(Schema):
+    session_id: str
+    build_id: str
+    first_seen: datetime
+    last_seen: datetime
+    event_count: int
+    error_count: int
+    warning_count: int
+    end_cause: str = Field(..., description='How it ended; "" while it has no termination.')
+    degraded: bool
+    quality_tags: list[str]
+
+
+class SessionsOut(Schema):
+    sessions: list[SessionOut] = Field(..., description="Most recently started first.")
+    next: str | None = Field(..., description="Cursor of the next page; null on the last.")
+
+
 class SessionErrorsOut(Schema):
     project_id: str
     session_id: str

@@ -171,6 +171,7 @@ def test_it_serves_the_openapi_document_with_every_route():
     document = response.json()
     assert set(document["paths"]) == {
         "/api/v1/projects/{project_id}/session-errors",
+        "/api/v1/projects/{project_id}/sessions",
         "/api/v1/projects/{project_id}/sessions/{session_id}/errors",
         "/api/v1/projects/{project_id}/sessions/{session_id}/timeline",
         "/api/v1/projects/{project_id}/events",
@@ -189,6 +190,9 @@ def test_it_serves_the_openapi_document_with_every_route():
     errors = document["paths"]["/api/v1/projects/{project_id}/session-errors"]["get"]
     assert {"limit", "cursor", "code", "q", "build_id", "since", "until"} <= {
         p["name"] for p in errors["parameters"]}  # fmt: skip
+    sessions = document["paths"]["/api/v1/projects/{project_id}/sessions"]["get"]
+    assert {"q", "build_id", "end_cause", "degraded", "has_errors", "limit", "cursor"} <= {
+        p["name"] for p in sessions["parameters"]}  # fmt: skip
     patch = document["paths"]["/api/v1/projects/{project_id}/session-settings"]["patch"]
     assert {"401", "403", "404", "422", "429", "503"} <= set(patch["responses"])
     assert document["components"]["securitySchemes"]

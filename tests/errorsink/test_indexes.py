@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,9 +13,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from errorsink import selectors
+from errorsink.issue_models import Issue
+from errorsink.issues import errors_page, issue_events_page
 from errorsink.models import Event
 from errorsink.projects import project_create
 from errorsink.retention import events_prune_batch
+from errorsink.search import ErrorSearch, SessionSearch
+from errorsink.session_list import sessions_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,13 +29,23 @@ ROWS = 1_000_000
 _FILL = """
 INSERT INTO errorsink_event (project_id, event_id, session_id, kind, code, name, message,
     occurred_at, received_at, source, severity, recoverable, build_id, stack, details,
-    item_type, raw)
+    item_type, raw, fingerprint)
 SELECT p.ids[1 + n %% 50], 'e' || n, 's' || (n %% 20000),
        (ARRAY['error', 'warning', 'warning', 'termination', 'info'])[1 + n %% 5],
-       'AGENT_CHILD_CRASHED', '', 'message ' || n,
+       'AGENT_CHILD_CRASHED', '', 'message ' || n || ' word' || (n %% 1000),
        now() - (n %% 2592000) * interval '1 second', now() - (n %% 2592000) * interval '1 second',
-       'agent', 'high', false, '', '', '{}'::jsonb, 'session_error', '{}'::jsonb
+       'agent', 'high', false, '', '', '{}'::jsonb, 'session_error', '{}'::jsonb,
+       CASE WHEN n %% 5 = 0 THEN md5('issue' || (n %% 997))::uuid END
 FROM generate_series(1, %s) AS n, (SELECT array_agg(id) AS ids FROM errorsink_project) AS p
+"""
+
+# Their 20,000 sessions a project, started over the month.
+_FILL_SESSIONS = """
+INSERT INTO errorsink_session (project_id, session_id, build_id, first_seen, last_seen,
+    error_count, warning_count, event_count, end_cause, quality_tags, degraded)
+SELECT p.id, 's' || s, '', now() - s * interval '2 minutes', now() - s * interval '1 minute',
+       s % 3, 0, 1, '', '{}', s % 7 = 0
+FROM errorsink_project AS p, generate_series(1, 20000) AS s
 """
 
 
@@ -50,8 +66,10 @@ def million_events():
     with connection.cursor() as cursor:
         cursor.execute(_FILL, [ROWS])
         cursor.execute(_FILL_ROLLUPS)
+        cursor.execute(_FILL_SESSIONS)
         cursor.execute("ANALYZE errorsink_event")
         cursor.execute("ANALYZE errorsink_rollup_session")
+        cursor.execute("ANALYZE errorsink_session")
     return projects[7]
 
 
@@ -94,6 +112,26 @@ def test_it_serves_the_hot_reads_from_their_indexes_on_a_million_rows(million_ev
     assert re.search(r"Index Scan (using|on) errorsink_rollup_session_pkey", text), text
     assert "Seq Scan" not in text, text
     assert "errorsink_event" not in text, text
+    _assert_triage_reads_use_their_indexes(million_events)
+
+
+def _assert_triage_reads_use_their_indexes(project) -> None:
+    """DESIGN section 8's lists, as the API and the pages run them."""
+    search = ErrorSearch.model_validate
+    text = plan_of_read(lambda: errors_page(project_id=project.id, search=search({})))
+    assert "event_latest_errors" in text and "Sort" not in text, text
+    text = plan_of_read(lambda: errors_page(project_id=project.id, search=search({"q": "word7"})))
+    assert "event_message_search" in text and "Seq Scan" not in text, text
+    issue = Issue(project=project, fingerprint=uuid.UUID(hashlib.md5(b"issue7").hexdigest()))
+    text = plan_of_read(lambda: issue_events_page(issue=issue, cursor_after=None, limit=20))
+    assert "event_issue" in text and "Sort" not in text, text
+    sessions = SessionSearch.model_validate
+    text = plan_of_read(lambda: sessions_page(project_id=project.id, search=sessions({})))
+    assert "session_started" in text and "Sort" not in text, text
+    # A rare prefix by its own index (a common one is found soon enough walking the newest).
+    rare = sessions({"q": "s1999"})
+    text = plan_of_read(lambda: sessions_page(project_id=project.id, search=rare))
+    assert "session_id_prefix" in text and "Seq Scan" not in text, text
 
 
 @pytest.fixture

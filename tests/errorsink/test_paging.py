@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from errorsink.paging import BadCursor, cursor_decode, cursor_encode, limit_checked
+from errorsink.paging import BadCursor, cursor_decode, cursor_encode
 
 
 @given(
@@ -25,12 +25,3 @@ def test_it_round_trips_a_sort_key(when, row_id, text):
 def test_it_refuses_a_cursor_it_did_not_hand_out(cursor):
     with pytest.raises(BadCursor):
         cursor_decode(cursor, datetime, int)
-
-
-def test_it_checks_the_limit():
-    assert limit_checked(None) == 20
-    assert limit_checked(100) == 100
-    with pytest.raises(ValueError, match="between 1 and 100"):
-        limit_checked(101)
-    with pytest.raises(ValueError):
-        limit_checked(0)
