@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from dashboard.present import error_rows_annotate, sparkline_points
 from errorsink.issue_models import STATUSES
-from errorsink.issues import Page, errors_page, issue_trends, issues_page
+from errorsink.issues import errors_page, issue_trends, issues_page
+from errorsink.paging import Page
 from errorsink.search import ErrorSearch, IssueSearch
 
 ISSUE_TABLE = "dashboard/partials/issue_table.html"
