@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import dashboard.converters  # noqa: F401  (registers <session_id:...>)
-from dashboard import demo_views, issue_views, views
+from dashboard import demo_views, issue_views, session_list_views, views
 
 urlpatterns = [
     path("", views.projects, name="projects"),
@@ -11,7 +11,11 @@ urlpatterns = [
     path("projects/<uuid:project_id>/", views.project, name="project"),
     path("projects/<uuid:project_id>/quality/", views.project_quality, name="project-quality"),
     path("projects/<uuid:project_id>/demo/", demo_views.demo_load_view, name="project-demo"),
-    path("projects/<uuid:project_id>/sessions/", views.session_find, name="session-find"),
+    path(
+        "projects/<uuid:project_id>/sessions/",
+        session_list_views.session_list,
+        name="sessions",
+    ),
     path("projects/<uuid:project_id>/issues/<int:issue_id>/", issue_views.issue_page, name="issue"),
     path(
         "projects/<uuid:project_id>/issues/<int:issue_id>/status/",

@@ -1,9 +1,8 @@
 """The dashboard's pages: the user's projects, a project's latest errors, a session's timeline."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.vary import vary_on_headers
 
@@ -111,19 +110,6 @@ def project_quality(request: HttpRequest, project_id) -> HttpResponse:
         project_id=project.id, window=window, params=_error_filters(request), oob=False
     )
     return HttpResponse(html)
-
-
-@login_required
-def session_find(request: HttpRequest, project_id) -> HttpResponse:
-    project = get_membership_or_404(request, project_id).project
-    session_id = request.GET.get("session_id", "").strip()
-    if selectors.session_exists(project_id=project.id, session_id=session_id):
-        return redirect("session-timeline", project.id, session_id)
-    if session_id:
-        messages.error(request, f"No such session in this project: {session_id}")
-    else:
-        messages.error(request, "Enter a session id to find its timeline.")
-    return redirect("project", project.id)
 
 
 @login_required
