@@ -182,7 +182,10 @@ def test_it_shows_a_session_timeline_with_catalog_help(
     page.goto(f"{live_server_url}/projects/{project.id}/")
     page.fill("input[name=session_id]", "no-such-call")
     page.click(".find-session button")
-    expect(page.locator(".messages")).to_contain_text("No such session in this project")
+    expect(page.locator(".messages")).to_contain_text("No session 'no-such-call' in this project")
+    # It lands on the sessions list, filtered by what was typed, with a way back.
+    expect(page.locator("input[name=q]")).to_have_value("no-such-call")
+    expect(page.locator("table.sessions")).to_contain_text("No sessions match these filters.")
     _assert_clean(page)
 
 
