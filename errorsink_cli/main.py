@@ -122,6 +122,39 @@ def issue_status_set(client: Client, args: argparse.Namespace) -> None:
     print(f"issue {body['id']} is {body['status']}: {_shorten(body['title'], MESSAGE_WIDTH)}")
 
 
+def sessions_list(client: Client, args: argparse.Namespace) -> None:
+    query = _query(q=args.q, build_id=args.build, end_cause=args.end_cause,
+                   degraded=_flag(args.degraded), has_errors=_flag(args.has_errors),
+                   limit=args.limit, cursor=args.cursor)  # fmt: skip
+    body = client.request("GET", f"/projects/{quote(client.project, safe='')}/sessions{query}")
+    if args.json:
+        _print_json(body)
+        return
+    sessions = body.get("sessions", [])
+    if not sessions:
+        print("No sessions.")
+        return
+    rows = [
+        [
+            _shorten(session["session_id"], 40),
+            _time(session["first_seen"]),
+            str(session["event_count"]),
+            str(session["error_count"]),
+            session["end_cause"] or "-",
+            "degraded" if session["degraded"] else "-",
+            session["build_id"] or "-",
+        ]
+        for session in sessions
+    ]
+    _print_table(["SESSION", "STARTED (UTC)", "EVENTS", "ERRORS", "ENDED BY", "QUALITY", "BUILD"],
+                 rows)  # fmt: skip
+    _print_next(body)
+
+
+def _flag(value: bool | None) -> str | None:
+    return None if value is None else str(value).lower()
+
+
 def _query(**params: object) -> str:
     """The query string of the options given; "" when none is."""
     given = {key: value for key, value in params.items() if value not in (None, "")}
@@ -417,6 +450,27 @@ def _parser() -> argparse.ArgumentParser:
     issue_set.add_argument("status", choices=ISSUE_STATUSES)
     issue_set.add_argument("--json", action="store_true", help="print the API's JSON")
     issue_set.set_defaults(handler=issue_status_set)
+
+    sessions = groups.add_parser("sessions", help="the project's sessions")
+    sessions_cmds = sessions.add_subparsers(title="commands", metavar="list")
+    session_listing = sessions_cmds.add_parser(
+        "list", parents=[leaf], help="sessions, most recently started first"
+    )
+    session_listing.add_argument("--q", metavar="PREFIX", help="session id prefix")
+    session_listing.add_argument("--build", metavar="BUILD_ID", help="only this build")
+    session_listing.add_argument("--end-cause", metavar="CAUSE", help="e.g. NORMAL_CLEARING; none")
+    session_listing.add_argument(
+        "--degraded",
+        action=argparse.BooleanOptionalAction,
+        help="only degraded sessions (--no-degraded: only others)",
+    )
+    session_listing.add_argument(
+        "--has-errors",
+        action=argparse.BooleanOptionalAction,
+        help="only sessions with errors (--no-has-errors: without)",
+    )
+    _paging_options(session_listing)
+    session_listing.set_defaults(handler=sessions_list)
 
     settings = groups.add_parser(
         "session-settings", help="crash message, idle timeout and event retention"

@@ -297,3 +297,23 @@ def test_it_lists_issues_and_sets_their_status(cli, project):
     assert "AGENT_HANDLER_FAILED" in resolved
     assert cli("projects", "issues", "list", "--status", "ignored").stdout.strip() == (
         "No ignored issues.")  # fmt: skip
+
+
+def test_it_lists_sessions_with_filters(cli, project):
+    from errorsink.models import Session
+
+    now = timezone.now()
+    for n in range(3):
+        Session.objects.create(project=project, session_id=f"call-{n}", build_id="v1",
+                               first_seen=now - timedelta(minutes=10 - n), last_seen=now,
+                               error_count=n, degraded=n == 1)  # fmt: skip
+    result = cli("projects", "sessions", "list")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["SESSION", "STARTED"]
+    assert [line.split()[0] for line in lines[1:]] == ["call-2", "call-1", "call-0"]
+    degraded = cli("projects", "sessions", "list", "--degraded").stdout.splitlines()
+    assert [line.split()[0] for line in degraded[1:]] == ["call-1"]
+    clean = cli("projects", "sessions", "list", "--no-has-errors").stdout.splitlines()
+    assert [line.split()[0] for line in clean[1:]] == ["call-0"]
+    assert cli("projects", "sessions", "list", "--q", "zzz").stdout.strip() == "No sessions."
