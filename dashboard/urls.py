@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import dashboard.converters  # noqa: F401  (registers <session_id:...>)
-from dashboard import demo_views, issue_views, session_list_views, views
+from dashboard import dead_letter_views, demo_views, issue_views, session_list_views, views
 
 urlpatterns = [
     path("", views.projects, name="projects"),
@@ -17,6 +17,16 @@ urlpatterns = [
         name="sessions",
     ),
     path("projects/<uuid:project_id>/issues/<int:issue_id>/", issue_views.issue_page, name="issue"),
+    path(
+        "projects/<uuid:project_id>/dead-letters/",
+        dead_letter_views.dead_letters,
+        name="dead-letters",
+    ),
+    path(
+        "projects/<uuid:project_id>/dead-letters/act/",
+        dead_letter_views.dead_letters_act,
+        name="dead-letters-act",
+    ),
     path(
         "projects/<uuid:project_id>/issues/<int:issue_id>/status/",
         issue_views.issue_status_change,

@@ -19,6 +19,8 @@ from dashboard.quality_panel import panel_html, window_param
 from dashboard.triage import RANGE_PRESETS, errors_list, filters_read, issue_table_html
 from errorsink import catalog, selectors
 from errorsink.catalog import SOURCES
+from errorsink.dead_letters import project_dead_letter_count
+from errorsink.models import Membership
 from errorsink.projects import projects_for_user
 from errorsink.rollups import rollups_watermark
 
@@ -53,7 +55,8 @@ SORT_CHOICES = [("last_seen", "newest activity"), ("count", "most events"),
 @login_required
 @vary_on_headers("HX-Request")
 def project(request: HttpRequest, project_id) -> HttpResponse:
-    project = get_membership_or_404(request, project_id).project
+    membership = get_membership_or_404(request, project_id)
+    project = membership.project
     filters = filters_read(request.GET)
     window = window_param(request.GET.get("window"))
     errors = errors_list(project_id=project.id, filters=filters)
@@ -98,6 +101,8 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
         )
         context["demo_offer"] = demo_offer(request=request, project=project)
     context["api_keys_url"] = optional_url("project-api-keys", project.id)
+    if membership.role == Membership.OWNER:
+        context["dead_letters"] = project_dead_letter_count(project_id=project.id)
     return render(request, "dashboard/project.html", context)
 
 

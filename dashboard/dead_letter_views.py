@@ -1,0 +1,55 @@
+"""A project's dead letters, for its owners: how many, grouped by reason, a sample of each, and
+requeue or discard per reason (errorsink/dead_letters.py)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from dashboard.access import get_membership_or_404
+from errorsink.dead_letters import (
+    SAMPLE_CHARS,
+    dead_letters_discard,
+    dead_letters_requeue,
+    project_dead_letters,
+)
+from errorsink.models import Membership
+
+
+def _owned_project(request: HttpRequest, project_id):
+    membership = get_membership_or_404(request, project_id)
+    if membership.role != Membership.OWNER:
+        raise PermissionDenied("Only the project's owners can see and act on its dead letters")
+    return membership.project
+
+
+@login_required
+def dead_letters(request: HttpRequest, project_id) -> HttpResponse:
+    project = _owned_project(request, project_id)
+    found = project_dead_letters(project_id=project.id)
+    context = {"project": project, "found": found, "sample_chars": SAMPLE_CHARS}
+    return render(request, "dashboard/dead_letters.html", context)
+
+
+@login_required
+@require_POST
+def dead_letters_act(request: HttpRequest, project_id) -> HttpResponse:
+    project = _owned_project(request, project_id)
+    action, group = request.POST.get("action", ""), request.POST.get("group", "")
+    if action == "requeue":
+        done = dead_letters_requeue(project_id=project.id, group_key=group)
+        messages.success(
+            request,
+            f"Requeued {done} item{'s' if done != 1 else ''}: the worker stores each again, or "
+            "dead-letters it again with its reason.",
+        )
+    elif action == "discard":
+        done = dead_letters_discard(project_id=project.id, group_key=group)
+        messages.success(request, f"Discarded {done} dead letter{'s' if done != 1 else ''}.")
+    else:
+        messages.error(request, "Choose requeue or discard.")
+    return redirect("dead-letters", project.id)

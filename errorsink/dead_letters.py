@@ -1,0 +1,169 @@
+"""A project's dead letters (DESIGN section 2's `session-errors:dead`), grouped by reason, for its
+owners to requeue or discard.
+
+The list is one for every project, and stays the contract: an entry belongs to a project when
+its item names that project. Reading is bounded: the newest SCAN_MAX entries, in chunks, an
+entry parsed only when it holds the project's id at all. Entries whose item is not JSON or
+names no project belong to no project's page; `manage.py ingest_status` still counts them.
+
+Requeue and discard act on exact entries: each is removed with LREM, and requeued only if it
+was removed, in one script, so two owners clicking at once never requeue an item twice, and
+entries the worker appends meanwhile are never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+
+import orjson
+from django.core.cache import cache
+
+from errorsink.connections import redis_client
+from errorsink.grouping import message_masked
+from errorsink.ingest.queue import dead_letter_name, queue_name
+
+SCAN_MAX = 5000
+CHUNK = 500
+SAMPLES = 3
+SAMPLE_CHARS = 2000
+COUNT_CACHE_SECONDS = 30
+
+# Remove each entry once (ARGV[1..n]) and, if it was there, push its item (ARGV[n+1..2n]) back
+# onto the queue when KEYS[2] is given; returns how many entries were removed.
+_TAKE_OUT = """
+local n = #ARGV / 2
+local done = 0
+for i = 1, n do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
+    done = done + 1
+    if KEYS[2] then redis.call('LPUSH', KEYS[2], ARGV[n + i]) end
+  end
+end
+return done
+"""
+
+
+@dataclass
+class DeadLetter:
+    entry: bytes  # exactly as stored, to remove exactly this one
+    reason: str
+    item: str
+    at: str
+
+
+@dataclass
+class ReasonGroup:
+    key: str  # stable for the reason with its variable parts masked
+    reason: str  # the newest entry's own words
+    letters: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.letters)
+
+    @property
+    def samples(self) -> list[DeadLetter]:
+        return self.letters[:SAMPLES]
+
+    @property
+    def last_at(self) -> str:
+        return self.letters[0].at
+
+
+@dataclass
+class ProjectDeadLetters:
+    groups: list[ReasonGroup]
+    scanned: int  # entries read, newest first
+    total: int  # entries in the whole list, of every project
+
+    @property
+    def count(self) -> int:
+        return sum(group.count for group in self.groups)
+
+    @property
+    def cut(self) -> bool:
+        return self.total > self.scanned
+
+
+def project_dead_letters(*, project_id: object) -> ProjectDeadLetters:
+    """The project's dead letters among the newest SCAN_MAX, grouped by reason, newest first."""
+    client = redis_client()
+    name = dead_letter_name()
+    total = client.llen(name)
+    marker = str(project_id).lower().encode()
+    groups: dict[str, ReasonGroup] = {}
+    scanned = 0
+    # Newest first: the worker appends with RPUSH, so from the right end backwards.
+    for end in range(-1, -min(total, SCAN_MAX) - 1, -CHUNK):
+        chunk = client.lrange(name, max(end - CHUNK + 1, -SCAN_MAX), end)
+        scanned += len(chunk)
+        for entry in reversed(chunk):
+            letter = _of_project(entry, marker, project_id)
+            if letter is not None:
+                key = _reason_key(letter.reason)
+                groups.setdefault(key, ReasonGroup(key, letter.reason)).letters.append(letter)
+    ordered = sorted(groups.values(), key=lambda group: group.last_at, reverse=True)
+    found = ProjectDeadLetters(groups=ordered, scanned=scanned, total=total)
+    cache.set(f"dead-letters:{project_id}", found.count, COUNT_CACHE_SECONDS)
+    return found
+
+
+def project_dead_letter_count(*, project_id: object) -> int:
+    """For the project page: the count, read at most once per COUNT_CACHE_SECONDS per process
+    (a scan reads up to SCAN_MAX entries; a page load should not)."""
+    key = f"dead-letters:{project_id}"
+    count = cache.get(key)
+    if count is None:
+        count = project_dead_letters(project_id=project_id).count
+        cache.set(key, count, COUNT_CACHE_SECONDS)
+    return count
+
+
+def _count_forget(project_id: object) -> None:
+    cache.delete(f"dead-letters:{project_id}")
+
+
+def _of_project(entry: bytes, marker: bytes, project_id: object) -> DeadLetter | None:
+    if marker not in entry.lower():  # cheap: most entries are another project's
+        return None
+    try:
+        letter = orjson.loads(entry)
+        item = orjson.loads(letter["item"])
+        named = uuid.UUID(str(item["project_id"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    if named != uuid.UUID(str(project_id)):
+        return None
+    return DeadLetter(entry, str(letter.get("reason", "")), letter["item"],
+                      str(letter.get("at", "")))  # fmt: skip
+
+
+def _reason_key(reason: str) -> str:
+    return hashlib.blake2b(message_masked(reason).encode(), digest_size=8).hexdigest()
+
+
+def dead_letters_requeue(*, project_id: object, group_key: str) -> int:
+    """Put the group's items back on the ingest queue, as they came; returns how many."""
+    return _take_out(project_id, group_key, requeue=True)
+
+
+def dead_letters_discard(*, project_id: object, group_key: str) -> int:
+    """Delete the group's entries; returns how many."""
+    return _take_out(project_id, group_key, requeue=False)
+
+
+def _take_out(project_id: object, group_key: str, *, requeue: bool) -> int:
+    found = project_dead_letters(project_id=project_id)
+    group = next((group for group in found.groups if group.key == group_key), None)
+    if group is None:
+        return 0
+    keys = [dead_letter_name(), queue_name()] if requeue else [dead_letter_name()]
+    done = 0
+    for start in range(0, group.count, CHUNK):
+        letters = group.letters[start : start + CHUNK]
+        args = [letter.entry for letter in letters] + [letter.item for letter in letters]
+        done += redis_client().eval(_TAKE_OUT, len(keys), *keys, *args)
+    _count_forget(project_id)
+    return done

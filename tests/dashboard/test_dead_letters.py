@@ -1,0 +1,118 @@
+"""Dead letters for a project's owners: grouped by reason, escaped, requeued or discarded, and
+never another project's. Against the real Redis, and the real consumer for a requeue."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from errorsink.connections import redis_client
+from errorsink.ingest.consumer import IngestConsumer
+from errorsink.ingest.queue import dead_letter, dead_letter_name, queue_name
+from errorsink.models import Event
+from errorsink.projects import project_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def empty_lists():
+    for name in (dead_letter_name(), queue_name()):
+        redis_client().delete(name)
+    cache.clear()
+    yield
+    for name in (dead_letter_name(), queue_name()):
+        redis_client().delete(name)
+
+
+def _bury(item: dict | str, reason: str) -> bytes:
+    text = item if isinstance(item, str) else orjson.dumps(item).decode()
+    redis_client().rpush(dead_letter_name(), dead_letter(text.encode(), reason))
+    return text.encode()
+
+
+def _item(project, n: int, **fields) -> dict:
+    return {"type": "session_error", "project_id": str(project.id), "event_id": f"dead-{n}",
+            "session_id": "s", "code": "AGENT_HANDLER_FAILED", "message": f"m{n}",
+            **fields}  # fmt: skip
+
+
+@pytest.fixture
+def buried(project, charlie):
+    theirs = project_create(name="theirs", owner=charlie)
+    for n in range(3):
+        _bury(_item(project, n), f"rejected by the database: deadlock detected (pid {n})")
+    _bury(_item(project, 9, message="<script>alert(1)</script>"), "field 'code' must be a string")
+    _bury(_item(theirs, 1), "rejected by the database: deadlock detected (pid 7)")
+    _bury("not json at all", "item is not valid JSON")
+    return theirs
+
+
+def _page(client, project) -> str:
+    response = client.get(reverse("dead-letters", args=[project.id]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_owners_see_their_dead_letters_grouped_by_reason(client, alice, project, buried):
+    client.force_login(alice)
+    page = _page(client, project)
+    assert "<strong>4</strong> in 2 reasons" in page
+    assert '<span class="count">3</span> × rejected by the database: deadlock detected' in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert "not json at all" not in page and "theirs" not in page
+    project_page = client.get(reverse("project", args=[project.id])).content.decode()
+    assert "4 dead letters" in project_page
+
+
+def test_members_outsiders_and_anonymous_get_nothing(client, bob, charlie, project, buried):
+    urls = [reverse("dead-letters", args=[project.id])]
+    act = reverse("dead-letters-act", args=[project.id])
+    assert client.get(urls[0]).status_code == 302
+    client.force_login(bob)
+    assert client.get(urls[0]).status_code == 403
+    assert client.post(act, {"action": "discard", "group": "x"}).status_code == 403
+    assert "dead letter" not in client.get(reverse("project", args=[project.id])).content.decode()
+    client.force_login(charlie)
+    assert client.get(urls[0]).status_code == 404
+    assert client.post(act, {"action": "discard", "group": "x"}).status_code == 404
+    assert redis_client().llen(dead_letter_name()) == 6
+
+
+def _group_key(page: str, reason_start: str) -> str:
+    import re
+
+    section = page[page.index(reason_start) :]
+    return re.search(r'name="group" value="([0-9a-f]+)"', section).group(1)
+
+
+def test_requeued_items_go_back_as_they_came_and_get_stored(client, alice, project, buried):
+    client.force_login(alice)
+    key = _group_key(_page(client, project), "× rejected by the database")
+    response = client.post(reverse("dead-letters-act", args=[project.id]),
+                           {"action": "requeue", "group": key}, follow=True)  # fmt: skip
+    assert "Requeued 3 items" in response.content.decode()
+    queued = redis_client().lrange(queue_name(), 0, -1)
+    assert sorted(queued) == sorted(orjson.dumps(_item(project, n)) for n in range(3))
+    # The other project's letter of the same reason, and the rest, stay.
+    assert redis_client().llen(dead_letter_name()) == 3
+    assert IngestConsumer(batch_size=10).run_once() == 3
+    assert set(Event.objects.values_list("event_id", flat=True)) == {"dead-0", "dead-1", "dead-2"}
+    # Requeued once: clicking again finds nothing to requeue.
+    again = client.post(reverse("dead-letters-act", args=[project.id]),
+                        {"action": "requeue", "group": key}, follow=True)  # fmt: skip
+    assert "Requeued 0 items" in again.content.decode()
+
+
+def test_discard_removes_only_that_group_of_this_project(client, alice, project, buried):
+    client.force_login(alice)
+    key = _group_key(_page(client, project), "× field")
+    client.post(reverse("dead-letters-act", args=[project.id]), {"action": "discard", "group": key})
+    left = [
+        orjson.loads(entry)["reason"] for entry in redis_client().lrange(dead_letter_name(), 0, -1)
+    ]
+    assert "field 'code' must be a string" not in left and len(left) == 5
+    assert redis_client().llen(queue_name()) == 0
+    assert "<strong>3</strong> in 1 reason" in _page(client, project)
