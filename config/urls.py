@@ -1,6 +1,10 @@
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico whatever the page links; a 404 on every page is noise.
+    path("favicon.ico", RedirectView.as_view(url=static("errorsink/favicon.svg"), permanent=True)),
     path("api/v1/", include("errorsink.api.urls")),
     path("", include("dashboard.urls_settings")),
     path("", include("dashboard.urls_api_keys")),

@@ -23,6 +23,9 @@ def _require_owner(role: str) -> None:
         raise PermissionDenied("Only the project's owners can manage API keys")
 
 
+NEW_KEY = "new_api_key"
+
+
 def _render(request, project, role, *, status=200, **extra) -> HttpResponse:
     context = {
         "project": project,
@@ -30,6 +33,7 @@ def _render(request, project, role, *, status=200, **extra) -> HttpResponse:
         "keys": api_keys_for_project(project=project),
         "scopes": ApiKey.SCOPES,
         "api_base": request.build_absolute_uri("/api/v1"),
+        "server_url": request.build_absolute_uri("/").rstrip("/"),
         **extra,
     }
     return render(request, "dashboard/api_keys.html", context, status=status)
@@ -41,7 +45,7 @@ def api_keys(request: HttpRequest, project_id) -> HttpResponse:
     membership = get_membership_or_404(request, project_id)
     project, role = membership.project, membership.role
     if request.method == "GET":
-        return _render(request, project, role)
+        return _render(request, project, role, **_new_key_once(request, project))
     _require_owner(role)
     name = request.POST.get("name", "")
     scopes = request.POST.getlist("scopes")
@@ -54,8 +58,19 @@ def api_keys(request: HttpRequest, project_id) -> HttpResponse:
             request, project, role, status=422, form_error=str(exc), form_name=name,
             form_scopes=scopes,
         )  # fmt: skip
-    # Rendered, not redirected: the plaintext exists only in this response and is never stored.
-    return _render(request, project, role, status=201, new_key=key, new_plaintext=plaintext)
+    # Post/Redirect/Get, so a reload cannot create a second key. The plaintext waits in the
+    # signed-in user's session for the one page that shows it, never in the database.
+    request.session[NEW_KEY] = {"id": key.pk, "plaintext": plaintext}
+    return redirect("project-api-keys", project_id=project.id)
+
+
+def _new_key_once(request: HttpRequest, project) -> dict:
+    """The key just created, for the page that follows its creation only."""
+    new = request.session.pop(NEW_KEY, None)
+    if not new:
+        return {}
+    key = ApiKey.objects.filter(pk=new["id"], project=project).first()
+    return {"new_key": key, "new_plaintext": new["plaintext"]} if key else {}
 
 
 @login_required

@@ -12,8 +12,10 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
+from dashboard.templatetags.when import duration_ms
 from errorsink import catalog
 from errorsink.models import Event
+from errorsink.quality import EXPECTED_CAUSES
 
 TERMINATION_FIELDS = (
     ("cause", "cause"),
@@ -21,8 +23,10 @@ TERMINATION_FIELDS = (
     ("sip_code", "sipCode"),
     ("sip_reason", "sipReason"),
     ("close_code", "close code"),
-    ("duration_ms", "duration (ms)"),
+    ("duration_ms", "duration"),
 )
+# An event further than this from its arrival shows when it happened as well.
+SKEW_SHOWN = timedelta(seconds=5)
 
 
 def session_url(project_id: object, session_id: str) -> str:
@@ -33,7 +37,26 @@ def error_rows_annotate(events: list[Event]) -> list[Event]:
     for event in events:
         event.code_info = catalog.lookup_event(event.code, event.details, kind=event.kind)
         event.session_url = session_url(event.project_id, event.session_id)
+        event.own_message = _own_message(event)
+        event.skewed = abs(event.occurred_at - event.received_at) > SKEW_SHOWN
     return events
+
+
+def _own_message(event: Event) -> str:
+    """The event's message, or "" when it only repeats what the catalog (or its code) says:
+    ingest fills a missing message with the description, which the page shows already."""
+    info = event.code_info
+    if event.message in ("", event.code) or (
+        info is not None and event.message == info.description
+    ):
+        return ""
+    return event.message
+
+
+def termination_outcome(event: Event) -> str:
+    """How a termination reads: an expected outcome (a caller hung up, was busy, did not
+    answer) or a failure, as the quality figures split them."""
+    return "expected" if event.code in EXPECTED_CAUSES else "failure"
 
 
 def _offset(delta: timedelta) -> str:
@@ -52,6 +75,8 @@ def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
     """Offset from the session's first event, catalog entry, readable context and cause."""
     for event in events:
         event.code_info = catalog.lookup_event(event.code, event.details, kind=event.kind)
+        event.own_message = _own_message(event)
+        event.outcome = termination_outcome(event) if event.kind == Event.TERMINATION else ""
         event.offset = _offset(event.occurred_at - start)
         event.context_json = (
             json.dumps(event.customer_context, indent=2, sort_keys=True, ensure_ascii=False)
@@ -60,7 +85,7 @@ def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
         )
         termination = event.termination if isinstance(event.termination, dict) else {}
         event.termination_rows = [
-            (label, termination[key])
+            (label, _termination_value(key, termination[key]))
             for key, label in TERMINATION_FIELDS
             if termination.get(key) not in (None, "")
         ]
@@ -70,6 +95,12 @@ def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
         event.metrics_rows = _rows(details.get("metrics"))
         event.metric_problem_rows = _rows(details.get("metric_problems"))
     return events
+
+
+def _termination_value(key: str, value: object) -> object:
+    if key == "duration_ms" and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{duration_ms(value)} ({value:,} ms)"
+    return value
 
 
 def _rows(value: object) -> list[tuple[str, object]]:

@@ -21,6 +21,9 @@
     });
     if (kept > 0) {
       body.querySelectorAll(".empty-row").forEach(function (row) { row.remove(); });
+      // The first event has arrived: "send your first event" has done its job.
+      var welcome = document.getElementById("first-event");
+      if (welcome) welcome.remove();
     }
   }
 

@@ -92,12 +92,17 @@ def test_it_shows_the_keys_to_the_owner_with_the_create_form(alice, project):
 def test_it_creates_a_key_for_the_owner_and_shows_it_once(alice, project):
     client = _client(alice)
     response = client.post(_url(project), {"name": "deploy", "scopes": ["errors:read"]})
-    assert response.status_code == 201
+    # Post/Redirect/Get: a reload of the page that shows the key cannot create another.
+    assert response.status_code == 302 and response.url == _url(project)
+    page = client.get(response.url)
     key = ApiKey.objects.get(project=project)
-    plaintext = response.context["new_plaintext"]
-    assert plaintext in response.content.decode()
+    plaintext = page.context["new_plaintext"]
+    html = page.content.decode()
+    assert plaintext in html
+    assert "export ERRORSINK_URL=http://localhost ERRORSINK_PROJECT=" in html
     assert key.created_by == alice and key.scopes == ["errors:read"]
-    assert plaintext not in client.get(_url(project)).content.decode()
+    reloaded = client.get(_url(project)).content.decode()
+    assert plaintext not in reloaded and ApiKey.objects.count() == 1
     assert ApiClient(plaintext).get(f"/projects/{project.id}/session-errors").status_code == 200
 
 

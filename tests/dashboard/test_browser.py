@@ -259,6 +259,10 @@ def test_it_shows_a_new_project_a_redis_cli_line_that_works(
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("AGENT_CHILD_CRASHED")
     expect(page.locator("#error-rows .empty-row")).to_have_count(0)
+    # The help has done its job: it goes with the first row, not at the next reload.
+    expect(page.locator("#first-event")).to_have_count(0)
+    # And the new error is grouped: the issues list shows it within its redraw.
+    expect(page.locator("#issue-rows tr[data-issue]")).to_have_count(1, timeout=10000)
     _assert_clean(page)
 
 

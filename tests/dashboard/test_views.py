@@ -501,3 +501,52 @@ def test_a_long_window_shows_the_page_at_once_and_fetches_its_panel_after(
 
     client.force_login(charlie)
     assert client.get(load_url.replace("&amp;", "&")).status_code == 404
+
+
+# --- what a new user tripped over (issue 11) -------------------------------------------------
+
+
+def test_the_favicon_is_served(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response.url.endswith("errorsink/favicon.svg")
+
+
+def test_an_error_row_shows_arrival_first_and_its_message_once(client, alice, project, make_event):
+    now = timezone.now()
+    # No message of its own: ingest filled in the catalog's description.
+    plain = make_event(project, code="AGENT_CHILD_CRASHED", received_at=now, occurred_at=now,
+                       message="Agent child process exited or the bundle failed to load (also "
+                       "what legacy agent_error maps to).")  # fmt: skip
+    late = make_event(project, message="late one", received_at=now,
+                      occurred_at=now - timedelta(hours=1))  # fmt: skip
+    client.force_login(alice)
+    html = client.get(_project_url(project)).content.decode()
+    plain_row = re.search(rf'<tr id="event-{plain.pk}".*?</tr>', html, re.S).group(0)
+    assert plain_row.count("bundle failed to load") == 1
+    assert 'title="The event brought no message of its own">—' in plain_row
+    late_row = re.search(rf'<tr id="event-{late.pk}".*?</tr>', html, re.S).group(0)
+    assert "occurred <time" in late_row and " UTC</time>" in late_row
+    assert "occurred" not in plain_row
+
+
+def test_a_timeline_tells_expected_ends_from_failures_in_readable_units(client, alice, project,
+                                                                        make_event):  # fmt: skip
+    now = timezone.now()
+    make_event(
+        project,
+        session_id="c",
+        kind="termination",
+        code="NORMAL_CLEARING",
+        message="",
+        occurred_at=now,
+        recoverable=False,
+        details={"termination": {"cause": "NORMAL_CLEARING", "duration_ms": 83421}},
+    )
+    make_event(project, session_id="c", kind="termination", code="PURGE", message="",
+               occurred_at=now, recoverable=False)  # fmt: skip
+    client.force_login(alice)
+    html = client.get(_timeline_url(project, "c")).content.decode()
+    assert 'class="badge outcome-expected"' in html and 'class="badge outcome-failure"' in html
+    assert 'class="badge fatal"' not in html
+    assert "1 min 23 s (83,421 ms)" in html
+    assert re.search(r"<time [^>]*>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>", html)
