@@ -5,7 +5,13 @@ these machines are noisy and absolute figures mean little."""
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.ingest", "bench.retention", "bench.live_latency", "bench.quality"]
+BENCHMARKS = [
+    "bench.ingest",
+    "bench.retention",
+    "bench.live_latency",
+    "bench.quality",
+    "bench.issues",
+]
 
 
 def main() -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.common import bench_env, prepare_database, start_worker
 from bench.items import mixed_items
-from devstack.processes import stop
+from devstack.processes import start, stop, worker_command
 
 COUNT = 100_000
 PUSH_CHUNK = 1_000
@@ -35,18 +35,67 @@ def _last_id(cursor) -> int:
     return cursor.fetchone()[0]
 
 
+# The indexes issues added to the event table: gone while grouping is off, as before issues.
+GROUPING_INDEXES = ("event_issue", "event_message_search", "event_fingerprint_missing")
+ROUNDS = 2
+
+
 @contextmanager
-def running_worker(env: dict[str, str], logdir: Path) -> Iterator[subprocess.Popen]:
-    worker = start_worker(env, logdir / "worker.log")
+def running_worker(
+    env: dict[str, str], logdir: Path, *, grouping: bool = True
+) -> Iterator[subprocess.Popen]:
+    if grouping:
+        worker = start_worker(env, logdir / "worker.log")
+    else:
+        command = worker_command(concurrency=2, hostname=f"bench-off-{os.getpid()}@%h")
+        command = [sys.executable, "-m", "bench.worker_without_grouping", *command[1:]]
+        worker = start(command, env, logdir / "worker-off.log", ready="ready")
     try:
         yield worker
     finally:
         stop(worker)
 
 
-def measure_end_to_end(items: list[bytes], env: dict[str, str], logdir: Path) -> dict:
-    with running_worker(env, logdir) as worker:
-        return ingest_once(items, worker)
+def measure_end_to_end(
+    items: list[bytes], env: dict[str, str], logdir: Path, *, grouping: bool = True
+) -> dict:
+    _tables_empty()
+    with _grouping_indexes(present=grouping), running_worker(env, logdir, grouping=grouping) as w:
+        return ingest_once(items, w)
+
+
+def _tables_empty() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE errorsink_event, errorsink_session, errorsink_issue, "
+            "errorsink_issue_hour, errorsink_issue_session RESTART IDENTITY"
+        )
+
+
+@contextmanager
+def _grouping_indexes(*, present: bool) -> Iterator[None]:
+    """Without grouping, the event table as it was before issues: their indexes dropped, then
+    made again (on an empty table: instantly) for the next measurement."""
+    from django.db import connection
+
+    from errorsink.models import Event
+
+    if present:
+        yield
+        return
+    indexes = [index for index in Event._meta.indexes if index.name in GROUPING_INDEXES]
+    with connection.schema_editor() as editor:
+        for index in indexes:
+            editor.remove_index(Event, index)
+    try:
+        yield
+    finally:
+        _tables_empty()
+        with connection.schema_editor() as editor:
+            for index in indexes:
+                editor.add_index(Event, index)
 
 
 def ingest_once(items: list[bytes], worker: subprocess.Popen) -> dict:
@@ -90,12 +139,12 @@ def measure_raw_copy(items: list[bytes]) -> dict:
     from django.db import connection, transaction
 
     from errorsink.ingest.batch import batch_rows
-    from errorsink.ingest.persist import EventRow
+    from errorsink.ingest.persist import _COLUMNS
 
-    rows = [row[1:] for row in batch_rows(items, received_at=datetime.now(UTC)).rows]
-    columns = ", ".join(EventRow._fields[1:])
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE errorsink_event, errorsink_session RESTART IDENTITY")
+    width = len(_COLUMNS)
+    rows = [row[1:width] for row in batch_rows(items, received_at=datetime.now(UTC)).rows]
+    columns = ", ".join(_COLUMNS[1:])
+    _tables_empty()
     started = time.perf_counter()
     copy_sql = f"COPY errorsink_event ({columns}) FROM STDIN"
     with transaction.atomic(), connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
@@ -105,6 +154,14 @@ def measure_raw_copy(items: list[bytes]) -> dict:
     return {"seconds": round(elapsed, 3), "rows_per_second": round(len(rows) / elapsed)}
 
 
+def _round(on: dict, copy_on: dict, off: dict, copy_off: dict) -> dict:
+    ratio_on = round(on["events_per_second"] / copy_on["rows_per_second"], 3)
+    ratio_off = round(off["events_per_second"] / copy_off["rows_per_second"], 3)
+    return {"grouping_on": on, "raw_copy_on": copy_on, "ratio_on": ratio_on,
+            "grouping_off": off, "raw_copy_off": copy_off, "ratio_off": ratio_off,
+            "ratio_on_to_off": round(ratio_on / ratio_off, 3)}  # fmt: skip
+
+
 def main() -> dict:
     env = bench_env()
     prepare_database(env)
@@ -112,17 +169,26 @@ def main() -> dict:
 
     project = Project.objects.create(name="bench")
     items = mixed_items(COUNT, str(project.id))
+    rounds = []
     with tempfile.TemporaryDirectory() as logdir:
-        e2e = measure_end_to_end(items, env, Path(logdir))
-    copy = measure_raw_copy(items)
+        # Alternated, each beside its own COPY baseline: the machine's noise shows in the rounds.
+        for _ in range(ROUNDS):
+            on = measure_end_to_end(items, env, Path(logdir), grouping=True)
+            copy_on = measure_raw_copy(items)
+            off = measure_end_to_end(items, env, Path(logdir), grouping=False)
+            copy_off = measure_raw_copy(items)
+            rounds.append(_round(on, copy_on, off, copy_off))
+    last = rounds[-1]
     result = {
         "benchmark": "ingest",
         "items": COUNT,
-        "end_to_end": e2e,
-        "raw_copy": copy,
-        "ratio_end_to_end_to_raw_copy": round(
-            e2e["events_per_second"] / copy["rows_per_second"], 3
-        ),
+        "end_to_end": last["grouping_on"],
+        "raw_copy": last["raw_copy_on"],
+        "ratio_end_to_end_to_raw_copy": last["ratio_on"],
+        "grouping": {
+            "rounds": rounds,
+            "ratio_on_to_off": [r["ratio_on_to_off"] for r in rounds],
+        },
     }
     print(json.dumps(result, indent=2))
     sys.stdout.flush()

@@ -18,6 +18,7 @@ from errorsink.search import (
     code_prefix_filter,
     keyset_before,
     words_filter,
+    words_page,
 )
 
 TREND_HOURS = 24
@@ -28,7 +29,7 @@ def issues_page(*, project_id: object, search: IssueSearch) -> Page[Issue]:
     issues = Issue.objects.filter(project_id=project_id)
     if search.status != "all":
         issues = issues.filter(status=search.status)
-    issues = words_filter(code_prefix_filter(issues, search.code), "title", search.words())
+    issues = code_prefix_filter(issues, search.code)
     if search.build_id:
         issues = issues.filter(builds__contains=[search.build_id])
     if search.since:
@@ -37,7 +38,7 @@ def issues_page(*, project_id: object, search: IssueSearch) -> Page[Issue]:
         issues = issues.filter(first_seen__lte=search.until)
     column = SORT_COLUMNS[search.sort]
     issues = issues.filter(keyset_before(column, search.after)).order_by(f"-{column}", "-id")
-    rows = list(issues[: search.limit + 1])
+    rows = words_page(issues, "title", search.words(), search.limit)
     return page_of(rows, search.limit, lambda issue: (getattr(issue, column), issue.id))
 
 
@@ -95,9 +96,9 @@ def issue_trends(
 
 
 def _errors_matching(project_id: object, search: ErrorSearch) -> QuerySet[Event]:
+    """Every filter but the words (see ``words_page``)."""
     events = Event.objects.defer("raw").filter(project_id=project_id, kind=Event.ERROR)
-    events = words_filter(code_prefix_filter(events, search.code), "message", search.words())
-    return _error_filters(events, search)
+    return _error_filters(code_prefix_filter(events, search.code), search)
 
 
 def errors_page(*, project_id: object, search: ErrorSearch) -> Page[Event]:
@@ -105,13 +106,16 @@ def errors_page(*, project_id: object, search: ErrorSearch) -> Page[Event]:
     ``event_message_search``). The time range is of arrival, the order the list is in."""
     events = _errors_matching(project_id, search)
     events = events.filter(keyset_before("received_at", search.after))
-    rows = list(events.order_by("-received_at", "-id")[: search.limit + 1])
+    rows = words_page(events.order_by("-received_at", "-id"), "message", search.words(),
+                      search.limit)  # fmt: skip
     return page_of(rows, search.limit, lambda event: (event.received_at, event.id))
 
 
 def error_ids_matching(*, project_id: object, search: ErrorSearch, ids: list[int]) -> set[int]:
     """Which of these new errors a filtered list shows: the list's own query, on them only."""
-    return set(_errors_matching(project_id, search).filter(id__in=ids).values_list("id", flat=True))
+    events = _errors_matching(project_id, search).filter(id__in=ids)
+    events = words_filter(events, "message", search.words())
+    return set(events.values_list("id", flat=True))
 
 
 def _error_filters(events: QuerySet[Event], search: ErrorSearch) -> QuerySet[Event]:

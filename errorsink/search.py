@@ -83,8 +83,8 @@ class _Search(BaseModel):
     # Pages send other parameters too (the quality window); they are not this model's business.
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    q: str = Field("", max_length=200, description="Words in the text, each matched as a "
-                   "prefix, case-insensitive (PostgreSQL text search).")  # fmt: skip
+    q: str = Field("", max_length=200, description="Words in the text, whole words, any "
+                   "case (PostgreSQL text search).")  # fmt: skip
     code: str = Field("", max_length=128, description="Code prefix, case-insensitive.")
     build_id: str = Field("", max_length=200, description="Exactly this build.")
     since: Annotated[Moment | None, BeforeValidator(_blank_is_none)] = None
@@ -113,9 +113,9 @@ def _url_value(value: Any) -> str:
 
 
 def words_query(words: list[str]) -> SearchQuery:
-    """Every word, each as a prefix, in PostgreSQL's simple configuration (no stemming, so
-    codes and ids match as written)."""
-    return SearchQuery(" & ".join(f"{word}:*" for word in words), config="simple",
+    """Every word, whole, in PostgreSQL's simple configuration (no stemming, so codes and ids
+    match as written). Whole words, not prefixes: a prefix query reads far more of the index."""
+    return SearchQuery(" & ".join(words), config="simple",
                        search_type="raw")  # fmt: skip
 
 
@@ -126,6 +126,29 @@ def words_filter(queryset: QuerySet, column: str, words: list[str]) -> QuerySet:
     return queryset.annotate(_words=SearchVector(column, config="simple")).filter(
         _words=words_query(words)
     )
+
+
+# How many of a list's newest rows a word search reads before asking the words' index.
+NEWEST_SCANNED = 2000
+
+
+def words_page(ordered: QuerySet, column: str, words: list[str], limit: int) -> list:
+    """The first ``limit + 1`` rows of ``ordered`` whose ``column`` holds every word.
+
+    PostgreSQL cannot tell a common word from a rare one here (no statistics on the words of
+    an expression), so it would either walk the newest rows computing each one's words (slow
+    for a rare word: it reads them all) or collect every match from the words' index and sort
+    them (slow for a common word: millions). Instead, the newest NEWEST_SCANNED rows are
+    searched first, which finds a common word's page at once; only when they hold too few
+    matches is the index asked, and then the matches are few.
+    """
+    if not words:
+        return list(ordered[: limit + 1])
+    newest = ordered.values("pk")[:NEWEST_SCANNED]
+    rows = list(words_filter(ordered.filter(pk__in=newest), column, words)[: limit + 1])
+    if len(rows) > limit:
+        return rows
+    return list(words_filter(ordered, column, words)[: limit + 1])
 
 
 def code_prefix_filter(queryset: QuerySet, code: str) -> QuerySet:

@@ -52,13 +52,7 @@ class EventRow(NamedTuple):
     @classmethod
     def of(cls, seq: int, event: NormalisedEvent, raw_text: str, received_at: datetime) -> EventRow:
         """``raw_text`` is the item as it came, stored without re-serialising."""
-        parts = key = None
-        if event.kind == "error":
-            parts = fingerprint_parts(
-                code=event.code, message=event.message, stack=event.stack or "",
-                custom=event.fingerprint,
-            )  # fmt: skip
-            key = str(fingerprint_key(parts))
+        key, parts = event_grouping(event)
         # tuple.__new__ skips the Python frame of the generated __new__: a row per item.
         return tuple.__new__(cls, (
             seq, event.project_id, event.event_id, _clean_text(event.session_id), event.kind,
@@ -71,6 +65,15 @@ class EventRow(NamedTuple):
 
 
 _COLUMNS = EventRow._fields[:-1]
+
+
+def event_grouping(event: NormalisedEvent) -> tuple[str | None, list[str] | None]:
+    """An error's fingerprint key and parts (errorsink/grouping.py); other kinds have none."""
+    if event.kind != "error":
+        return None, None
+    parts = fingerprint_parts(code=event.code, message=event.message, stack=event.stack or "",
+                              custom=event.fingerprint)  # fmt: skip
+    return str(fingerprint_key(parts)), parts
 
 
 @dataclass

@@ -10,7 +10,14 @@ pytestmark = pytest.mark.pure
 
 @pytest.mark.parametrize(
     "module",
-    ["bench.__main__", "bench.ingest", "bench.retention", "bench.live_latency", "bench.quality"],
+    [
+        "bench.__main__",
+        "bench.ingest",
+        "bench.retention",
+        "bench.live_latency",
+        "bench.quality",
+        "bench.issues",
+    ],
 )
 def test_it_imports_every_benchmark(module):
     benchmark = importlib.import_module(module)
