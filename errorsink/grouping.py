@@ -9,30 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
-
-import orjson
+from functools import lru_cache
 
 # A custom fingerprint may name the default in its place, as Sentry's does.
 DEFAULT_TOKEN = "{{ default }}"
 MESSAGE_MASK_LIMIT = 500
 
-# Masked in this order: a URL may hold numbers and hex, a quoted value anything.
-_MASKS = [
-    (re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE), "<url>"),
-    (re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|`[^`\n]*`"), "<quoted>"),
-    (
-        re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b", re.I),
-        "<uuid>",
-    ),
+# One pass over the message, the first alternative that matches at a place winning: a URL may
+# hold numbers and hex, a quoted value anything, a UUID digits.
+_MASK = re.compile(
+    r"(?P<url>\b[a-z][a-z0-9+.-]*://\S+)"
+    r"|(?P<quoted>\"[^\"\n]*\"|'[^'\n]*'|`[^`\n]*`)"
+    r"|(?P<uuid>\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b)"
     # 0x-prefixed, or 8+ hex digits with both a digit and a letter ("deadbeef" is a word).
-    (
-        re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.I),
-        "<hex>",
-    ),
+    r"|(?P<hex>\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b)"
     # Digits starting a word: "500ms" is a number with a unit, "v2" and "http2" are names.
-    (re.compile(r"\b\d+(?:[.,:]\d+)*"), "<num>"),
-]
+    r"|(?P<num>\b\d+(?:[.,:]\d+)*)",
+    re.IGNORECASE,
+)
+_MARKERS = {"url": "<url>", "quoted": "<quoted>", "uuid": "<uuid>", "hex": "<hex>",
+            "num": "<num>"}  # fmt: skip
+# Nothing to mask without a digit, a quote or a URL: most of the work is skipped.
+_MAYBE_VARIABLE = re.compile(r"[\d\"'`]|://")
 # "at handler (src/agent.js:10:5)" or "at src/agent.js:10:5": JavaScript, innermost first.
 _JS_FRAME = re.compile(r"^\s*at\s+(?:(?P<function>.+?)\s+\()?(?P<file>[^()\s]+?)(?::\d+)*\)?\s*$")
 # 'File "agent/handler.py", line 10, in on_message': Python, innermost last.
@@ -42,8 +40,8 @@ _PY_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+, in (?P<function>\
 def message_masked(message: str) -> str:
     """The message with numbers, UUIDs, hex ids, quoted values and URLs replaced by markers."""
     masked = message[:MESSAGE_MASK_LIMIT]
-    for pattern, marker in _MASKS:
-        masked = pattern.sub(marker, masked)
+    if _MAYBE_VARIABLE.search(masked):
+        masked = _MASK.sub(lambda match: _MARKERS[match.lastgroup], masked)
     return " ".join(masked.split())
 
 
@@ -52,9 +50,10 @@ def stack_top_frame(stack: str) -> str:
     build); "" when the stack has no frame errorsink can read."""
     if not stack:
         return ""
-    python_frames = [m for line in stack.splitlines() if (m := _PY_FRAME.match(line))]
-    if python_frames:
-        return _frame(python_frames[-1])
+    if 'File "' in stack:
+        python_frames = [m for line in stack.splitlines() if (m := _PY_FRAME.match(line))]
+        if python_frames:
+            return _frame(python_frames[-1])
     for line in stack.splitlines():
         match = _JS_FRAME.match(line)
         if match and re.search(r"\w", match.group("file")):  # not a placeholder such as "…"
@@ -83,6 +82,19 @@ def fingerprint_parts(
     return parts
 
 
-def fingerprint_key(parts: list[str]) -> uuid.UUID:
-    """128 bits of the parts: collisions are out of reach, and the key is a native uuid."""
-    return uuid.UUID(bytes=hashlib.blake2b(orjson.dumps(parts), digest_size=16).digest())
+def fingerprint_key(parts: list[str]) -> str:
+    """128 bits of the parts as 32 hex digits, which PostgreSQL reads as a uuid: collisions are
+    out of reach. Parts never hold the separator (a control character)."""
+    joined = "\x1f".join(part.replace("\x1f", " ") for part in parts)
+    return hashlib.blake2b(joined.encode(), digest_size=16).hexdigest()
+
+
+@lru_cache(maxsize=8192)
+def fingerprint_cached(
+    code: str, message: str, stack: str, custom: tuple[str, ...] | None
+) -> tuple[str, list[str]]:
+    """Key and parts of an error, remembered: the same crash repeats, often word for word, and
+    its fingerprint is the ingest worker's costliest per-item step after validation."""
+    parts = fingerprint_parts(code=code, message=message, stack=stack,
+                              custom=list(custom) if custom else None)  # fmt: skip
+    return fingerprint_key(parts), parts

@@ -103,7 +103,7 @@ def _row(pk: int, project_id: str, session_id: str, code: str, name: str, messag
          own: object) -> tuple[int, BackfillRow]:  # fmt: skip
     parts = fingerprint_parts(code=code, message=message, stack=stack, custom=_own(own))
     return pk, BackfillRow(project_id, session_id, code, name, message, build_id, occurred_at,
-                           received_at, str(fingerprint_key(parts)), parts)  # fmt: skip
+                           received_at, fingerprint_key(parts), parts)  # fmt: skip
 
 
 def _own(value: object) -> list[str] | None:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import orjson
 from django.db import DataError, IntegrityError, connection, transaction
 
-from errorsink.grouping import fingerprint_key, fingerprint_parts
+from errorsink.grouping import fingerprint_cached
 from errorsink.ingest.formats import NormalisedEvent
 from errorsink.ingest.issues import issues_upsert
 
@@ -65,15 +65,19 @@ class EventRow(NamedTuple):
 
 
 _COLUMNS = EventRow._fields[:-1]
+FINGERPRINT_CACHED_CHARS = 4000
 
 
 def event_grouping(event: NormalisedEvent) -> tuple[str | None, list[str] | None]:
     """An error's fingerprint key and parts (errorsink/grouping.py); other kinds have none."""
     if event.kind != "error":
         return None, None
-    parts = fingerprint_parts(code=event.code, message=event.message, stack=event.stack or "",
-                              custom=event.fingerprint)  # fmt: skip
-    return str(fingerprint_key(parts)), parts
+    custom = tuple(event.fingerprint) if event.fingerprint else None
+    stack = event.stack or ""
+    if len(event.message) + len(stack) > FINGERPRINT_CACHED_CHARS:
+        # Not remembered: the cache's memory stays bounded (8,192 entries of a few KB).
+        return fingerprint_cached.__wrapped__(event.code, event.message, stack, custom)
+    return fingerprint_cached(event.code, event.message, stack, custom)
 
 
 @dataclass

@@ -83,5 +83,15 @@ def test_an_items_own_fingerprint_wins_and_may_name_the_default():
 
 def test_the_key_is_a_uuid_of_the_parts():
     key = fingerprint_key(["code: X"])
-    assert isinstance(key, uuid.UUID)
+    assert str(uuid.UUID(key)).replace("-", "") == key  # 32 hex digits PostgreSQL reads
     assert key == fingerprint_key(["code: X"]) != fingerprint_key(["code: X", ""])
+    assert fingerprint_key(["a", "b"]) != fingerprint_key(["a\x1fb"])
+
+
+def test_a_remembered_fingerprint_is_the_same_as_a_computed_one():
+    from errorsink.grouping import fingerprint_cached
+
+    parts = fingerprint_parts(code="X", message="m 5", stack="Error\n at a (f.js:1:1)")
+    assert fingerprint_cached("X", "m 5", "Error\n at a (f.js:1:1)", None) == (
+        fingerprint_key(parts), parts)  # fmt: skip
+    assert fingerprint_cached("X", "m", "", ("db",))[1] == ["custom: db"]
