@@ -36,7 +36,7 @@ def _last_id(cursor) -> int:
 
 
 # The indexes issues added to the event table: gone while grouping is off, as before issues.
-GROUPING_INDEXES = ("event_issue", "event_message_search", "event_fingerprint_missing")
+GROUPING_INDEXES = ("event_issue_newest", "event_message_search", "event_fingerprint_missing")
 ROUNDS = 2
 
 

@@ -22,7 +22,6 @@ from errorsink.issues import (
     issue_trends,
 )
 from errorsink.paging import LIMIT_DEFAULT
-from errorsink.search import cursor_after
 
 STATUS_VERBS = {"resolved": "Resolve", "ignored": "Ignore", "unresolved": "Reopen"}
 
@@ -49,7 +48,7 @@ def issue_summary_context(issue: Issue) -> dict:
 
 
 def issue_events_context(issue: Issue, cursor: str) -> dict:
-    page = issue_events_page(issue=issue, cursor_after=cursor_after(cursor), limit=LIMIT_DEFAULT)
+    page = issue_events_page(issue=issue, cursor=cursor, limit=LIMIT_DEFAULT)
     return {"events": error_rows_annotate(page.items), "next": page.next, "cursor": cursor}
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from errorsink.issue_models import STATUSES, Issue, IssueHour, IssueSession
 from errorsink.models import Event, Session
-from errorsink.paging import Page, page_of
+from errorsink.paging import BadCursor, Page, cursor_decode, page_of
 from errorsink.search import (
     SORT_COLUMNS,
     ErrorSearch,
@@ -61,14 +61,29 @@ def issue_status_set(*, issue: Issue, status: str) -> Issue:
     return issue
 
 
-def issue_events_page(*, issue: Issue, cursor_after: tuple | None, limit: int) -> Page[Event]:
-    """The issue's events, newest arrival first (index ``event_issue``)."""
-    events = Event.objects.defer("raw").filter(
-        project_id=issue.project_id, kind=Event.ERROR, fingerprint=issue.fingerprint
-    )
-    events = events.filter(keyset_before("received_at", cursor_after))
-    rows = list(events.order_by("-received_at", "-id")[: limit + 1])
-    return page_of(rows, limit, lambda event: (event.received_at, event.id))
+def issue_events_page(*, issue: Issue, cursor: str, limit: int) -> Page[Event]:
+    """The issue's events, newest first by id, which is arrival order (ids are drawn as
+    batches are stored): index ``event_issue``, kept narrow because ingest writes every error
+    into it at a random place. ValueError when the cursor is not one this list handed out."""
+    events = Event.objects.defer("raw").filter(kind=Event.ERROR, fingerprint=issue.fingerprint)
+    # Another project may share the fingerprint (the same error text): the index narrows by
+    # fingerprint, this by project.
+    events = events.filter(project_id=issue.project_id)
+    after = issue_events_after(cursor)
+    if after is not None:
+        events = events.filter(id__lt=after)
+    rows = list(events.order_by("-id")[: limit + 1])
+    return page_of(rows, limit, lambda event: (event.id,))
+
+
+def issue_events_after(cursor: str) -> int | None:
+    """The id an issue's events continue below; ValueError for a cursor it did not hand out."""
+    if not cursor:
+        return None
+    try:
+        return cursor_decode(cursor, int)[0]
+    except BadCursor as exc:
+        raise ValueError(str(exc)) from None
 
 
 def issue_sessions(*, issue: Issue, limit: int = ISSUE_SESSIONS_SHOWN) -> list[Session]:

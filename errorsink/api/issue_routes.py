@@ -20,9 +20,15 @@ from errorsink.api.issue_schemas import (
 from errorsink.api.routes import api_errors
 from errorsink.api.schemas import event_out
 from errorsink.issue_models import Issue
-from errorsink.issues import issue_events_page, issue_get, issue_status_set, issues_page
+from errorsink.issues import (
+    issue_events_after,
+    issue_events_page,
+    issue_get,
+    issue_status_set,
+    issues_page,
+)
 from errorsink.paging import LIMIT_DEFAULT, LIMIT_MAX
-from errorsink.search import IssueSearch, cursor_after
+from errorsink.search import IssueSearch
 
 router = Router(tags=["issues"])
 # A bigint: a larger id is no issue at all, not a database error.
@@ -79,7 +85,7 @@ class IssueEventsQuery(Schema):
     @field_validator("cursor")
     @classmethod
     def _cursor_readable(cls, cursor: str) -> str:
-        cursor_after(cursor)
+        issue_events_after(cursor)
         return cursor
 
 
@@ -93,9 +99,7 @@ def issue_events(
     request: HttpRequest, project_id: str, issue_id: IssueId, paging: Query[IssueEventsQuery]
 ):
     issue = _issue_or_404(request, issue_id)
-    page = issue_events_page(
-        issue=issue, cursor_after=cursor_after(paging.cursor), limit=paging.limit
-    )
+    page = issue_events_page(issue=issue, cursor=paging.cursor, limit=paging.limit)
     return {
         "issue": issue_out(issue),
         "events": [event_out(event) for event in page.items],
