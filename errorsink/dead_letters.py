@@ -26,6 +26,9 @@ from errorsink.ingest.queue import dead_letter_name, queue_name
 
 SCAN_MAX = 5000
 CHUNK = 500
+# Entries removed per script call: LREM walks the list, and Redis serves nobody else meanwhile;
+# 50 keeps a call to milliseconds on a long list.
+REMOVE_CHUNK = 50
 SAMPLES = 3
 SAMPLE_CHARS = 2000
 COUNT_CACHE_SECONDS = 30
@@ -161,8 +164,8 @@ def _take_out(project_id: object, group_key: str, *, requeue: bool) -> int:
         return 0
     keys = [dead_letter_name(), queue_name()] if requeue else [dead_letter_name()]
     done = 0
-    for start in range(0, group.count, CHUNK):
-        letters = group.letters[start : start + CHUNK]
+    for start in range(0, group.count, REMOVE_CHUNK):
+        letters = group.letters[start : start + REMOVE_CHUNK]
         args = [letter.entry for letter in letters] + [letter.item for letter in letters]
         done += redis_client().eval(_TAKE_OUT, len(keys), *keys, *args)
     _count_forget(project_id)
