@@ -40,15 +40,16 @@ def dead_letters(request: HttpRequest, project_id) -> HttpResponse:
 def dead_letters_act(request: HttpRequest, project_id) -> HttpResponse:
     project = _owned_project(request, project_id)
     action, group = request.POST.get("action", ""), request.POST.get("group", "")
+    seen = request.POST.get("seen_until", "")
     if action == "requeue":
-        done = dead_letters_requeue(project_id=project.id, group_key=group)
+        done = dead_letters_requeue(project_id=project.id, group_key=group, seen_until=seen)
         messages.success(
             request,
             f"Requeued {done} item{'s' if done != 1 else ''}: the worker stores each again, or "
             "dead-letters it again with its reason.",
         )
     elif action == "discard":
-        done = dead_letters_discard(project_id=project.id, group_key=group)
+        done = dead_letters_discard(project_id=project.id, group_key=group, seen_until=seen)
         messages.success(request, f"Discarded {done} dead letter{'s' if done != 1 else ''}.")
     else:
         messages.error(request, "Choose requeue or discard.")

@@ -39,7 +39,8 @@ _TAKE_OUT = """
 local n = #ARGV / 2
 local done = 0
 for i = 1, n do
-  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
+  -- From the tail: the entries a page shows are the newest.
+  if redis.call('LREM', KEYS[1], -1, ARGV[i]) == 1 then
     done = done + 1
     if KEYS[2] then redis.call('LPUSH', KEYS[2], ARGV[n + i]) end
   end
@@ -94,15 +95,17 @@ def project_dead_letters(*, project_id: object) -> ProjectDeadLetters:
     """The project's dead letters among the newest SCAN_MAX, grouped by reason, newest first."""
     client = redis_client()
     name = dead_letter_name()
+    # Positions from the head, counted from the length read first: the worker appends at the
+    # tail, which moves no entry already there, so no entry is read twice or skipped.
     total = client.llen(name)
     marker = str(project_id).lower().encode()
     groups: dict[str, ReasonGroup] = {}
     scanned = 0
-    # Newest first: the worker appends with RPUSH, so from the right end backwards.
-    for end in range(-1, -min(total, SCAN_MAX) - 1, -CHUNK):
-        chunk = client.lrange(name, max(end - CHUNK + 1, -SCAN_MAX), end)
+    for stop in range(total - 1, max(total - SCAN_MAX, 0) - 1, -CHUNK):
+        start = max(stop - CHUNK + 1, total - SCAN_MAX, 0)
+        chunk = client.lrange(name, start, stop)
         scanned += len(chunk)
-        for entry in reversed(chunk):
+        for entry in reversed(chunk):  # newest first
             letter = _of_project(entry, marker, project_id)
             if letter is not None:
                 key = _reason_key(letter.reason)
@@ -147,26 +150,30 @@ def _reason_key(reason: str) -> str:
     return hashlib.blake2b(message_masked(reason).encode(), digest_size=8).hexdigest()
 
 
-def dead_letters_requeue(*, project_id: object, group_key: str) -> int:
-    """Put the group's items back on the ingest queue, as they came; returns how many."""
-    return _take_out(project_id, group_key, requeue=True)
+def dead_letters_requeue(*, project_id: object, group_key: str, seen_until: str) -> int:
+    """Put the group's items back on the ingest queue, as they came; returns how many. Only
+    entries dead-lettered up to ``seen_until`` (the newest the page showed) are touched."""
+    return _take_out(project_id, group_key, seen_until, requeue=True)
 
 
-def dead_letters_discard(*, project_id: object, group_key: str) -> int:
-    """Delete the group's entries; returns how many."""
-    return _take_out(project_id, group_key, requeue=False)
+def dead_letters_discard(*, project_id: object, group_key: str, seen_until: str) -> int:
+    """Delete the group's entries up to ``seen_until``; returns how many."""
+    return _take_out(project_id, group_key, seen_until, requeue=False)
 
 
-def _take_out(project_id: object, group_key: str, *, requeue: bool) -> int:
+def _take_out(project_id: object, group_key: str, seen_until: str, *, requeue: bool) -> int:
     found = project_dead_letters(project_id=project_id)
     group = next((group for group in found.groups if group.key == group_key), None)
     if group is None:
         return 0
+    # ISO 8601 in UTC, all written alike: comparable as text. Nothing arrived after the page
+    # was drawn is acted on, so Discard never deletes an item its owner did not see.
+    letters = [letter for letter in group.letters if letter.at <= seen_until]
     keys = [dead_letter_name(), queue_name()] if requeue else [dead_letter_name()]
     done = 0
-    for start in range(0, group.count, REMOVE_CHUNK):
-        letters = group.letters[start : start + REMOVE_CHUNK]
-        args = [letter.entry for letter in letters] + [letter.item for letter in letters]
+    for start in range(0, len(letters), REMOVE_CHUNK):
+        chunk = letters[start : start + REMOVE_CHUNK]
+        args = [letter.entry for letter in chunk] + [letter.item for letter in chunk]
         done += redis_client().eval(_TAKE_OUT, len(keys), *keys, *args)
     _count_forget(project_id)
     return done

@@ -81,18 +81,20 @@ def test_members_outsiders_and_anonymous_get_nothing(client, bob, charlie, proje
     assert redis_client().llen(dead_letter_name()) == 6
 
 
-def _group_key(page: str, reason_start: str) -> str:
+def _form(page: str, reason_start: str, action: str) -> dict:
+    """The fields of a group's form, as the page drew them."""
     import re
 
     section = page[page.index(reason_start) :]
-    return re.search(r'name="group" value="([0-9a-f]+)"', section).group(1)
+    key = re.search(r'name="group" value="([0-9a-f]+)"', section).group(1)
+    seen = re.search(r'name="seen_until" value="([^"]+)"', section).group(1)
+    return {"group": key, "seen_until": seen, "action": action}
 
 
 def test_requeued_items_go_back_as_they_came_and_get_stored(client, alice, project, buried):
     client.force_login(alice)
-    key = _group_key(_page(client, project), "× rejected by the database")
-    response = client.post(reverse("dead-letters-act", args=[project.id]),
-                           {"action": "requeue", "group": key}, follow=True)  # fmt: skip
+    form = _form(_page(client, project), "× rejected by the database", "requeue")
+    response = client.post(reverse("dead-letters-act", args=[project.id]), form, follow=True)
     assert "Requeued 3 items" in response.content.decode()
     queued = redis_client().lrange(queue_name(), 0, -1)
     assert sorted(queued) == sorted(orjson.dumps(_item(project, n)) for n in range(3))
@@ -101,18 +103,29 @@ def test_requeued_items_go_back_as_they_came_and_get_stored(client, alice, proje
     assert IngestConsumer(batch_size=10).run_once() == 3
     assert set(Event.objects.values_list("event_id", flat=True)) == {"dead-0", "dead-1", "dead-2"}
     # Requeued once: clicking again finds nothing to requeue.
-    again = client.post(reverse("dead-letters-act", args=[project.id]),
-                        {"action": "requeue", "group": key}, follow=True)  # fmt: skip
+    again = client.post(reverse("dead-letters-act", args=[project.id]), form, follow=True)
     assert "Requeued 0 items" in again.content.decode()
 
 
 def test_discard_removes_only_that_group_of_this_project(client, alice, project, buried):
     client.force_login(alice)
-    key = _group_key(_page(client, project), "× field")
-    client.post(reverse("dead-letters-act", args=[project.id]), {"action": "discard", "group": key})
+    form = _form(_page(client, project), "× field", "discard")
+    client.post(reverse("dead-letters-act", args=[project.id]), form)
     left = [
         orjson.loads(entry)["reason"] for entry in redis_client().lrange(dead_letter_name(), 0, -1)
     ]
     assert "field 'code' must be a string" not in left and len(left) == 5
     assert redis_client().llen(queue_name()) == 0
     assert "<strong>3</strong> in 1 reason" in _page(client, project)
+
+
+def test_nothing_dead_lettered_after_the_page_was_drawn_is_touched(client, alice, project, buried):
+    client.force_login(alice)
+    form = _form(_page(client, project), "× field", "discard")
+    late = _bury(_item(project, 10), "field 'code' must be a string")  # while the owner reads
+    response = client.post(reverse("dead-letters-act", args=[project.id]), form, follow=True)
+    assert "Discarded 1 dead letter." in response.content.decode()
+    left = [
+        orjson.loads(entry)["item"] for entry in redis_client().lrange(dead_letter_name(), 0, -1)
+    ]
+    assert late.decode() in left
