@@ -102,16 +102,18 @@ def _progress(message: str) -> None:
     print(f"[bench.issues {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _environment() -> dict[str, str]:
+def _environment(*, reuse: bool = False) -> dict[str, str]:
     import psycopg
 
     env = bench_env()
     # Thousands of requests a minute with one key: a limit this high keeps its Redis round trip
     # in every request, as in production, without refusing the benchmark.
     os.environ["ERRORSINK_API_RATE_LIMIT"] = "1000000000"
-    with psycopg.connect(replace_path(env["DATABASE_URL"], "/postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    if not reuse:
+        with psycopg.connect(replace_path(env["DATABASE_URL"], "/postgres"),
+                             autocommit=True) as conn:  # fmt: skip
+            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{DATABASE}"')
     env["DATABASE_URL"] = replace_path(env["DATABASE_URL"], f"/{DATABASE}")
     env["REDIS_URL"] = replace_path(env["REDIS_URL"], f"/{REDIS_DB}")
     os.environ.update({key: env[key] for key in ("DATABASE_URL", "REDIS_URL")})
@@ -163,6 +165,20 @@ def generate(*, events: int, issues: int) -> dict:
     _progress(f"generated in {time.perf_counter() - started:.0f} s")
     return {"user": user, "project": project, "key": key, "issues": made_issues,
             "seconds": round(time.perf_counter() - started)}  # fmt: skip
+
+
+def existing() -> dict:
+    """What a --keep run made: its user, project, a new key, and the issues."""
+    from django.contrib.auth.models import User
+
+    from errorsink.api_keys import api_key_create
+    from errorsink.issue_models import Issue
+    from errorsink.models import Project
+
+    project = Project.objects.get(name="big")
+    _, key = api_key_create(project=project, scopes="errors:read")
+    return {"user": User.objects.get(username="bench"), "project": project, "key": key,
+            "issues": Issue.objects.filter(project=project).count(), "seconds": 0}  # fmt: skip
 
 
 def check_sample(project) -> int:
@@ -244,10 +260,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--issues", type=int, default=ISSUES)
     parser.add_argument("--requests", type=int, default=REQUESTS)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time what a --keep run left, not generating again"
+    )
     args = parser.parse_args(argv)
-    env = _environment()
+    env = _environment(reuse=args.reuse)
     try:
-        made = generate(events=args.events, issues=args.issues)
+        made = existing() if args.reuse else generate(events=args.events, issues=args.issues)
         checked = check_sample(made["project"])
         result = {"benchmark": "issues", "events": args.events, "issues": made["issues"],
                   "generation_seconds": made["seconds"], "issues_checked_by_recount": checked,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from errorsink.issue_models import STATUSES, Issue, IssueHour, IssueSession
+from errorsink.issue_models import STATUSES, Issue, IssueHour
 from errorsink.models import Event, Session
 from errorsink.paging import BadCursor, Page, cursor_decode, page_of
 from errorsink.search import (
@@ -23,6 +23,8 @@ from errorsink.search import (
 
 TREND_HOURS = 24
 ISSUE_SESSIONS_SHOWN = 20
+# An issue's newest errors read to find the sessions it was last seen in.
+SESSIONS_SCANNED = 500
 
 
 def issues_page(*, project_id: object, search: IssueSearch) -> Page[Issue]:
@@ -87,10 +89,17 @@ def issue_events_after(cursor: str) -> int | None:
 
 
 def issue_sessions(*, issue: Issue, limit: int = ISSUE_SESSIONS_SHOWN) -> list[Session]:
-    """Sessions the issue was seen in, the most recently active first."""
-    session_ids = IssueSession.objects.filter(issue=issue).values("session_id")
-    sessions = Session.objects.filter(project_id=issue.project_id, session_id__in=session_ids)
-    return list(sessions.order_by("-last_seen", "-id")[:limit])
+    """The sessions with the issue's newest errors, most recent first: read from the issue's
+    newest events (index ``event_issue_newest``), so an issue seen in 100,000 sessions costs
+    what one seen in ten does."""
+    newest = Event.objects.filter(
+        kind=Event.ERROR, fingerprint=issue.fingerprint, project_id=issue.project_id
+    ).exclude(session_id="")
+    recent = newest.order_by("-id").values_list("session_id", flat=True)[:SESSIONS_SCANNED]
+    session_ids = list(dict.fromkeys(recent))[:limit]
+    found = {s.session_id: s for s in Session.objects.filter(
+        project_id=issue.project_id, session_id__in=session_ids)}  # fmt: skip
+    return [found[session_id] for session_id in session_ids if session_id in found]
 
 
 def issue_trends(

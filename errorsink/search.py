@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from pydantic import (
@@ -148,7 +149,13 @@ def words_page(ordered: QuerySet, column: str, words: list[str], limit: int) -> 
     rows = list(words_filter(ordered.filter(pk__in=newest), column, words)[: limit + 1])
     if len(rows) > limit:
         return rows
-    return list(words_filter(ordered, column, words)[: limit + 1])
+    # The words are rare among the newest rows: collect their matches from the words' index
+    # and sort those. Left to itself the planner may still walk the newest rows (its guess of a
+    # word's share is a fixed fraction), so plain index scans are off for this one query; the
+    # bitmap scan of the words' index stays on.
+    with transaction.atomic(using=ordered.db), connections[ordered.db].cursor() as cursor:
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        return list(words_filter(ordered, column, words)[: limit + 1])
 
 
 def code_prefix_filter(queryset: QuerySet, code: str) -> QuerySet:
