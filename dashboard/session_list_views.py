@@ -9,11 +9,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from pydantic import ValidationError
 
 from dashboard.access import get_membership_or_404
 from errorsink import catalog, selectors
-from errorsink.search import SessionSearch
+from errorsink.search import SessionSearch, validated_leniently
 from errorsink.session_list import NO_END, sessions_page
 
 CHOICES = [("", "any"), ("true", "yes"), ("false", "no")]
@@ -22,16 +21,7 @@ CHOICES = [("", "any"), ("true", "yes"), ("false", "no")]
 def _search(request: HttpRequest) -> tuple[SessionSearch, list[str]]:
     """The filters of the URL; a value the model refuses is named and left out."""
     params = {key: request.GET.get(key, "") for key in SessionSearch.model_fields}
-    problems: list[str] = []
-    for _ in range(len(params) + 1):
-        try:
-            return SessionSearch.model_validate(params), problems
-        except ValidationError as exc:
-            for error in exc.errors():
-                name = str(error["loc"][0]) if error["loc"] else ""
-                problems.append(f"{name}: {error['msg']}")
-                params.pop(name, None)
-    return SessionSearch(), problems
+    return validated_leniently(SessionSearch, params)
 
 
 @login_required

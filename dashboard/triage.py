@@ -13,13 +13,12 @@ from urllib.parse import urlencode
 
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
-from pydantic import ValidationError
 
 from dashboard.present import error_rows_annotate, sparkline_points
 from errorsink.issue_models import STATUSES
 from errorsink.issues import errors_page, issue_trends, issues_page
 from errorsink.paging import Page
-from errorsink.search import ErrorSearch, IssueSearch
+from errorsink.search import ErrorSearch, IssueSearch, validated_leniently
 
 ISSUE_TABLE = "dashboard/partials/issue_table.html"
 # The URL parameters of the page: the errors list pages with `cursor`, the issues list with
@@ -65,7 +64,7 @@ class Filters:
 def filters_read(query: Mapping[str, str]) -> Filters:
     """The page's own parameters only: a socket's URL also carries what it alone needs."""
     params = {key: str(query[key]).strip() for key in PAGE_PARAMS if key in query}
-    if params.get("from"):
+    if params.get("from"):  # a custom range's start, from a datetime-local input
         params["since"] = params["from"]
     problems: list[str] = []
     errors = _checked(ErrorSearch, params, problems)
@@ -75,20 +74,9 @@ def filters_read(query: Mapping[str, str]) -> Filters:
 
 
 def _checked[M: (ErrorSearch, IssueSearch)](model: type[M], params: dict, problems: list) -> M:
-    """The model of ``params``, leaving out (and naming) each value it refuses."""
-    params = dict(params)
-    for _ in range(len(params) + 1):
-        try:
-            return model.model_validate(params)
-        except ValidationError as exc:
-            for error in exc.errors():
-                name = str(error["loc"][0]) if error["loc"] else ""
-                message = f"{name}: {error['msg']}" if name else error["msg"]
-                if message not in problems:
-                    problems.append(message)
-                params.pop("from" if name == "since" and "from" in params else name, None)
-                params.pop(name, None)
-    return model()
+    search, refused = validated_leniently(model, params)
+    problems.extend(problem for problem in refused if problem not in problems)
+    return search
 
 
 @dataclass

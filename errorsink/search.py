@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
 )
@@ -73,6 +74,37 @@ Moment = Annotated[
     Field(description='ISO 8601 (UTC when it has no zone), or a duration before now: "15m", '
           '"24h", "7d".'),
 ]  # fmt: skip
+
+
+def _arrival_cursor_checked(cursor: str) -> str:
+    cursor_after(cursor)
+    return cursor
+
+
+# The cursor of a list by (time, id): what the previous page's "next" said.
+ArrivalCursor = Annotated[
+    str,
+    Field(max_length=500, description='The "next" of the previous page.'),
+    AfterValidator(_arrival_cursor_checked),
+]
+
+
+def validated_leniently[M: BaseModel](model: type[M], params: dict) -> tuple[M, list[str]]:
+    """The model of a page's query string, leaving out (and naming) each value it refuses: a
+    page says what it could not use and shows the rest, where the API answers 422."""
+    params = dict(params)
+    problems: list[str] = []
+    for _ in range(len(params) + 1):
+        try:
+            return model.model_validate(params), problems
+        except ValidationError as exc:
+            for error in exc.errors():
+                name = str(error["loc"][0]) if error["loc"] else ""
+                message = f"{name}: {error['msg']}" if name else error["msg"]
+                if message not in problems:
+                    problems.append(message)
+                params.pop(name, None)
+    return model(), problems
 
 
 def _blank_is_none(value: Any) -> Any:
@@ -168,7 +200,7 @@ class ErrorSearch(_Search):
     source: Literal["", *SOURCES] = Field("", description="Where the error came from.")
     ctx: str = Field("", max_length=300, description='A customer-context value, "key=value" '
                      '(the value as JSON when it parses, else as text).')  # fmt: skip
-    cursor: str = Field("", max_length=500, description='The "next" of the previous page.')
+    cursor: ArrivalCursor = ""
 
     @field_validator("ctx")
     @classmethod
@@ -176,12 +208,6 @@ class ErrorSearch(_Search):
         if ctx and not ctx.partition("=")[0].strip():
             raise ValueError('must be "key=value"')
         return ctx
-
-    @field_validator("cursor")
-    @classmethod
-    def _cursor_readable(cls, cursor: str) -> str:
-        cursor_after(cursor)
-        return cursor
 
     @property
     def after(self) -> tuple[datetime, int] | None:
@@ -273,13 +299,7 @@ class SessionSearch(BaseModel):
         None, description="Had at least one error."
     )
     limit: int = Field(LIMIT_DEFAULT, ge=1, le=LIMIT_MAX, description="Page size.")
-    cursor: str = Field("", max_length=500, description='The "next" of the previous page.')
-
-    @field_validator("cursor")
-    @classmethod
-    def _cursor_readable(cls, cursor: str) -> str:
-        cursor_after(cursor)
-        return cursor
+    cursor: ArrivalCursor = ""
 
     @property
     def after(self) -> tuple[datetime, int] | None:
