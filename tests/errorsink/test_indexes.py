@@ -78,11 +78,14 @@ def plan(queryset) -> str:
 
 
 def plan_of_read(read) -> str:
-    """The plan of the last query a selector ran, exactly as it sent it."""
+    """The plan of the last query a selector ran, exactly as it sent it (without the planner
+    option a word search sets for its last query: the plan here is PostgreSQL's own choice)."""
     with CaptureQueriesContext(connection) as queries:
         read()
+    # The last read: a search may set a planner option and commit around it.
+    [*_, last] = (q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT"))
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + queries.captured_queries[-1]["sql"])
+        cursor.execute("EXPLAIN " + last)
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
