@@ -16,9 +16,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from errorsink.models import Event, Session
+from errorsink.paging import LIMIT_DEFAULT
 from errorsink.quality import projects_hourly_counts
 
-LATEST_ERRORS = 20
+LATEST_ERRORS = LIMIT_DEFAULT  # a list page, as errorsink/paging.py sizes them
 # A session with more events than this is a runaway loop; the read says it was cut.
 SESSION_EVENTS_MAX = 1000
 HOURS = 24
@@ -27,18 +28,6 @@ HOURS = 24
 def _events() -> QuerySet[Event]:
     # `raw`, the item as it came (up to 64 KiB a row), is kept for the record; no read shows it.
     return Event.objects.defer("raw")
-
-
-def project_errors_latest(
-    *, project_id: object, code: str = "", source: str = "", limit: int = LATEST_ERRORS
-) -> list[Event]:
-    """The newest errors in arrival order (index `event_latest_errors`), maybe by code/source."""
-    events = _events().filter(project_id=project_id, kind=Event.ERROR)
-    if code:
-        events = events.filter(code=code)
-    if source:
-        events = events.filter(source=source)
-    return list(events.order_by("-received_at", "-id")[:limit])
 
 
 def project_has_events(*, project_id: object) -> bool:
@@ -106,7 +95,8 @@ class EventMeta:
 
     @property
     def order(self) -> tuple[datetime, int]:
-        """The order of project_errors_latest: arrival, newest first when sorted in reverse."""
+        """The order of the error lists (errorsink/issues.py errors_page): arrival, newest
+        first when sorted in reverse."""
         return (self.received_at, self.pk)
 
 

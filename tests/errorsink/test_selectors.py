@@ -8,8 +8,10 @@ import pytest
 from django.utils import timezone
 
 from errorsink import selectors
+from errorsink.issues import errors_page
 from errorsink.models import Event, Session
 from errorsink.projects import project_create
+from errorsink.search import ErrorSearch
 from tests.dashboard.conftest import event_create
 
 pytestmark = pytest.mark.django_db
@@ -22,20 +24,22 @@ def test_it_lists_the_latest_errors_by_arrival_with_a_limit_and_filters(
     errors = [event_create(project, received_at=now + timedelta(seconds=i)) for i in range(25)]
     runner = event_create(project, code="RUNNER_INTERNAL", source="runner", received_at=now)
     event_create(project, kind=Event.WARNING, code="31002", received_at=now + timedelta(hours=1))
+
+    def latest(**filters) -> list[Event]:
+        return errors_page(project_id=project.id, search=ErrorSearch(**filters)).items
+
     with django_assert_num_queries(1):
-        latest = selectors.project_errors_latest(project_id=project.id)
-    assert [e.pk for e in latest] == [e.pk for e in reversed(errors)][: selectors.LATEST_ERRORS]
-    assert selectors.project_errors_latest(project_id=project.id, code="RUNNER_INTERNAL") == [
-        runner
-    ]
-    assert selectors.project_errors_latest(project_id=project.id, source="runner") == [runner]
-    assert len(selectors.project_errors_latest(project_id=project.id, limit=3)) == 3
+        newest = latest()
+    assert [e.pk for e in newest] == [e.pk for e in reversed(errors)][: selectors.LATEST_ERRORS]
+    assert latest(code="RUNNER_INTERNAL") == [runner]
+    assert latest(source="runner") == [runner]
+    assert len(latest(limit=3)) == 3
 
 
 def test_it_never_loads_the_raw_item(project):
     event_create(project, session_id="s")
     reads = [
-        selectors.project_errors_latest(project_id=project.id),
+        errors_page(project_id=project.id, search=ErrorSearch()).items,
         selectors.session_events(project_id=project.id, session_id="s").events,
         selectors.events_by_ids(ids=[e.pk for e in Event.objects.all()]),
     ]
