@@ -10,12 +10,13 @@ from django.utils import timezone
 
 from errorsink.issue_models import STATUSES, Issue, IssueHour
 from errorsink.models import Event, Session
-from errorsink.paging import BadCursor, Page, cursor_decode, page_of
+from errorsink.paging import Page, page_of
 from errorsink.search import (
     SORT_COLUMNS,
     ErrorSearch,
     IssueSearch,
     code_prefix_filter,
+    cursor_values,
     keyset_before,
     words_filter,
     words_page,
@@ -80,12 +81,8 @@ def issue_events_page(*, issue: Issue, cursor: str, limit: int) -> Page[Event]:
 
 def issue_events_after(cursor: str) -> int | None:
     """The id an issue's events continue below; ValueError for a cursor it did not hand out."""
-    if not cursor:
-        return None
-    try:
-        return cursor_decode(cursor, int)[0]
-    except BadCursor as exc:
-        raise ValueError(str(exc)) from None
+    values = cursor_values(cursor, int)
+    return None if values is None else values[0]
 
 
 def issue_sessions(*, issue: Issue, limit: int = ISSUE_SESSIONS_SHOWN) -> list[Session]:

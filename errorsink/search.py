@@ -239,12 +239,12 @@ class IssueSearch(_Search):
     @field_validator("cursor")
     @classmethod
     def _cursor_readable(cls, cursor: str, info: ValidationInfo) -> str:
-        _decoded(cursor, *_issue_cursor_shape(info.data.get("sort", "last_seen")))
+        cursor_values(cursor, *_issue_cursor_shape(info.data.get("sort", "last_seen")))
         return cursor
 
     @property
     def after(self) -> tuple[Any, int] | None:
-        return _decoded(self.cursor, *_issue_cursor_shape(self.sort))
+        return cursor_values(self.cursor, *_issue_cursor_shape(self.sort))
 
     def filled(self) -> dict[str, str]:
         values = super().filled()
@@ -259,7 +259,9 @@ def _issue_cursor_shape(sort: str) -> tuple[type, type]:
     return (datetime if sort == "last_seen" else int), int
 
 
-def _decoded(cursor: str, *shape: type) -> tuple | None:
+def cursor_values(cursor: str, *shape: type) -> tuple | None:
+    """The sort key a cursor names, or None for no cursor; ValueError (a validation error in
+    a model) for one this list did not hand out."""
     if not cursor:
         return None
     try:
@@ -271,7 +273,7 @@ def _decoded(cursor: str, *shape: type) -> tuple | None:
 def cursor_after(cursor: str) -> tuple[datetime, int] | None:
     """The (arrival, id) a list of events in arrival order continues after; ValueError if the
     cursor is not one such a list handed out."""
-    return _decoded(cursor, datetime, int)
+    return cursor_values(cursor, datetime, int)
 
 
 def keyset_before(column: str, after: tuple[Any, int] | None) -> Q:
