@@ -23,6 +23,9 @@ SETTINGS_FIELDS = ("error_message", "idle_timeout_seconds", "retention_days")
 NUMBER_FIELDS = ("idle_timeout_seconds", "retention_days")
 QUALITY_WINDOWS = ("1h", "24h", "7d", "30d")
 ISSUE_STATUSES = ("unresolved", "resolved", "ignored")
+ERROR_COLUMNS = ["TIME (UTC)", "CODE", "SOURCE", "OUTCOME", "SESSION", "MESSAGE"]
+ISSUE_COLUMNS = ["ID", "STATUS", "EVENTS", "SESSIONS", "LAST SEEN (UTC)", "CODE", "TITLE"]
+SESSION_COLUMNS = ["SESSION", "STARTED (UTC)", "EVENTS", "ERRORS", "ENDED BY", "QUALITY", "BUILD"]
 
 
 class CliError(Exception):
@@ -60,55 +63,26 @@ def errors_list(client: Client, args: argparse.Namespace) -> None:
         query = _query(code=args.code, q=args.q, build_id=args.build, since=args.since,
                        limit=args.limit, cursor=args.cursor)  # fmt: skip
         body = client.request("GET", f"/projects/{project}/session-errors{query}")
-    if args.json:
-        _print_json(body)
-        return
-    errors = body.get("errors", [])
-    if not errors:
-        print("No errors." if not args.session else f"No errors in session {_clean(args.session)}.")
-        return
-    rows = [
-        [
-            _time(event.get("occurred_at", "")),
-            event.get("code", ""),
-            event.get("source", ""),
-            _outcome(event.get("recoverable")),
-            event.get("session_id") or "-",
-            _shorten(event.get("message", ""), MESSAGE_WIDTH),
-        ]
-        for event in errors
-    ]
-    _print_table(["TIME (UTC)", "CODE", "SOURCE", "OUTCOME", "SESSION", "MESSAGE"], rows)
-    if body.get("truncated"):
-        print(f"(only the first {len(errors)} errors of this session are shown)")
-    _print_next(body)
+    empty = "No errors." if not args.session else f"No errors in session {_clean(args.session)}."
+    shown = _print_list(args, body, "errors", empty, ERROR_COLUMNS, lambda event: [
+        _time(event.get("occurred_at", "")), event.get("code", ""), event.get("source", ""),
+        _outcome(event.get("recoverable")), event.get("session_id") or "-",
+        _shorten(event.get("message", ""), MESSAGE_WIDTH),
+    ])  # fmt: skip
+    if shown and body.get("truncated"):
+        print(f"(only the first {shown} errors of this session are shown)")
 
 
 def issues_list(client: Client, args: argparse.Namespace) -> None:
     query = _query(status=args.status, sort=args.sort, q=args.q, code=args.code,
                    limit=args.limit, cursor=args.cursor)  # fmt: skip
     body = client.request("GET", f"/projects/{quote(client.project, safe='')}/issues{query}")
-    if args.json:
-        _print_json(body)
-        return
-    issues = body.get("issues", [])
-    if not issues:
-        print(f"No {args.status} issues." if args.status != "all" else "No issues.")
-        return
-    rows = [
-        [
-            str(issue["id"]),
-            issue["status"] + (" (regressed)" if issue.get("regressed") else ""),
-            str(issue["count"]),
-            str(issue["sessions"]),
-            _time(issue["last_seen"]),
-            issue["code"],
-            _shorten(issue["title"], MESSAGE_WIDTH),
-        ]
-        for issue in issues
-    ]
-    _print_table(["ID", "STATUS", "EVENTS", "SESSIONS", "LAST SEEN (UTC)", "CODE", "TITLE"], rows)
-    _print_next(body)
+    empty = f"No {args.status} issues." if args.status != "all" else "No issues."
+    _print_list(args, body, "issues", empty, ISSUE_COLUMNS, lambda issue: [
+        str(issue["id"]), issue["status"] + (" (regressed)" if issue.get("regressed") else ""),
+        str(issue["count"]), str(issue["sessions"]), _time(issue["last_seen"]), issue["code"],
+        _shorten(issue["title"], MESSAGE_WIDTH),
+    ])  # fmt: skip
 
 
 def issue_status_set(client: Client, args: argparse.Namespace) -> None:
@@ -127,28 +101,28 @@ def sessions_list(client: Client, args: argparse.Namespace) -> None:
                    degraded=_flag(args.degraded), has_errors=_flag(args.has_errors),
                    limit=args.limit, cursor=args.cursor)  # fmt: skip
     body = client.request("GET", f"/projects/{quote(client.project, safe='')}/sessions{query}")
+    _print_list(args, body, "sessions", "No sessions.", SESSION_COLUMNS, lambda session: [
+        _shorten(session["session_id"], 40), _time(session["first_seen"]),
+        str(session["event_count"]), str(session["error_count"]), session["end_cause"] or "-",
+        "degraded" if session["degraded"] else "-", session["build_id"] or "-",
+    ])  # fmt: skip
+
+
+def _print_list(args: argparse.Namespace, body: dict, key: str, empty: str,
+                headers: list[str], row) -> int:  # fmt: skip
+    """A list response as the API's JSON, or a table (or ``empty``) and where more pages are;
+    returns how many rows it printed."""
     if args.json:
         _print_json(body)
-        return
-    sessions = body.get("sessions", [])
-    if not sessions:
-        print("No sessions.")
-        return
-    rows = [
-        [
-            _shorten(session["session_id"], 40),
-            _time(session["first_seen"]),
-            str(session["event_count"]),
-            str(session["error_count"]),
-            session["end_cause"] or "-",
-            "degraded" if session["degraded"] else "-",
-            session["build_id"] or "-",
-        ]
-        for session in sessions
-    ]
-    _print_table(["SESSION", "STARTED (UTC)", "EVENTS", "ERRORS", "ENDED BY", "QUALITY", "BUILD"],
-                 rows)  # fmt: skip
-    _print_next(body)
+        return 0
+    items = body.get(key, [])
+    if not items:
+        print(empty)
+        return 0
+    _print_table(headers, [row(item) for item in items])
+    if body.get("next"):
+        print(f"(more: add --cursor {body['next']})")
+    return len(items)
 
 
 def _flag(value: bool | None) -> str | None:
@@ -159,11 +133,6 @@ def _query(**params: object) -> str:
     """The query string of the options given; "" when none is."""
     given = {key: value for key, value in params.items() if value not in (None, "")}
     return f"?{urlencode(given)}" if given else ""
-
-
-def _print_next(body: dict) -> None:
-    if body.get("next"):
-        print(f"(more: add --cursor {body['next']})")
 
 
 def settings_list(client: Client, args: argparse.Namespace) -> None:
