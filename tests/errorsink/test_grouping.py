@@ -1,8 +1,13 @@
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from errorsink.grouping import (
+    _MARKERS,
+    _MASK,
+    MESSAGE_MASK_LIMIT,
     fingerprint_key,
     fingerprint_parts,
     message_masked,
@@ -29,6 +34,19 @@ def test_it_masks_the_variable_parts_of_a_message(message, masked):
     assert message_masked(message) == masked
 
 
+# Messages as errors write them: words, numbers, hex, quotes and URL pieces, often together.
+_message_pieces = st.sampled_from(
+    ["turn", "0x1f", "deadbeef00", "3f2b8c1e-9d4a-4b6e-8f00-1a2b3c4d5e6f", "12.5", "42", "'a b'",
+     '"x"', "`y`", "https://h/p?q=1", "://", "v2", "ab12cd34", " ", "  ", "\n", "é", "_9", ",", ":"]
+)  # fmt: skip
+
+
+@given(st.lists(_message_pieces | st.text(max_size=12), max_size=30).map("".join))
+def test_the_short_way_for_numbers_masks_as_the_whole_pattern_does(message):
+    whole = _MASK.sub(lambda match: _MARKERS[match.lastgroup], message[:MESSAGE_MASK_LIMIT])
+    assert message_masked(message) == " ".join(whole.split())
+
+
 def test_it_reads_the_innermost_python_frame_without_its_line():
     stack = (
         "Traceback (most recent call last):\n"
@@ -47,6 +65,8 @@ def test_it_reads_the_innermost_python_frame_without_its_line():
         ("Error: boom\n    at src/call.js:10:5", "src/call.js"),
         ("Error: …\n at …", ""),
         ("", ""),
+        # A line too long to be remembered is read all the same.
+        (f"Error: boom\n    at run ({'d/' * 300}x.js:1:2)", f"{'d/' * 300}x.js in run"),
     ],
 )  # fmt: skip
 def test_it_reads_the_innermost_javascript_frame(stack, frame):
