@@ -5,8 +5,7 @@ nothing), with keys sorted so that two workers lock the same issues in the same 
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -71,51 +70,12 @@ WHERE i.id = n.issue_id
 """
 
 
-@dataclass(slots=True)
-class _IssueBatch:
-    """What one batch adds to one issue."""
-
-    project_id: str
-    fingerprint: str
-    parts: list[str]
-    title: str
-    code: str
-    first_seen: datetime
-    last_seen: datetime
-    events: int = 0
-    builds: set[str] = field(default_factory=set)
-    hours: Counter = field(default_factory=Counter)
-    sessions: set[str] = field(default_factory=set)
-
-    def add(self, row: EventRow, seen: datetime) -> None:
-        self.events += 1
-        self.first_seen = min(self.first_seen, seen)
-        self.last_seen = max(self.last_seen, seen)
-        if row.build_id:
-            self.builds.add(row.build_id)
-        if row.session_id:
-            self.sessions.add(row.session_id)
-        # The hour as a number: a datetime's replace and isoformat per row would cost the batch
-        # more than its SQL; only the distinct hours become text, in as_json.
-        self.hours[int(seen.timestamp()) // 3600] += 1
-
-    def as_json(self) -> dict:
-        return {
-            "project_id": self.project_id, "fingerprint": self.fingerprint, "parts": self.parts,
-            "title": self.title, "code": self.code, "events": self.events,
-            "first_seen": self.first_seen, "last_seen": self.last_seen,
-            "builds": sorted(self.builds), "sessions": sorted(self.sessions),
-            "hours": {datetime.fromtimestamp(hour * 3600, UTC).isoformat(): count
-                      for hour, count in self.hours.items()},
-        }  # fmt: skip
-
-
 def issues_upsert(cursor, rows: list[EventRow]) -> None:
     """Add the stored error rows to their issues, creating the issues they are the first of."""
-    batches = _issue_batches(rows)
-    if not batches:
+    groups = _rows_by_issue(rows)
+    if not groups:
         return
-    issues = [batches[key].as_json() for key in sorted(batches)]
+    issues = [_issue_added(groups[key]) for key in sorted(groups)]
     cursor.execute(_ISSUES_UPSERT, {"issues": orjson.dumps(issues).decode()})
     added = cursor.fetchall()
     if added:
@@ -123,23 +83,32 @@ def issues_upsert(cursor, rows: list[EventRow]) -> None:
         cursor.execute(_SESSIONS_ADD, [list(ids), list(counts)])
 
 
-def _issue_batches(rows: list[EventRow]) -> dict[tuple[str, str], _IssueBatch]:
-    batches: dict[tuple[str, str], _IssueBatch] = {}
+def _rows_by_issue(rows: list[EventRow]) -> dict[tuple[str, str], list[EventRow]]:
+    groups: dict[tuple[str, str], list[EventRow]] = defaultdict(list)
     for row in rows:
-        if row.fingerprint is None:
-            continue
-        # When it was seen, but never in the future: a skewed clock must not pin an issue to
-        # the top of the list.
-        seen = min(row.occurred_at, row.received_at)
-        key = (row.project_id, row.fingerprint)
-        batch = batches.get(key)
-        if batch is None:
-            batch = batches[key] = _IssueBatch(
-                row.project_id, row.fingerprint, row.fingerprint_parts or [],
-                _title(row), row.code, seen, seen,
-            )  # fmt: skip
-        batch.add(row, seen)
-    return batches
+        if row.fingerprint is not None:
+            groups[row.project_id, row.fingerprint].append(row)
+    return groups
+
+
+def _issue_added(rows: list[EventRow]) -> dict:
+    """What one batch adds to one issue, as the upsert reads it. Summarised a column at a time:
+    a comprehension per figure costs the batch a third of an object updated row by row."""
+    first = rows[0]
+    # When it was seen, but never in the future: a skewed clock must not pin an issue to the
+    # top of the list.
+    seen = [min(row.occurred_at, row.received_at) for row in rows]
+    # The hour as a number per row; only the distinct hours become text.
+    hours = Counter([int(moment.timestamp()) // 3600 for moment in seen])
+    return {
+        "project_id": first.project_id, "fingerprint": first.fingerprint,
+        "parts": first.fingerprint_parts or [], "title": _title(first), "code": first.code,
+        "events": len(rows), "first_seen": min(seen), "last_seen": max(seen),
+        "builds": sorted({row.build_id for row in rows} - {""}),
+        "sessions": sorted({row.session_id for row in rows} - {""}),
+        "hours": {datetime.fromtimestamp(hour * 3600, UTC).isoformat(): count
+                  for hour, count in hours.items()},
+    }  # fmt: skip
 
 
 def _title(row: EventRow) -> str:
