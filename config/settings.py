@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -237,12 +238,36 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Every minute, each run at most 50 s: errors stored before issues existed join them
     # (errorsink/issues_backfill.py). Once none is left, a run is one empty index read.
+    # Every 2 s: an alert fires within a few seconds of its condition (DESIGN section 9 allows
+    # 10). A run queued while the worker was down is dropped; the next one sees the same state.
+    "alerts-evaluate": {
+        "task": "errorsink.tasks.alerts_evaluate",
+        "schedule": 2.0,
+        "options": {"expires": 2.0},
+    },
     "issues-backfill": {
         "task": "errorsink.tasks.issues_backfill",
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
 }
+# Alerts: links in notifications start with this address (set it to the dashboard's public
+# one); email goes by EMAIL_URL (smtp://user:password@host:587/?tls=True), console by default.
+ERRORSINK_PUBLIC_URL = os.environ.get("ERRORSINK_PUBLIC_URL", "http://localhost:8000")
+_email = dj_email_url.parse(os.environ.get("EMAIL_URL", "console://"))
+_email_options = {"host": _email["EMAIL_HOST"], "port": _email["EMAIL_PORT"],
+                  "username": _email["EMAIL_HOST_USER"], "password": _email["EMAIL_HOST_PASSWORD"],
+                  "use_tls": _email["EMAIL_USE_TLS"], "use_ssl": _email["EMAIL_USE_SSL"],
+                  # A mail server that never answers must not hold a worker thread for long.
+                  "timeout": _email["EMAIL_TIMEOUT"] or 10}  # fmt: skip
+MAILERS = {
+    "default": {
+        "BACKEND": _email["EMAIL_BACKEND"],
+        "OPTIONS": {} if "console" in _email["EMAIL_BACKEND"] else
+        {key: value for key, value in _email_options.items() if value not in (None, "")},
+    }
+}  # fmt: skip
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "errorsink <alerts@localhost>")
 ERRORSINK_INGEST_BATCH = int(os.environ.get("ERRORSINK_INGEST_BATCH", "4000"))
 # Ingest consumer threads per Celery worker process (0: a worker that only runs tasks). While
 # one thread's batch is in PostgreSQL, another parses the next (`make bench` measured 3 best).

@@ -34,6 +34,8 @@ class Issue(models.Model):
     status = models.CharField(max_length=12, choices=[(s, s) for s in STATUSES], default=UNRESOLVED)
     # A new event came after it was resolved; cleared when someone sets the status again.
     regressed = models.BooleanField(default=False)
+    # When ingest last reopened it: how the batch tells that its upsert was the one that did.
+    regressed_at = models.DateTimeField(null=True, blank=True)
     event_count = models.BigIntegerField(default=0)
     session_count = models.IntegerField(default=0)
     first_seen = models.DateTimeField()

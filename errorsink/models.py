@@ -269,6 +269,13 @@ class ApiKey(models.Model):
 
 
 # The quality rollups live in their own module; importing them registers them with the app.
+from errorsink.alert_models import (  # noqa: E402, F401
+    AlertCount,
+    AlertDelivery,
+    AlertFiring,
+    AlertRule,
+    AlertSignal,
+)
 from errorsink.issue_models import Issue, IssueHour, IssueSession  # noqa: E402, F401
 from errorsink.rollup_models import (  # noqa: E402, F401
     RollupCodeBucket,

@@ -6,6 +6,8 @@ import dataclasses
 
 from celery import shared_task
 
+from errorsink import alert_delivery, alerts
+from errorsink.alert_models import AlertDelivery
 from errorsink.demo import demo_push
 from errorsink.issues_backfill import issues_backfill as backfill
 from errorsink.live import quality_updated_announce
@@ -39,3 +41,20 @@ def issues_backfill() -> dict:
 def demo_load(*, project_id: str) -> int:
     """Push the demo day (errorsink/demo.py) for one project; returns how many items."""
     return demo_push(project=Project.objects.get(id=project_id)).items
+
+
+@shared_task
+def alerts_evaluate() -> list[int]:
+    """Evaluate the alert rules once (errorsink/alerts.py); returns the ids of those fired."""
+    return alerts.alerts_evaluate().fired
+
+
+@shared_task(acks_late=True)
+def alert_deliver(delivery_id: int) -> str:
+    """One attempt at one alert delivery; a failed one is tried again later, with back-off,
+    as a new task (so a retry waits in the broker, not in a worker thread)."""
+    status = alert_delivery.delivery_attempt(delivery_id)
+    if status == alert_delivery.RETRYING:
+        attempts = len(AlertDelivery.objects.get(id=delivery_id).attempts)
+        alert_deliver.apply_async([delivery_id], countdown=alert_delivery.retry_delay(attempts))
+    return status

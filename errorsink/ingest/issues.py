@@ -41,8 +41,18 @@ upserted AS (
         ) END,
         -- A new event on a resolved issue reopens it, marked as a regression.
         regressed = i.regressed OR i.status = 'resolved',
+        regressed_at = CASE WHEN i.status = 'resolved' THEN now() ELSE i.regressed_at END,
         status = CASE WHEN i.status = 'resolved' THEN 'unresolved' ELSE i.status END
-    RETURNING id, project_id, fingerprint
+    -- xmax is 0 on a row this statement inserted; now() is this transaction's start, so an
+    -- issue reopened by this statement is one whose regressed_at is now().
+    RETURNING id, project_id, fingerprint, xmax = 0 AS created,
+              regressed_at IS NOT DISTINCT FROM now() AS reopened
+),
+signals AS (
+    -- For the alert rules on new issues and regressions (errorsink/alerts.py).
+    INSERT INTO errorsink_alert_signal (project_id, issue_id, kind, at)
+    SELECT project_id, id, CASE WHEN created THEN 'new_issue' ELSE 'regression' END, now()
+    FROM upserted WHERE created OR reopened
 ),
 hours AS (
     INSERT INTO errorsink_issue_hour AS h (issue_id, hour, count)

@@ -18,6 +18,7 @@ import orjson
 from django.db import DataError, IntegrityError, connection, transaction
 
 from errorsink.grouping import fingerprint_cached
+from errorsink.ingest.alert_feed import alert_counts_add
 from errorsink.ingest.formats import NormalisedEvent
 from errorsink.ingest.issues import issues_upsert
 
@@ -214,6 +215,7 @@ def _persist_by_upsert(rows: list[EventRow]) -> StoredBatch:
         # Counted from the rows really inserted: a re-delivered event changes no count.
         _sessions_upsert(cursor, [row for _, row in stored])
         issues_upsert(cursor, [row for _, row in stored])
+        alert_counts_add(cursor, [row for _, row in stored])
     return _stored_batch(stored)
 
 
@@ -280,6 +282,7 @@ def _persist_by_copy(rows: list[EventRow]) -> StoredBatch:
         _copy(cursor, copy_sql, [(pk, *row[1:columns]) for pk, row in stored])
         _sessions_upsert(cursor, rows)
         issues_upsert(cursor, rows)
+        alert_counts_add(cursor, rows)
     return _stored_batch(stored)
 
 

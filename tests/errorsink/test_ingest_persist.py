@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from errorsink.alert_models import AlertCount, AlertRule
 from errorsink.ingest.batch import batch_rows
 from errorsink.ingest.persist import EventRow, batch_persist, events_persist
 from errorsink.models import Event, Session
@@ -29,14 +30,27 @@ def test_it_writes_a_batch_in_a_fixed_number_of_queries(project, django_assert_n
     items = [orjson.dumps({**seed_session_error(project.id), "event_id": f"q{n}",
                            "session_id": f"s{n % 40}"}) for n in range(300)]  # fmt: skip
     rows = _rows(items)
-    # BEGIN, SAVEPOINT, draw new ids, COPY, upsert sessions, upsert issues (with their hours
-    # and sessions), add new sessions to the issues, RELEASE, COMMIT: the same nine for 300
-    # rows as for one.
-    with django_assert_num_queries(9):
+    # BEGIN, SAVEPOINT, draw new ids, COPY, upsert sessions, upsert issues (with their hours,
+    # sessions and alert signals), add new sessions to the issues, read the project's
+    # event-count alert rules, RELEASE, COMMIT: the same ten for 300 rows as for one.
+    with django_assert_num_queries(10):
         stored = events_persist(rows)
     assert stored.count == 300
     assert Session.objects.count() == 40
     assert sum(Session.objects.values_list("error_count", flat=True)) == 300
+
+
+def test_event_count_alert_rules_cost_a_batch_one_more_query(project, django_assert_num_queries):
+    for code in ("AGENT_CHILD_CRASHED", "OTHER"):
+        AlertRule.objects.create(project=project, name=code, kind="event_count", channels=[],
+                                 condition={"type": "event_count", "threshold": 1,
+                                            "window_seconds": 60, "code": code})  # fmt: skip
+    items = [orjson.dumps({**seed_session_error(project.id), "event_id": f"q{n}"})
+             for n in range(300)]  # fmt: skip
+    with django_assert_num_queries(11):  # the ten above, and one upsert of every counter
+        events_persist(_rows(items))
+    counted = dict(AlertCount.objects.values_list("rule__name", "count"))
+    assert counted == {"AGENT_CHILD_CRASHED": 300}
 
 
 def test_an_event_without_a_build_gets_its_sessions_build_in_one_more_query(
@@ -70,7 +84,7 @@ def test_an_event_without_a_build_gets_its_sessions_build_in_one_more_query(
 def test_it_checks_the_projects_of_a_batch_in_one_more_query(project, django_assert_num_queries):
     rows = _rows(_items(project.id, 300, "p") + _items(UNKNOWN_PROJECT, 2, "u"))
 
-    with django_assert_num_queries(10):  # the projects, then the nine of events_persist
+    with django_assert_num_queries(11):  # the projects, then the ten of events_persist
         persisted = batch_persist(rows)
 
     assert persisted.stored.count == 300

@@ -1,0 +1,250 @@
+"""Evaluate the alert rules (DESIGN section 9), every two seconds on the worker.
+
+Nothing here scans the event table: an event-count rule sums its per-second counters (which
+ingest keeps, errorsink/ingest/alert_feed.py), a new-issue or regression rule takes the signals
+ingest left, and a degraded-share rule counts the sessions started in its window. A rule fires
+when its condition holds and its cooldown has passed since it last fired: once per cooldown,
+and again after it if the condition still holds. Firing records the body every channel is sent
+and one delivery per channel, handed to Celery after commit (errorsink/alert_delivery.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from errorsink.advisory_lock import advisory_lock
+from errorsink.alert_models import (
+    DEGRADED_SHARE,
+    EVENT_COUNT,
+    NEW_ISSUE,
+    REGRESSION,
+    AlertDelivery,
+    AlertFiring,
+    AlertRule,
+)
+from errorsink.alert_rules import rule_describe
+from errorsink.models import Event
+
+EVALUATE_LOCK = 0x616C657274  # "alert": one evaluation at a time across workers
+SAMPLE_SIZE = 5
+COUNTS_KEPT_SECONDS = 24 * 3600 + 60
+
+
+@dataclass
+class Evaluation:
+    """What one run of the evaluator saw and did."""
+
+    rules: int = 0
+    fired: list[int] = field(default_factory=list)  # rule ids
+    skipped: bool = False  # another run held the lock
+
+
+def should_fire(
+    *, holds: bool, last_fired_at: datetime | None, cooldown_seconds: int, now: datetime
+) -> bool:
+    """Whether a rule whose condition holds (or not) fires now: once per cooldown."""
+    if not holds:
+        return False
+    return last_fired_at is None or now - last_fired_at >= timedelta(seconds=cooldown_seconds)
+
+
+def alerts_evaluate(now: datetime | None = None) -> Evaluation:
+    """Evaluate every unmuted rule once; fire those whose condition holds past their cooldown."""
+    with advisory_lock(EVALUATE_LOCK) as taken:
+        if not taken:
+            return Evaluation(skipped=True)
+        return _evaluate(now or timezone.now())
+
+
+def _evaluate(now: datetime) -> Evaluation:
+    signals = _signals_take()
+    rules = list(AlertRule.objects.filter(muted=False).select_related("project").order_by("id"))
+    counts = _event_counts([r for r in rules if r.kind == EVENT_COUNT], now)
+    result = Evaluation(rules=len(rules))
+    for rule in rules:
+        value, holds, sample = _measure(rule, now, counts, signals)
+        fire = should_fire(holds=holds, last_fired_at=rule.last_fired_at,
+                           cooldown_seconds=rule.cooldown_seconds, now=now)  # fmt: skip
+        if fire or (holds, value) != (rule.holding, rule.last_value):
+            # Written only when something moved: an idle rule costs no write every 2 s.
+            with transaction.atomic():
+                if fire:
+                    firing_record(rule, value=value, sample=sample(), now=now)
+                    rule.last_fired_at = now
+                    result.fired.append(rule.id)
+                rule.holding, rule.last_value = holds, value
+                rule.save(update_fields=["holding", "last_value", "last_fired_at"])
+    AlertRule.objects.filter(id__in=[rule.id for rule in rules]).update(last_evaluated_at=now)
+    _counts_prune(now)
+    return result
+
+
+def _measure(rule: AlertRule, now: datetime, counts: dict, signals: dict):
+    """The rule's value now, whether its condition holds, and a function giving its sample."""
+    condition = rule.condition
+    if rule.kind == EVENT_COUNT:
+        value = counts.get(rule.id, 0)
+        return value, value > condition["threshold"], lambda: _errors_sample(rule, now)
+    if rule.kind == DEGRADED_SHARE:
+        started, degraded = _sessions_in_window(rule, now)
+        share = degraded / started if started else 0.0
+        holds = started >= condition.get("min_sessions", 20) and share >= condition["threshold"]
+        return share, holds, lambda: _warnings_sample(rule, now)
+    issue_ids = signals.get((rule.project_id, rule.kind), [])
+    return len(issue_ids), bool(issue_ids), lambda: _issues_sample(rule, issue_ids)
+
+
+def _signals_take() -> dict[tuple, list[int]]:
+    """The issues ingest created or reopened since the last run, by (project, kind); taken
+    (deleted) whether a rule wants them or not, so they never pile up."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM errorsink_alert_signal RETURNING project_id, kind, issue_id, id"
+        )
+        rows = sorted(cursor.fetchall(), key=lambda row: row[3])
+    signals: dict[tuple, list[int]] = defaultdict(list)
+    for project_id, kind, issue_id, _ in rows:
+        if issue_id not in signals[project_id, kind]:
+            signals[project_id, kind].append(issue_id)
+    return signals
+
+
+def _event_counts(rules: list[AlertRule], now: datetime) -> dict[int, int]:
+    """Each rule's errors in its window: the last window-seconds whole seconds of arrival."""
+    if not rules:
+        return {}
+    now_second = int(now.timestamp())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.rule_id, sum(c.count) FROM errorsink_alert_count c "
+            "JOIN unnest(%s::bigint[], %s::bigint[]) AS w(rule_id, after) "
+            "ON c.rule_id = w.rule_id AND c.second > w.after AND c.second <= %s "
+            "GROUP BY c.rule_id",
+            [[r.id for r in rules],
+             [now_second - r.condition["window_seconds"] for r in rules], now_second],
+        )  # fmt: skip
+        return {rule_id: int(total) for rule_id, total in cursor.fetchall()}
+
+
+def _sessions_in_window(rule: AlertRule, now: datetime) -> tuple[int, int]:
+    since = now - timedelta(seconds=rule.condition["window_seconds"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE degraded) FROM errorsink_session "
+            "WHERE project_id = %s AND first_seen > %s AND first_seen <= %s",
+            [rule.project_id, since, now],
+        )
+        return cursor.fetchone()
+
+
+def _counts_prune(now: datetime) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM errorsink_alert_count WHERE second < %s",
+            [int(now.timestamp()) - COUNTS_KEPT_SECONDS],
+        )
+
+
+def _errors_sample(rule: AlertRule, now: datetime) -> list[Event]:
+    errors = Event.objects.filter(project_id=rule.project_id, kind="error").order_by("-id")
+    if rule.condition.get("code"):
+        errors = errors.filter(code=rule.condition["code"])
+    if rule.issue_fingerprint:
+        errors = errors.filter(fingerprint=rule.issue_fingerprint)
+    return list(errors[:SAMPLE_SIZE])
+
+
+def _warnings_sample(rule: AlertRule, now: datetime) -> list[Event]:
+    warnings = Event.objects.filter(project_id=rule.project_id, kind="warning")
+    return list(warnings.order_by("-id")[:SAMPLE_SIZE])
+
+
+def _issues_sample(rule: AlertRule, issue_ids: list[int]) -> list[Event]:
+    """The newest error of each issue that made the rule fire."""
+    from errorsink.issue_models import Issue
+
+    issues = Issue.objects.filter(project_id=rule.project_id, id__in=issue_ids[:SAMPLE_SIZE])
+    sample = []
+    for issue in issues.order_by("id"):
+        newest = (Event.objects.filter(project_id=rule.project_id, kind="error",
+                                       fingerprint=issue.fingerprint)
+                  .order_by("-id").first())  # fmt: skip
+        if newest is not None:
+            sample.append(newest)
+    return sample
+
+
+def firing_record(
+    rule: AlertRule, *, value: float, sample: list[Event], now: datetime, test: bool = False
+) -> AlertFiring:
+    """Record a firing and one delivery per channel; the deliveries start after commit."""
+    from errorsink.tasks import alert_deliver
+
+    url = dashboard_url(rule, sample)
+    firing = AlertFiring.objects.create(
+        rule=rule, fired_at=now, value=value, threshold=rule.condition.get("threshold"),
+        url=url, test=test, body=firing_body(rule, value=value, sample=sample, now=now,
+                                             url=url, test=test),
+    )  # fmt: skip
+    deliveries = AlertDelivery.objects.bulk_create(
+        AlertDelivery(firing=firing, channel=channel) for channel in rule.channels
+    )
+    for delivery in deliveries:
+        transaction.on_commit(lambda pk=delivery.id: alert_deliver.delay(pk))
+    return firing
+
+
+def firing_body(
+    rule: AlertRule, *, value: float, sample: list[Event], now: datetime, url: str, test: bool
+) -> dict:
+    """The webhook body of DESIGN section 9 (Slack and email are written from it)."""
+    from errorsink.api.schemas import event_out
+
+    return {
+        "rule": {"id": rule.id, "name": rule.name, "condition": rule.condition,
+                 "description": rule_describe(rule.condition),
+                 "cooldown_seconds": rule.cooldown_seconds},
+        "project": {"id": str(rule.project_id), "name": rule.project.name},
+        "fired_at": now.isoformat(),
+        "value": value,
+        "threshold": rule.condition.get("threshold"),
+        "url": url,
+        "test": test,
+        "sample": [_jsonable(event_out(event)) for event in sample],
+    }  # fmt: skip
+
+
+def _jsonable(event: dict) -> dict:
+    return {key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in event.items() if key not in ("catalog",)}  # fmt: skip
+
+
+def dashboard_url(rule: AlertRule, sample: list[Event]) -> str:
+    """Where the notification leads: the issue that fired it, else the errors or the charts."""
+    base = settings.ERRORSINK_PUBLIC_URL.rstrip("/")
+    project = reverse("project", args=[rule.project_id])
+    condition = rule.condition
+    if rule.kind in (NEW_ISSUE, REGRESSION) and sample or condition.get("issue_id"):
+        issue_id = condition.get("issue_id") or _issue_of(sample[0])
+        if issue_id:
+            return base + reverse("issue", args=[rule.project_id, issue_id])
+    if rule.kind == EVENT_COUNT and condition.get("code"):
+        return f"{base}{project}?{urlencode({'code': condition['code']})}"
+    if rule.kind == DEGRADED_SHARE:
+        return f"{base}{project}#quality"
+    return base + project
+
+
+def _issue_of(event: Event) -> int | None:
+    from errorsink.issue_models import Issue
+
+    issue = Issue.objects.filter(project_id=event.project_id, fingerprint=event.fingerprint)
+    return issue.values_list("id", flat=True).first()
