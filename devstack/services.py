@@ -249,7 +249,36 @@ def _redis_start() -> int:
             check=True, capture_output=True, start_new_session=True,
         )  # fmt: skip
     wait_for_port(port, what="Redis")
+    _redis_wait_loaded(port)
     return port
+
+
+AOF_COMPACT_BYTES = 64 * 1024 * 1024
+
+
+def _redis_wait_loaded(port: int, timeout: float = 120.0) -> None:
+    """Wait until Redis has loaded its data: it listens at once, but answers LOADING to every
+    command until the append-only file is read, which a caller must not see as an outage.
+    Then compact a large append-only file: Redis's own rewrite trigger counts growth from the
+    size at start, so a file that grew across many restarts would otherwise never shrink."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.BusyLoadingError:
+            if time.monotonic() > deadline:
+                message = f"Redis still loading its data after {timeout:.0f} s"
+                raise EmbeddedServiceError(message) from None
+            time.sleep(0.1)
+    aof = REDIS_DIR / "appendonly.aof"
+    if aof.exists() and aof.stat().st_size > AOF_COMPACT_BYTES:
+        with contextlib.suppress(redis.ResponseError):  # a rewrite already under way
+            client.bgrewriteaof()
+    client.close()
 
 
 def _redis_stop() -> None:
