@@ -56,6 +56,18 @@ def should_fire(
     return last_fired_at is None or now - last_fired_at >= timedelta(seconds=cooldown_seconds)
 
 
+def rule_firing_now(rule: AlertRule, now: datetime | None = None) -> bool:
+    """Whether a rule is firing: its condition held at the last evaluation (a count or share),
+    or it fired within its cooldown (a new issue or regression, which are moments)."""
+    if rule.muted:
+        return False
+    if rule.kind in (EVENT_COUNT, DEGRADED_SHARE):
+        return rule.holding
+    now = now or timezone.now()
+    cooldown = timedelta(seconds=rule.cooldown_seconds)
+    return rule.last_fired_at is not None and now - rule.last_fired_at < cooldown
+
+
 def alerts_evaluate(now: datetime | None = None) -> Evaluation:
     """Evaluate every unmuted rule once; fire those whose condition holds past their cooldown."""
     with advisory_lock(EVALUATE_LOCK) as taken:

@@ -13,6 +13,7 @@ from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
 from ninja.parser import Parser
 
+from errorsink.api.alert_routes import router as alerts_router
 from errorsink.api.errors import (
     SERVICE_UNAVAILABLE_RETRY_AFTER,
     ApiError,
@@ -105,6 +106,7 @@ def build_api() -> NinjaAPI:
         api.add_exception_handler(exc_class, _dependency_down)
     api.add_router("/", router)
     api.add_router("/", issues_router)
+    api.add_router("/", alerts_router)
     return api
 
 
