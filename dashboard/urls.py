@@ -2,7 +2,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import dashboard.converters  # noqa: F401  (registers <session_id:...>)
-from dashboard import dead_letter_views, demo_views, issue_views, session_list_views, views
+from dashboard import (
+    alert_views,
+    dead_letter_views,
+    demo_views,
+    issue_views,
+    session_list_views,
+    views,
+)
 
 urlpatterns = [
     path("", views.projects, name="projects"),
@@ -31,6 +38,25 @@ urlpatterns = [
         "projects/<uuid:project_id>/issues/<int:issue_id>/status/",
         issue_views.issue_status_change,
         name="issue-status",
+    ),
+    path("projects/<uuid:project_id>/alerts/", alert_views.alert_rules, name="alerts"),
+    path(
+        "projects/<uuid:project_id>/alerts/new/", alert_views.alert_rule_new, name="alert-rule-new"
+    ),
+    path(
+        "projects/<uuid:project_id>/alerts/<int:rule_id>/",
+        alert_views.alert_rule,
+        name="alert-rule",
+    ),
+    path(
+        "projects/<uuid:project_id>/alerts/<int:rule_id>/edit/",
+        alert_views.alert_rule_edit,
+        name="alert-rule-edit",
+    ),
+    path(
+        "projects/<uuid:project_id>/alerts/<int:rule_id>/act/",
+        alert_views.alert_rule_act,
+        name="alert-rule-act",
     ),
     path(
         "projects/<uuid:project_id>/sessions/<session_id:session_id>/",

@@ -18,6 +18,7 @@ from dashboard.present import (
 from dashboard.quality_panel import panel_html, window_param
 from dashboard.triage import RANGE_PRESETS, errors_list, filters_read, issue_table_html
 from errorsink import catalog, selectors
+from errorsink.alerts import alerts_firing
 from errorsink.catalog import SOURCES
 from errorsink.dead_letters import project_dead_letter_count
 from errorsink.models import Membership
@@ -101,6 +102,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
         )
         context["demo_offer"] = demo_offer(request=request, project=project)
     context["api_keys_url"] = optional_url("project-api-keys", project.id)
+    context["alerts_firing"] = alerts_firing(project=project)
     if membership.role == Membership.OWNER:
         context["dead_letters"] = project_dead_letter_count(project_id=project.id)
     return render(request, "dashboard/project.html", context)

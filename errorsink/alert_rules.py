@@ -174,15 +174,16 @@ def rule_describe(condition: dict) -> str:
         if condition.get("issue_id"):
             which = f" errors of issue #{condition['issue_id']}"
         return (f"More than {condition['threshold']}{which} in "
-                f"{_duration(condition['window_seconds'])}")  # fmt: skip
+                f"{duration_words(condition['window_seconds'])}")  # fmt: skip
     if kind == DEGRADED_SHARE:
         return (f"{condition['threshold']:.0%} of sessions degraded in "
-                f"{_duration(condition['window_seconds'])} "
+                f"{duration_words(condition['window_seconds'])} "
                 f"(at least {condition.get('min_sessions', 20)} sessions)")  # fmt: skip
     return {NEW_ISSUE: "A new issue", REGRESSION: "A resolved issue regresses"}[kind]
 
 
-def _duration(seconds: int) -> str:
+def duration_words(seconds: int) -> str:
+    """60 → "1 minute", 7200 → "2 hours", 90 → "90 seconds"."""
     if seconds % 3600 == 0:
         hours = seconds // 3600
         return f"{hours} hour" if hours == 1 else f"{hours} hours"

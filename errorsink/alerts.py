@@ -68,6 +68,13 @@ def rule_firing_now(rule: AlertRule, now: datetime | None = None) -> bool:
     return rule.last_fired_at is not None and now - rule.last_fired_at < cooldown
 
 
+def alerts_firing(*, project) -> list[AlertRule]:
+    """The project's rules firing now, for the banner on its page: one query."""
+    now = timezone.now()
+    rules = AlertRule.objects.filter(project=project, muted=False).order_by("id")
+    return [rule for rule in rules if rule_firing_now(rule, now)]
+
+
 def alerts_evaluate(now: datetime | None = None) -> Evaluation:
     """Evaluate every unmuted rule once; fire those whose condition holds past their cooldown."""
     with advisory_lock(EVALUATE_LOCK) as taken:
