@@ -11,6 +11,7 @@ BENCHMARKS = [
     "bench.live_latency",
     "bench.quality",
     "bench.issues",
+    "bench.alerts",
 ]
 
 
