@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
 from dashboard.access import get_membership_or_404
-from errorsink.alert_models import AlertFiring, AlertRule
+from errorsink.alert_models import AlertDelivery, AlertFiring, AlertRule
 from errorsink.alert_rules import (
     RuleIn,
     RuleInvalid,
@@ -99,8 +100,9 @@ def alert_rule(request: HttpRequest, project_id, rule_id: int) -> HttpResponse:
 
 
 def _rule_context(membership: Membership, rule: AlertRule, **extra) -> dict:
+    deliveries = Prefetch("deliveries", AlertDelivery.objects.order_by("id"))
     firings = (AlertFiring.objects.filter(rule=rule).order_by("-fired_at", "-id")
-               .prefetch_related("deliveries")[:HISTORY_SHOWN])  # fmt: skip
+               .prefetch_related(deliveries)[:HISTORY_SHOWN])  # fmt: skip
     return {**_rule_page_context(membership), **_rule_view(rule, timezone.now()),
             "firings": firings, "form": extra.pop("form", None) or form_initial(rule),
             **extra}  # fmt: skip

@@ -30,6 +30,8 @@ def run(*, port: int) -> int:
         "beat": processes.beat_command(),
     }
     env = _child_environment(settings.DATABASE_URL, settings.REDIS_URL)
+    # Alert notifications link to the dashboard: on this machine, at this port, unless set.
+    env.setdefault("ERRORSINK_PUBLIC_URL", f"http://localhost:{port}")
     children = {label: _spawn(command, env) for label, command in commands.items()}
     pumps = [_pump(label, proc) for label, proc in children.items()]
     _wait_until_interrupted(children)
