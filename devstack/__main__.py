@@ -23,8 +23,10 @@ def _run(args: argparse.Namespace) -> int:
     from devstack import services, stack
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Servers devstack starts are its to restart; one the user points at by URL is not.
+    embedded = not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
     services.activate()
-    return stack.run(port=args.port)
+    return stack.run(port=args.port, embedded=embedded)
 
 
 def _entrypoints(args: argparse.Namespace) -> int:

@@ -15,8 +15,9 @@ from devstack import processes
 STOP_GRACE_SECONDS = 20
 
 
-def run(*, port: int) -> int:
-    """Run the stack in the foreground with labelled logs until Ctrl-C (or a child exits)."""
+def run(*, port: int, embedded: bool = False) -> int:
+    """Run the stack in the foreground with labelled logs until Ctrl-C; a process that dies is
+    restarted with back-off while the others keep running, and so is a dead embedded server."""
     import django
     from django.conf import settings
     from django.core.management import call_command
@@ -32,14 +33,46 @@ def run(*, port: int) -> int:
     env = _child_environment(settings.DATABASE_URL, settings.REDIS_URL)
     # Alert notifications link to the dashboard: on this machine, at this port, unless set.
     env.setdefault("ERRORSINK_PUBLIC_URL", f"http://localhost:{port}")
-    children = {label: _spawn(command, env) for label, command in commands.items()}
-    pumps = [_pump(label, proc) for label, proc in children.items()]
-    _wait_until_interrupted(children)
+    children = {label: _Child(label, command, env) for label, command in commands.items()}
+    _supervise_until_interrupted(children, embedded)
     _stop(children)
-    for pump in pumps:
-        pump.join(timeout=2)
     print("errorsink stopped; embedded services stop with the last process.", flush=True)
     return 0
+
+
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+HEALTHY_AFTER = 60.0  # a process up this long is well again: its next restart is immediate
+
+
+class _Child:
+    """One process of the stack, restarted with doubling back-off when it dies."""
+
+    def __init__(self, label: str, command: list[str], env: dict[str, str]) -> None:
+        self.label, self.command, self.env = label, command, env
+        self.delay = RESTART_FIRST_DELAY
+        self.restart_at: float | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = _spawn(self.command, self.env)
+        self.started = time.monotonic()
+        self.pump = _pump(self.label, self.proc)
+
+    def check(self) -> None:
+        """Called every half second: notice a death, and restart when its delay is over."""
+        now = time.monotonic()
+        if self.restart_at is None and self.proc.poll() is not None:
+            if now - self.started >= HEALTHY_AFTER:
+                self.delay = RESTART_FIRST_DELAY
+            self.restart_at = now + self.delay
+            code = self.proc.returncode
+            print(f"{self.label} exited with code {code}; restarting in {self.delay:g} s "
+                  "(the others keep running)", file=sys.stderr, flush=True)  # fmt: skip
+            self.delay = min(self.delay * 2, RESTART_MAX_DELAY)
+        if self.restart_at is not None and now >= self.restart_at:
+            self.restart_at = None
+            self.start()
 
 
 def _bootstrap(port: int) -> None:
@@ -99,25 +132,47 @@ def _pump(label: str, proc: subprocess.Popen) -> threading.Thread:
     return thread
 
 
-def _wait_until_interrupted(children: dict[str, subprocess.Popen]) -> None:
+SERVICES_CHECK_SECONDS = 2.0
+
+
+def _supervise_until_interrupted(children: dict[str, _Child], embedded: bool) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
+    services_checked = time.monotonic()
     while not stopping.is_set():
-        for label, proc in children.items():
-            if proc.poll() is not None:
-                print(f"{label} exited with code {proc.returncode}; stopping", file=sys.stderr)
-                return
+        for child in children.values():
+            child.check()
+        if embedded and time.monotonic() - services_checked >= SERVICES_CHECK_SECONDS:
+            services_checked = time.monotonic()
+            _services_revive()
         stopping.wait(0.5)
 
 
-def _stop(children: dict[str, subprocess.Popen]) -> None:
+def _services_revive() -> None:
+    """Start again an embedded PostgreSQL or Redis that died (same port, same data): the
+    processes ride out the outage with their own retries and reconnect."""
+    from devstack import services
+
+    running = {"PostgreSQL": services._pg_running_pid(), "Redis": services._redis_running_pid()}
+    dead = [name for name, pid in running.items() if pid is None]
+    if not dead:
+        return
+    print(f"embedded {' and '.join(dead)} not running; starting again", file=sys.stderr, flush=True)
+    try:
+        services.ensure_services()
+    except Exception as exc:  # noqa: BLE001 - try again at the next check
+        print(f"could not start embedded services yet: {exc}", file=sys.stderr, flush=True)
+
+
+def _stop(children: dict[str, _Child]) -> None:
     print("Stopping web, worker and beat...", flush=True)
-    for proc in children.values():
+    procs = [child.proc for child in children.values()]
+    for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for proc in children.values():
+    for proc in procs:
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
