@@ -180,6 +180,8 @@ def test_it_serves_the_openapi_document_with_every_route():
         "/api/v1/projects/{project_id}/issues",
         "/api/v1/projects/{project_id}/issues/{issue_id}",
         "/api/v1/projects/{project_id}/issues/{issue_id}/events",
+        "/api/v1/projects/{project_id}/alert-rules",
+        "/api/v1/projects/{project_id}/alert-rules/{rule_id}",
         "/api/v1/codes",
     }
     # DESIGN section 8: every query parameter of the lists is published.
