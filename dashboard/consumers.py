@@ -21,6 +21,7 @@ from django.db import connection
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
+from dashboard.access_live import CLOSE_NO_ACCESS, CLOSE_SIGNED_OUT, user_group
 from dashboard.hub import project_hub
 from dashboard.issue_views import issue_events_context, issue_summary_context
 from dashboard.live_rows import row_html, row_metas
@@ -33,6 +34,12 @@ from errorsink.models import Event
 from errorsink.projects import project_for_user
 from errorsink.rollups import rollups_watermark
 from errorsink.selectors import LATEST_ERRORS, EventMeta, events_by_ids, session_events
+
+
+def _still_allowed(user, project_id) -> bool:
+    # The user as stored now, not as the socket's scope remembers them from connect.
+    fresh = type(user).objects.filter(pk=user.pk, is_active=True).first()
+    return fresh is not None and project_for_user(user=fresh, project_id=project_id) is not None
 
 
 class _LiveConsumer(AsyncWebsocketConsumer):
@@ -61,6 +68,9 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         # Subscribe before reading the database: anything stored after the read is then pushed.
         await project_hub().subscribe(project.id, self)
         self.subscribed = True
+        # Told when this user's access changes, for as long as the socket is open.
+        self.access_group = user_group(self.scope["user"].pk)
+        await self.channel_layer.group_add(self.access_group, self.channel_name)
         await self.accept()
         for message in await self.sync_messages():
             await self._send_push(message)
@@ -81,6 +91,19 @@ class _LiveConsumer(AsyncWebsocketConsumer):
                 task.cancel()
         if getattr(self, "subscribed", False):
             await project_hub().unsubscribe(self.project_id, self)
+            await self.channel_layer.group_discard(self.access_group, self.channel_name)
+
+    async def access_changed(self, message: dict) -> None:
+        """The user's memberships or account changed: keep the socket only if still allowed."""
+        allowed = await database_sync_to_async(_still_allowed)(self.scope["user"], self.project_id)
+        if not allowed:
+            await self.close(code=CLOSE_NO_ACCESS)
+
+    async def access_ended(self, message: dict) -> None:
+        """The user signed out: that browser session's sockets close (others stay)."""
+        session = self.scope.get("session")
+        if session is not None and session.session_key == message["session_key"]:
+            await self.close(code=CLOSE_SIGNED_OUT)
 
     async def deliver(
         self, events: list[StoredEvent], shared: dict, *, quality_changed: bool = False

@@ -69,12 +69,18 @@
   document.addEventListener("htmx:wsAfterMessage", tidy);
   document.addEventListener("htmx:afterSettle", tidy);
   document.addEventListener("htmx:wsOpen", function () { setLive("open", "live"); });
+  // Closed by the server because access ended (dashboard/access_live.py): say so, no retry.
+  var ENDED = {4401: "signed out: sign in again", 4403: "no access to this project any more"};
   document.addEventListener("htmx:wsClose", function (evt) {
+    var code = evt.detail && evt.detail.event ? evt.detail.event.code : 0;
+    if (ENDED[code]) {
+      setLive("ended", ENDED[code]);
+      return;
+    }
     setLive("closed", "reconnecting…");
     // The extension retries by itself after abnormal closes (1006, 1011-1013); a server that
     // restarts politely says 1001 "going away", and the page must come back then too. Each
     // reconnect gets the whole table again, so nothing is missed meanwhile.
-    var code = evt.detail && evt.detail.event ? evt.detail.event.code : 0;
     if (code === 1001 && document.body.contains(evt.target)) {
       setTimeout(function () { evt.detail.socketWrapper.reconnect(); }, 1000 + Math.random() * 2000);
     }

@@ -44,11 +44,13 @@ def run(coro_fn):
     return wrapper
 
 
-async def _connect(user, path: str) -> tuple[WebsocketCommunicator, bool]:
+async def _connect(user, path: str, session=None) -> tuple[WebsocketCommunicator, bool]:
     """Connected, with a project page's issue list (its first message, with the quality panel
     when that is stale) already received in ``communicator.sections``."""
     communicator = WebsocketCommunicator(app, path)
     communicator.scope["user"] = user
+    if session is not None:
+        communicator.scope["session"] = session
     connected, _ = await communicator.connect()
     if connected and "/sessions/" not in path:
         communicator.sections = await communicator.receive_from()
