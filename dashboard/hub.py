@@ -18,7 +18,9 @@ import logging
 import weakref
 from typing import Protocol
 
+from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.db import DatabaseError, connection
 
 from dashboard import live_rows
 from errorsink.live import EventsStored, QualityUpdated, StoredEvent, group_name
@@ -26,6 +28,12 @@ from errorsink.live import EventsStored, QualityUpdated, StoredEvent, group_name
 log = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.1
+# How often a process with open pages checks that PostgreSQL answers: while it does not, no
+# event can be stored, so the pages must not say "live".
+HEALTH_SECONDS = 5.0
+# A close the htmx websocket extension retries by itself: the page says "reconnecting…" and
+# comes back, re-synced from the database, once the outage is over.
+CLOSE_OUTAGE = 1011
 # channels_redis forgets group members after a day (group_expiry); joining again refreshes it.
 REFRESH_SECONDS = 3600
 
@@ -36,6 +44,9 @@ class Subscriber(Protocol):
     ) -> None:
         """New events of the project, and whether its quality rollups moved; `shared` is one
         dict per push, for memoising renders."""
+
+    async def close(self, code: int | None = None) -> None:
+        """Close the page's socket (an outage: the page reconnects when it is over)."""
 
 
 class _Project:
@@ -56,6 +67,7 @@ class ProjectHub:
         self.projects: dict[str, _Project] = {}
         self.lock = asyncio.Lock()
         self.tasks: set[asyncio.Task] = set()
+        self.health: asyncio.Task | None = None
 
     async def subscribe(self, project_id: object, subscriber: Subscriber) -> None:
         """Returns once the project's group is joined: later notifications reach the page."""
@@ -68,6 +80,8 @@ class ProjectHub:
                 project.relay = asyncio.create_task(self._relay(project))
                 self.projects[key] = project
             project.subscribers.add(subscriber)
+            if self.health is None or self.health.done():
+                self.health = asyncio.create_task(self._watch_database())
 
     async def unsubscribe(self, project_id: object, subscriber: Subscriber) -> None:
         key = str(project_id)
@@ -98,14 +112,29 @@ class ProjectHub:
                 try:
                     message = finished.result()
                 except Exception:
-                    # Redis away: wait and listen again; pages re-sync when they reconnect.
+                    # Redis away: pushes are lost meanwhile, so the pages must not say "live";
+                    # closed, they reconnect (and re-sync) once Redis is back.
                     log.exception("live relay for project %s could not receive", project.key)
+                    await self._close_pages([project])
                     await asyncio.sleep(1)
                     continue
                 self._take(project, message)
         finally:
             if receiving is not None:
                 receiving.cancel()
+
+    async def _watch_database(self) -> None:
+        while self.projects:
+            await asyncio.sleep(HEALTH_SECONDS)
+            if not await database_sync_to_async(_database_answers)():
+                log.warning("PostgreSQL does not answer: closing %d live pages until it does",
+                            sum(len(p.subscribers) for p in self.projects.values()))  # fmt: skip
+                await self._close_pages(list(self.projects.values()))
+
+    async def _close_pages(self, projects: list[_Project]) -> None:
+        pages = [subscriber for project in projects for subscriber in list(project.subscribers)]
+        await asyncio.gather(*(page.close(code=CLOSE_OUTAGE) for page in pages),
+                             return_exceptions=True)  # fmt: skip
 
     def _take(self, project: _Project, message: dict) -> None:
         """Queue the events of a message for the project's next push."""
@@ -161,6 +190,16 @@ class ProjectHub:
             project.key
         ) is project:
             self._schedule(project)
+
+
+def _database_answers() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except DatabaseError:
+        connection.close()  # a broken connection is not reused once PostgreSQL is back
+        return False
 
 
 # One hub per event loop (Daphne runs one; tests start a loop per test).

@@ -9,10 +9,12 @@ Django's 404/500 views and stray non-JSON error responses by `handler404`, `hand
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 
 import orjson
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.views import defaults
 
 from errorsink.api.request_id import request_id_current, request_id_new
@@ -121,6 +123,34 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
+    outage = _dependency_down(sys.exc_info()[1])
     if is_api_request(request):
+        if outage:
+            return error_response(request, ApiError(503, headers={
+                "Retry-After": str(SERVICE_UNAVAILABLE_RETRY_AFTER)}))  # fmt: skip
         return error_response(request, ApiError(500))
+    if outage:
+        return outage_page(outage)
     return defaults.server_error(request)
+
+
+def _dependency_down(exc: BaseException | None) -> str | None:
+    """Which dependency an exception says is unreachable, if it says so."""
+    import redis
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return "PostgreSQL"
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError):
+        return "Redis"
+    return None
+
+
+def outage_page(dependency: str) -> HttpResponse:
+    """A page that says what is wrong and comes back by itself: it needs neither the database
+    nor the session (no signed-in user is shown), so it renders during the outage."""
+    html = render_to_string("outage.html", {"dependency": dependency,
+                                            "retry": SERVICE_UNAVAILABLE_RETRY_AFTER})  # fmt: skip
+    response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(SERVICE_UNAVAILABLE_RETRY_AFTER)
+    return response
