@@ -6,6 +6,7 @@ from pathlib import Path
 # Imported here, once: beat sends its due tasks the moment it starts, and a first, lazy import
 # of the result backend while another import of it is under way fails as a circular import.
 import celery.backends.redis  # noqa: F401
+import click
 from celery import Celery, bootsteps
 from celery.beat import PersistentScheduler
 
@@ -40,6 +41,40 @@ class IngestConsumerStep(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(IngestConsumerStep)
+
+app.user_options["worker"].add(click.Option(
+    ["--embedded-beat"], is_flag=True, default=False,
+    help="Run beat as a thread of this worker (one worker only): the single-machine stack "
+    "saves a process; compose runs beat on its own.",
+))  # fmt: skip
+
+
+class EmbeddedBeatStep(bootsteps.StartStopStep):
+    """Beat in a thread of the worker, not Celery's -B (a forked process that costs as much
+    memory as a worker of its own)."""
+
+    def __init__(self, worker, embedded_beat: bool = False, **kwargs) -> None:
+        super().__init__(worker, **kwargs)
+        self.enabled = embedded_beat
+        self.service = None
+
+    def start(self, worker) -> None:
+        from celery.beat import EmbeddedService
+        from django.conf import settings
+
+        self.service = EmbeddedService(
+            worker.app, thread=True, schedule_filename=settings.CELERY_BEAT_SCHEDULE_FILENAME,
+            scheduler_cls=settings.CELERY_BEAT_SCHEDULER,
+        )  # fmt: skip
+        self.service.start()
+
+    def stop(self, worker) -> None:
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+
+
+app.steps["worker"].add(EmbeddedBeatStep)
 
 
 class StateDirScheduler(PersistentScheduler):

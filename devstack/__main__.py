@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     entry = commands.add_parser("entrypoints", help="print the command line of each process")
     entry.add_argument("--port", type=int, default=8000)
     commands.add_parser("clean", help="stop the embedded services and delete their data")
+    boot = commands.add_parser("bootstrap", help="migrate and create the first admin (run does)")
+    boot.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     return HANDLERS[args.command](args)
 
@@ -44,7 +46,16 @@ def _clean(args: argparse.Namespace) -> int:
     return 0
 
 
-HANDLERS = {"run": _run, "entrypoints": _entrypoints, "clean": _clean}
+def _bootstrap(args: argparse.Namespace) -> int:
+    from devstack import services, stack
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    services.activate()
+    stack.bootstrap(args.port)
+    return 0
+
+
+HANDLERS = {"run": _run, "entrypoints": _entrypoints, "clean": _clean, "bootstrap": _bootstrap}
 
 if __name__ == "__main__":
     sys.exit(main())

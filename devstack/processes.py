@@ -24,13 +24,18 @@ def web_command(*, port: int, bind: str = "0.0.0.0") -> list[str]:
     return ["daphne", "--bind", bind, "--port", str(port), "config.asgi:application"]
 
 
-def worker_command(*, concurrency: int = 4, hostname: str | None = None) -> list[str]:
-    """A Celery worker: thread pool for tasks, ingest consumer threads beside it."""
+def worker_command(
+    *, concurrency: int = 4, hostname: str | None = None, embedded_beat: bool = False
+) -> list[str]:
+    """A Celery worker: thread pool for tasks, ingest consumer threads beside it, and beat as a
+    thread too when ``embedded_beat`` (the single-machine stack; never two such workers)."""
     command = ["celery", "--app", "config", "worker", "--pool", "threads",
                "--concurrency", str(concurrency), "--loglevel", "INFO",
                "--without-gossip", "--without-mingle"]  # fmt: skip
     if hostname is not None:
         command += ["--hostname", hostname]
+    if embedded_beat:
+        command.append("--embedded-beat")
     return command
 
 
