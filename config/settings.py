@@ -167,6 +167,19 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the cookie-less meta tag instead
+# Behind a TLS-terminating proxy (ERRORSINK_TLS=1): cookies only over https, the proxy's
+# X-Forwarded-Proto trusted (the proxy must set it, overwriting any a client sent), and the
+# page's origin accepted for CSRF. Extra origins (another host name) by ERRORSINK_TRUSTED_ORIGINS.
+ERRORSINK_TLS = os.environ.get("ERRORSINK_TLS", "").lower() in ("1", "true", "yes")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = ERRORSINK_TLS
+if ERRORSINK_TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = int(os.environ.get("ERRORSINK_HSTS_SECONDS", "0"))
+CSRF_TRUSTED_ORIGINS = [
+    origin.strip()
+    for origin in os.environ.get("ERRORSINK_TRUSTED_ORIGINS", "").split(",")
+    if origin.strip()
+]
 X_FRAME_OPTIONS = "DENY"
 # Every response: scripts and styles only from our own static files (htmx is vendored), the
 # live websocket back to this host, never framed.

@@ -107,3 +107,17 @@ def test_an_empty_state_folder_setting_means_the_default_not_the_current_folder(
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(CHECKOUT / ".errorsink")
+
+
+def test_tls_settings_come_from_the_environment(tmp_path):
+    code = ("import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; "
+            "from django.conf import settings as s; "
+            "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+            "getattr(s, 'SECURE_PROXY_SSL_HEADER', None), s.CSRF_TRUSTED_ORIGINS)")  # fmt: skip
+    plain = _python(code, _environment(tmp_path, **NOWHERE))
+    assert plain.stdout.strip() == "False False None []", plain.stderr
+    origins = "https://a.example, https://b"
+    env = _environment(tmp_path, **NOWHERE, ERRORSINK_TLS="1", ERRORSINK_TRUSTED_ORIGINS=origins)
+    tls = _python(code, env)
+    assert tls.stdout.strip() == ("True True ('HTTP_X_FORWARDED_PROTO', 'https') "
+                                  "['https://a.example', 'https://b']"), tls.stderr  # fmt: skip
