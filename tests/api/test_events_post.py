@@ -166,3 +166,16 @@ def test_it_publishes_every_queue_item_format_as_the_request_body():
     assert (onebudd["sdk"]["const"], onebudd["name"]["const"]) == ("onebudd", "error")
     assert onebudd["event"]["properties"]["payload"]["required"] == ["code"]
     assert "$ref" not in json.dumps(post["requestBody"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"event_id": "e\u00001"}, {"event_id": " "}, {"session_id": "s" * 201},
+     {"session_id": "\t"}],
+)  # fmt: skip
+def test_ids_the_worker_could_not_store_are_refused_here(api, project, change):
+    # What the API accepts, the worker stores (issue 14): the same rule, at the door.
+    response = api.post(f"/projects/{project.id}/events", {**ITEM, **change})
+    error = assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert next(iter(change)) in error["details"]["item"]
+    assert _queued() == []

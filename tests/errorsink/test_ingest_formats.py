@@ -833,7 +833,6 @@ def test_it_truncates_long_strings_with_a_marker_to_their_limit():
         session_error(
             code="C" * 300,
             message="m" * 5000,
-            session_id="s" * 250,
             build_id="b" * 201,
             stack="x" * 40000,
             customer_context={"note": "n" * 9000},
@@ -844,13 +843,30 @@ def test_it_truncates_long_strings_with_a_marker_to_their_limit():
     assert event.name == event.code
     assert len(event.message) == 4000
     assert event.message == "m" * 3976 + "… [truncated 1024 chars]"
-    assert len(event.session_id) == 200
-    assert event.session_id == "s" * 178 + "… [truncated 72 chars]"
     assert len(event.build_id) == 200
     assert event.build_id == "b" * 178 + "… [truncated 23 chars]"
     assert len(event.stack) == 32000
     assert event.stack == "x" * 31976 + "… [truncated 8024 chars]"
     assert event.customer_context == {"note": "n" * 9000}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("session_id", "s" * 201, "'session_id' must be at most 200 characters, got 201"),
+        ("session_id", "   ", "'session_id' must not be empty or only spaces"),
+        ("session_id", "call\x00one", "'session_id' must not contain control characters"),
+        ("event_id", " ", "'event_id' must not be empty or only spaces"),
+        ("event_id", "e\x001", "'event_id' must not contain control characters"),
+        ("event_id", "e" * 201, "'event_id' must be at most 200 characters"),
+    ],
+)
+def test_ids_are_kept_exactly_or_refused_with_their_reason(field, value, reason):
+    # Never cut or cleaned: two sessions sharing a 200-character prefix would merge, and an id
+    # of spaces would make unrelated items one event (issue 14).
+    with pytest.raises(BadItem) as refused:
+        normalise_item(session_error(**{field: value}))
+    assert reason in refused.value.reason
 
 
 def test_it_leaves_strings_at_their_limit_alone():

@@ -9,6 +9,7 @@ rather than rejected: validating them costs a Python call only when they are too
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
@@ -265,14 +266,37 @@ def _choice(choices: tuple[str, ...]) -> Any:
     ]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _identifier(value: Any) -> str:
+    """An event or session id, kept exactly or refused, never changed: a cut id would merge
+    two sessions sharing a prefix (or drop the second event as a duplicate), an id of spaces
+    would make unrelated items one, and PostgreSQL cannot store a NUL. The API and the queue
+    both validate with this, so what the API accepts the worker stores."""
+    if type(value) is not str:
+        raise wrong_type("a string")
+    if not value.strip():
+        raise bad_field(f"must not be empty or only spaces, got {show(value)}")
+    if len(value) > ID_MAX:
+        raise bad_field(f"must be at most {ID_MAX} characters, got {len(value)}")
+    if _CONTROL.search(value):
+        raise bad_field(f"must not contain control characters (NUL, newline…), got {show(value)}")
+    return value
+
+
+Identifier = Annotated[
+    str,
+    PlainValidator(_identifier),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": ID_MAX,
+                    "description": "Kept exactly: not only spaces, no control characters."}),
+]  # fmt: skip
 Code = Annotated[str, Clipped(CODE_MAX, empty=False)]
 Message = Annotated[str, Clipped(MESSAGE_MAX)]
-SessionId = Annotated[str, Clipped(ID_MAX, empty=False)]
+SessionId = Identifier
 BuildId = Annotated[str, Clipped(ID_MAX)]
 Stack = Annotated[str, Clipped(STACK_MAX)]
-# Refused, not cut: two long ids sharing a prefix would become one, and the second event would
-# be dropped as a duplicate.
-EventId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=ID_MAX)]
+EventId = Identifier
 # An item's own grouping (DESIGN section 8), as in Sentry: refused rather than cut, since a
 # cut value could group two different errors together.
 FINGERPRINT_PARTS_MAX = 16
