@@ -6,6 +6,7 @@ REDIS_URL and SECRET_KEY in the environment first, starting the embedded service
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -87,6 +88,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "ninja",  # in INSTALLED_APPS so /api/v1/docs serves Swagger UI from static, not a CDN
+    "axes",  # sign-in brute-force protection (below)
     "errorsink",
     "dashboard",
 ]
@@ -105,6 +107,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: answers a locked-out sign-in with its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -129,6 +133,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "login"
+# Sign-in brute-force protection (django-axes): after ERRORSINK_LOGIN_FAILURES wrong passwords
+# for one account, or from one address, that account or address waits ERRORSINK_LOGIN_LOCKOUT
+# minutes; a successful sign-in clears its count. The address is the connection's (REMOTE_ADDR).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("ERRORSINK_LOGIN_FAILURES", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ERRORSINK_LOGIN_LOCKOUT", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 LOGIN_REDIRECT_URL = "projects"
 LOGOUT_REDIRECT_URL = "login"
 
