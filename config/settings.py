@@ -298,6 +298,9 @@ MAILERS = {
     }
 }  # fmt: skip
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "errorsink <alerts@localhost>")
+# The dead-letter list is bounded: its newest entries, each item cut at a size (bytes).
+ERRORSINK_DEAD_LETTERS_MAX = int(os.environ.get("ERRORSINK_DEAD_LETTERS_MAX", "10000"))
+ERRORSINK_DEAD_ITEM_MAX_BYTES = int(os.environ.get("ERRORSINK_DEAD_ITEM_MAX_BYTES", "16384"))
 ERRORSINK_INGEST_BATCH = int(os.environ.get("ERRORSINK_INGEST_BATCH", "4000"))
 # Ingest consumer threads per Celery worker process (0: a worker that only runs tasks). While
 # one thread's batch is in PostgreSQL, another parses the next (`make bench` measured 3 best).

@@ -17,6 +17,7 @@ from errorsink.dead_letters import (
     dead_letters_requeue,
     project_dead_letters,
 )
+from errorsink.ingest.queue import dead_letters_dropped_name, redis_client
 from errorsink.models import Membership
 
 
@@ -31,7 +32,9 @@ def _owned_project(request: HttpRequest, project_id):
 def dead_letters(request: HttpRequest, project_id) -> HttpResponse:
     project = _owned_project(request, project_id)
     found = project_dead_letters(project_id=project.id)
-    context = {"project": project, "found": found, "sample_chars": SAMPLE_CHARS}
+    dropped = int(redis_client().get(dead_letters_dropped_name()) or 0)
+    context = {"project": project, "found": found, "sample_chars": SAMPLE_CHARS,
+               "dropped": dropped}  # fmt: skip
     return render(request, "dashboard/dead_letters.html", context)
 
 

@@ -85,10 +85,32 @@ def enqueue(items: list[bytes | str]) -> int:
 
 
 def dead_letter(item: bytes, reason: str) -> bytes:
-    """The dead-letter entry of DESIGN section 2: reason, the original text, and when."""
-    text = item.decode("utf-8", errors="replace")
+    """The dead-letter entry of DESIGN section 2: reason, the original text, and when. An item
+    over ERRORSINK_DEAD_ITEM_MAX_BYTES keeps only its start, marked with its full size: ten
+    10 MB items must not take Redis's memory (the reason says what was wrong)."""
+    limit = settings.ERRORSINK_DEAD_ITEM_MAX_BYTES
+    text = item[:limit].decode("utf-8", errors="replace")
     at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    return orjson.dumps({"reason": reason, "item": text, "at": at})
+    entry = {"reason": reason, "item": text, "at": at}
+    if len(item) > limit:
+        entry.update(truncated=True, size=len(item))
+    return orjson.dumps(entry)
+
+
+def dead_letters_dropped_name() -> str:
+    return f"{dead_letter_name()}:dropped"
+
+
+# Append dead letters, then keep only the newest ARGV[1] and count what went.
+_DEAD_LETTER_PUSH = """
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+local over = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[1])
+if over > 0 then
+    redis.call('LTRIM', KEYS[1], over, -1)
+    redis.call('INCRBY', KEYS[2], over)
+end
+return over
+"""
 
 
 @dataclass
@@ -107,6 +129,7 @@ class WorkerQueue:
         self.processing = processing_prefix() + self.worker_id
         self._take_batch = self.redis.register_script(_TAKE_BATCH)
         self._reclaim = self.redis.register_script(_RECLAIM)
+        self._dead_letter_push = self.redis.register_script(_DEAD_LETTER_PUSH)
 
     def take(self, batch_size: int) -> list[bytes]:
         """The processing list: what an earlier round left unacknowledged, plus up to
@@ -127,7 +150,16 @@ class WorkerQueue:
         self.redis.delete(self.processing)
 
     def dead_letter(self, rejected: Iterable[tuple[bytes, str]]) -> None:
-        self.redis.rpush(self.dead, *(dead_letter(item, reason) for item, reason in rejected))
+        """Append, keeping the newest ERRORSINK_DEAD_LETTERS_MAX; the oldest beyond are dropped
+        and counted (``<queue>:dead:dropped``, shown by ingest_status and the page)."""
+        entries = [dead_letter(item, reason) for item, reason in rejected]
+        for start in range(0, len(entries), 1000):  # Lua's unpack has a limit on arguments
+            dropped = self._dead_letter_push(
+                keys=[self.dead, dead_letters_dropped_name()],
+                args=[settings.ERRORSINK_DEAD_LETTERS_MAX, *entries[start : start + 1000]],
+            )
+            if dropped:
+                log.warning("dead-letter list full: dropped its %d oldest entries", dropped)
 
     def heartbeat(self) -> None:
         """Tell other workers this one is alive, so its processing list is left alone."""

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from errorsink.ingest.queue import (
     WorkerQueue,
     dead_letter_name,
+    dead_letters_dropped_name,
     enqueue,
     processing_prefix,
     queue_name,
@@ -44,6 +45,25 @@ def test_it_writes_dead_letters_with_the_reason_the_original_text_and_the_time(c
     assert all(
         entry["at"].endswith("Z") and datetime.fromisoformat(entry["at"]) for entry in entries
     )
+
+
+def test_a_huge_item_is_dead_lettered_cut_with_its_size(clean_queue, settings):
+    settings.ERRORSINK_DEAD_ITEM_MAX_BYTES = 1000
+    WorkerQueue(clean_queue, "w1").dead_letter([(b"x" * 10_000_000, "too big")])
+    entry = orjson.loads(clean_queue.lindex(dead_letter_name(), 0))
+    assert (entry["reason"], entry["truncated"], entry["size"]) == ("too big", True, 10_000_000)
+    assert entry["item"] == "x" * 1000
+    assert clean_queue.memory_usage(dead_letter_name()) < 10_000  # not 10 MB
+
+
+def test_the_list_keeps_its_newest_entries_and_counts_the_dropped(clean_queue, settings):
+    settings.ERRORSINK_DEAD_LETTERS_MAX = 5
+    queue = WorkerQueue(clean_queue, "w1")
+    queue.dead_letter([(f"{n}".encode(), "why") for n in range(3)])
+    queue.dead_letter([(f"{n}".encode(), "why") for n in range(3, 8)])
+    kept = [orjson.loads(e)["item"] for e in clean_queue.lrange(dead_letter_name(), 0, -1)]
+    assert kept == ["3", "4", "5", "6", "7"]
+    assert int(clean_queue.get(dead_letters_dropped_name())) == 3
 
 
 def test_it_requeues_only_the_items_of_workers_whose_heartbeat_expired(clean_queue):

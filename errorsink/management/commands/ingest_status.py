@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from errorsink.ingest.queue import (
     dead_letter_name,
+    dead_letters_dropped_name,
     heartbeat_key,
     processing_prefix,
     queue_name,
@@ -26,6 +27,7 @@ def ingest_status() -> dict:
         "queue": queue_name(),
         "queue_depth": client.llen(queue_name()),
         "dead_letters": client.llen(dead_letter_name()),
+        "dead_letters_dropped": int(client.get(dead_letters_dropped_name()) or 0),
         "processing": processing,
         "stored_last_minute": Event.objects.filter(received_at__gte=since).count(),
     }
@@ -45,7 +47,10 @@ class Command(BaseCommand):
             self.stdout.write(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode())
             return
         self.stdout.write(f"queue {status['queue']!r}: {status['queue_depth']} waiting")
-        self.stdout.write(f"dead letters ({dead_letter_name()!r}): {status['dead_letters']}")
+        self.stdout.write(
+            f"dead letters ({dead_letter_name()!r}): {status['dead_letters']}"
+            f" ({status['dead_letters_dropped']} dropped when the list was full)"
+        )
         if not status["processing"]:
             self.stdout.write("processing lists: none")
         for worker_id, info in status["processing"].items():
