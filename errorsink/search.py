@@ -112,9 +112,17 @@ def _blank_is_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+def _no_nul(value: Any) -> Any:
+    # PostgreSQL text cannot hold NUL: a filter holding one is refused, not a server error.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 class _Search(BaseModel):
     # Pages send other parameters too (the quality window); they are not this model's business.
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    _text_storable = field_validator("*", mode="before")(_no_nul)
 
     q: str = Field("", max_length=200, description="Words in the text, whole words, any "
                    "case (PostgreSQL text search).")  # fmt: skip
@@ -288,6 +296,7 @@ class SessionSearch(BaseModel):
     """Filters of a project's sessions, most recently started first."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    _text_storable = field_validator("*", mode="before")(_no_nul)
 
     q: str = Field("", max_length=200, description="Session id prefix, as written (case "
                    "matters: ids are opaque).")  # fmt: skip

@@ -114,3 +114,10 @@ def test_scopes_and_other_projects(make_key, project, other_project, sessions):
     theirs = ApiClient(make_key(on=other_project))
     assert_envelope(theirs.get(f"/projects/{project.id}/sessions"), 404, "NOT_FOUND")
     assert theirs.get(f"/projects/{other_project.id}/sessions").json()["sessions"] == []
+
+
+def test_a_filter_holding_nul_is_a_422_not_a_server_error(api, project):
+    for path in ("sessions?q=a%00b", "session-errors?q=a%00b", "issues?build_id=%00"):
+        response = api.get(f"/projects/{project.id}/{path}")
+        assert response.status_code == 422, (path, response.content)
+        assert "NUL" in response.content.decode()
