@@ -698,7 +698,7 @@ def test_it_refuses_bad_items_with_a_reason(data, reason):
         ),
         (
             sdk_item("twilio", "error", "{}"),
-            'unknown sdk "twilio"; expected one of gecx, onebudd, telnyx',
+            'unknown sdk "twilio"; expected one of gecx, onebudd, sentry, telnyx',
         ),
         (
             sdk_item("telnyx", "error", "{}"),

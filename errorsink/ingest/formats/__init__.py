@@ -46,6 +46,7 @@ from pydantic_core import ErrorDetails
 from errorsink.ingest.formats.base import LATE_FIELDS, Item
 from errorsink.ingest.formats.gecx import GecxError
 from errorsink.ingest.formats.onebudd import OneBuddError
+from errorsink.ingest.formats.sentry import SentryEvent
 from errorsink.ingest.formats.shared import (
     CODE,
     EVENT_ID,
@@ -76,7 +77,7 @@ __all__ = [
 
 
 RUNNER_FORMATS = (SessionError, AgentError, SessionWarning, SessionEnd)
-SDK_FORMATS = (TelnyxError, TelnyxWarning, TelnyxHangup, OneBuddError, GecxError)
+SDK_FORMATS = (TelnyxError, TelnyxWarning, TelnyxHangup, OneBuddError, GecxError, SentryEvent)
 
 
 def _literal(model: type[Item], field: str) -> str:
