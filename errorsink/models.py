@@ -283,3 +283,4 @@ from errorsink.rollup_models import (  # noqa: E402, F401
     RollupSessionBucket,
     RollupState,
 )
+from errorsink.sentry_keys import SentryKey  # noqa: E402, F401

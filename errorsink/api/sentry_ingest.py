@@ -1,0 +1,195 @@
+"""Sentry's own endpoints (DESIGN section 10): unmodified Sentry SDKs post envelopes (and older
+ones single events) here, authenticated by the project's public key. Their events go onto the
+same queue as every other item, as the ``sentry`` SDK format (errorsink/ingest/formats/
+sentry.py), validated first so that what is accepted is stored; other item types (sessions,
+transactions, client reports, attachments) are accepted and skipped.
+
+Answers are Sentry's: ``{"id": ...}`` or ``{"detail": ...}`` with 400, 401, 403 or 413.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+
+import orjson
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from errorsink.ingest.formats import BadItem, normalise
+from errorsink.ingest.formats.shared import MAX_ITEM_BYTES
+from errorsink.ingest.queue import enqueue
+from errorsink.sentry_keys import SentryKey
+
+log = logging.getLogger("errorsink.api")
+
+MAX_DECOMPRESSED_BYTES = 20 * 1024 * 1024
+EVENT_ITEM_TYPES = ("event",)
+# What a queue item keeps of a Sentry event: errorsink shows neither breadcrumbs nor local
+# variables, and a queue item must fit in 64 KiB.
+DROPPED_FIELDS = ("breadcrumbs", "debug_meta", "modules", "extra", "request", "spans", "sdk")
+FRAME_FIELDS_DROPPED = ("vars", "pre_context", "post_context", "context_line")
+
+
+class SentryError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+@csrf_exempt
+@require_POST
+def envelope(request: HttpRequest, sentry_id: int) -> JsonResponse:
+    return _answer(request, sentry_id, _envelope_events)
+
+
+@csrf_exempt
+@require_POST
+def store(request: HttpRequest, sentry_id: int) -> JsonResponse:
+    return _answer(request, sentry_id, lambda body: [_json(body, "the event")])
+
+
+def _answer(request: HttpRequest, sentry_id: int, events_of) -> JsonResponse:
+    try:
+        key = _authorised(request, sentry_id)
+        events = events_of(_body(request))
+        first_id = _enqueue(events, str(key.project_id))
+    except SentryError as exc:
+        return JsonResponse({"detail": exc.detail}, status=exc.status)
+    return JsonResponse({"id": first_id})
+
+
+def _authorised(request: HttpRequest, sentry_id: int) -> SentryKey:
+    public_key = request.GET.get("sentry_key") or _auth_header_key(
+        request.headers.get("X-Sentry-Auth", "")
+    )
+    if not public_key:
+        raise SentryError(401, "missing authorization information")
+    key = SentryKey.objects.filter(id=sentry_id, public_key=public_key).first()
+    if key is None:
+        raise SentryError(403, "invalid api key")
+    return key
+
+
+def _auth_header_key(header: str) -> str:
+    # "Sentry sentry_key=abc, sentry_version=7, sentry_client=sentry.python/2.19.0"
+    _, _, pairs = header.partition(" ")
+    for pair in pairs.split(","):
+        name, _, value = pair.strip().partition("=")
+        if name == "sentry_key":
+            return value.strip()
+    return ""
+
+
+def _body(request: HttpRequest) -> bytes:
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise SentryError(413, "request body too large") from None
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        data = raw
+    elif encoding in ("gzip", "deflate"):
+        data = _inflate(raw, encoding)
+    else:
+        raise SentryError(400, f"unsupported Content-Encoding {encoding!r}")
+    if len(data) > MAX_DECOMPRESSED_BYTES:
+        raise SentryError(413, f"body over {MAX_DECOMPRESSED_BYTES} bytes")
+    return data
+
+
+def _inflate(raw: bytes, encoding: str) -> bytes:
+    """Decompressed in steps with a cap: a small body that would inflate past it (a bomb) is
+    refused with 413 having produced at most the cap, never the whole."""
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        data = inflater.decompress(raw, MAX_DECOMPRESSED_BYTES + 1)
+    except zlib.error as exc:
+        raise SentryError(400, f"body is not valid {encoding}: {exc}") from None
+    if len(data) > MAX_DECOMPRESSED_BYTES or inflater.unconsumed_tail:
+        raise SentryError(413, f"body inflates past {MAX_DECOMPRESSED_BYTES} bytes")
+    return data
+
+
+def _json(data: bytes, what: str) -> dict:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise SentryError(400, f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise SentryError(400, f"{what} is not a JSON object")
+    return value
+
+
+def _envelope_events(body: bytes) -> list[dict]:
+    """The event payloads of an envelope, in order; other item types are skipped. A malformed
+    envelope is refused whole (400 with the reason): its framing cannot be trusted after it."""
+    header_line, _, rest = body.partition(b"\n")
+    _json(header_line, "the envelope header")
+    events, position, number = [], 0, 0
+    while position < len(rest):
+        number += 1
+        line_end = rest.find(b"\n", position)
+        line_end = len(rest) if line_end == -1 else line_end
+        if not rest[position:line_end].strip():
+            position = line_end + 1
+            continue
+        header = _json(rest[position:line_end], f"item {number}'s header")
+        payload, position = _payload(rest, line_end + 1, header, number)
+        if header.get("type") in EVENT_ITEM_TYPES:
+            events.append(_json(payload, f"item {number} (an event)"))
+    return events
+
+
+def _payload(rest: bytes, start: int, header: dict, number: int) -> tuple[bytes, int]:
+    length = header.get("length")
+    if length is None:
+        end = rest.find(b"\n", start)
+        end = len(rest) if end == -1 else end
+        return rest[start:end], end + 1
+    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+        raise SentryError(400, f"item {number}'s length is not a non-negative integer")
+    if start + length > len(rest):
+        raise SentryError(400, f"item {number}'s length {length} runs past the end")
+    return rest[start : start + length], start + length + 1
+
+
+def _enqueue(events: list[dict], project_id: str) -> str | None:
+    """Validate and queue the events; a bad one is skipped (logged) and loses no other."""
+    queued, first_id = [], None
+    for event in events:
+        item = _queue_item(event, project_id)
+        try:
+            normalise(item)
+        except BadItem as exc:
+            log.info("sentry event refused: %s", exc.reason)
+            continue
+        queued.append(orjson.dumps(item))
+        first_id = first_id or item["event_id"]
+    if events and not queued:
+        raise SentryError(400, "no valid event in the request")
+    enqueue(queued)
+    return first_id
+
+
+def _queue_item(event: dict, project_id: str) -> dict:
+    slim = {key: value for key, value in event.items() if key not in DROPPED_FIELDS}
+    for exception in (slim.get("exception") or {}).get("values") or []:
+        frames = ((exception or {}).get("stacktrace") or {}).get("frames") or []
+        for frame in frames:
+            if isinstance(frame, dict):
+                for field in FRAME_FIELDS_DROPPED:
+                    frame.pop(field, None)
+    event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+    item = {"type": "sdk_event", "sdk": "sentry", "name": "event", "project_id": project_id,
+            "event_id": event_id, "event": slim}  # fmt: skip
+    if len(orjson.dumps(item)) > MAX_ITEM_BYTES:
+        # Still too large: keep the innermost frames, which say where it failed.
+        for exception in (slim.get("exception") or {}).get("values") or []:
+            stack = (exception or {}).get("stacktrace") or {}
+            if isinstance(stack.get("frames"), list):
+                stack["frames"] = stack["frames"][-30:]
+    return item

@@ -1,0 +1,123 @@
+"""Sentry's endpoints (DESIGN section 10) with envelopes built as Sentry SDKs build them: events
+queued in the sentry format, other items skipped, Sentry's own answers for bad keys and bodies,
+and a gzip bomb refused without inflating it. (The real sentry-sdk end to end comes next.)"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import orjson
+import pytest
+from django.test import Client
+
+from errorsink.ingest.formats import normalise_item
+from errorsink.ingest.queue import queue_name, redis_client
+from errorsink.sentry_keys import sentry_key_for, sentry_key_rotate
+from tests.errorsink.test_sentry_format import EXCEPTION_EVENT
+
+pytestmark = pytest.mark.django_db
+
+
+def _envelope(*items: tuple[dict, bytes], with_length: bool = True) -> bytes:
+    lines = [
+        orjson.dumps({"event_id": EXCEPTION_EVENT["event_id"], "sent_at": "2026-11-22T10:00:00Z"})
+    ]
+    for header, payload in items:
+        header = {**header, "length": len(payload)} if with_length else header
+        lines += [orjson.dumps(header), payload]
+    return b"\n".join(lines) + b"\n"
+
+
+def _post(key, body: bytes, *, auth: str | None = None, encoding: str | None = None,
+          path: str = "envelope"):  # fmt: skip
+    headers = {"X-Sentry-Auth": auth if auth is not None else
+               f"Sentry sentry_key={key.public_key}, sentry_version=7"}  # fmt: skip
+    if encoding:
+        headers["Content-Encoding"] = encoding
+    return Client().post(f"/api/{key.id}/{path}/", body,
+                         content_type="application/x-sentry-envelope", headers=headers)  # fmt: skip
+
+
+def _queued() -> list[bytes]:
+    return list(reversed(redis_client().lrange(queue_name(), 0, -1)))
+
+
+@pytest.fixture(autouse=True)
+def empty_queue():
+    redis_client().delete(queue_name())
+    yield
+    redis_client().delete(queue_name())
+
+
+def test_an_envelopes_event_is_queued_and_other_items_skipped(project):
+    key = sentry_key_for(project)
+    body = _envelope(({"type": "event"}, orjson.dumps(EXCEPTION_EVENT)),
+                     ({"type": "transaction"}, b'{"spans": []}'),
+                     ({"type": "client_report"}, b'{"discarded_events": []}'))  # fmt: skip
+    response = _post(key, body)
+    assert response.status_code == 200 and response.json() == {"id": EXCEPTION_EVENT["event_id"]}
+    (item,) = _queued()
+    event = normalise_item(item)
+    assert (event.project_id, event.code, event.session_id) == (str(project.id), "KeyError",
+                                                                "call-123")  # fmt: skip
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_compressed_bodies_and_items_without_length(project, encoding):
+    key = sentry_key_for(project)
+    body = _envelope(({"type": "event"}, orjson.dumps(EXCEPTION_EVENT)), with_length=False)
+    packed = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
+    assert _post(key, packed, encoding=encoding).status_code == 200
+    assert len(_queued()) == 1
+
+
+def test_the_store_endpoint_takes_one_event_and_the_key_may_be_in_the_query(project):
+    key = sentry_key_for(project)
+    url = f"/api/{key.id}/store/?sentry_key={key.public_key}"
+    response = Client().post(url, orjson.dumps(EXCEPTION_EVENT), content_type="application/json")
+    assert response.status_code == 200 and len(_queued()) == 1
+
+
+def test_missing_wrong_and_rotated_keys_get_sentrys_answers(project, other_project):
+    key = sentry_key_for(project)
+    body = _envelope(({"type": "event"}, orjson.dumps(EXCEPTION_EVENT)))
+    assert _post(key, body, auth="").status_code == 401
+    assert _post(key, body, auth="Sentry sentry_key=0123, sentry_version=7").json() == {
+        "detail": "invalid api key"
+    }
+    theirs = sentry_key_for(other_project)
+    assert _post(theirs, body, auth=f"Sentry sentry_key={key.public_key}").status_code == 403
+    old = key.public_key
+    sentry_key_rotate(project)
+    assert _post(key, body, auth=f"Sentry sentry_key={old}").status_code == 403
+    assert _queued() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b"not json\n", "the envelope header is not valid JSON"),
+        (b'{}\n{"type": "event", "length": 999}\n{}\n', "item 1's length 999 runs past the end"),
+        (b'{}\n{"type": "event", "length": -1}\n{}\n', "item 1's length is not a non-negative"),
+        (b'{}\n{"type": "event"}\n\xff\xfe\n', "item 1 (an event) is not valid JSON"),
+    ],
+)
+def test_a_malformed_envelope_is_a_400_with_its_reason(project, body, detail):
+    response = _post(sentry_key_for(project), body)
+    assert response.status_code == 400 and detail in response.json()["detail"]
+    assert _queued() == []
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it(project):
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))  # 64 MB of zeros in about 64 KB
+    response = _post(sentry_key_for(project), bomb, encoding="gzip")
+    assert response.status_code == 413 and "inflates past" in response.json()["detail"]
+
+
+def test_a_bad_event_loses_no_other_event_of_the_envelope(project):
+    good, bad = orjson.dumps(EXCEPTION_EVENT), orjson.dumps({**EXCEPTION_EVENT, "timestamp": True,
+                                                            "event_id": "b" * 32})  # fmt: skip
+    response = _post(sentry_key_for(project), _envelope(({"type": "event"}, bad),
+                                                        ({"type": "event"}, good)))  # fmt: skip
+    assert response.status_code == 200 and len(_queued()) == 1
