@@ -151,7 +151,7 @@ def test_it_publishes_every_queue_item_format_as_the_request_body():
     formats = {schema["title"]: schema for schema in one["oneOf"]}
     assert list(formats) == ["SessionError", "AgentError", "SessionWarning", "SessionEnd",
                              "TelnyxError", "TelnyxWarning", "TelnyxHangup", "OneBuddError",
-                             "GecxError"]  # fmt: skip
+                             "GecxError", "SentryEvent"]  # fmt: skip
     # The project comes from the URL, so no item names it.
     assert all("project_id" not in schema["properties"] for schema in formats.values())
     assert formats["SessionError"]["required"] == ["type", "code", "message", "session_id"]
