@@ -239,6 +239,8 @@ LOGGING = {
 # Requests per key per window on /api/v1 (0 turns the limit off).
 ERRORSINK_API_RATE_LIMIT = int(os.environ.get("ERRORSINK_API_RATE_LIMIT", "600"))
 ERRORSINK_API_RATE_WINDOW = int(os.environ.get("ERRORSINK_API_RATE_WINDOW", "60"))
+# Sentry SDKs send one request an event and a project's agents share one DSN: a higher limit.
+ERRORSINK_SENTRY_RATE_LIMIT = int(os.environ.get("ERRORSINK_SENTRY_RATE_LIMIT", "6000"))
 
 # The retention of new projects (each project then has its own, edited by its owners); the
 # bounds are the ones owners may choose (errorsink.models.RETENTION_DAYS_MIN/MAX).

@@ -15,9 +15,10 @@ from django.conf import settings
 from errorsink.connections import redis_client
 
 
-def ratelimit_hit(*, bucket: str) -> int | None:
-    """Count one request; None if allowed, else the seconds until the window resets."""
-    limit = settings.ERRORSINK_API_RATE_LIMIT
+def ratelimit_hit(*, bucket: str, limit: int | None = None) -> int | None:
+    """Count one request; None if allowed, else the seconds until the window resets. The limit
+    is ERRORSINK_API_RATE_LIMIT requests a window unless given."""
+    limit = settings.ERRORSINK_API_RATE_LIMIT if limit is None else limit
     window = settings.ERRORSINK_API_RATE_WINDOW
     if limit <= 0:
         return None

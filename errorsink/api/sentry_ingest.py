@@ -4,7 +4,8 @@ same queue as every other item, as the ``sentry`` SDK format (errorsink/ingest/f
 sentry.py), validated first so that what is accepted is stored; other item types (sessions,
 transactions, client reports, attachments) are accepted and skipped.
 
-Answers are Sentry's: ``{"id": ...}`` or ``{"detail": ...}`` with 400, 401, 403 or 413.
+Answers are Sentry's: ``{"id": ...}`` or ``{"detail": ...}`` with 400, 401, 403, 413 or 429
+(with ``Retry-After`` and ``X-Sentry-Rate-Limits``, which Sentry SDKs obey by pausing).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import logging
 import zlib
 
+import brotli
 import orjson
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from errorsink.api.ratelimit import ratelimit_hit
 from errorsink.ingest.formats import BadItem, normalise
 from errorsink.ingest.formats.shared import MAX_ITEM_BYTES
 from errorsink.ingest.queue import enqueue
@@ -34,9 +38,9 @@ FRAME_FIELDS_DROPPED = ("vars", "pre_context", "post_context", "context_line")
 
 
 class SentryError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
-        self.status, self.detail = status, detail
+        self.status, self.detail, self.headers = status, detail, headers or {}
 
 
 @csrf_exempt
@@ -57,7 +61,7 @@ def _answer(request: HttpRequest, sentry_id: int, events_of) -> JsonResponse:
         events = events_of(_body(request))
         first_id = _enqueue(events, str(key.project_id))
     except SentryError as exc:
-        return JsonResponse({"detail": exc.detail}, status=exc.status)
+        return JsonResponse({"detail": exc.detail}, status=exc.status, headers=exc.headers)
     return JsonResponse({"id": first_id})
 
 
@@ -70,6 +74,18 @@ def _authorised(request: HttpRequest, sentry_id: int) -> SentryKey:
     key = SentryKey.objects.filter(id=sentry_id, public_key=public_key).first()
     if key is None:
         raise SentryError(403, "invalid api key")
+    limit = settings.ERRORSINK_SENTRY_RATE_LIMIT
+    retry_after = ratelimit_hit(bucket=f"sentry:{key.id}", limit=limit)
+    if retry_after is not None:
+        # "<seconds>::key": every category, this DSN's key (Sentry's rate-limit header grammar).
+        raise SentryError(
+            429,
+            f"rate limit exceeded; retry in {retry_after}s",
+            headers={
+                "Retry-After": str(retry_after),
+                "X-Sentry-Rate-Limits": f"{retry_after}::key",
+            },
+        )
     return key
 
 
@@ -93,6 +109,8 @@ def _body(request: HttpRequest) -> bytes:
         data = raw
     elif encoding in ("gzip", "deflate"):
         data = _inflate(raw, encoding)
+    elif encoding == "br":
+        data = _unbrotli(raw)
     else:
         raise SentryError(400, f"unsupported Content-Encoding {encoding!r}")
     if len(data) > MAX_DECOMPRESSED_BYTES:
@@ -111,6 +129,22 @@ def _inflate(raw: bytes, encoding: str) -> bytes:
         raise SentryError(400, f"body is not valid {encoding}: {exc}") from None
     if len(data) > MAX_DECOMPRESSED_BYTES or inflater.unconsumed_tail:
         raise SentryError(413, f"body inflates past {MAX_DECOMPRESSED_BYTES} bytes")
+    if not inflater.eof:
+        raise SentryError(400, f"body is truncated {encoding}")
+    return data
+
+
+def _unbrotli(raw: bytes) -> bytes:
+    """As _inflate, for br: the decompressor stops producing at the cap."""
+    decompressor = brotli.Decompressor()
+    try:
+        data = decompressor.process(raw, output_buffer_limit=MAX_DECOMPRESSED_BYTES + 1)
+    except brotli.error as exc:
+        raise SentryError(400, f"body is not valid br: {exc}") from None
+    if len(data) > MAX_DECOMPRESSED_BYTES:
+        raise SentryError(413, f"body inflates past {MAX_DECOMPRESSED_BYTES} bytes")
+    if not decompressor.is_finished():
+        raise SentryError(400, "body is truncated br")
     return data
 
 

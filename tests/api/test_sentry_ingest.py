@@ -1,12 +1,14 @@
 """Sentry's endpoints (DESIGN section 10) with envelopes built as Sentry SDKs build them: events
 queued in the sentry format, other items skipped, Sentry's own answers for bad keys and bodies,
-and a gzip bomb refused without inflating it. (The real sentry-sdk end to end comes next.)"""
+gzip and br bombs refused without inflating them, and Sentry's rate-limit answer. The real
+sentry-sdk against the running stack is in tests/test_sentry_sdk_live.py."""
 
 from __future__ import annotations
 
 import gzip
 import zlib
 
+import brotli
 import orjson
 import pytest
 from django.test import Client
@@ -63,13 +65,30 @@ def test_an_envelopes_event_is_queued_and_other_items_skipped(project):
                                                                 "call-123")  # fmt: skip
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+COMPRESS = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress}
+
+
+@pytest.mark.parametrize("encoding", sorted(COMPRESS))
 def test_compressed_bodies_and_items_without_length(project, encoding):
     key = sentry_key_for(project)
     body = _envelope(({"type": "event"}, orjson.dumps(EXCEPTION_EVENT)), with_length=False)
-    packed = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
-    assert _post(key, packed, encoding=encoding).status_code == 200
+    assert _post(key, COMPRESS[encoding](body), encoding=encoding).status_code == 200
     assert len(_queued()) == 1
+
+
+@pytest.mark.parametrize("encoding", sorted(COMPRESS))
+def test_a_truncated_compressed_body_is_a_400_not_a_partial_envelope(project, encoding):
+    body = _envelope(({"type": "event"}, orjson.dumps(EXCEPTION_EVENT)))
+    packed = COMPRESS[encoding](body)
+    response = _post(sentry_key_for(project), packed[: len(packed) // 2], encoding=encoding)
+    assert response.status_code == 400 and encoding in response.json()["detail"]
+    assert _queued() == []
+
+
+def test_an_unknown_encoding_is_named(project):
+    response = _post(sentry_key_for(project), b"{}", encoding="zstd")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "unsupported Content-Encoding 'zstd'"}
 
 
 def test_the_store_endpoint_takes_one_event_and_the_key_may_be_in_the_query(project):
@@ -109,10 +128,25 @@ def test_a_malformed_envelope_is_a_400_with_its_reason(project, body, detail):
     assert _queued() == []
 
 
-def test_a_gzip_bomb_is_refused_without_inflating_it(project):
-    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))  # 64 MB of zeros in about 64 KB
-    response = _post(sentry_key_for(project), bomb, encoding="gzip")
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+def test_a_compression_bomb_is_refused_without_inflating_it(project, encoding):
+    bomb = COMPRESS[encoding](b"\0" * (64 * 1024 * 1024))  # 64 MB of zeros in 64 KB or less
+    response = _post(sentry_key_for(project), bomb, encoding=encoding)
     assert response.status_code == 413 and "inflates past" in response.json()["detail"]
+
+
+def test_over_the_rate_limit_is_a_429_sentry_sdks_understand(project, settings):
+    settings.ERRORSINK_SENTRY_RATE_LIMIT = 2
+    key = sentry_key_for(project)
+    redis_client().delete(*redis_client().keys(f"errorsink:ratelimit:sentry:{key.id}:*") or ["x"])
+    body = _envelope(({"type": "event"}, orjson.dumps(EXCEPTION_EVENT)))
+    assert [_post(key, body).status_code for _ in range(2)] == [200, 200]
+    limited = _post(key, body)
+    assert limited.status_code == 429 and "rate limit" in limited.json()["detail"]
+    seconds = int(limited["Retry-After"])
+    assert 1 <= seconds <= settings.ERRORSINK_API_RATE_WINDOW
+    assert limited["X-Sentry-Rate-Limits"] == f"{seconds}::key"
+    assert len(_queued()) == 2
 
 
 def test_a_bad_event_loses_no_other_event_of_the_envelope(project):
