@@ -65,6 +65,10 @@ def issue_page(request: HttpRequest, project_id, issue_id: int) -> HttpResponse:
         "project": project,
         **issue_summary_context(issue),
         **events,
+        # The newest event's stack, shown once above the list (not on older pages).
+        "latest_event": next((e for e in events["events"][:1] if e.frames or e.stack), None)
+        if not cursor
+        else None,
         "custom_fingerprint": any(part.startswith("custom: ") for part in issue.fingerprint_parts),
         "actions": [
             (status, STATUS_VERBS[status]) for status in STATUSES if status != issue.status

@@ -38,8 +38,27 @@ def error_rows_annotate(events: list[Event]) -> list[Event]:
         event.code_info = catalog.lookup_event(event.code, event.details, kind=event.kind)
         event.session_url = session_url(event.project_id, event.session_id)
         event.own_message = _own_message(event)
+        event.frames = stack_frames(event)
         event.skewed = abs(event.occurred_at - event.received_at) > SKEW_SHOWN
     return events
+
+
+def stack_frames(event: Event) -> list[dict]:
+    """The frames a Sentry SDK sent (kept in the details by the sentry format), innermost
+    first as Sentry shows them; [] for events whose stack is only text."""
+    details = event.details if isinstance(event.details, dict) else {}
+    frames = details.get("frames")
+    if not isinstance(frames, list):
+        return []
+    shown = []
+    for frame in reversed(frames):
+        if isinstance(frame, dict):
+            line = frame.get("line")
+            shown.append({"file": str(frame.get("file") or "?"),
+                          "function": str(frame.get("function") or "?"),
+                          "line": line if isinstance(line, int) else None,
+                          "in_app": frame.get("in_app") is True})  # fmt: skip
+    return shown
 
 
 def _own_message(event: Event) -> str:
@@ -76,6 +95,7 @@ def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
     for event in events:
         event.code_info = catalog.lookup_event(event.code, event.details, kind=event.kind)
         event.own_message = _own_message(event)
+        event.frames = stack_frames(event)
         event.outcome = termination_outcome(event) if event.kind == Event.TERMINATION else ""
         event.offset = _offset(event.occurred_at - start)
         event.context_json = (

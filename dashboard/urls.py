@@ -7,6 +7,7 @@ from dashboard import (
     dead_letter_views,
     demo_views,
     issue_views,
+    sentry_views,
     session_list_views,
     views,
 )
@@ -18,6 +19,11 @@ urlpatterns = [
     path("projects/<uuid:project_id>/", views.project, name="project"),
     path("projects/<uuid:project_id>/quality/", views.project_quality, name="project-quality"),
     path("projects/<uuid:project_id>/demo/", demo_views.demo_load_view, name="project-demo"),
+    path(
+        "projects/<uuid:project_id>/sentry-key/rotate/",
+        sentry_views.sentry_key_rotate_view,
+        name="sentry-key-rotate",
+    ),
     path(
         "projects/<uuid:project_id>/sessions/",
         session_list_views.session_list,

@@ -16,6 +16,7 @@ from dashboard.present import (
     timeline_annotate,
 )
 from dashboard.quality_panel import panel_html, window_param
+from dashboard.sentry_views import sentry_panel
 from dashboard.triage import RANGE_PRESETS, errors_list, filters_read, issue_table_html
 from errorsink import catalog, selectors
 from errorsink.alerts import alerts_firing
@@ -102,6 +103,8 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
         )
         context["demo_offer"] = demo_offer(request=request, project=project)
     context["api_keys_url"] = optional_url("project-api-keys", project.id)
+    context["sentry"] = sentry_panel(request=request, project=project)
+    context["is_owner"] = membership.role == Membership.OWNER
     context["alerts_firing"] = alerts_firing(project=project)
     if membership.role == Membership.OWNER:
         context["dead_letters"] = project_dead_letter_count(project_id=project.id)

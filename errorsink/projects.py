@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from errorsink.models import Membership, Project, SessionSettings
+from errorsink.sentry_keys import sentry_key_for
 
 
 @transaction.atomic
@@ -15,6 +16,7 @@ def project_create(*, name: str, owner: AbstractBaseUser | None = None) -> Proje
     """A project comes with its session settings at their defaults and its owner as a member."""
     project = Project.objects.create(name=name)
     SessionSettings.objects.create(project=project)
+    sentry_key_for(project)
     if owner is not None:
         Membership.objects.create(project=project, user=owner, role=Membership.OWNER)
     return project

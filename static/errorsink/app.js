@@ -102,5 +102,31 @@
       el.disabled = false;
     });
   });
+  // "Copy" beside a value: the clipboard where the browser allows it (localhost, https); on a
+  // plain-http address it does not, so the value is selected for the user's own Ctrl+C.
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest ? evt.target.closest("button[data-copy-from]") : null;
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy-from"));
+    if (!source) return;
+    var text = source.textContent;
+    var done = function (label) {
+      button.textContent = label;
+      setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    };
+    var select = function () {
+      var range = document.createRange();
+      range.selectNodeContents(source);
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      done("Selected: press Ctrl+C");
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done("Copied"); }, select);
+    } else {
+      select();
+    }
+  });
   setInterval(refreshTimes, 15000);
 })();

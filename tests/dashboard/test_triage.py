@@ -131,11 +131,11 @@ def test_the_page_costs_a_fixed_number_of_queries(client, alice, triage, project
     client.force_login(alice)
     _page(client, project)
     # session, user, membership, errors, watermark, issues, their trends, 3 quality reads, the
-    # alert rules, and the settings panel's three: the same for 2 issues as for 20.
-    with django_assert_num_queries(14):
+    # Sentry key, the alert rules, and the settings panel's three: the same for 2 issues as 20.
+    with django_assert_num_queries(15):
         _page(client, project)
     items_store([error_item(project.id, code=f"CODE_{n}", message="m") for n in range(18)])
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         _page(client, project)
 
 

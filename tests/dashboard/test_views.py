@@ -468,15 +468,15 @@ def test_the_panel_costs_a_fixed_number_of_queries(
     _quality_events(project, make_event)
     client.force_login(alice)
     # session, user, membership, errors, watermark, issues (no trends: there are none), 3
-    # quality reads, has-events check, the alert rules, and the settings panel's role, settings
-    # and changes: the same however many codes and builds.
-    with django_assert_num_queries(14):
+    # quality reads, has-events check, the Sentry key, the alert rules, and the settings panel's
+    # role, settings and changes: the same however many codes and builds.
+    with django_assert_num_queries(15):
         client.get(_project_url(project, window="24h"))
     for n in range(30):
         make_event(project, session_id=f"more{n}", kind=Event.WARNING, code=f"3100{n % 6}",
                    build_id=f"b{n}")  # fmt: skip
     roll_up()
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         client.get(_project_url(project, window="24h"))
 
 
@@ -486,8 +486,8 @@ def test_a_long_window_shows_the_page_at_once_and_fetches_its_panel_after(
     _quality_events(project, make_event)
     client.force_login(alice)
     # The page's own reads only (session, user, membership, errors, watermark, issues, the
-    # alert rules and the settings panel's three): no quality figures yet.
-    with django_assert_num_queries(10):
+    # Sentry key, the alert rules and the settings panel's three): no quality figures yet.
+    with django_assert_num_queries(11):
         html = client.get(_project_url(project, window="30d", code="A%26B")).content.decode()
     panel = _panel(html)
     load_url = f"{reverse('project-quality', args=[project.id])}?code=A%26B&amp;window=30d"

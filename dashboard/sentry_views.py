@@ -1,0 +1,44 @@
+"""A project's Sentry DSN on its page (DESIGN section 10), and the owners' key rotation."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from dashboard.access import get_membership_or_404
+from errorsink.models import Membership, Project
+from errorsink.sentry_keys import sentry_dsn, sentry_key_for, sentry_key_rotate
+
+
+def sentry_panel(*, request: HttpRequest, project: Project) -> dict[str, str]:
+    """The DSN as this browser reaches the dashboard, and the lines that use it in an agent."""
+    dsn = sentry_dsn(sentry_key_for(project), request.build_absolute_uri("/"))
+    example = "\n".join(
+        [
+            "import sentry_sdk",
+            "",
+            f'sentry_sdk.init(dsn="{dsn}", release="my-agent@1.4.2")  # release: the build',
+            'sentry_sdk.set_tag("session_id", session_id)  # files it in the session\'s timeline',
+        ]
+    )
+    return {"dsn": dsn, "example": example}
+
+
+@login_required
+@require_POST
+def sentry_key_rotate_view(request: HttpRequest, project_id) -> HttpResponse:
+    membership = get_membership_or_404(request, project_id)
+    if membership.role != Membership.OWNER:
+        raise PermissionDenied("Only the project's owners can rotate its Sentry key")
+    sentry_key_rotate(membership.project)
+    messages.success(
+        request,
+        "New Sentry DSN below. SDKs still sending the old one now get 403 “invalid api key”: "
+        "deploy the new DSN to your agents.",
+    )
+    return redirect(reverse("project", args=[membership.project.id]) + "#sentry")
