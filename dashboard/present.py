@@ -39,6 +39,7 @@ def error_rows_annotate(events: list[Event]) -> list[Event]:
         event.session_url = session_url(event.project_id, event.session_id)
         event.own_message = _own_message(event)
         event.frames = stack_frames(event)
+        event.sentry_label = sentry_label(event)
         event.skewed = abs(event.occurred_at - event.received_at) > SKEW_SHOWN
     return events
 
@@ -59,6 +60,18 @@ def stack_frames(event: Event) -> list[dict]:
                           "line": line if isinstance(line, int) else None,
                           "in_app": frame.get("in_app") is True})  # fmt: skip
     return shown
+
+
+def sentry_label(event: Event) -> str:
+    """What a Sentry SDK's event is, said where a catalogued code shows its description: its
+    code is an exception type or a level, which no catalog knows."""
+    details = event.details if isinstance(event.details, dict) else {}
+    if details.get("sdk") != "sentry":
+        return ""
+    platform = f" ({details['platform']})" if isinstance(details.get("platform"), str) else ""
+    if event.stack or details.get("frames"):
+        return f"exception from a Sentry SDK{platform}"
+    return f"message from a Sentry SDK, level {details.get('level') or 'error'}"
 
 
 def _own_message(event: Event) -> str:
@@ -96,6 +109,7 @@ def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
         event.code_info = catalog.lookup_event(event.code, event.details, kind=event.kind)
         event.own_message = _own_message(event)
         event.frames = stack_frames(event)
+        event.sentry_label = sentry_label(event)
         event.outcome = termination_outcome(event) if event.kind == Event.TERMINATION else ""
         event.offset = _offset(event.occurred_at - start)
         event.context_json = (

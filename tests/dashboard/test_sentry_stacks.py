@@ -57,6 +57,10 @@ def test_the_timeline_shows_the_frames_and_escapes_them(client, bob, project):
     assert HOSTILE not in html
     escaped = "&lt;img src=x onerror=alert(1)&gt;"
     assert _frames(html) == [f"{escaped} in agent/{escaped}.py at line 7 your code [in-app]"]
+    # Its code is an exception type no catalog knows: said as what it is, not "unknown code".
+    assert "exception from a Sentry SDK (python)" in html and "unknown code" not in html
+    page = client.get(reverse("project", args=[project.id])).content.decode()
+    assert "exception from a Sentry SDK (python)" in page and "unknown code" not in page
 
 
 def test_a_text_stack_stays_text(client, bob, project):
