@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+import orjson
 import pytest
 from playwright.sync_api import expect
 
@@ -167,3 +168,59 @@ def _seen_in_chromium(browser, base: str, project, session_id: str) -> None:
     expect(crash.locator(".frame.in-app").first).to_contain_text("lookup_order")
     screenshot(page, "sentry-timeline")
     context.close()
+
+
+def _hostile_envelopes(valid: list[bytes]) -> list[tuple[str, bytes, str, int]]:
+    """(what, body, Content-Encoding, expected status); ``valid`` are event payloads."""
+    import gzip
+
+    header = b'{"sent_at": "2026-12-03T10:00:00Z"}\n'
+
+    def item(payload: bytes, kind: str = "event") -> bytes:
+        return orjson.dumps({"type": kind, "length": len(payload)}) + b"\n" + payload + b"\n"
+
+    whole = header + item(valid[0])
+    many = header + b"".join(item(p) for p in valid[1:5001])
+    many += b"".join(item(b"{}", "client_report") for _ in range(5000))
+    return [
+        ("truncated gzip", gzip.compress(whole)[:-20], "gzip", 400),
+        ("a length past the end", whole[:-5], "", 400),
+        (
+            "wrong length, then more",
+            header + item(valid[5001]) + b'{"type":"event","length":7}\n' + valid[5002],
+            "",
+            400,
+        ),  # fmt: skip
+        (
+            "invalid UTF-8 beside a good event",
+            header + item(b'{"m": "\xff\xfe\xfd"}') + item(valid[5003]),
+            "",
+            200,
+        ),  # fmt: skip
+        ("a gzip bomb", gzip.compress(b"\0" * (64 * 1024 * 1024)), "gzip", 413),
+        ("10,000 items", gzip.compress(many), "gzip", 200),
+        ("not an envelope", b"\x00\x01binary junk", "", 400),
+    ]
+
+
+def test_hostile_envelopes_get_their_answers_and_the_worker_keeps_storing(
+    project, celery_worker, live_server_url
+):
+    key = sentry_key_for(project)
+    url = f"{live_server_url}/api/{key.id}/envelope/?sentry_key={key.public_key}"
+    ids = [uuid.uuid4().hex for _ in range(5004)]
+    valid = [orjson.dumps({"event_id": event_id, "message": f"hostile run {n}", "level": "error",
+                           "tags": {"session_id": "hostile"}})
+             for n, event_id in enumerate(ids)]  # fmt: skip
+    answers = {}
+    for what, body, encoding, expected in _hostile_envelopes(valid):
+        headers = {"Content-Encoding": encoding} if encoding else {}
+        response = httpx.post(url, content=body, headers=headers, timeout=60)
+        answers[what] = (response.status_code, response.json().get("detail", ""))
+        assert response.status_code == expected, (what, response.text)
+    assert "before it were accepted" in answers["wrong length, then more"][1]
+    # Stored: every valid event that came whole (1 + 5,000 + the one beside the bad UTF-8 + the
+    # one before the wrong length); the worker never stopped.
+    expected_ids = [ids[n] for n in (*range(1, 5001), 5001, 5003)]
+    stored = _stored(project, expected_ids, timeout=60)
+    assert len(stored) == 5002 and celery_worker.proc.poll() is None

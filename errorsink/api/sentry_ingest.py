@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import zlib
+from dataclasses import dataclass, field
 
 import brotli
 import orjson
@@ -43,23 +44,41 @@ class SentryError(Exception):
         self.status, self.detail, self.headers = status, detail, headers or {}
 
 
+@dataclass
+class Unpacked:
+    """What a body held: its events in order, why any item was refused, and where the framing
+    broke (the items after that point cannot be found)."""
+
+    events: list[dict] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    broken: str | None = None
+
+
 @csrf_exempt
 @require_POST
 def envelope(request: HttpRequest, sentry_id: int) -> JsonResponse:
-    return _answer(request, sentry_id, _envelope_events)
+    return _answer(request, sentry_id, _envelope_unpack)
 
 
 @csrf_exempt
 @require_POST
 def store(request: HttpRequest, sentry_id: int) -> JsonResponse:
-    return _answer(request, sentry_id, lambda body: [_json(body, "the event")])
+    return _answer(request, sentry_id, lambda body: Unpacked(events=[_json(body, "the event")]))
 
 
-def _answer(request: HttpRequest, sentry_id: int, events_of) -> JsonResponse:
+def _answer(request: HttpRequest, sentry_id: int, unpack) -> JsonResponse:
+    """Every valid event is queued whatever else the body holds; the answer is 200 unless the
+    framing broke or nothing in it was an acceptable event (then 400 naming the first reason)."""
     try:
         key = _authorised(request, sentry_id)
-        events = events_of(_body(request))
-        first_id = _enqueue(events, str(key.project_id))
+        unpacked = unpack(_body(request))
+        queued, first_id, refused = _enqueue(unpacked.events, str(key.project_id))
+        refused = unpacked.refused + refused
+        if unpacked.broken:
+            kept = f"; the {len(unpacked.events)} event(s) before it were accepted"
+            raise SentryError(400, unpacked.broken + (kept if unpacked.events else ""))
+        if not queued and refused:
+            raise SentryError(400, f"no valid event in the request: {refused[0]}")
     except SentryError as exc:
         return JsonResponse({"detail": exc.detail}, status=exc.status, headers=exc.headers)
     return JsonResponse({"id": first_id})
@@ -158,24 +177,35 @@ def _json(data: bytes, what: str) -> dict:
     return value
 
 
-def _envelope_events(body: bytes) -> list[dict]:
-    """The event payloads of an envelope, in order; other item types are skipped. A malformed
-    envelope is refused whole (400 with the reason): its framing cannot be trusted after it."""
+def _envelope_unpack(body: bytes) -> Unpacked:
+    """The event payloads of an envelope, in order; other item types are skipped, an event
+    that is not a JSON object is refused alone. A bad header line or length ends the reading:
+    the framing cannot be trusted after it."""
     header_line, _, rest = body.partition(b"\n")
     _json(header_line, "the envelope header")
-    events, position, number = [], 0, 0
-    while position < len(rest):
-        number += 1
-        line_end = rest.find(b"\n", position)
-        line_end = len(rest) if line_end == -1 else line_end
-        if not rest[position:line_end].strip():
-            position = line_end + 1
-            continue
-        header = _json(rest[position:line_end], f"item {number}'s header")
-        payload, position = _payload(rest, line_end + 1, header, number)
-        if header.get("type") in EVENT_ITEM_TYPES:
-            events.append(_json(payload, f"item {number} (an event)"))
-    return events
+    unpacked, position, number = Unpacked(), 0, 0
+    try:
+        while position < len(rest):
+            number += 1
+            line_end = rest.find(b"\n", position)
+            line_end = len(rest) if line_end == -1 else line_end
+            if not rest[position:line_end].strip():
+                position = line_end + 1
+                continue
+            header = _json(rest[position:line_end], f"item {number}'s header")
+            payload, position = _payload(rest, line_end + 1, header, number)
+            if header.get("type") in EVENT_ITEM_TYPES:
+                _event_add(unpacked, payload, number)
+    except SentryError as exc:
+        unpacked.broken = exc.detail
+    return unpacked
+
+
+def _event_add(unpacked: Unpacked, payload: bytes, number: int) -> None:
+    try:
+        unpacked.events.append(_json(payload, f"item {number} (an event)"))
+    except SentryError as exc:
+        unpacked.refused.append(exc.detail)
 
 
 def _payload(rest: bytes, start: int, header: dict, number: int) -> tuple[bytes, int]:
@@ -191,22 +221,22 @@ def _payload(rest: bytes, start: int, header: dict, number: int) -> tuple[bytes,
     return rest[start : start + length], start + length + 1
 
 
-def _enqueue(events: list[dict], project_id: str) -> str | None:
-    """Validate and queue the events; a bad one is skipped (logged) and loses no other."""
-    queued, first_id = [], None
+def _enqueue(events: list[dict], project_id: str) -> tuple[int, str | None, list[str]]:
+    """Validate and queue the events; a bad one is refused (with its reason) alone. Returns how
+    many were queued, the first one's id, and the reasons of those refused."""
+    queued, first_id, refused = [], None, []
     for event in events:
         item = _queue_item(event, project_id)
         try:
             normalise(item)
         except BadItem as exc:
             log.info("sentry event refused: %s", exc.reason)
+            refused.append(f"an event is not usable: {exc.reason}")
             continue
         queued.append(orjson.dumps(item))
         first_id = first_id or item["event_id"]
-    if events and not queued:
-        raise SentryError(400, "no valid event in the request")
     enqueue(queued)
-    return first_id
+    return len(queued), first_id, refused
 
 
 def _queue_item(event: dict, project_id: str) -> dict:

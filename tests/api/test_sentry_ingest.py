@@ -65,7 +65,8 @@ def test_an_envelopes_event_is_queued_and_other_items_skipped(project):
                                                                 "call-123")  # fmt: skip
 
 
-COMPRESS = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress}
+COMPRESS = {"gzip": gzip.compress, "deflate": zlib.compress,
+            "br": lambda data: brotli.compress(data, quality=4)}  # fmt: skip
 
 
 @pytest.mark.parametrize("encoding", sorted(COMPRESS))
@@ -155,3 +156,38 @@ def test_a_bad_event_loses_no_other_event_of_the_envelope(project):
     response = _post(sentry_key_for(project), _envelope(({"type": "event"}, bad),
                                                         ({"type": "event"}, good)))  # fmt: skip
     assert response.status_code == 200 and len(_queued()) == 1
+
+
+def _event(number: int) -> bytes:
+    return orjson.dumps({**EXCEPTION_EVENT, "event_id": f"{number:032x}"})
+
+
+def test_an_event_that_is_not_json_is_refused_alone(project):
+    body = _envelope(({"type": "event"}, _event(1)), ({"type": "event"}, b'{"bad": "\xff\xfe"}'),
+                     ({"type": "event"}, _event(3)))  # fmt: skip
+    response = _post(sentry_key_for(project), body)
+    assert response.status_code == 200 and response.json() == {"id": f"{1:032x}"}
+    assert [orjson.loads(item)["event_id"] for item in _queued()] == [f"{1:032x}", f"{3:032x}"]
+
+
+def test_broken_framing_keeps_the_events_before_it_and_says_where(project):
+    body = _envelope(({"type": "event"}, _event(1)), ({"type": "event"}, _event(2)))
+    body += b'{"type": "event", "length": 99999}\n{}\n'
+    response = _post(sentry_key_for(project), body)
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "item 3's length 99999 runs past the end; the 2 event(s) before it were accepted"
+    )
+    assert len(_queued()) == 2
+
+
+def test_ten_thousand_items_are_read_and_their_events_queued(project):
+    events = [({"type": "event"}, _event(n)) for n in range(5_000)]
+    reports = [({"type": "client_report"}, b'{"discarded_events": []}')] * 5_000
+    body = _envelope(*[pair for both in zip(events, reports, strict=True) for pair in both])
+    response = _post(sentry_key_for(project), gzip.compress(body), encoding="gzip")
+    assert response.status_code == 200
+    queued = _queued()
+    assert (
+        len(queued) == 5_000 and len({orjson.loads(item)["event_id"] for item in queued}) == 5_000
+    )
