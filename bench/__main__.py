@@ -12,6 +12,7 @@ BENCHMARKS = [
     "bench.quality",
     "bench.issues",
     "bench.alerts",
+    "bench.sentry_ingest",
 ]
 
 

@@ -17,6 +17,8 @@ pytestmark = pytest.mark.pure
         "bench.live_latency",
         "bench.quality",
         "bench.issues",
+        "bench.alerts",
+        "bench.sentry_ingest",
     ],
 )
 def test_it_imports_every_benchmark(module):
