@@ -10,7 +10,7 @@ PORT ?= 8000
 # The command line of every process is defined once, in devstack/processes.py; compose.yaml
 # runs the same ones (a test checks it).
 
-.PHONY: install run test test-fast bench lint format clean print-entrypoints
+.PHONY: install run test test-fast bench faults lint format clean print-entrypoints
 
 $(BIN)/uv:
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12, or set PYTHON312=/path/to/python3.12)"; exit 1; }
@@ -35,6 +35,12 @@ test-fast: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The fault suite on its own embedded PostgreSQL and Redis (it kills and stops them): counts of
+# items pushed, stored, dead-lettered, lost and duplicated per scenario. `make test` runs the
+# short form (tests/test_faults.py).
+faults: install
+	$(BIN)/python -m faults
 
 lint: install
 	$(BIN)/ruff check .

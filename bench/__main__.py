@@ -13,6 +13,8 @@ BENCHMARKS = [
     "bench.issues",
     "bench.alerts",
     "bench.sentry_ingest",
+    "bench.scale_out",
+    "bench.load",
 ]
 
 

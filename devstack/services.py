@@ -330,6 +330,27 @@ def stop_services() -> None:
     _pg_stop()
 
 
+def redis_kill() -> None:
+    """SIGKILL the embedded Redis, as a crash would (the fault suite)."""
+    pid = _redis_running_pid()
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+        _reap(pid)
+
+
+def redis_restart() -> None:
+    """Start the embedded Redis again on its append-only file, on the same port."""
+    _redis_start()
+
+
+def postgres_stop() -> None:
+    _pg_stop()
+
+
+def postgres_start() -> None:
+    _pg_start()
+
+
 def ensure_services() -> tuple[int, int]:
     """Start (or find) both servers and lease them to this process. Returns their ports."""
     with _state_lock():

@@ -50,3 +50,11 @@ def test_it_shares_one_environment_block_with_every_setting():
     assert environments[0]["DATABASE_URL"].startswith("postgresql://")
     assert "@postgres:" in environments[0]["DATABASE_URL"]
     assert environments[0]["REDIS_URL"].startswith("redis://redis:")
+
+
+def test_it_runs_two_of_each_process_that_scales_out_and_one_beat():
+    services = compose()["services"]
+    replicas = {name: services[name].get("deploy", {}).get("replicas", 1) for name in services}
+    assert (replicas["web"], replicas["worker"], replicas["beat"]) == (2, 2, 1)
+    # Each web replica needs a host port of its own.
+    assert services["web"]["ports"] == ["8000-8001:8000"]

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.pure
         "bench.issues",
         "bench.alerts",
         "bench.sentry_ingest",
+        "bench.scale_out",
+        "bench.load",
     ],
 )
 def test_it_imports_every_benchmark(module):

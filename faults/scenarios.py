@@ -1,0 +1,333 @@
+"""The scenarios of `make faults`. Each makes its own project, pushes items and breaks
+something real, waits until everything is stored or dead-lettered, and returns its Tally."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from dataclasses import dataclass
+
+from faults.stack import (
+    Processes,
+    Pusher,
+    Tally,
+    dead_letter_count,
+    queue_reset,
+    rss_mb,
+    settled,
+    tally,
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    kill_items: int = 100_000
+    kills: int = 10
+    outage_items: int = 20_000
+    redis_down_seconds: float = 5.0
+    pg_down_seconds: float = 30.0
+    hostile_items: int = 5_000  # on the queue, and as many again through the API
+    rate: float = 2_000.0  # items a second pushed
+    scale_items: int = 1_500  # at 50 a second, so a dashboard shows every row
+
+
+SHORT = Sizes(kill_items=10_000, kills=2, outage_items=4_000, redis_down_seconds=2.0,
+              pg_down_seconds=5.0, hostile_items=500, scale_items=300)  # fmt: skip
+
+
+def _project(name: str):
+    from django.contrib.auth.models import User
+
+    from errorsink.projects import project_create
+
+    owner, _ = User.objects.get_or_create(username="faults")
+    return project_create(name=f"faults {name} {uuid.uuid4().hex[:6]}", owner=owner)
+
+
+def _items(count: int, project_id: str) -> list[bytes]:
+    from bench.items import mixed_items
+
+    return mixed_items(count, project_id, seed=random.randrange(10**6))
+
+
+def worker_sigkill(env: dict, sizes: Sizes) -> Tally:
+    """SIGKILL the worker at random moments while items arrive; a new one starts each time."""
+    project, procs = _project("sigkill"), Processes(env)
+    queue_reset()
+    items = _items(sizes.kill_items, str(project.id))
+    try:
+        worker = procs.worker()
+        pusher = Pusher(items, sizes.rate).start()
+        moments = []
+        for _ in range(sizes.kills):
+            time.sleep(random.uniform(0.5, 4.0))
+            moments.append(_stored(project.id))
+            procs.kill(worker)
+            worker = procs.worker()
+        pusher.done.wait()
+        settled(str(project.id), len(items), timeout=600)
+        rss = rss_mb(worker.pid)
+    finally:
+        procs.stop()
+    return _tally(f"worker SIGKILL x{sizes.kills}", project, len(items), procs,
+                  stored_at_kills=moments, worker_rss_mb=rss)  # fmt: skip
+
+
+def redis_kill(env: dict, sizes: Sizes) -> Tally:
+    """SIGKILL Redis mid-run and start it again on its append-only file."""
+    from devstack import services
+
+    project, procs = _project("redis"), Processes(env)
+    queue_reset()
+    items = _items(sizes.outage_items, str(project.id))
+    try:
+        procs.worker()
+        pusher = Pusher(items, sizes.rate).start()
+        time.sleep(len(items) / sizes.rate / 3)
+        services.redis_kill()
+        time.sleep(sizes.redis_down_seconds)
+        services.redis_restart()
+        pusher.done.wait()
+        settled(str(project.id), len(items), timeout=300)
+    finally:
+        procs.stop()
+    return _tally("Redis killed, restarted", project, len(items), procs,
+                  pusher_retries=pusher.retries)  # fmt: skip
+
+
+def postgres_stop(env: dict, sizes: Sizes) -> Tally:
+    """Stop PostgreSQL while items arrive; the worker holds them until it is back."""
+    from django.db import connection
+
+    from devstack import services
+
+    project, procs = _project("postgres"), Processes(env)
+    queue_reset()
+    items = _items(sizes.outage_items, str(project.id))
+    try:
+        worker = procs.worker()
+        pusher = Pusher(items, sizes.rate / 4).start()
+        time.sleep(1.0)
+        connection.close()
+        services.postgres_stop()
+        time.sleep(sizes.pg_down_seconds)
+        services.postgres_start()
+        pusher.done.wait()
+        settled(str(project.id), len(items), timeout=300)
+        alive = worker.poll() is None
+    finally:
+        procs.stop()
+    return _tally(f"PostgreSQL stopped {sizes.pg_down_seconds:.0f} s", project, len(items),
+                  procs, worker_stayed_up=alive)  # fmt: skip
+
+
+def hostile(env: dict, sizes: Sizes) -> list[Tally]:
+    """Hypothesis-made hostile items on the queue and through the API."""
+    from faults.hostile import hostile_items
+
+    procs = Processes(env)
+    try:
+        worker = procs.worker()
+        rss_before = rss_mb(worker.pid)
+        port = procs.web()
+        queued = _hostile_queue(hostile_items(sizes.hostile_items, "QUEUE"))
+        posted = _hostile_api(port, hostile_items(sizes.hostile_items, "API"))
+        rss_after = rss_mb(worker.pid)
+    finally:
+        procs.stop()
+    for result in (queued, posted):
+        result.notes.update(worker_crashes=procs.crashed(), worker_rss_mb=[rss_before, rss_after])
+    return [queued, posted]
+
+
+def _hostile_queue(raw: list[bytes]) -> Tally:
+    from errorsink.ingest.batch import batch_rows
+    from errorsink.ingest.queue import enqueue
+
+    project = _project("hostile-queue")
+    queue_reset()
+    items = [item.replace(b"QUEUE", str(project.id).encode()) for item in raw]
+    identities = _identities(batch_rows, items)
+    for offset in range(0, len(items), 200):
+        enqueue(items[offset : offset + 200])
+    settled(str(project.id), identities, timeout=300)
+    result = tally("hostile items on the queue", str(project.id), pushed=len(items),
+                   identities=identities, same_as_another=len(items) - identities)  # fmt: skip
+    result.notes["dead_letters_without_reason"] = _dead_letters_without_reason()
+    if result.notes["dead_letters_without_reason"]:
+        result.notes["violations"] = "a dead letter without its reason"
+    return result
+
+
+def _identities(batch_rows, items: list[bytes]) -> int:
+    """Distinct events the items should become plus those that cannot be one."""
+    from datetime import UTC, datetime
+
+    batch = batch_rows(items, received_at=datetime.now(UTC))
+    return len({row.event_id for row in batch.rows}) + len(batch.rejected)
+
+
+def _hostile_api(port: int, raw: list[bytes]) -> Tally:
+    import httpx
+
+    from errorsink.api_keys import api_key_create
+
+    project = _project("hostile-api")
+    queue_reset()
+    _, key = api_key_create(project=project, scopes="errors:write")
+    url = f"http://127.0.0.1:{port}/api/v1/projects/{project.id}/events"
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    statuses: dict[int, int] = {}
+    accepted: set[str] = set()
+    with httpx.Client(timeout=30) as client:
+        for body in raw:
+            response = client.post(url, content=body.replace(b"API", str(project.id).encode()),
+                                   headers=headers)  # fmt: skip
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code == 202:
+                accepted.update(response.json()["event_ids"])
+    settled(str(project.id), len(accepted), timeout=300)
+    result = tally("hostile items through the API", str(project.id), pushed=len(raw),
+                   identities=len(accepted) + sum(n for s, n in statuses.items() if s != 202),
+                   statuses=dict(sorted(statuses.items())))  # fmt: skip
+    # Refused items get an answer, not a place in the store: count them as "dead" here.
+    result.dead_lettered = sum(n for status, n in statuses.items() if status != 202)
+    stored_ids = set(_stored_ids(project.id))
+    result.lost = len(accepted - stored_ids)
+    violations = []
+    if statuses.get(500):
+        violations.append(f"{statuses[500]} API 500s")
+    if dead_letter_count():
+        violations.append(f"{dead_letter_count()} accepted items dead-lettered by the worker")
+    if violations:
+        result.notes["violations"] = "; ".join(violations)
+    result.notes.update(refused_by_the_api=result.dead_lettered, accepted_ids=len(accepted))
+    return result
+
+
+def _dead_letters_without_reason() -> int:
+    import orjson
+
+    from errorsink.ingest.queue import dead_letter_name, redis_client
+
+    entries = redis_client().lrange(dead_letter_name(), 0, -1)
+    return sum(not orjson.loads(entry).get("reason") for entry in entries)
+
+
+def _stored(project_id) -> int:
+    from errorsink.models import Event
+
+    return Event.objects.filter(project_id=project_id).count()
+
+
+def _stored_ids(project_id) -> list[str]:
+    from errorsink.models import Event
+
+    return list(Event.objects.filter(project_id=project_id).values_list("event_id", flat=True))
+
+
+def _tally(name: str, project, pushed: int, procs: Processes, **notes) -> Tally:
+    notes["crashes_unasked"] = procs.crashed()
+    return tally(name, str(project.id), pushed=pushed, identities=pushed,
+                 dead_before=0, **notes)  # fmt: skip
+
+
+def scale_out(env: dict, sizes: Sizes) -> Tally:
+    """Two Daphne and two workers on one Redis and one PostgreSQL, as compose replicas run:
+    dashboards on either Daphne must receive every event, and when one worker is SIGKILLed
+    (not restarted) the other takes over its in-flight items."""
+    from django.contrib.auth.models import User
+
+    project, procs = _project("scale-out"), Processes(env)
+    queue_reset()
+    count = sizes.scale_items
+    items = _items(count, str(project.id))
+    try:
+        workers = [procs.worker(), procs.worker()]
+        ports = [procs.web(), procs.web()]
+        cookie = _session_cookie(User.objects.get(username="faults"))
+        seen = asyncio.run(_watch_while_pushing(ports, project, cookie, items, workers, procs))
+        settled(str(project.id), count, timeout=300)
+        survivor_alive = workers[1].poll() is None
+    finally:
+        procs.stop()
+    from errorsink.models import Event
+
+    # The project page's live table shows errors (warnings and ends go to the quality figures).
+    errors = Event.objects.filter(project_id=project.id, kind=Event.ERROR)
+    stored_pks = set(errors.values_list("pk", flat=True))
+    missed = {f"dashboard {n} (daphne :{port})": len(stored_pks - pks)
+              for n, (port, pks) in enumerate(seen)}  # fmt: skip
+    result = _tally("2 Daphne + 2 workers, 1 killed", project, count, procs,
+                    survivor_alive=survivor_alive, in_flight_at_kill=procs.in_flight_at_kill,
+                    events_missed_by_dashboard=missed)  # fmt: skip
+    if any(missed.values()):
+        result.notes["violations"] = "a dashboard missed events"
+    return result
+
+
+async def _watch_while_pushing(ports, project, cookie, items, workers, procs) -> list:
+    """Two dashboards per Daphne; push at a pace a page shows every row of; kill worker 0
+    half way. Returns (port, event pks seen) per dashboard."""
+    import re
+
+    import websockets
+
+    from errorsink.ingest.queue import enqueue
+    from errorsink.models import Event
+
+    row = re.compile(r'data-event="(\d+)"')
+    stop = asyncio.Event()
+    dashboards = [(port, set()) for port in ports for _ in range(2)]
+
+    async def watch(port: int, pks: set) -> None:
+        url = f"ws://127.0.0.1:{port}/ws/projects/{project.id}/"
+        headers = {"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"}
+        async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
+            while not stop.is_set():
+                try:
+                    pks.update(
+                        int(pk) for pk in row.findall(await asyncio.wait_for(ws.recv(), 0.2))
+                    )
+                except TimeoutError:
+                    continue
+
+    tasks = [asyncio.create_task(watch(port, pks)) for port, pks in dashboards]
+    await asyncio.sleep(2)
+    for n in range(0, len(items), 5):  # 5 items every 100 ms: 50 a second
+        enqueue(items[n : n + 5])
+        if n == len(items) // 2:
+            procs.in_flight_at_kill = _in_flight()
+            procs.kill(workers[0])
+        await asyncio.sleep(0.1)
+    # Worker 0's in-flight batch comes back after its heartbeat expires (30 s).
+    deadline = asyncio.get_running_loop().time() + 90
+    while asyncio.get_running_loop().time() < deadline:
+        stored = await asyncio.to_thread(
+            lambda: Event.objects.filter(project_id=project.id).count()
+        )
+        if stored >= len(items):
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(3)  # the last pushes on their way
+    stop.set()
+    await asyncio.gather(*tasks)
+    return dashboards
+
+
+def _in_flight() -> int:
+    """Items taken by workers and not yet stored (their processing lists)."""
+    from errorsink.ingest.queue import processing_prefix, redis_client
+
+    client = redis_client()
+    return sum(client.llen(key) for key in client.scan_iter(processing_prefix() + "*"))
+
+
+def _session_cookie(user) -> str:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value

@@ -1,0 +1,220 @@
+"""The fault suite's own stack: embedded PostgreSQL and Redis in `.errorsink/faults` (stopped
+and killed by the scenarios, so never the development stack's), real Celery workers and Daphne
+started with devstack's command lines, and the counts a scenario reports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+STATE_DIR = CHECKOUT / ".errorsink" / "faults"
+
+
+def prepare() -> dict[str, str]:
+    """Start (or find) the suite's own services, migrate, set Django up; the environment for
+    its subprocesses. Must run before anything imports devstack.services."""
+    os.environ["ERRORSINK_STATE_DIR"] = str(STATE_DIR)
+    for name in ("DATABASE_URL", "REDIS_URL", "ERRORSINK_REDIS_DB", "SECRET_KEY"):
+        os.environ.pop(name, None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    from devstack import services
+    from devstack.processes import BIN, executable, migrate_command
+
+    services.activate()
+    env = dict(os.environ)
+    env.update(PYTHONUNBUFFERED="1", PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+               ERRORSINK_API_RATE_LIMIT="0")  # fmt: skip
+    subprocess.run(executable([*migrate_command(), "-v", "0"]), cwd=CHECKOUT, env=env,
+                   check=True)  # fmt: skip
+    import django
+
+    django.setup()
+    return env
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+class Processes:
+    """Workers and web servers of one scenario; counts the workers that died unasked."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.logs = Path(tempfile.mkdtemp(prefix="errorsink-faults-"))
+        self.workers: list[subprocess.Popen] = []
+        self.webs: list[tuple[subprocess.Popen, int]] = []
+        self.killed = 0
+        self.crashes_at_stop: int | None = None
+        self.in_flight_at_kill = 0
+
+    def worker(self) -> subprocess.Popen:
+        from devstack.processes import start, worker_command
+
+        name = f"faults-{len(self.workers)}-{time.monotonic_ns()}"
+        proc = start(worker_command(concurrency=2, hostname=f"{name}@%h"), self.env,
+                     self.logs / f"{name}.log", ready="ready.")  # fmt: skip
+        self.workers.append(proc)
+        return proc
+
+    def web(self) -> int:
+        from devstack.processes import free_port, start, web_command
+
+        port = free_port()
+        proc = start(web_command(port=port, bind="127.0.0.1"), self.env,
+                     self.logs / f"web-{port}.log", ready=port)  # fmt: skip
+        self.webs.append((proc, port))
+        return port
+
+    def kill(self, proc: subprocess.Popen) -> None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        self.killed += 1
+
+    def crashed(self) -> int:
+        """Processes that exited without being killed by the scenario."""
+        if self.crashes_at_stop is not None:
+            return self.crashes_at_stop
+        procs = [*self.workers, *(proc for proc, _ in self.webs)]
+        return max(0, sum(proc.poll() is not None for proc in procs) - self.killed)
+
+    def stop(self) -> None:
+        from devstack.processes import stop
+
+        self.crashes_at_stop = self.crashed()
+        for proc in [*self.workers, *(proc for proc, _ in self.webs)]:
+            stop(proc)
+
+
+@dataclass
+class Pusher:
+    """LPUSHes items in batches at a rate from a thread, as runner pods do; a batch that meets a
+    Redis outage is pushed again until Redis takes it (a resend is stored once by event_id)."""
+
+    items: list[bytes]
+    per_second: float
+    batch: int = 200
+    pushed: int = 0
+    retries: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> Pusher:
+        threading.Thread(target=self._run, daemon=True).start()
+        return self
+
+    def _run(self) -> None:
+        import redis
+
+        from errorsink.ingest.queue import enqueue
+
+        started = time.monotonic()
+        for offset in range(0, len(self.items), self.batch):
+            chunk = self.items[offset : offset + self.batch]
+            due = started + offset / self.per_second
+            time.sleep(max(0.0, due - time.monotonic()))
+            while True:
+                try:
+                    enqueue(chunk)
+                    break
+                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                    self.retries += 1
+                    time.sleep(0.2)
+            self.pushed += len(chunk)
+        self.done.set()
+
+
+def dead_letter_count() -> int:
+    from errorsink.ingest.queue import dead_letter_name, dead_letters_dropped_name, redis_client
+
+    client = redis_client()
+    return client.llen(dead_letter_name()) + int(client.get(dead_letters_dropped_name()) or 0)
+
+
+def queue_reset() -> None:
+    from errorsink.ingest.queue import (
+        dead_letter_name,
+        dead_letters_dropped_name,
+        processing_prefix,
+        queue_name,
+        redis_client,
+    )
+
+    client = redis_client()
+    names = [queue_name(), dead_letter_name(), dead_letters_dropped_name(),
+             *client.scan_iter(processing_prefix() + "*")]  # fmt: skip
+    client.delete(*names)
+
+
+def settled(project_id: str, expected: int, timeout: float) -> None:
+    """Wait until the queue and every processing list are empty and ``expected`` items are
+    stored or dead-lettered (or the count stops moving for 40 s: a dead worker's list is
+    requeued 30 s after its last heartbeat)."""
+    from django.db import connection
+
+    from errorsink.ingest.queue import processing_prefix, queue_name, redis_client
+    from errorsink.models import Event
+
+    deadline, last, still_since = time.monotonic() + timeout, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            client = redis_client()
+            waiting = client.llen(queue_name()) + sum(
+                client.llen(key) for key in client.scan_iter(processing_prefix() + "*")
+            )
+            count = Event.objects.filter(project_id=project_id).count() + dead_letter_count()
+        except Exception:  # an outage the scenario made: ask again
+            connection.close()
+            time.sleep(0.5)
+            continue
+        if count != last:
+            last, still_since = count, time.monotonic()
+        if waiting == 0 and (count >= expected or time.monotonic() - still_since > 40):
+            return
+        time.sleep(0.25)
+    raise RuntimeError(f"not settled after {timeout:.0f} s ({last} of {expected})")
+
+
+@dataclass
+class Tally:
+    scenario: str
+    pushed: int
+    stored: int
+    dead_lettered: int
+    lost: int
+    duplicated: int
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        return self.lost == 0 and self.duplicated == 0 and not self.notes.get("violations")
+
+
+def tally(scenario: str, project_id: str, *, pushed: int, identities: int,
+          dead_before: int = 0, **notes) -> Tally:  # fmt: skip
+    """Counts for a scenario's project: ``identities`` is how many distinct events the pushed
+    items should become or be dead-lettered as (equal items collapse into one event)."""
+    from errorsink.issue_models import Issue
+    from errorsink.models import Event
+
+    events = Event.objects.filter(project_id=project_id)
+    rows = events.count()
+    stored = events.values("event_id").distinct().count()
+    dead = dead_letter_count() - dead_before
+    issue_events = sum(
+        Issue.objects.filter(project_id=project_id).values_list("event_count", flat=True)
+    )
+    errors = events.filter(kind=Event.ERROR).count()
+    counted_twice = max(0, issue_events - errors)  # an issue counter that counted a row twice
+    notes["issue_counters_equal_recount"] = issue_events == errors
+    return Tally(scenario, pushed, stored, dead, max(0, identities - stored - dead),
+                 rows - stored + counted_twice, notes)  # fmt: skip
