@@ -14,6 +14,7 @@ entries the worker appends meanwhile are never touched.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -55,6 +56,13 @@ class DeadLetter:
     reason: str
     item: str
     at: str
+    size: int | None = None  # the whole item's size when only its start was kept
+
+    @property
+    def truncated(self) -> bool:
+        """Cut at ERRORSINK_DEAD_ITEM_MAX_BYTES: it can be read and discarded, not requeued
+        (what is left is not the item)."""
+        return self.size is not None
 
 
 @dataclass
@@ -74,6 +82,10 @@ class ReasonGroup:
     @property
     def last_at(self) -> str:
         return self.letters[0].at
+
+    @property
+    def requeueable(self) -> int:
+        return sum(not letter.truncated for letter in self.letters)
 
 
 @dataclass
@@ -136,14 +148,27 @@ def _of_project(entry: bytes, marker: bytes, project_id: object) -> DeadLetter |
         return None
     try:
         letter = orjson.loads(entry)
-        item = orjson.loads(letter["item"])
-        named = uuid.UUID(str(item["project_id"]))
+        named = _project_named(letter)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
     if named != uuid.UUID(str(project_id)):
         return None
+    size = letter.get("size") if letter.get("truncated") else None
     return DeadLetter(entry, str(letter.get("reason", "")), letter["item"],
-                      str(letter.get("at", "")))  # fmt: skip
+                      str(letter.get("at", "")), size)  # fmt: skip
+
+
+# A cut item is not JSON any more; its project is read from the text that is left.
+_PROJECT_FIELD = re.compile(r'"project_id"\s*:\s*"([0-9a-fA-F-]{32,36})"')
+
+
+def _project_named(letter: dict) -> uuid.UUID:
+    if letter.get("truncated"):
+        found = _PROJECT_FIELD.search(letter["item"])
+        if found is None:
+            raise ValueError("no project_id in the part kept")
+        return uuid.UUID(found.group(1))
+    return uuid.UUID(str(orjson.loads(letter["item"])["project_id"]))
 
 
 def _reason_key(reason: str) -> str:
@@ -169,6 +194,8 @@ def _take_out(project_id: object, group_key: str, seen_until: str, *, requeue: b
     # ISO 8601 in UTC, all written alike: comparable as text. Nothing arrived after the page
     # was drawn is acted on, so Discard never deletes an item its owner did not see.
     letters = [letter for letter in group.letters if letter.at <= seen_until]
+    if requeue:  # a cut item would only come back as "not valid JSON"
+        letters = [letter for letter in letters if not letter.truncated]
     keys = [dead_letter_name(), queue_name()] if requeue else [dead_letter_name()]
     done = 0
     for start in range(0, len(letters), REMOVE_CHUNK):

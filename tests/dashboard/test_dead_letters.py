@@ -129,3 +129,25 @@ def test_nothing_dead_lettered_after_the_page_was_drawn_is_touched(client, alice
         orjson.loads(entry)["item"] for entry in redis_client().lrange(dead_letter_name(), 0, -1)
     ]
     assert late.decode() in left
+
+
+def test_an_item_cut_at_its_size_limit_is_shown_and_discarded_but_never_requeued(
+    client, alice, project, settings
+):
+    settings.ERRORSINK_DEAD_ITEM_MAX_BYTES = 300
+    _bury(_item(project, 1, message="x" * 5000), "item is 5,200 bytes, over the limit")
+    _bury(_item(project, 2), "item is 5,200 bytes, over the limit")  # a small one, whole
+    client.force_login(alice)
+    page = _page(client, project)
+    assert "<strong>2</strong> in 1 reason" in page
+    assert "Only the first 300" in page and "of which 1 can be requeued" in page
+    form = _form(page, "× item is", "requeue")
+    response = client.post(reverse("dead-letters-act", args=[project.id]), form, follow=True)
+    assert "Requeued 1 item" in response.content.decode()
+    assert redis_client().lrange(queue_name(), 0, -1) == [orjson.dumps(_item(project, 2))]
+    (left,) = redis_client().lrange(dead_letter_name(), 0, -1)
+    assert orjson.loads(left)["truncated"] is True
+    page = _page(client, project)
+    assert 'disabled title="Every item here was cut' in page and "Requeue 0" in page
+    client.post(reverse("dead-letters-act", args=[project.id]), _form(page, "× item is", "discard"))
+    assert redis_client().llen(dead_letter_name()) == 0
