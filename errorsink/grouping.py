@@ -94,12 +94,14 @@ def fingerprint_parts(
     frame = stack_top_frame(stack)
     if frame:
         default.append(f"frame: {frame}")
-    if not custom:
-        return default
-    parts: list[str] = []
-    for value in custom:
-        parts.extend(default if value == DEFAULT_TOKEN else [f"custom: {value}"])
-    return parts
+    parts = default
+    if custom:
+        parts = []
+        for value in custom:
+            parts.extend(default if value == DEFAULT_TOKEN else [f"custom: {value}"])
+    # As the event's own columns keep them: PostgreSQL text and jsonb cannot hold NUL, and an
+    # issue that could not be written would lose its event.
+    return [part.replace("\x00", "\ufffd") if "\x00" in part else part for part in parts]
 
 
 def fingerprint_key(parts: list[str]) -> str:

@@ -130,6 +130,18 @@ def test_an_items_own_fingerprint_groups_across_codes(project):
     assert Issue.objects.count() == 2
 
 
+def test_nul_in_a_code_or_custom_fingerprint_is_kept_as_the_event_keeps_it(project):
+    # Found by `make faults`: the API accepted these, and the issue's jsonb parts refused the
+    # NUL, which dead-lettered the event.
+    _store([_error(project.id, 0, 0, code="a\x00b"),
+            _error(project.id, 1, 1, fingerprint=["pool\x00", "{{ default }}"])])  # fmt: skip
+    assert Event.objects.filter(project_id=project.id).count() == 2
+    parts = sorted(part for issue in Issue.objects.all() for part in issue.fingerprint_parts)
+    assert "code: a\ufffdb" in parts and "custom: pool\ufffd" in parts
+    assert Event.objects.filter(code="a\ufffdb").exists()
+    _assert_counters_equal_recount(project.id)
+
+
 def test_a_fingerprint_that_is_not_strings_is_refused_with_its_reason(project):
     batch = batch_rows([orjson.dumps(_error(project.id, 0, 0, fingerprint=["a", 2]))],
                        received_at=datetime.now(UTC))  # fmt: skip
