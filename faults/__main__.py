@@ -38,8 +38,26 @@ def main(argv: list[str] | None = None) -> int:
                   f"{result.dead_lettered:>6} {result.lost:>5} {result.duplicated:>4}  "
                   f"{json.dumps(result.notes)}", flush=True)  # fmt: skip
     clean = all(result.clean for result in tallies)
+    if not args.short and not args.only:  # make test runs the matrix as a test of its own
+        clean = _access_matrix(env) and clean
     print("all clean: lost 0, duplicated 0, no violation" if clean else "NOT CLEAN", flush=True)
     return 0 if clean else 1
+
+
+def _access_matrix(env: dict[str, str]) -> bool:
+    """The access matrix (tests/test_access_matrix.py): anonymous, outsider, member and owner
+    over every route the URL configuration has, pages, API and sockets."""
+    import subprocess
+
+    from faults.stack import CHECKOUT
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "tests/test_access_matrix.py", "-q",
+                           "-s"], cwd=CHECKOUT, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    lines = done.stdout.splitlines()
+    summary = next((line for line in lines if "route x role cases" in line), "no summary")
+    print(f"access matrix: {summary}; {lines[-1] if lines else ''}", flush=True)
+    return done.returncode == 0
 
 
 if __name__ == "__main__":

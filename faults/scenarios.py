@@ -201,10 +201,20 @@ def _hostile_api(port: int, raw: list[bytes]) -> Tally:
         violations.append(f"{statuses[500]} API 500s")
     if dead_letter_count():
         violations.append(f"{dead_letter_count()} accepted items dead-lettered by the worker")
+        result.notes["dead_letter_reasons"] = _dead_letter_reasons()
     if violations:
         result.notes["violations"] = "; ".join(violations)
     result.notes.update(refused_by_the_api=result.dead_lettered, accepted_ids=len(accepted))
     return result
+
+
+def _dead_letter_reasons(limit: int = 5) -> list[str]:
+    import orjson
+
+    from errorsink.ingest.queue import dead_letter_name, redis_client
+
+    entries = redis_client().lrange(dead_letter_name(), 0, limit - 1)
+    return [orjson.loads(entry).get("reason", "")[:200] for entry in entries]
 
 
 def _dead_letters_without_reason() -> int:
