@@ -71,8 +71,8 @@ def _tables_empty() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE errorsink_event, errorsink_session, errorsink_issue, "
-            "errorsink_issue_hour, errorsink_issue_session RESTART IDENTITY"
+            "TRUNCATE errorsink_event, errorsink_session, errorsink_issue, errorsink_issue_hour, "
+            "errorsink_issue_session, errorsink_alert_signal RESTART IDENTITY"
         )
 
 
