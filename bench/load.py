@@ -67,7 +67,22 @@ class CompactClient(live.Client):
     """A live-latency client that keeps only each message's row tokens: 200 clients keeping
     whole messages at 2,000 events/s would hold gigabytes."""
 
+    connect_retries = 0  # over every client of a load
+
     async def run(self, url: str, headers: dict, stop_event: asyncio.Event) -> None:
+        # 200 pages connecting at once can outwait Daphne's 5 s handshake limit while it is
+        # busy; a page's script then reconnects, and so does this client.
+        for attempt in range(10):
+            try:
+                await self._listen(url, headers, stop_event)
+                return
+            except Exception:  # refused, closed or timed out: as a page, try again
+                if self.ready.is_set() or attempt == 9:
+                    raise
+                CompactClient.connect_retries += 1
+                await asyncio.sleep(1 + attempt)
+
+    async def _listen(self, url: str, headers: dict, stop_event: asyncio.Event) -> None:
         import websockets
 
         async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
@@ -85,6 +100,7 @@ class CompactClient(live.Client):
 
 def _one_load(url: str, headers: dict, project_id: str, pids: dict, probe: ApiProbe) -> dict:
     probe.durations.clear()
+    CompactClient.connect_retries = 0
     thread = threading.Thread(target=probe.run, daemon=True)
     thread.start()
     rates = asyncio.run(live._measure(url, headers, project_id, pids))
@@ -97,6 +113,7 @@ def _one_load(url: str, headers: dict, project_id: str, pids: dict, probe: ApiPr
         "live_p50_ms": result["p50_ms"],
         "live_p99_ms": result["p99_ms"],
         "live_never_reached": result["never_reached"],
+        "dashboard_connect_retries": CompactClient.connect_retries,
         "api_calls": len(probe.durations),
         "api_failures": probe.failures,
         "api_p95_ms": round(live._percentile(probe.durations, 0.95), 1),
@@ -116,29 +133,35 @@ def main() -> dict:
     from errorsink.projects import project_create
 
     user = User.objects.create_user(f"bench-load-{uuid.uuid4().hex[:8]}")
-    project = project_create(name="bench load", owner=user)
-    _, key = api_key_create(project=project, scopes="errors:read")
+    # A project per load: a page's first message is its project's newest rows, which must not
+    # be the previous load's (their tokens would read as arrivals before the push).
+    projects = [project_create(name=f"bench load {n}", owner=user) for n in (1, 2)]
+    keys = [api_key_create(project=project, scopes="errors:read")[1] for project in projects]
     port = free_port()
     env = {**env, "ERRORSINK_API_RATE_LIMIT": "0"}
-    with tempfile.TemporaryDirectory() as logdir:
-        daphne = start(web_command(port=port, bind="127.0.0.1"), env, Path(logdir) / "web.log",
-                       ready=port)  # fmt: skip
-        worker = None
-        try:
-            worker = start_worker(env, Path(logdir) / "worker.log")
-            pids = {"daphne": daphne.pid, "worker": worker.pid}
-            headers = {"Cookie": f"sessionid={live._session_cookie(user)}",
-                       "Origin": f"http://127.0.0.1:{port}"}  # fmt: skip
+    # Kept after the run: a failure under load is read in the web and worker logs.
+    logdir = Path(tempfile.mkdtemp(prefix="errorsink-bench-load-"))
+    print(f"logs in {logdir}", file=sys.stderr)
+    daphne = start(web_command(port=port, bind="127.0.0.1"), env, logdir / "web.log", ready=port)
+    worker = None
+    try:
+        worker = start_worker(env, logdir / "worker.log")
+        pids = {"daphne": daphne.pid, "worker": worker.pid, "bench_clients": os.getpid()}
+        headers = {"Cookie": f"sessionid={live._session_cookie(user)}",
+                   "Origin": f"http://127.0.0.1:{port}"}  # fmt: skip
+        rss_before = {name: _rss_mb(pid) for name, pid in pids.items()}
+        loads = []
+        for project, key in zip(projects, keys, strict=True):
             url = f"ws://127.0.0.1:{port}/ws/projects/{project.id}/"
             probe = ApiProbe(f"http://127.0.0.1:{port}", str(project.id), key)
-            rss_before = {name: _rss_mb(pid) for name, pid in pids.items()}
-            first = _one_load(url, headers, str(project.id), pids, probe)
-            second = _one_load(url, headers, str(project.id), pids, probe)
-        finally:
-            if worker is not None:
-                stop(worker)
-            stop(daphne)
-    project.delete()
+            loads.append(_one_load(url, headers, str(project.id), pids, probe))
+        first, second = loads
+    finally:
+        if worker is not None:
+            stop(worker)
+        stop(daphne)
+    for project in projects:
+        project.delete()
     user.delete()
     result = {"benchmark": "load", "dashboards": CLIENTS, "target_events_per_second": RATE,
               "seconds": SECONDS, "rss_mb_before": rss_before, "first": first, "second": second,

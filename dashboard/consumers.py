@@ -237,6 +237,27 @@ class _Redraw:
             self.task.cancel()
 
 
+# One issue table per project and filters per process, shared by the pages showing it while it
+# is younger than ISSUE_TABLE_SHARED_SECONDS. Each page redrawing its own every 2 s, 200 open
+# pages queued 100 renders a second on the one thread Django's database calls run on, and every
+# live push waited behind them (bench/load.py: pages 16 s behind). The table holds nothing of
+# the user (no CSRF token): the same project and filters give the same HTML.
+ISSUE_TABLE_SHARED_SECONDS = 1.0
+_issue_tables: dict[tuple, tuple[float, asyncio.Future]] = {}
+
+
+async def _issue_table_shared(key: tuple, render) -> str:
+    now = asyncio.get_running_loop().time()
+    made = _issue_tables.get(key)
+    if made is None or now - made[0] >= ISSUE_TABLE_SHARED_SECONDS:
+        for stale in [k for k, (at, _) in _issue_tables.items() if now - at > 10]:
+            del _issue_tables[stale]
+        made = (now, asyncio.ensure_future(database_sync_to_async(render)()))
+        _issue_tables[key] = made
+    # Shielded: a page closing while it waits must not cancel the others' render.
+    return await asyncio.shield(made[1])
+
+
 class ProjectConsumer(_LiveConsumer):
     """The project's triage view: its issues (redrawn as new errors move the counts) and its
     errors with the page's filters (new ones on top, unless the page shows older ones)."""
@@ -294,7 +315,7 @@ class ProjectConsumer(_LiveConsumer):
 
     async def _issue_table_html(self) -> str:
         """The issues again, or nothing when the new errors changed none of those shown."""
-        html = await database_sync_to_async(self._issue_table)()
+        html = await _issue_table_shared((self.project_id, self.shared_key()), self._issue_table)
         if html == self._issues_sent:
             return ""
         self._issues_sent = html

@@ -124,22 +124,31 @@ def postgres_stop(env: dict, sizes: Sizes) -> Tally:
 
 
 def hostile(env: dict, sizes: Sizes) -> list[Tally]:
-    """Hypothesis-made hostile items on the queue and through the API."""
+    """Hypothesis-made hostile items on the queue and through the API, then the queue's again:
+    the worker's memory after each pass shows whether it keeps growing (it must level off)."""
     from faults.hostile import hostile_items
 
     procs = Processes(env)
+    queue_items = hostile_items(sizes.hostile_items, "QUEUE")
     try:
         worker = procs.worker()
-        rss_before = rss_mb(worker.pid)
+        rss = [rss_mb(worker.pid)]
         port = procs.web()
-        queued = _hostile_queue(hostile_items(sizes.hostile_items, "QUEUE"))
+        queued = _hostile_queue(queue_items)
+        rss.append(rss_mb(worker.pid))
         posted = _hostile_api(port, hostile_items(sizes.hostile_items, "API"))
-        rss_after = rss_mb(worker.pid)
+        rss.append(rss_mb(worker.pid))
+        again = _hostile_queue(queue_items)
+        again.scenario = "hostile items on the queue, again"
+        rss.append(rss_mb(worker.pid))
     finally:
         procs.stop()
-    for result in (queued, posted):
-        result.notes.update(worker_crashes=procs.crashed(), worker_rss_mb=[rss_before, rss_after])
-    return [queued, posted]
+    for result in (queued, posted, again):
+        result.notes.update(worker_crashes=procs.crashed(),
+                            worker_rss_mb_after_each_pass=rss)  # fmt: skip
+    if procs.crashed():
+        queued.notes["violations"] = f"{procs.crashed()} worker or web crashes"
+    return [queued, posted, again]
 
 
 def _hostile_queue(raw: list[bytes]) -> Tally:

@@ -53,7 +53,7 @@ async def _connect(user, path: str, session=None) -> tuple[WebsocketCommunicator
         communicator.scope["session"] = session
     connected, _ = await communicator.connect()
     if connected and "/sessions/" not in path:
-        communicator.sections = await communicator.receive_from()
+        communicator.sections = await communicator.receive_from(timeout=5)
         assert communicator.sections.startswith('<section id="issue-table"')
     return communicator, connected
 
@@ -99,7 +99,7 @@ async def test_it_accepts_members(alice, bob, project):
     for user in [alice, bob]:
         communicator, connected = await _connect(user, f"/ws/projects/{project.id}/")
         assert connected
-        sync = await communicator.receive_from()
+        sync = await communicator.receive_from(timeout=5)
         assert sync.startswith('<tbody id="error-rows" hx-swap-oob="true">')
         assert 'class="empty-row"' in sync
         await communicator.disconnect()
@@ -117,7 +117,7 @@ async def test_it_sends_the_whole_table_on_connect_and_new_errors_on_top(alice, 
     ]
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
 
-    sync = await communicator.receive_from()
+    sync = await communicator.receive_from(timeout=5)
     assert _row_ids(sync) == [e.pk for e in reversed(old)][:20]
 
     new = await _store(project, message="fresh <b>one</b>")
@@ -131,7 +131,7 @@ async def test_it_sends_the_whole_table_on_connect_and_new_errors_on_top(alice, 
 @run
 async def test_it_pushes_the_same_markup_as_the_page(alice, project, client):
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
-    await communicator.receive_from()
+    await communicator.receive_from(timeout=5)
     event = await _store(project)
     push = await communicator.receive_from(timeout=2)
     await communicator.disconnect()
@@ -148,7 +148,7 @@ async def test_it_ignores_non_errors_and_other_projects(alice, project):
 
     other = await database_sync_to_async(project_create)(name="Other", owner=alice)
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
-    await communicator.receive_from()
+    await communicator.receive_from(timeout=5)
 
     await _store(project, kind=Event.WARNING, code="31002")
     event = await database_sync_to_async(event_create)(other)
@@ -163,7 +163,7 @@ async def test_it_ignores_non_errors_and_other_projects(alice, project):
 @run
 async def test_it_applies_the_pages_filter_to_live_rows(alice, project):
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/?code=RUNNER_INTERNAL")
-    await communicator.receive_from()
+    await communicator.receive_from(timeout=5)
 
     await _store(project, code="AGENT_CHILD_CRASHED")
     wanted = await _store(project, code="RUNNER_INTERNAL", source="runner")
@@ -171,7 +171,7 @@ async def test_it_applies_the_pages_filter_to_live_rows(alice, project):
     await communicator.disconnect()
 
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/?source=client")
-    assert _row_ids(await communicator.receive_from()) == []
+    assert _row_ids(await communicator.receive_from(timeout=5)) == []
     await _store(project, code="RUNNER_INTERNAL", source="runner")
     wanted = await _store(project, code="WEBRTC_CONNECTION_FAILED", source="client")
     assert _row_ids(await communicator.receive_from(timeout=2)) == [wanted.pk]
@@ -181,7 +181,7 @@ async def test_it_applies_the_pages_filter_to_live_rows(alice, project):
 @run
 async def test_it_skips_a_message_it_does_not_understand_and_keeps_relaying(alice, project):
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
-    await communicator.receive_from()
+    await communicator.receive_from(timeout=5)
     await get_channel_layer().group_send(
         group_name(project.id), {"type": "events.stored", "events": "not a list"}
     )
@@ -193,7 +193,7 @@ async def test_it_skips_a_message_it_does_not_understand_and_keeps_relaying(alic
 @run
 async def test_it_coalesces_a_burst_into_a_few_pushes(alice, project):
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
-    await communicator.receive_from()
+    await communicator.receive_from(timeout=5)
 
     events = [await database_sync_to_async(event_create)(project) for _ in range(30)]
     started = time.monotonic()
@@ -242,13 +242,13 @@ async def test_it_fetches_rows_once_for_all_open_pages(alice, bob, project, monk
 @run
 async def test_it_resyncs_on_reconnect_so_nothing_is_missed(alice, project):
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
-    await communicator.receive_from()
+    await communicator.receive_from(timeout=5)
     await communicator.disconnect()
 
     missed = await database_sync_to_async(event_create)(project)  # stored while disconnected
 
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
-    assert _row_ids(await communicator.receive_from()) == [missed.pk]
+    assert _row_ids(await communicator.receive_from(timeout=5)) == [missed.pk]
     await communicator.disconnect()
 
 
@@ -261,7 +261,7 @@ async def test_it_appends_new_events_of_the_session_to_its_timeline(alice, proje
     first = await database_sync_to_async(event_create)(project, session_id="s1", occurred_at=start)
     communicator, connected = await _connect(alice, f"/ws/projects/{project.id}/sessions/s1/")
     assert connected
-    sync = await communicator.receive_from()
+    sync = await communicator.receive_from(timeout=5)
     assert sync.startswith('<ol id="timeline-rows" hx-swap-oob="true">')
     assert f'id="tl-event-{first.pk}"' in sync
 
@@ -290,7 +290,7 @@ async def test_it_keeps_a_timeline_cut_at_its_limit_cut(alice, project, monkeypa
     at = lambda seconds: start + timedelta(seconds=seconds)  # noqa: E731
     first = await database_sync_to_async(event_create)(project, session_id="s1", occurred_at=at(0))
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/sessions/s1/")
-    assert "timeline-cut" not in await communicator.receive_from()
+    assert "timeline-cut" not in await communicator.receive_from(timeout=5)
 
     second = await _store(project, session_id="s1", occurred_at=at(1))
     push = await communicator.receive_from(timeout=2)
@@ -320,7 +320,7 @@ async def test_it_renders_only_the_rows_a_page_shows(alice, project, monkeypatch
     real = live_rows._html.fetch
     monkeypatch.setattr(live_rows._html, "fetch", lambda ids: rendered.extend(ids) or real(ids))
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
-    await communicator.receive_from()
+    await communicator.receive_from(timeout=5)
     events = [await database_sync_to_async(event_create)(project) for _ in range(60)]
     await _announce(project, [(e.pk, e.kind) for e in events])
     push = await communicator.receive_from(timeout=2)
@@ -359,7 +359,7 @@ async def _rolled_up_warning(project, code: str = "31002") -> int:
 async def test_it_redraws_the_panel_when_the_rollups_move(alice, project):
     drawn = await database_sync_to_async(rollups_watermark)()
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/?window=1h&rollups={drawn}")
-    sync = await communicator.receive_from()
+    sync = await communicator.receive_from(timeout=5)
     assert "quality-panel" not in sync  # the page it belongs to drew a current one
 
     await _rolled_up_warning(project)
@@ -376,7 +376,7 @@ async def test_a_reconnect_after_the_rollups_moved_gets_the_panel_again(alice, p
     drawn = await database_sync_to_async(rollups_watermark)()
     await _rolled_up_warning(project)
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/?rollups={drawn}")
-    sync = await communicator.receive_from()
+    sync = await communicator.receive_from(timeout=5)
     assert sync.startswith('<tbody id="error-rows"')
     sections = communicator.sections
     panel = sections[sections.index('<section id="quality-panel"') :]
@@ -388,7 +388,7 @@ async def test_a_reconnect_after_the_rollups_moved_gets_the_panel_again(alice, p
 async def test_the_session_timeline_ignores_quality_notices(alice, project):
     await database_sync_to_async(event_create)(project, session_id="s1")
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/sessions/s1/")
-    await communicator.receive_from()
+    await communicator.receive_from(timeout=5)
     await get_channel_layer().group_send(group_name(project.id), QualityUpdated().encode())
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
@@ -403,7 +403,7 @@ def test_a_long_window_is_redrawn_at_most_once_per_interval(alice, project, monk
         communicator, _ = await _connect(
             alice, f"/ws/projects/{project.id}/?window=7d&rollups={drawn}"
         )
-        await communicator.receive_from()
+        await communicator.receive_from(timeout=5)
         notice = QualityUpdated().encode()
         await _rolled_up_warning(project, code="31001")
         await get_channel_layer().group_send(group_name(project.id), notice)
@@ -432,7 +432,7 @@ def test_a_slow_panel_redraw_never_holds_up_new_rows(alice, project, monkeypatch
         communicator, _ = await _connect(
             alice, f"/ws/projects/{project.id}/?window=1h&rollups={drawn}"
         )
-        await communicator.receive_from()
+        await communicator.receive_from(timeout=5)
         layer = get_channel_layer()
         await layer.group_send(group_name(project.id), QualityUpdated().encode())
         await asyncio.sleep(0.2)  # the redraw has started
@@ -443,3 +443,30 @@ def test_a_slow_panel_redraw_never_holds_up_new_rows(alice, project, monkeypatch
         await communicator.disconnect()
 
     body()
+
+
+def test_pages_with_the_same_view_share_one_issue_table_render(monkeypatch):
+    """200 open pages must not render 200 issue tables every 2 s (bench/load.py)."""
+    from dashboard import consumers
+
+    calls = []
+
+    def render() -> str:
+        calls.append(1)
+        return f"<table {len(calls)}>"
+
+    async def pages() -> list[str]:
+        key = ("project", ("errors",))
+        first = asyncio.create_task(consumers._issue_table_shared(key, render))
+        others = [asyncio.create_task(consumers._issue_table_shared(key, render))
+                  for _ in range(5)]  # fmt: skip
+        await asyncio.sleep(0)
+        first.cancel()  # a page that closes meanwhile takes nobody's table with it
+        shared = await asyncio.gather(*others)
+        monkeypatch.setattr(consumers, "ISSUE_TABLE_SHARED_SECONDS", 0.0)
+        later = await consumers._issue_table_shared(key, render)
+        return [*shared, later]
+
+    consumers._issue_tables.clear()
+    assert asyncio.run(pages()) == ["<table 1>"] * 5 + ["<table 2>"]
+    assert len(calls) == 2
