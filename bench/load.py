@@ -23,19 +23,12 @@ from pathlib import Path
 
 import bench.live_latency as live
 from bench.common import start_worker
-from devstack.processes import free_port, start, stop, web_command
+from devstack.processes import free_port, rss_mb, start, stop, web_command
 
 CLIENTS = int(os.environ.get("BENCH_LOAD_CLIENTS", "200"))
 RATE = int(os.environ.get("BENCH_LOAD_RATE", "2000"))
 SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 API_CALLS_PER_SECOND = 10
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 class ApiProbe:
@@ -118,7 +111,7 @@ def _one_load(url: str, headers: dict, project_id: str, pids: dict, probe: ApiPr
         "api_failures": probe.failures,
         "api_p95_ms": round(live._percentile(probe.durations, 0.95), 1),
         "cpu_cores_used": result["cpu_cores_used"],
-        "rss_mb_after": {name: _rss_mb(pid) for name, pid in pids.items()},
+        "rss_mb_after": {name: rss_mb(pid) for name, pid in pids.items()},
     }
 
 
@@ -149,7 +142,7 @@ def main() -> dict:
         pids = {"daphne": daphne.pid, "worker": worker.pid, "bench_clients": os.getpid()}
         headers = {"Cookie": f"sessionid={live._session_cookie(user)}",
                    "Origin": f"http://127.0.0.1:{port}"}  # fmt: skip
-        rss_before = {name: _rss_mb(pid) for name, pid in pids.items()}
+        rss_before = {name: rss_mb(pid) for name, pid in pids.items()}
         loads = []
         for project, key in zip(projects, keys, strict=True):
             url = f"ws://127.0.0.1:{port}/ws/projects/{project.id}/"

@@ -106,6 +106,14 @@ def start(command: list[str], env: dict[str, str], log: Path, ready: str | int) 
     raise RuntimeError(f"{command[0]} not ready after {READY_SECONDS:.0f}s:\n{_text(log)}")
 
 
+def rss_mb(pid: int) -> float:
+    """A process's resident memory in MB (Linux /proc), for the benchmarks and the fault suite."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def _text(log: Path) -> str:
     return log.read_text(errors="replace")
 

@@ -9,13 +9,13 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from devstack.processes import rss_mb
 from faults.stack import (
     Processes,
     Pusher,
     Tally,
     dead_letter_count,
     queue_reset,
-    rss_mb,
     settled,
     tally,
 )

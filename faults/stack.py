@@ -39,13 +39,6 @@ def prepare() -> dict[str, str]:
     return env
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
 class Processes:
     """Workers and web servers of one scenario; counts the workers that died unasked."""
 
