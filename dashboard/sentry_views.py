@@ -41,4 +41,5 @@ def sentry_key_rotate_view(request: HttpRequest, project_id) -> HttpResponse:
         "New Sentry DSN below. SDKs still sending the old one now get 403 “invalid api key”: "
         "deploy the new DSN to your agents.",
     )
-    return redirect(reverse("project", args=[membership.project.id]) + "#sentry")
+    # No anchor: the flash above the panel must be in view.
+    return redirect(reverse("project", args=[membership.project.id]))

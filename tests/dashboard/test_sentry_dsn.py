@@ -37,7 +37,7 @@ def test_an_owner_rotates_the_key_and_the_page_shows_the_new_dsn(client, alice, 
     assert "Rotate the Sentry key" in _page(client, project)
     response = client.post(reverse("sentry-key-rotate", args=[project.id]))
     assert response.status_code == 302
-    assert response["Location"] == reverse("project", args=[project.id]) + "#sentry"
+    assert response["Location"] == reverse("project", args=[project.id])
     new = sentry_key_for(project).public_key
     assert new != old
     html = client.get(response["Location"]).content.decode()
