@@ -75,11 +75,15 @@ def issues_backfill(*, budget_seconds: float = BUDGET_SECONDS) -> BackfillResult
             return result
         result.ran = True
         deadline = time.monotonic() + budget_seconds
-        while time.monotonic() < deadline:
+        # At least one batch a run, however short the budget: each run makes progress (a busy
+        # machine could otherwise spend the budget before the first check).
+        while True:
             done = _batch_backfill()
             result.errors += done
             if done < BATCH_SIZE:
                 result.finished = True
+                break
+            if time.monotonic() >= deadline:
                 break
     if result.errors:
         log.info("grouped %d earlier errors into issues%s", result.errors,
