@@ -15,6 +15,8 @@ from functools import lru_cache
 DEFAULT_TOKEN = "{{ default }}"
 MESSAGE_MASK_LIMIT = 500
 FRAME_CACHED_CHARS = 400
+# Beside the masked message (at most MESSAGE_MASK_LIMIT): what a remembered group may hold.
+GROUP_CACHED_CHARS = 1000
 
 # One pass over the message, the first alternative that matches at a place winning: a URL may
 # hold numbers and hex, a quoted value anything, a UUID digits.
@@ -33,7 +35,8 @@ _MARKERS = {"url": "<url>", "quoted": "<quoted>", "uuid": "<uuid>", "hex": "<hex
 # Without a quote, a URL or a run of hex digits only numbers can be masked, and a pattern of
 # numbers alone scans a message four times faster than the whole alternation (which tries
 # five alternatives at each word): the common message takes the short way, to the same result.
-_MAYBE_NOT_NUMBER = re.compile(r"[\"'`]|://|0x|[0-9a-f]{8}", re.IGNORECASE)
+# Quotes and "://" are found by plain substring tests, faster still than a pattern.
+_HEX_LIKE = re.compile(r"0[xX]|[0-9a-fA-F]{8}")
 _NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*")
 _WORD_CHARACTER = re.compile(r"\w")
 # "at handler (src/agent.js:10:5)" or "at src/agent.js:10:5": JavaScript, innermost first.
@@ -45,7 +48,8 @@ _PY_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+, in (?P<function>\
 def message_masked(message: str) -> str:
     """The message with numbers, UUIDs, hex ids, quoted values and URLs replaced by markers."""
     masked = message[:MESSAGE_MASK_LIMIT]
-    if _MAYBE_NOT_NUMBER.search(masked):
+    if ('"' in masked or "'" in masked or "`" in masked or "://" in masked
+            or _HEX_LIKE.search(masked)):  # fmt: skip
         masked = _MASK.sub(lambda match: _MARKERS[match.lastgroup], masked)
     else:
         masked = _NUMBER.sub("<num>", masked)
@@ -90,8 +94,12 @@ def fingerprint_parts(
     *, code: str, message: str, stack: str, custom: list[str] | None = None
 ) -> list[str]:
     """The fingerprint in words, one "what: value" string per part."""
-    default = [f"code: {code}", f"message: {message_masked(message)}"]
-    frame = stack_top_frame(stack)
+    return _parts(code, message_masked(message), stack_top_frame(stack),
+                  tuple(custom) if custom else None)  # fmt: skip
+
+
+def _parts(code: str, masked: str, frame: str, custom: tuple[str, ...] | None) -> list[str]:
+    default = [f"code: {code}", f"message: {masked}"]
     if frame:
         default.append(f"frame: {frame}")
     parts = default
@@ -117,6 +125,17 @@ def fingerprint_cached(
 ) -> tuple[str, list[str]]:
     """Key and parts of an error, remembered: the same crash repeats, often word for word, and
     its fingerprint is the ingest worker's costliest per-item step after validation."""
-    parts = fingerprint_parts(code=code, message=message, stack=stack,
-                              custom=list(custom) if custom else None)  # fmt: skip
+    masked, frame = message_masked(message), stack_top_frame(stack)
+    if len(code) + len(frame) + sum(map(len, custom or ())) > GROUP_CACHED_CHARS:
+        return _fingerprint_of.__wrapped__(code, masked, frame, custom)
+    return _fingerprint_of(code, masked, frame, custom)
+
+
+@lru_cache(maxsize=8192)
+def _fingerprint_of(
+    code: str, masked: str, frame: str, custom: tuple[str, ...] | None
+) -> tuple[str, list[str]]:
+    # Remembered by the masked message: errors that differ only in an id or a count miss the
+    # cache above but share this entry, and so skip building and hashing their parts.
+    parts = _parts(code, masked, frame, custom)
     return fingerprint_key(parts), parts

@@ -115,3 +115,27 @@ def test_a_remembered_fingerprint_is_the_same_as_a_computed_one():
     assert fingerprint_cached("X", "m 5", "Error\n at a (f.js:1:1)", None) == (
         fingerprint_key(parts), parts)  # fmt: skip
     assert fingerprint_cached("X", "m", "", ("db",))[1] == ["custom: db"]
+
+
+def test_errors_that_differ_only_in_a_number_share_one_remembered_group():
+    from errorsink.grouping import _fingerprint_of, fingerprint_cached
+
+    _fingerprint_of.cache_clear()
+    fingerprint_cached.cache_clear()
+    first = fingerprint_cached("X", "turn 41 failed", "", None)
+    second = fingerprint_cached("X", "turn 42 failed", "", None)
+    assert first == second == (fingerprint_key(["code: X", "message: turn <num> failed"]),
+                               ["code: X", "message: turn <num> failed"])  # fmt: skip
+    assert _fingerprint_of.cache_info().hits == 1
+
+
+def test_a_group_too_large_to_remember_is_computed_alike():
+    from errorsink.grouping import GROUP_CACHED_CHARS, _fingerprint_of, fingerprint_cached
+
+    _fingerprint_of.cache_clear()
+    fingerprint_cached.cache_clear()
+    custom = ("x" * GROUP_CACHED_CHARS, "{{ default }}")
+    key, parts = fingerprint_cached("X", "m 7", "", custom)
+    assert parts == fingerprint_parts(code="X", message="m 7", stack="", custom=list(custom))
+    assert key == fingerprint_key(parts)
+    assert _fingerprint_of.cache_info().currsize == 0
