@@ -1,6 +1,12 @@
 """Keep the issue counters of DESIGN section 8 in the ingest transaction: two statements a batch
 whatever its size, counted from the error rows really inserted (so a re-delivered event changes
 nothing), with keys sorted so that two workers lock the same issues in the same order.
+
+A session is counted once per issue, when its (issue, session) row is first inserted. Most of a
+batch's pairs were stored by earlier batches, and probing the table for each costs PostgreSQL
+more than the rest of the issue statement: so each worker process remembers the pairs it saw
+committed and sends them apart, to be written only if the issue's id is not the one remembered
+(the issue was deleted with its project and made again), never skipped on the memory's word alone.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import orjson
+from django.db import transaction
 
 from errorsink.issue_models import TITLE_MAX
 
@@ -21,7 +28,7 @@ WITH batch AS (
     SELECT * FROM json_to_recordset(%(issues)s::json) AS x(
         project_id uuid, fingerprint uuid, parts jsonb, title text, code text, events bigint,
         first_seen timestamptz, last_seen timestamptz, builds text[], hours jsonb,
-        sessions text[]
+        sessions text[], known_id bigint, known_sessions text[], n int
     )
 ),
 upserted AS (
@@ -64,12 +71,20 @@ hours AS (
 pairs AS (
     INSERT INTO errorsink_issue_session (issue_id, session_id)
     SELECT upserted.id, session_id
-    FROM upserted JOIN batch USING (project_id, fingerprint), unnest(batch.sessions) session_id
+    FROM upserted JOIN batch USING (project_id, fingerprint), unnest(
+        -- The remembered pairs only when the memory was of another issue (see above).
+        CASE WHEN upserted.id IS DISTINCT FROM batch.known_id
+             THEN batch.sessions || batch.known_sessions ELSE batch.sessions END
+    ) session_id
     ORDER BY 1, 2
     ON CONFLICT DO NOTHING
     RETURNING issue_id
-)
-SELECT issue_id, count(*) FROM pairs GROUP BY issue_id ORDER BY issue_id
+),
+added AS (SELECT issue_id, count(*) AS added FROM pairs GROUP BY issue_id)
+SELECT batch.n, upserted.id, coalesce(added.added, 0)
+FROM upserted JOIN batch USING (project_id, fingerprint)
+LEFT JOIN added ON added.issue_id = upserted.id
+ORDER BY upserted.id
 """
 
 # A second statement: the upsert above cannot update the rows it has just inserted.
@@ -80,17 +95,63 @@ WHERE i.id = n.issue_id
 """
 
 
+class StoredPairs:
+    """The (issue, session) pairs this process saw committed, as hashes (a false match is one
+    chance in 2**64 of sending a pair apart that PostgreSQL then still checks by issue id), and
+    the id of each issue they belong to. Bounded: forgotten all at once when full, which only
+    costs the next batches the probes this saves."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self.issue_ids: dict[tuple[str, str], int] = {}
+        self.pairs: set[int] = set()
+
+    def split(self, group: tuple[str, str], sessions: set[str]) -> tuple[int | None, list, list]:
+        """The issue id remembered for the group, and its sessions as new and remembered."""
+        issue_id = self.issue_ids.get(group)
+        if issue_id is None:
+            return None, sorted(sessions), []
+        new, known = [], []
+        for session in sorted(sessions):
+            (known if hash((issue_id, session)) in self.pairs else new).append(session)
+        return issue_id, new, known
+
+    def remember(self, issue_ids: dict[tuple[str, str], int], sessions: dict) -> None:
+        if len(self.pairs) > self.limit or len(self.issue_ids) > self.limit:
+            self.pairs.clear()
+            self.issue_ids.clear()
+        self.issue_ids.update(issue_ids)
+        for group, issue_id in issue_ids.items():
+            self.pairs.update(hash((issue_id, session)) for session in sessions[group])
+
+
+STORED_PAIRS = StoredPairs()
+
+
 def issues_upsert(cursor, rows: list[EventRow]) -> None:
     """Add the stored error rows to their issues, creating the issues they are the first of."""
     groups = _rows_by_issue(rows)
     if not groups:
         return
-    issues = [_issue_added(groups[key]) for key in sorted(groups)]
+    keys = sorted(groups)
+    issues = [_issue_added(groups[key]) | _sessions_split(key, groups[key], n)
+              for n, key in enumerate(keys)]  # fmt: skip
     cursor.execute(_ISSUES_UPSERT, {"issues": orjson.dumps(issues).decode()})
-    added = cursor.fetchall()
+    returned = cursor.fetchall()
+    added = [(issue_id, count) for _, issue_id, count in returned if count]
     if added:
         ids, counts = zip(*added, strict=True)
         cursor.execute(_SESSIONS_ADD, [list(ids), list(counts)])
+    issue_ids = {keys[n]: issue_id for n, issue_id, _ in returned}
+    sessions = {key: [*issue["sessions"], *issue["known_sessions"]]
+                for key, issue in zip(keys, issues, strict=True)}  # fmt: skip
+    # Only once committed: a batch rolled back stored no pair.
+    transaction.on_commit(lambda: STORED_PAIRS.remember(issue_ids, sessions))
+
+
+def _sessions_split(key: tuple[str, str], rows: list[EventRow], n: int) -> dict:
+    known_id, new, known = STORED_PAIRS.split(key, {row.session_id for row in rows} - {""})
+    return {"sessions": new, "known_id": known_id, "known_sessions": known, "n": n}
 
 
 def _rows_by_issue(rows: list[EventRow]) -> dict[tuple[str, str], list[EventRow]]:
@@ -108,17 +169,25 @@ def _issue_added(rows: list[EventRow]) -> dict:
     # When it was seen, but never in the future: a skewed clock must not pin an issue to the
     # top of the list.
     seen = [min(row.occurred_at, row.received_at) for row in rows]
-    # The hour as a number per row; only the distinct hours become text.
-    hours = Counter([int(moment.timestamp()) // 3600 for moment in seen])
+    first_seen, last_seen = min(seen), max(seen)
     return {
         "project_id": first.project_id, "fingerprint": first.fingerprint,
         "parts": first.fingerprint_parts or [], "title": _title(first), "code": first.code,
-        "events": len(rows), "first_seen": min(seen), "last_seen": max(seen),
+        "events": len(rows), "first_seen": first_seen, "last_seen": last_seen,
         "builds": sorted({row.build_id for row in rows} - {""}),
-        "sessions": sorted({row.session_id for row in rows} - {""}),
-        "hours": {datetime.fromtimestamp(hour * 3600, UTC).isoformat(): count
-                  for hour, count in hours.items()},
+        "hours": _per_hour(seen, first_seen, last_seen),
     }  # fmt: skip
+
+
+def _per_hour(seen: list[datetime], first_seen: datetime, last_seen: datetime) -> dict:
+    """Events per clock hour, keyed by the hour's start; a live batch spans seconds, so when its
+    first and last moments share an hour no moment is read again."""
+    if int(first_seen.timestamp()) // 3600 == int(last_seen.timestamp()) // 3600:
+        hours = Counter({int(first_seen.timestamp()) // 3600: len(seen)})
+    else:  # a backfill, or a batch across an hour's end: the hour as a number per moment
+        hours = Counter([int(moment.timestamp()) // 3600 for moment in seen])
+    return {datetime.fromtimestamp(hour * 3600, UTC).isoformat(): count
+            for hour, count in hours.items()}  # fmt: skip
 
 
 def _title(row: EventRow) -> str:

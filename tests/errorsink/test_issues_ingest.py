@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from errorsink.ingest.batch import batch_rows
+from errorsink.ingest.issues import STORED_PAIRS, StoredPairs
 from errorsink.ingest.persist import events_persist
-from errorsink.issue_models import Issue, IssueHour
+from errorsink.issue_models import Issue, IssueHour, IssueSession
 from errorsink.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -177,3 +179,48 @@ def test_counters_always_equal_a_recount(project, plan, cuts):
         _store(items[start : start + cut])
         start += cut
     _assert_counters_equal_recount(project.id)
+
+
+def _issue_session_ids(issue: Issue) -> set[str]:
+    return set(IssueSession.objects.filter(issue=issue).values_list("session_id", flat=True))
+
+
+def test_pairs_stored_before_are_sent_apart_and_still_counted_once(project):
+    _store([_error(project.id, n, 0) for n in range(0, 10)])  # sessions s0 … s9
+    issue = Issue.objects.get(project=project)
+    group = (str(project.id), issue.fingerprint.hex)
+    assert STORED_PAIRS.split(group, {"s1", "s10"}) == (issue.id, ["s10"], ["s1"])
+    _store([_error(project.id, n, 0) for n in range(5, 15)])  # s5 … s9 again, s10 … s14 new
+    issue.refresh_from_db()
+    assert issue.session_count == 15 == len(_issue_session_ids(issue))
+    _assert_counters_equal_recount(project.id)
+
+
+def test_a_remembered_issue_made_again_has_its_sessions_written_again(project):
+    _store([_error(project.id, n, 0) for n in range(0, 10)])
+    old = Issue.objects.get(project=project)
+    Event.objects.filter(project=project).delete()
+    old.delete()  # its (issue, session) rows go with it; this process still remembers them
+    _store([_error(project.id, n, 0) for n in range(30, 40)])  # the same ten sessions
+    new = Issue.objects.get(project=project)
+    assert new.id != old.id
+    assert new.session_count == 10 == len(_issue_session_ids(new))
+    _assert_counters_equal_recount(project.id)
+
+
+def test_a_batch_rolled_back_leaves_nothing_remembered(project):
+    rows = batch_rows([orjson.dumps(_error(project.id, 1, 0))], received_at=datetime.now(UTC)).rows
+    with pytest.raises(RuntimeError), transaction.atomic():
+        events_persist(rows)
+        raise RuntimeError("the batch fails after its issue statement")
+    assert not Issue.objects.exists()
+    assert (str(project.id), rows[0].fingerprint) not in STORED_PAIRS.issue_ids
+
+
+def test_the_memory_forgets_all_when_full():
+    pairs = StoredPairs(limit=3)
+    pairs.remember({("p", "f"): 1}, {("p", "f"): ["a", "b", "c", "d"]})
+    assert pairs.split(("p", "f"), {"a", "e"}) == (1, ["e"], ["a"])
+    pairs.remember({("p", "g"): 2}, {("p", "g"): ["x"]})  # over the limit: forgets, then keeps
+    assert pairs.split(("p", "f"), {"a"}) == (None, ["a"], [])
+    assert pairs.split(("p", "g"), {"x"}) == (2, [], ["x"])
