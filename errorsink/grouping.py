@@ -15,8 +15,8 @@ from functools import lru_cache
 DEFAULT_TOKEN = "{{ default }}"
 MESSAGE_MASK_LIMIT = 500
 FRAME_CACHED_CHARS = 400
-# Beside the masked message (at most MESSAGE_MASK_LIMIT): what a remembered group may hold.
-GROUP_CACHED_CHARS = 1000
+# What a remembered group may hold: its code, masked message, frame and custom parts.
+GROUP_CACHED_CHARS = 2000
 
 # One pass over the message, the first alternative that matches at a place winning: a URL may
 # hold numbers and hex, a quoted value anything, a UUID digits.
@@ -126,7 +126,7 @@ def fingerprint_cached(
     """Key and parts of an error, remembered: the same crash repeats, often word for word, and
     its fingerprint is the ingest worker's costliest per-item step after validation."""
     masked, frame = message_masked(message), stack_top_frame(stack)
-    if len(code) + len(frame) + sum(map(len, custom or ())) > GROUP_CACHED_CHARS:
+    if len(code) + len(masked) + len(frame) + sum(map(len, custom or ())) > GROUP_CACHED_CHARS:
         return _fingerprint_of.__wrapped__(code, masked, frame, custom)
     return _fingerprint_of(code, masked, frame, custom)
 

@@ -114,8 +114,9 @@ class IngestConsumer:
             self._with_redis(lambda: self.queue.dead_letter(rejected))
             log.warning("dead-lettered %d items (first reason: %s)", len(rejected),
                         rejected[0].reason)  # fmt: skip
-        if persisted.stored.by_project and self.notify is not None:
-            self.notify(persisted.stored.by_project)
+        announced = persisted.stored.to_announce()
+        if announced and self.notify is not None:
+            self.notify(announced)
 
     def _store_one_by_one(self, items: list[bytes]) -> None:
         """The slow path after an unexpected failure: whatever still fails alone is

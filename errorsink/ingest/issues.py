@@ -6,7 +6,9 @@ A session is counted once per issue, when its (issue, session) row is first inse
 batch's pairs were stored by earlier batches, and probing the table for each costs PostgreSQL
 more than the rest of the issue statement: so each worker process remembers the pairs it saw
 committed and sends them apart, to be written only if the issue's id is not the one remembered
-(the issue was deleted with its project and made again), never skipped on the memory's word alone.
+(the issue was deleted with its project and made again). The memory relies on issue ids never
+being drawn twice: after a sequence reset (`TRUNCATE ... RESTART IDENTITY`, as the benchmarks
+do, or a restore) the workers must be restarted.
 """
 
 from __future__ import annotations
@@ -96,15 +98,15 @@ WHERE i.id = n.issue_id
 
 
 class StoredPairs:
-    """The (issue, session) pairs this process saw committed, as hashes (a false match is one
-    chance in 2**64 of sending a pair apart that PostgreSQL then still checks by issue id), and
-    the id of each issue they belong to. Bounded: forgotten all at once when full, which only
-    costs the next batches the probes this saves."""
+    """The (issue id, session id) pairs this process saw committed, and the id of the issue each
+    group of a batch belongs to. Kept exactly (no hashes: a false match would leave a session
+    uncounted) and bounded: forgotten all at once when full, which only costs the next batches
+    the probes this saves (50,000 pairs of 25-character session ids are about 10 MB)."""
 
-    def __init__(self, limit: int = 100_000) -> None:
+    def __init__(self, limit: int = 50_000) -> None:
         self.limit = limit
         self.issue_ids: dict[tuple[str, str], int] = {}
-        self.pairs: set[int] = set()
+        self.pairs: set[tuple[int, str]] = set()
 
     def split(self, group: tuple[str, str], sessions: set[str]) -> tuple[int | None, list, list]:
         """The issue id remembered for the group, and its sessions as new and remembered."""
@@ -113,7 +115,7 @@ class StoredPairs:
             return None, sorted(sessions), []
         new, known = [], []
         for session in sorted(sessions):
-            (known if hash((issue_id, session)) in self.pairs else new).append(session)
+            (known if (issue_id, session) in self.pairs else new).append(session)
         return issue_id, new, known
 
     def remember(self, issue_ids: dict[tuple[str, str], int], sessions: dict) -> None:
@@ -122,7 +124,7 @@ class StoredPairs:
             self.issue_ids.clear()
         self.issue_ids.update(issue_ids)
         for group, issue_id in issue_ids.items():
-            self.pairs.update(hash((issue_id, session)) for session in sessions[group])
+            self.pairs.update((issue_id, session) for session in sessions[group])
 
 
 STORED_PAIRS = StoredPairs()

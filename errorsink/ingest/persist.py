@@ -83,17 +83,32 @@ def event_grouping(event: NormalisedEvent) -> tuple[str | None, list[str] | None
 
 @dataclass
 class StoredBatch:
-    """What one committed batch added: new event ids and kinds, grouped by project."""
+    """What one committed batch added: new event ids and kinds, grouped by project; and the
+    events of a re-delivery that were stored already, to be announced again."""
 
     by_project: dict[uuid.UUID, list[tuple[int, str]]] = field(default_factory=dict)
+    # A worker killed between its commit and its notice leaves events stored that no dashboard
+    # was told of; the batch comes back to another worker, which finds them stored. Announcing
+    # them again is harmless (pages drop a row they show already; a timeline re-syncs).
+    already_stored: dict[uuid.UUID, list[tuple[int, str]]] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
         return sum(len(events) for events in self.by_project.values())
 
+    def to_announce(self) -> dict[uuid.UUID, list[tuple[int, str]]]:
+        """Every event the dashboards should hear of, in id order per project."""
+        merged: dict[uuid.UUID, list[tuple[int, str]]] = {}
+        for grouped in (self.already_stored, self.by_project):
+            for project_id, events in grouped.items():
+                merged.setdefault(project_id, []).extend(events)
+        return {project_id: sorted(events) for project_id, events in merged.items()}
+
     def add(self, other: StoredBatch) -> None:
-        for project_id, events in other.by_project.items():
-            self.by_project.setdefault(project_id, []).extend(events)
+        for mine, theirs in ((self.by_project, other.by_project),
+                             (self.already_stored, other.already_stored)):  # fmt: skip
+            for project_id, events in theirs.items():
+                mine.setdefault(project_id, []).extend(events)
 
 
 @dataclass
@@ -216,7 +231,26 @@ def _persist_by_upsert(rows: list[EventRow]) -> StoredBatch:
         _sessions_upsert(cursor, [row for _, row in stored])
         issues_upsert(cursor, [row for _, row in stored])
         alert_counts_add(cursor, [row for _, row in stored])
-    return _stored_batch(stored)
+        already = _stored_before(cursor, [row for key, row in zip(keys, rows, strict=True)
+                                          if key not in inserted])  # fmt: skip
+    batch = _stored_batch(stored)
+    batch.already_stored = _stored_batch(already).by_project
+    return batch
+
+
+def _stored_before(cursor, rows: list[EventRow]) -> list[tuple[int, EventRow]]:
+    """The stored ids of rows a re-delivery found stored already."""
+    if not rows:
+        return []
+    cursor.execute(
+        "SELECT e.id, e.project_id::text, e.event_id FROM errorsink_event e "
+        "JOIN unnest(%s::uuid[], %s::text[]) AS k(project_id, event_id) "
+        "ON e.project_id = k.project_id AND e.event_id = k.event_id",
+        [[row.project_id for row in rows], [row.event_id for row in rows]],
+    )
+    found = {(project_id, event_id): pk for pk, project_id, event_id in cursor.fetchall()}
+    return [(found[key], row) for row in rows
+            if (key := (row.project_id, row.event_id)) in found]  # fmt: skip
 
 
 def _with_session_builds(rows: list[EventRow]) -> list[EventRow]:

@@ -104,6 +104,17 @@ def test_it_falls_back_to_on_conflict_when_a_batch_holds_a_stored_event(project)
     assert Session.objects.get().error_count == 3
 
 
+def test_a_re_delivery_announces_again_what_it_finds_stored(project):
+    # A worker killed after its commit and before its notice: the batch comes back to another
+    # worker, whose dashboards must still hear of every event of it.
+    first = events_persist(_rows(_items(project.id, 2, "k")))
+    again = events_persist(_rows(_items(project.id, 3, "k")))
+    stored = Event.objects.filter(project_id=project.id).order_by("id")
+    assert again.count == 1
+    assert again.to_announce() == {project.id: [(e.id, e.kind) for e in stored]}
+    assert first.to_announce() == first.by_project
+
+
 def test_it_stores_the_rest_of_a_batch_around_a_row_the_database_refuses(project):
     rows = _rows(_items(project.id, 5, "r"))
     rows[2] = rows[2]._replace(raw="{not json")  # what the raw json column cannot take
