@@ -184,8 +184,9 @@ def _issue_added(rows: list[EventRow]) -> dict:
 def _per_hour(seen: list[datetime], first_seen: datetime, last_seen: datetime) -> dict:
     """Events per clock hour, keyed by the hour's start; a live batch spans seconds, so when its
     first and last moments share an hour no moment is read again."""
-    if int(first_seen.timestamp()) // 3600 == int(last_seen.timestamp()) // 3600:
-        hours = Counter({int(first_seen.timestamp()) // 3600: len(seen)})
+    first_hour = int(first_seen.timestamp()) // 3600
+    if first_hour == int(last_seen.timestamp()) // 3600:
+        hours = Counter({first_hour: len(seen)})
     else:  # a backfill, or a batch across an hour's end: the hour as a number per moment
         hours = Counter([int(moment.timestamp()) // 3600 for moment in seen])
     return {datetime.fromtimestamp(hour * 3600, UTC).isoformat(): count

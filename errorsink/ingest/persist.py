@@ -98,6 +98,8 @@ class StoredBatch:
 
     def to_announce(self) -> dict[uuid.UUID, list[tuple[int, str]]]:
         """Every event the dashboards should hear of, in id order per project."""
+        if not self.already_stored:  # every batch but a re-delivery's: nothing to merge
+            return self.by_project
         merged: dict[uuid.UUID, list[tuple[int, str]]] = {}
         for grouped in (self.already_stored, self.by_project):
             for project_id, events in grouped.items():
