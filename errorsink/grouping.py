@@ -39,6 +39,10 @@ _MARKERS = {"url": "<url>", "quoted": "<quoted>", "uuid": "<uuid>", "hex": "<hex
 _HEX_LIKE = re.compile(r"0[xX]|[0-9a-fA-F]{8}")
 _NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*")
 _WORD_CHARACTER = re.compile(r"\w")
+# Digits 2 to 9 read as 1. No pattern above tells digits apart but "0x", and 0 is kept: so a
+# message and its digits-alike twin have the same masked spans, and where every digit of the
+# twin falls inside one, the two mask to the same text (see message_masked_cached).
+_DIGITS_ALIKE = str.maketrans("23456789", "11111111")
 # "at handler (src/agent.js:10:5)" or "at src/agent.js:10:5": JavaScript, innermost first.
 _JS_FRAME = re.compile(r"^\s*at\s+(?:(?P<function>.+?)\s+\()?(?P<file>[^()\s]+?)(?::\d+)*\)?\s*$")
 # 'File "agent/handler.py", line 10, in on_message': Python, innermost last.
@@ -54,6 +58,20 @@ def message_masked(message: str) -> str:
     else:
         masked = _NUMBER.sub("<num>", masked)
     return " ".join(masked.split())
+
+
+def message_masked_cached(message: str) -> str:
+    """``message_masked``, remembered for every message alike but for its digits: errors that
+    differ only in a count, an id or a time mask once, not once each."""
+    masked = _masked_alike(message[:MESSAGE_MASK_LIMIT].translate(_DIGITS_ALIKE))
+    return message_masked(message) if masked is None else masked
+
+
+@lru_cache(maxsize=8192)
+def _masked_alike(alike: str) -> str | None:
+    masked = message_masked(alike)
+    # A digit left unmasked ("v2") is the message's own, which the twin does not know.
+    return None if "1" in masked else masked
 
 
 def stack_top_frame(stack: str) -> str:
@@ -125,7 +143,7 @@ def fingerprint_cached(
 ) -> tuple[str, list[str]]:
     """Key and parts of an error, remembered: the same crash repeats, often word for word, and
     its fingerprint is the ingest worker's costliest per-item step after validation."""
-    masked, frame = message_masked(message), stack_top_frame(stack)
+    masked, frame = message_masked_cached(message), stack_top_frame(stack)
     if len(code) + len(masked) + len(frame) + sum(map(len, custom or ())) > GROUP_CACHED_CHARS:
         return _fingerprint_of.__wrapped__(code, masked, frame, custom)
     return _fingerprint_of(code, masked, frame, custom)

@@ -11,6 +11,7 @@ from errorsink.grouping import (
     fingerprint_key,
     fingerprint_parts,
     message_masked,
+    message_masked_cached,
     stack_top_frame,
 )
 
@@ -45,6 +46,29 @@ _message_pieces = st.sampled_from(
 def test_the_short_way_for_numbers_masks_as_the_whole_pattern_does(message):
     whole = _MASK.sub(lambda match: _MARKERS[match.lastgroup], message[:MESSAGE_MASK_LIMIT])
     assert message_masked(message) == " ".join(whole.split())
+
+
+@given(st.lists(_message_pieces | st.text(alphabet="0123456789xXaf'\"`:/.,- v", max_size=12)
+                | st.text(max_size=12), max_size=30).map("".join))  # fmt: skip
+def test_a_message_masked_from_the_memory_of_its_digits_alike_twin_is_masked_alike(message):
+    first = message_masked_cached(message)  # remembered, or computed when a digit stays
+    again = message_masked_cached(message.translate(str.maketrans("1234567", "2345678")))
+    assert first == message_masked(message)
+    assert again == message_masked(message.translate(str.maketrans("1234567", "2345678")))
+
+
+def test_messages_differing_only_in_their_digits_are_masked_once():
+    from errorsink.grouping import _masked_alike
+
+    _masked_alike.cache_clear()
+    assert message_masked_cached("turn 41 of call 0x9f after 1.5 s") == (
+        "turn <num> of call <hex> after <num> s")  # fmt: skip
+    assert message_masked_cached("turn 97 of call 0x3f after 2.5 s") == (
+        "turn <num> of call <hex> after <num> s")  # fmt: skip
+    assert _masked_alike.cache_info().hits == 1
+    # A digit no pattern masks is the message's own: "v2" and "v3" never share a masking.
+    assert message_masked_cached("codec v2 failed") == "codec v2 failed"
+    assert message_masked_cached("codec v3 failed") == "codec v3 failed"
 
 
 def test_it_reads_the_innermost_python_frame_without_its_line():
