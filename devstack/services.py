@@ -31,6 +31,8 @@ from devstack.processes import wait_for_port
 CHECKOUT = Path(__file__).resolve().parent.parent
 # An empty value means unset: never the current directory.
 STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR") or CHECKOUT / ".errorsink")
+# Where the running stack serves, as its last start set it (see remember_public_url).
+PUBLIC_URL_FILE = "public-url"
 PG_DATA = STATE_DIR / "pg"
 REDIS_DIR = STATE_DIR / "redis"
 USERS_DIR = STATE_DIR / "users"
@@ -397,8 +399,25 @@ def activate() -> None:
         os.environ["REDIS_URL"] = redis_url()
     if not os.environ.get("SECRET_KEY"):
         os.environ["SECRET_KEY"] = secret_key()
+    if not os.environ.get("ERRORSINK_PUBLIC_URL") and (url := remembered_public_url()):
+        os.environ["ERRORSINK_PUBLIC_URL"] = url
     # WhiteNoise warns about a missing STATIC_ROOT; collectstatic fills it in production.
     Path(os.environ.get("STATIC_ROOT", CHECKOUT / "staticfiles")).mkdir(exist_ok=True)
+
+
+def remember_public_url(url: str) -> None:
+    """The address the stack of this checkout serves at, for commands run beside it (the demo
+    command's link): the port is chosen when the stack starts, and another shell cannot know it."""
+    path = Path(os.environ.get("ERRORSINK_STATE_DIR") or STATE_DIR) / PUBLIC_URL_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(url + "\n")
+
+
+def remembered_public_url() -> str | None:
+    path = Path(os.environ.get("ERRORSINK_STATE_DIR") or STATE_DIR) / PUBLIC_URL_FILE
+    if not path.is_file():
+        return None
+    return path.read_text().strip() or None
 
 
 def wipe_state() -> None:

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from devstack import processes
+from devstack import processes, services
 
 STOP_GRACE_SECONDS = 20
 
@@ -31,6 +31,7 @@ def run(*, port: int, embedded: bool = False) -> int:
     env = _child_environment(os.environ["DATABASE_URL"], os.environ["REDIS_URL"])
     # Alert notifications link to the dashboard: on this machine, at this port, unless set.
     env.setdefault("ERRORSINK_PUBLIC_URL", f"http://localhost:{port}")
+    services.remember_public_url(env["ERRORSINK_PUBLIC_URL"])
     children = {label: _Child(label, command, env) for label, command in commands.items()}
     _supervise_until_interrupted(children, embedded)
     _stop(children)

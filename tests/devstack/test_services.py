@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -47,3 +48,18 @@ def test_it_keeps_the_secret_key_readable_by_its_owner_only(tmp_path, monkeypatc
     path.chmod(0o644)  # as an older checkout wrote it
     assert services.secret_key() == key
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_commands_beside_a_running_stack_learn_its_address(tmp_path, monkeypatch):
+    from devstack import services
+
+    monkeypatch.setenv("ERRORSINK_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("ERRORSINK_PUBLIC_URL", "")  # unset, and restored after the test
+    assert services.remembered_public_url() is None
+    services.remember_public_url("http://localhost:8200")  # as `make run` on port 8200 does
+    services.activate()
+    assert os.environ["ERRORSINK_PUBLIC_URL"] == "http://localhost:8200"
+
+    monkeypatch.setenv("ERRORSINK_PUBLIC_URL", "https://errors.example.com")
+    services.activate()  # an address the user set wins
+    assert os.environ["ERRORSINK_PUBLIC_URL"] == "https://errors.example.com"

@@ -76,6 +76,12 @@ def test_it_stores_nothing_twice_for_the_same_seed_and_more_for_another(consumer
     assert dead_letters(consumer) == []
 
 
+def test_its_link_is_the_dashboard_address_not_a_fixed_port(clean_queue, project, settings):
+    settings.ERRORSINK_PUBLIC_URL = "http://localhost:8200/"  # the stack's port, as it recorded
+    output = demo("--project", str(project.id), "--sessions", "5")
+    assert f"Open http://localhost:8200/projects/{project.id}/" in output
+
+
 def test_it_says_when_no_worker_is_running(clean_queue, project):
     output = demo("--project", str(project.id), "--sessions", "5")
     assert "No ingest worker is running" in output

@@ -96,4 +96,5 @@ class Command(BaseCommand):
                 )
             )
         path = reverse("project", args=[project.id])
-        write(self.style.SUCCESS(f"Open http://localhost:{settings.PORT}{path}"))
+        base = settings.ERRORSINK_PUBLIC_URL.rstrip("/")
+        write(self.style.SUCCESS(f"Open {base}{path}"))
