@@ -39,10 +39,12 @@ _MARKERS = {"url": "<url>", "quoted": "<quoted>", "uuid": "<uuid>", "hex": "<hex
 _HEX_LIKE = re.compile(r"0[xX]|[0-9a-fA-F]{8}")
 _NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*")
 _WORD_CHARACTER = re.compile(r"\w")
-# Digits 2 to 9 read as 1. No pattern above tells digits apart but "0x", and 0 is kept: so a
-# message and its digits-alike twin have the same masked spans, and where every digit of the
-# twin falls inside one, the two mask to the same text (see message_masked_cached).
-_DIGITS_ALIKE = str.maketrans("23456789", "11111111")
+# Digits 2 to 9 read as 1. No pattern above tells digits apart but "0x", and 0 is kept: so an
+# error and its digits-alike twin have the same masked spans and the same frame lines, and where
+# no digit of the twin is left in its masked message or frame, both have one fingerprint.
+# Done on the UTF-8 bytes: str.translate costs ten times more, and no byte of a multi-byte
+# character is an ASCII digit.
+_DIGITS_ALIKE = bytes.maketrans(b"23456789", b"11111111")
 # "at handler (src/agent.js:10:5)" or "at src/agent.js:10:5": JavaScript, innermost first.
 _JS_FRAME = re.compile(r"^\s*at\s+(?:(?P<function>.+?)\s+\()?(?P<file>[^()\s]+?)(?::\d+)*\)?\s*$")
 # 'File "agent/handler.py", line 10, in on_message': Python, innermost last.
@@ -58,20 +60,6 @@ def message_masked(message: str) -> str:
     else:
         masked = _NUMBER.sub("<num>", masked)
     return " ".join(masked.split())
-
-
-def message_masked_cached(message: str) -> str:
-    """``message_masked``, remembered for every message alike but for its digits: errors that
-    differ only in a count, an id or a time mask once, not once each."""
-    masked = _masked_alike(message[:MESSAGE_MASK_LIMIT].translate(_DIGITS_ALIKE))
-    return message_masked(message) if masked is None else masked
-
-
-@lru_cache(maxsize=8192)
-def _masked_alike(alike: str) -> str | None:
-    masked = message_masked(alike)
-    # A digit left unmasked ("v2") is the message's own, which the twin does not know.
-    return None if "1" in masked else masked
 
 
 def stack_top_frame(stack: str) -> str:
@@ -137,15 +125,52 @@ def fingerprint_key(parts: list[str]) -> str:
     return hashlib.blake2b(joined.encode(), digest_size=16).hexdigest()
 
 
-@lru_cache(maxsize=8192)
+def fingerprint_computed(
+    code: str, message: str, stack: str, custom: tuple[str, ...] | None
+) -> tuple[str, list[str]]:
+    """Key and parts of an error, computed afresh."""
+    parts = _parts(code, message_masked(message), stack_top_frame(stack), custom)
+    return fingerprint_key(parts), parts
+
+
 def fingerprint_cached(
     code: str, message: str, stack: str, custom: tuple[str, ...] | None
 ) -> tuple[str, list[str]]:
-    """Key and parts of an error, remembered: the same crash repeats, often word for word, and
-    its fingerprint is the ingest worker's costliest per-item step after validation."""
-    masked, frame = message_masked_cached(message), stack_top_frame(stack)
+    """Key and parts of an error, remembered: the same crash repeats, often but for a count, an
+    id or a time, and its fingerprint is the ingest worker's costliest per-item step after
+    validation. Remembered for every error alike but for its digits, else word for word."""
+    alike = _fingerprint_alike(code, _alike(message[:MESSAGE_MASK_LIMIT]), _alike(stack), custom)
+    return alike if alike is not None else _fingerprint_exact(code, message, stack, custom)
+
+
+def _alike(text: str) -> bytes:
+    return text.encode().translate(_DIGITS_ALIKE)
+
+
+@lru_cache(maxsize=8192)
+def _fingerprint_alike(
+    code: str, message: bytes, stack: bytes, custom: tuple[str, ...] | None
+) -> tuple[str, list[str]] | None:
+    masked = message_masked(message.decode())
+    frame = stack_top_frame(stack.decode())
+    if "1" in masked or "1" in frame:
+        return None  # a digit left ("v2", "chunk-3.js") is the error's own, unknown to its twin
+    return _fingerprint_grouped(code, masked, frame, custom)
+
+
+# Smaller: only errors whose masked message or frame keeps a digit come this far.
+@lru_cache(maxsize=2048)
+def _fingerprint_exact(
+    code: str, message: str, stack: str, custom: tuple[str, ...] | None
+) -> tuple[str, list[str]]:
+    return _fingerprint_grouped(code, message_masked(message), stack_top_frame(stack), custom)
+
+
+def _fingerprint_grouped(
+    code: str, masked: str, frame: str, custom: tuple[str, ...] | None
+) -> tuple[str, list[str]]:
     if len(code) + len(masked) + len(frame) + sum(map(len, custom or ())) > GROUP_CACHED_CHARS:
-        return _fingerprint_of.__wrapped__(code, masked, frame, custom)
+        return _fingerprint_of.__wrapped__(code, masked, frame, custom)  # too large to remember
     return _fingerprint_of(code, masked, frame, custom)
 
 

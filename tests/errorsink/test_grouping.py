@@ -8,10 +8,11 @@ from errorsink.grouping import (
     _MARKERS,
     _MASK,
     MESSAGE_MASK_LIMIT,
+    fingerprint_cached,
+    fingerprint_computed,
     fingerprint_key,
     fingerprint_parts,
     message_masked,
-    message_masked_cached,
     stack_top_frame,
 )
 
@@ -48,27 +49,43 @@ def test_the_short_way_for_numbers_masks_as_the_whole_pattern_does(message):
     assert message_masked(message) == " ".join(whole.split())
 
 
-@given(st.lists(_message_pieces | st.text(alphabet="0123456789xXaf'\"`:/.,- v", max_size=12)
-                | st.text(max_size=12), max_size=30).map("".join))  # fmt: skip
-def test_a_message_masked_from_the_memory_of_its_digits_alike_twin_is_masked_alike(message):
-    first = message_masked_cached(message)  # remembered, or computed when a digit stays
-    again = message_masked_cached(message.translate(str.maketrans("1234567", "2345678")))
-    assert first == message_masked(message)
-    assert again == message_masked(message.translate(str.maketrans("1234567", "2345678")))
+_stack_lines = st.sampled_from(
+    ["Error: turn 41 failed", "    at handle (src/agent.js:10:5)", "    at src/v2/app.js:3:1",
+     "    at chunk-0x3f.js:1:1", '  File "agent/h2.py", line 12, in on_9', "    at …", "x"]
+)  # fmt: skip
 
 
-def test_messages_differing_only_in_their_digits_are_masked_once():
-    from errorsink.grouping import _masked_alike
+@given(
+    st.lists(_message_pieces | st.text(alphabet="0123456789xXaf'\"`:/.,- v", max_size=12)
+             | st.text(max_size=12), max_size=30).map("".join),
+    st.lists(_stack_lines | st.text(max_size=12), max_size=6).map("\n".join),
+)  # fmt: skip
+def test_an_error_remembered_from_its_digits_alike_twin_has_its_own_fingerprint(message, stack):
+    shifted = str.maketrans("1234567", "2345678")  # the twin: the same digits-alike key
+    for code, text, trace in (
+        ("X", message, stack),
+        ("X", message.translate(shifted), stack.translate(shifted)),
+    ):
+        assert fingerprint_cached(code, text, trace, None) == fingerprint_computed(
+            code, text, trace, None)  # fmt: skip
 
-    _masked_alike.cache_clear()
-    assert message_masked_cached("turn 41 of call 0x9f after 1.5 s") == (
-        "turn <num> of call <hex> after <num> s")  # fmt: skip
-    assert message_masked_cached("turn 97 of call 0x3f after 2.5 s") == (
-        "turn <num> of call <hex> after <num> s")  # fmt: skip
-    assert _masked_alike.cache_info().hits == 1
-    # A digit no pattern masks is the message's own: "v2" and "v3" never share a masking.
-    assert message_masked_cached("codec v2 failed") == "codec v2 failed"
-    assert message_masked_cached("codec v3 failed") == "codec v3 failed"
+
+def test_errors_differing_only_in_their_digits_are_fingerprinted_once():
+    from errorsink.grouping import _fingerprint_alike
+
+    _fingerprint_alike.cache_clear()
+    first = fingerprint_cached("X", "turn 41 of 0x9f after 1.5 s", "at a (f.js:12:5)", None)
+    second = fingerprint_cached("X", "turn 97 of 0x3f after 2.5 s", "at a (f.js:48:9)", None)
+    assert first == second
+    assert first[1] == ["code: X", "message: turn <num> of <hex> after <num> s", "frame: f.js in a"]
+    assert _fingerprint_alike.cache_info().hits == 1
+    # A digit no pattern masks is the error's own: "v2" and "v3" never share a fingerprint.
+    assert fingerprint_cached("X", "codec v2 failed", "", None)[1][1] == "message: codec v2 failed"
+    assert fingerprint_cached("X", "codec v3 failed", "", None)[1][1] == "message: codec v3 failed"
+    assert fingerprint_cached("X", "m", "at a (v2/f.js:1:1)", None)[1][2] == "frame: v2/f.js in a"
+    assert fingerprint_cached("X", "m", "at a (v3/f.js:1:1)", None)[1][2] == "frame: v3/f.js in a"
+    odd = "é 7 ٣ ✓ 12"  # read as UTF-8 bytes: no byte of a wider character is a digit
+    assert fingerprint_cached("X", odd, odd, None) == fingerprint_computed("X", odd, odd, None)
 
 
 def test_it_reads_the_innermost_python_frame_without_its_line():
@@ -133,8 +150,6 @@ def test_the_key_is_a_uuid_of_the_parts():
 
 
 def test_a_remembered_fingerprint_is_the_same_as_a_computed_one():
-    from errorsink.grouping import fingerprint_cached
-
     parts = fingerprint_parts(code="X", message="m 5", stack="Error\n at a (f.js:1:1)")
     assert fingerprint_cached("X", "m 5", "Error\n at a (f.js:1:1)", None) == (
         fingerprint_key(parts), parts)  # fmt: skip
@@ -142,22 +157,22 @@ def test_a_remembered_fingerprint_is_the_same_as_a_computed_one():
 
 
 def test_errors_that_differ_only_in_a_number_share_one_remembered_group():
-    from errorsink.grouping import _fingerprint_of, fingerprint_cached
+    from errorsink.grouping import _fingerprint_exact, _fingerprint_of
 
     _fingerprint_of.cache_clear()
-    fingerprint_cached.cache_clear()
-    first = fingerprint_cached("X", "turn 41 failed", "", None)
-    second = fingerprint_cached("X", "turn 42 failed", "", None)
-    assert first == second == (fingerprint_key(["code: X", "message: turn <num> failed"]),
-                               ["code: X", "message: turn <num> failed"])  # fmt: skip
+    _fingerprint_exact.cache_clear()
+    # "v1" keeps a digit, so these are remembered word for word, and then by masked message.
+    first = fingerprint_cached("X", "v1 turn 41 failed", "", None)
+    second = fingerprint_cached("X", "v1 turn 42 failed", "", None)
+    assert first == second == (fingerprint_key(["code: X", "message: v1 turn <num> failed"]),
+                               ["code: X", "message: v1 turn <num> failed"])  # fmt: skip
     assert _fingerprint_of.cache_info().hits == 1
 
 
 def test_a_group_too_large_to_remember_is_computed_alike():
-    from errorsink.grouping import GROUP_CACHED_CHARS, _fingerprint_of, fingerprint_cached
+    from errorsink.grouping import GROUP_CACHED_CHARS, _fingerprint_of
 
     _fingerprint_of.cache_clear()
-    fingerprint_cached.cache_clear()
     custom = ("x" * GROUP_CACHED_CHARS, "{{ default }}")
     key, parts = fingerprint_cached("X", "m 7", "", custom)
     assert parts == fingerprint_parts(code="X", message="m 7", stack="", custom=list(custom))
