@@ -68,7 +68,6 @@ ALLOWED_HOSTS = [
     for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
     if h.strip()
 ]
-PORT = int(os.environ.get("PORT", "8000"))
 ERRORSINK_QUEUE = os.environ.get("ERRORSINK_QUEUE", "session-errors")
 
 DATABASE_URL = _env_required("DATABASE_URL")

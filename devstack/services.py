@@ -408,16 +408,20 @@ def activate() -> None:
 def remember_public_url(url: str) -> None:
     """The address the stack of this checkout serves at, for commands run beside it (the demo
     command's link): the port is chosen when the stack starts, and another shell cannot know it."""
-    path = Path(os.environ.get("ERRORSINK_STATE_DIR") or STATE_DIR) / PUBLIC_URL_FILE
+    path = _public_url_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(url + "\n")
 
 
 def remembered_public_url() -> str | None:
-    path = Path(os.environ.get("ERRORSINK_STATE_DIR") or STATE_DIR) / PUBLIC_URL_FILE
+    path = _public_url_path()
     if not path.is_file():
         return None
     return path.read_text().strip() or None
+
+
+def _public_url_path() -> Path:
+    return Path(os.environ.get("ERRORSINK_STATE_DIR") or STATE_DIR) / PUBLIC_URL_FILE
 
 
 def wipe_state() -> None:

@@ -17,6 +17,8 @@ MESSAGE_MASK_LIMIT = 500
 FRAME_CACHED_CHARS = 400
 # What a remembered group may hold: its code, masked message, frame and custom parts.
 GROUP_CACHED_CHARS = 2000
+# What a remembered error may hold: its message, stack and custom parts.
+ERROR_CACHED_CHARS = 4000
 
 # One pass over the message, the first alternative that matches at a place winning: a URL may
 # hold numbers and hex, a quoted value anything, a UUID digits.
@@ -97,7 +99,7 @@ def _frame(match: re.Match) -> str:
 
 
 def fingerprint_parts(
-    *, code: str, message: str, stack: str, custom: list[str] | None = None
+    *, code: str, message: str, stack: str, custom: list[str] | tuple[str, ...] | None = None
 ) -> list[str]:
     """The fingerprint in words, one "what: value" string per part."""
     return _parts(code, message_masked(message), stack_top_frame(stack),
@@ -129,7 +131,7 @@ def fingerprint_computed(
     code: str, message: str, stack: str, custom: tuple[str, ...] | None
 ) -> tuple[str, list[str]]:
     """Key and parts of an error, computed afresh."""
-    parts = _parts(code, message_masked(message), stack_top_frame(stack), custom)
+    parts = fingerprint_parts(code=code, message=message, stack=stack, custom=custom)
     return fingerprint_key(parts), parts
 
 
@@ -138,7 +140,10 @@ def fingerprint_cached(
 ) -> tuple[str, list[str]]:
     """Key and parts of an error, remembered: the same crash repeats, often but for a count, an
     id or a time, and its fingerprint is the ingest worker's costliest per-item step after
-    validation. Remembered for every error alike but for its digits, else word for word."""
+    validation. Remembered for every error alike but for its digits, else word for word; a
+    large one is computed, so the caches' memory stays bounded (8,192 entries of a few KB)."""
+    if len(message) + len(stack) + sum(map(len, custom or ())) > ERROR_CACHED_CHARS:
+        return fingerprint_computed(code, message, stack, custom)
     alike = _fingerprint_alike(code, _alike(message[:MESSAGE_MASK_LIMIT]), _alike(stack), custom)
     return alike if alike is not None else _fingerprint_exact(code, message, stack, custom)
 

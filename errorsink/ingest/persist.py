@@ -17,7 +17,7 @@ from typing import NamedTuple
 import orjson
 from django.db import DataError, IntegrityError, connection, transaction
 
-from errorsink.grouping import fingerprint_cached, fingerprint_computed
+from errorsink.grouping import fingerprint_cached
 from errorsink.ingest.alert_feed import alert_counts_add
 from errorsink.ingest.formats import NormalisedEvent
 from errorsink.ingest.issues import issues_upsert
@@ -66,7 +66,6 @@ class EventRow(NamedTuple):
 
 
 _COLUMNS = EventRow._fields[:-1]
-FINGERPRINT_CACHED_CHARS = 4000
 
 
 def event_grouping(event: NormalisedEvent) -> tuple[str | None, list[str] | None]:
@@ -74,11 +73,7 @@ def event_grouping(event: NormalisedEvent) -> tuple[str | None, list[str] | None
     if event.kind != "error":
         return None, None
     custom = tuple(event.fingerprint) if event.fingerprint else None
-    stack = event.stack or ""
-    if len(event.message) + len(stack) + sum(map(len, custom or ())) > FINGERPRINT_CACHED_CHARS:
-        # Not remembered: the caches' memory stays bounded (8,192 entries of a few KB each).
-        return fingerprint_computed(event.code, event.message, stack, custom)
-    return fingerprint_cached(event.code, event.message, stack, custom)
+    return fingerprint_cached(event.code, event.message, event.stack or "", custom)
 
 
 @dataclass

@@ -178,3 +178,15 @@ def test_a_group_too_large_to_remember_is_computed_alike():
     assert parts == fingerprint_parts(code="X", message="m 7", stack="", custom=list(custom))
     assert key == fingerprint_key(parts)
     assert _fingerprint_of.cache_info().currsize == 0
+
+
+def test_an_error_too_large_to_remember_is_computed_and_not_kept():
+    from errorsink.grouping import ERROR_CACHED_CHARS, _fingerprint_alike, _fingerprint_exact
+
+    _fingerprint_alike.cache_clear()
+    _fingerprint_exact.cache_clear()
+    stack = "at a (f.js:1:1)\n" + "x" * ERROR_CACHED_CHARS
+    assert fingerprint_cached("X", "m 7", stack, None) == fingerprint_computed(
+        "X", "m 7", stack, None
+    )
+    assert _fingerprint_alike.cache_info().currsize == _fingerprint_exact.cache_info().currsize == 0
