@@ -134,31 +134,51 @@ def ingest_once(items: list[bytes], worker: subprocess.Popen) -> dict:
     with connection.cursor() as cursor:
         before = _last_id(cursor)
     client = redis_client()
+    cpu_before = _cpu_seconds(worker.pid), _postgres_cpu_seconds()
     started = time.perf_counter()
     for offset in range(0, len(items), PUSH_CHUNK):
         client.lpush(queue_name(), *items[offset : offset + PUSH_CHUNK])
     pushed = time.perf_counter() - started
-    cpu_before = _cpu_seconds(worker.pid)
     # Done when the queue and every processing list are empty: a processing list is only
     # cleared after its batch committed. Polling Redis costs nothing; polling count(*) on a
     # growing table would eat the CPU the run is measuring.
     while client.llen(queue_name()) or any(client.scan_iter(processing_prefix() + "*")):
         time.sleep(0.005)
     elapsed = time.perf_counter() - started
-    worker_cpu = _cpu_seconds(worker.pid) - cpu_before
+    worker_cpu = _cpu_seconds(worker.pid) - cpu_before[0]
+    postgres_cpu = _postgres_cpu_seconds() - cpu_before[1]
     with connection.cursor() as cursor:
         while _count_events(cursor, after=before) < len(items):  # a check: every item is stored
             time.sleep(0.05)
     # CPU seconds the worker used per second of the run: near 1.0 means the worker's Python
     # (one core, the GIL) is the bottleneck; well below, it waits on PostgreSQL or Redis.
+    # CPU seconds of the worker and of PostgreSQL together: what the run cost the machine,
+    # which other load on it changes far less than the wall-clock figures.
     return {"seconds": round(elapsed, 3), "push_seconds": round(pushed, 3),
             "events_per_second": round(len(items) / elapsed),
-            "worker_cpu_per_second": round(worker_cpu / elapsed, 2)}  # fmt: skip
+            "worker_cpu_per_second": round(worker_cpu / elapsed, 2),
+            "cpu_seconds": round(worker_cpu + postgres_cpu, 2)}  # fmt: skip
 
 
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by this machine's PostgreSQL processes (the embedded server's,
+    or a local one's; 0 when the database runs elsewhere). Processes that ended since are not
+    counted: the worker's connections live as long as the worker."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
+            continue  # ended while being read
+        if name == "postgres":
+            values = fields.split()
+            total += int(values[11]) + int(values[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def measure_raw_copy(items: list[bytes], setup: Setup = SETUPS[0]) -> dict:
@@ -206,7 +226,10 @@ def compared(rounds: list[dict], with_it: str, without_it: str) -> dict:
         return [round(figure(r[with_it]) / figure(r[without_it]), 3) for r in rounds]
 
     events = ratios(lambda m: m["end_to_end"]["events_per_second"])
+    # The same items each time, so events per CPU second is the inverse of the CPU they cost.
+    per_cpu = ratios(lambda m: 1 / m["end_to_end"]["cpu_seconds"])
     return {"events_per_second": {"median": statistics.median(events), "rounds": events},
+            "events_per_cpu_second": {"median": statistics.median(per_cpu), "rounds": per_cpu},
             "ratio_to_raw_copy": {"median": statistics.median(ratios(
                 lambda m: m["ratio_to_raw_copy"]))},
             "raw_copy": {"median": statistics.median(ratios(
