@@ -19,8 +19,9 @@ CHOICES = [("", "any"), ("true", "yes"), ("false", "no")]
 
 
 def _search(request: HttpRequest) -> tuple[SessionSearch, list[str]]:
-    """The filters of the URL; a value the model refuses is named and left out."""
-    params = {key: request.GET.get(key, "") for key in SessionSearch.model_fields}
+    """The filters of the URL; a value the model refuses is named and left out. Only those the
+    URL has: an absent page size is the default one, not an empty value to complain of."""
+    params = {key: request.GET[key] for key in SessionSearch.model_fields if key in request.GET}
     return validated_leniently(SessionSearch, params)
 
 

@@ -17,6 +17,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 from django.core.cache import cache
@@ -82,6 +83,15 @@ class ReasonGroup:
     @property
     def last_at(self) -> str:
         return self.letters[0].at
+
+    @property
+    def last_moment(self) -> datetime | None:
+        """When the newest entry was dead-lettered, for the page to show as every time is shown;
+        None for an entry whose time is missing or not ISO 8601 (written by another program)."""
+        try:
+            return datetime.fromisoformat(self.last_at)
+        except ValueError:
+            return None
 
     @property
     def requeueable(self) -> int:

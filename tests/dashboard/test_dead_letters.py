@@ -67,6 +67,26 @@ def test_owners_see_their_dead_letters_grouped_by_reason(client, alice, project,
     assert "4 dead letters" in project_page
 
 
+def test_when_each_reason_last_came_reads_as_every_time_on_the_dashboard(client, alice, project):
+    item = orjson.dumps(_item(project, 1)).decode()
+    redis_client().rpush(
+        dead_letter_name(),
+        orjson.dumps(
+            {"reason": "from a 2026 outage", "item": item, "at": "2026-11-30T08:15:42.123456Z"}
+        ),
+    )
+    redis_client().rpush(
+        dead_letter_name(),
+        orjson.dumps({"reason": "from another program", "item": item, "at": "<i>last week</i>"}),
+    )
+    client.force_login(alice)
+    page = _page(client, project)
+    assert '<time datetime="2026-11-30T08:15:42.123456+00:00"' in page
+    assert ">2026-11-30 08:15:42 UTC</time>" in page
+    # A time this program did not write is shown as it came, escaped.
+    assert "Last on &lt;i&gt;last week&lt;/i&gt;." in page
+
+
 def test_members_outsiders_and_anonymous_get_nothing(client, bob, charlie, project, buried):
     urls = [reverse("dead-letters", args=[project.id])]
     act = reverse("dead-letters-act", args=[project.id])
