@@ -14,6 +14,7 @@ def _without_grouping() -> None:
     from errorsink.ingest import persist
 
     persist.event_grouping = lambda event: (None, None)
+    persist.issues_added = lambda rows: None
     persist.issues_upsert = lambda cursor, rows: None
 
 

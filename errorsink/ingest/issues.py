@@ -14,6 +14,7 @@ do, or a restore) the workers must be restarted.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from operator import itemgetter
@@ -136,24 +137,50 @@ class StoredPairs:
 STORED_PAIRS = StoredPairs()
 
 
-def issues_upsert(cursor, rows: list[EventRow]) -> None:
-    """Add the stored error rows to their issues, creating the issues they are the first of."""
+@dataclass(frozen=True)
+class IssuesAdded:
+    """What a batch adds to its issues, ready for the upsert: built before the batch's
+    transaction takes any row lock (see ``issues_added``)."""
+
+    keys: list[tuple[str, str]]  # (project id, fingerprint) of each issue, sorted
+    payload: str  # the upsert's JSON, an entry per key in the same order
+    sessions: dict[tuple[str, str], list[str]]  # each issue's sessions in the batch
+
+
+def issues_added(rows: list[EventRow]) -> IssuesAdded | None:
+    """The issues' share of the rows, or None when no row is an error of an issue. Pure
+    Python, and called by ingest before its first locking statement: concurrent batches lock
+    the same issue and session rows until they commit, and Python run inside that span also
+    waits for the interpreter lock behind the other ingest threads."""
     groups = _rows_by_issue(rows)
     if not groups:
-        return
+        return None
     keys = sorted(groups)
     issues = [_issue_added(key, groups[key], n) for n, key in enumerate(keys)]
-    cursor.execute(_ISSUES_UPSERT, {"issues": orjson.dumps(issues).decode()})
-    returned = cursor.fetchall()
-    added = [(issue_id, count) for _, issue_id, count in returned if count]
-    if added:
-        ids, counts = zip(*added, strict=True)
-        cursor.execute(_SESSIONS_ADD, [list(ids), list(counts)])
-    issue_ids = {keys[n]: issue_id for n, issue_id, _ in returned}
     sessions = {key: [*issue["sessions"], *issue["known_sessions"]]
                 for key, issue in zip(keys, issues, strict=True)}  # fmt: skip
+    return IssuesAdded(keys, orjson.dumps(issues).decode(), sessions)
+
+
+def issues_store(cursor, added: IssuesAdded | None) -> None:
+    """Add a batch's stored error rows to their issues (``issues_added`` of exactly the rows
+    inserted), creating the issues they are the first of."""
+    if added is None:
+        return
+    cursor.execute(_ISSUES_UPSERT, {"issues": added.payload})
+    returned = cursor.fetchall()
+    counted = [(issue_id, count) for _, issue_id, count in returned if count]
+    if counted:
+        ids, counts = zip(*counted, strict=True)
+        cursor.execute(_SESSIONS_ADD, [list(ids), list(counts)])
+    issue_ids = {added.keys[n]: issue_id for n, issue_id, _ in returned}
     # Only once committed: a batch rolled back stored no pair.
-    transaction.on_commit(lambda: STORED_PAIRS.remember(issue_ids, sessions))
+    transaction.on_commit(lambda: STORED_PAIRS.remember(issue_ids, added.sessions))
+
+
+def issues_upsert(cursor, rows: list[EventRow]) -> None:
+    """Add the stored error rows to their issues, creating the issues they are the first of."""
+    issues_store(cursor, issues_added(rows))
 
 
 @cache

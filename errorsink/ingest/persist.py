@@ -20,7 +20,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from errorsink.grouping import fingerprint_cached
 from errorsink.ingest.alert_feed import alert_counts_add
 from errorsink.ingest.formats import NormalisedEvent
-from errorsink.ingest.issues import issues_upsert
+from errorsink.ingest.issues import issues_added, issues_store, issues_upsert
 
 
 class EventRow(NamedTuple):
@@ -301,6 +301,8 @@ def _persist_by_copy(rows: list[EventRow]) -> StoredBatch:
     # Optimistic: re-deliveries are rare (a worker died mid-batch), so the batch is not checked
     # against the table first; a duplicate makes the COPY fail and the caller takes the
     # ON CONFLICT path instead.
+    # Every row is inserted or none is: the issues' share is worked out before any lock is taken.
+    issues = issues_added(rows)
     with connection.cursor() as cursor:
         # Ids drawn up front keep arrival order and tell the notifier what was stored.
         cursor.execute(
@@ -312,7 +314,7 @@ def _persist_by_copy(rows: list[EventRow]) -> StoredBatch:
         columns = len(_COLUMNS)
         _copy(cursor, copy_sql, [(pk, *row[1:columns]) for pk, row in stored])
         _sessions_upsert(cursor, rows)
-        issues_upsert(cursor, rows)
+        issues_store(cursor, issues)
         alert_counts_add(cursor, rows)
     return _stored_batch(stored)
 
