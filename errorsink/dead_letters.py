@@ -17,13 +17,15 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cached_property
 
 import orjson
 from django.core.cache import cache
 
 from errorsink.connections import redis_client
 from errorsink.grouping import message_masked
+from errorsink.ingest.batch import batch_rows
 from errorsink.ingest.queue import dead_letter_name, queue_name
 
 SCAN_MAX = 5000
@@ -65,6 +67,17 @@ class DeadLetter:
         (what is left is not the item)."""
         return self.size is not None
 
+    @cached_property
+    def refused_again(self) -> bool:
+        """Whether today's worker would dead-letter the item again before it reaches the
+        database (not JSON, a field of the wrong type...): requeueing it would only bring it
+        back. An item the database refused, or one an upgrade now reads, is not."""
+        return bool(batch_rows([self.item.encode()], received_at=datetime.now(UTC)).rejected)
+
+    @property
+    def requeueable(self) -> bool:
+        return not self.truncated and not self.refused_again
+
 
 @dataclass
 class ReasonGroup:
@@ -95,7 +108,7 @@ class ReasonGroup:
 
     @property
     def requeueable(self) -> int:
-        return sum(not letter.truncated for letter in self.letters)
+        return sum(letter.requeueable for letter in self.letters)
 
 
 @dataclass
@@ -204,8 +217,8 @@ def _take_out(project_id: object, group_key: str, seen_until: str, *, requeue: b
     # ISO 8601 in UTC, all written alike: comparable as text. Nothing arrived after the page
     # was drawn is acted on, so Discard never deletes an item its owner did not see.
     letters = [letter for letter in group.letters if letter.at <= seen_until]
-    if requeue:  # a cut item would only come back as "not valid JSON"
-        letters = [letter for letter in letters if not letter.truncated]
+    if requeue:  # a cut item, or one the worker refuses, would only come back
+        letters = [letter for letter in letters if letter.requeueable]
     keys = [dead_letter_name(), queue_name()] if requeue else [dead_letter_name()]
     done = 0
     for start in range(0, len(letters), REMOVE_CHUNK):

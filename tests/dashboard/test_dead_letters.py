@@ -168,6 +168,25 @@ def test_an_item_cut_at_its_size_limit_is_shown_and_discarded_but_never_requeued
     (left,) = redis_client().lrange(dead_letter_name(), 0, -1)
     assert orjson.loads(left)["truncated"] is True
     page = _page(client, project)
-    assert 'disabled title="Every item here was cut' in page and "Requeue 0" in page
+    assert 'disabled title="The worker would refuse every item here again, or it was cut' in page
+    assert "Requeue 0" in page
     client.post(reverse("dead-letters-act", args=[project.id]), _form(page, "× item is", "discard"))
     assert redis_client().llen(dead_letter_name()) == 0
+
+
+def test_items_the_worker_would_refuse_again_are_not_requeued(client, alice, project):
+    refused = "field 'fingerprint.0' must be a string, got number"
+    for n in range(2):
+        _bury(_item(project, n, fingerprint=[1, {"x": 2}]), refused)
+    _bury(_item(project, 2, fingerprint=["checkout", "timeout"]), refused)  # read by an upgrade
+    client.force_login(alice)
+    page = _page(client, project)
+    assert "of which 1 can be requeued" in page and "Requeue 1" in page
+    form = _form(page, "× field", "requeue")
+    response = client.post(reverse("dead-letters-act", args=[project.id]), form, follow=True)
+    assert "Requeued 1 item" in response.content.decode()
+    assert redis_client().lrange(queue_name(), 0, -1) == [
+        orjson.dumps(_item(project, 2, fingerprint=["checkout", "timeout"]))
+    ]
+    page = _page(client, project)
+    assert "<strong>2</strong> in 1 reason" in page and "Requeue 0" in page
