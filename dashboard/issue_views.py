@@ -70,9 +70,10 @@ def issue_page(request: HttpRequest, project_id, issue_id: int) -> HttpResponse:
         if not cursor
         else None,
         "custom_fingerprint": any(part.startswith("custom: ") for part in issue.fingerprint_parts),
-        "actions": [
-            (status, STATUS_VERBS[status]) for status in STATUSES if status != issue.status
-        ],  # fmt: skip
+        # Every action, the current status's hidden by the stylesheet: the live summary redraw
+        # changes the status badge, and with it which actions show, with no form re-rendered
+        # outside a request (where it could not carry its CSRF token).
+        "actions": [(status, STATUS_VERBS[status]) for status in STATUSES],
         "live_url": f"/ws/projects/{project.id}/issues/{issue.id}/"
         + ("?paged=1" if cursor else ""),
     }

@@ -155,6 +155,33 @@ def test_it_filters_the_list_and_the_live_rows(
     _assert_clean(page)
 
 
+def test_an_issue_resolved_then_regressed_live_offers_the_actions_of_its_new_status(
+    browser, page, live_server_url, celery_worker, alice, project
+):
+    from errorsink.issue_models import Issue
+
+    _push(project, "handler failed on turn 1")
+    deadline = time.monotonic() + 10
+    while not (issue := Issue.objects.filter(project=project).first()):
+        assert time.monotonic() < deadline, "the pushed error made no issue"
+        time.sleep(0.05)
+    _sign_in(page, live_server_url, "alice")
+    _open_live(page, f"{live_server_url}/projects/{project.id}/issues/{issue.id}/")
+    actions = page.locator(".issue-actions button")
+    expect(actions.filter(visible=True)).to_have_text(["Resolve", "Ignore"])
+    page.click(".issue-actions button:has-text('Resolve')")
+    expect(page.locator("#issue-summary .status-resolved")).to_have_count(1)
+    expect(actions.filter(visible=True)).to_have_text(["Reopen", "Ignore"])
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
+
+    _push(project, "handler failed on turn 2")  # same fingerprint: the issue regresses
+    expect(page.locator("#issue-summary .regressed")).to_have_count(1, timeout=10000)
+    expect(page.locator("#issue-summary .status-unresolved")).to_have_count(1)
+    expect(actions.filter(visible=True)).to_have_text(["Resolve", "Ignore"])
+    screenshot(page, "6-issue-regressed-live")
+    _assert_clean(page)
+
+
 def test_it_shows_a_session_timeline_with_catalog_help(
     browser, page, live_server_url, alice, project, session_events
 ):
