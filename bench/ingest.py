@@ -170,15 +170,13 @@ def _postgres_cpu_seconds() -> float:
     or a local one's; 0 when the database runs elsewhere). Processes that ended since are not
     counted: the worker's connections live as long as the worker."""
     total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
-            name, fields = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
-        except (OSError, IndexError, ValueError):
+            if comm.read_text().strip() == "postgres":
+                total += _cpu_seconds(int(comm.parent.name))
+        except OSError:
             continue  # ended while being read
-        if name == "postgres":
-            values = fields.split()
-            total += int(values[11]) + int(values[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def measure_raw_copy(items: list[bytes], setup: Setup = SETUPS[0]) -> dict:
