@@ -49,7 +49,7 @@ class _Receiver:
 
 
 def _rules(project, url: str) -> list[str]:
-    from errorsink.alert_rules import RuleIn, rule_create
+    from errorsink.alerts.rules import RuleIn, rule_create
 
     names = []
     for n in range(FIRINGS):
@@ -85,8 +85,8 @@ def _percentile(values: list[float], q: float) -> float:
 def main() -> dict:
     env = bench_env()
     prepare_database(env)
-    from errorsink.alert_models import AlertRule
-    from errorsink.models import Project
+    from errorsink.alerts.models import AlertRule
+    from errorsink.projects.models import Project
 
     AlertRule.objects.all().delete()
     project = Project.objects.create(name="bench alerts")

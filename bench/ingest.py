@@ -107,7 +107,7 @@ def _indexes_dropped(names: tuple[str, ...]) -> Iterator[None]:
     afterwards (on an empty table: instantly) for the next measurement."""
     from django.db import connection
 
-    from errorsink.models import Event
+    from errorsink.sessions.models import Event
 
     indexes = [index for index in Event._meta.indexes if index.name in names]
     if not indexes:
@@ -185,13 +185,12 @@ def measure_raw_copy(items: list[bytes], setup: Setup = SETUPS[0]) -> dict:
     from django.db import connection, transaction
 
     from errorsink.ingest.batch import batch_rows
-    from errorsink.ingest.persist import _COLUMNS
+    from errorsink.ingest.rows import COLUMN_NAMES
 
-    width = len(_COLUMNS)
-    rows = [row[1:width] for row in batch_rows(items, received_at=datetime.now(UTC)).rows]
+    rows = [row[1:-1] for row in batch_rows(items, received_at=datetime.now(UTC)).rows]
     if not setup.grouping:
         rows = [(*row[:-1], None) for row in rows]  # the fingerprint is the last column
-    columns = ", ".join(_COLUMNS[1:])
+    columns = ", ".join(COLUMN_NAMES)
     with _indexes_dropped(setup.dropped):
         _tables_empty()
         started = time.perf_counter()
@@ -237,7 +236,7 @@ def compared(rounds: list[dict], with_it: str, without_it: str) -> dict:
 def main() -> dict:
     env = bench_env()
     prepare_database(env)
-    from errorsink.models import Project
+    from errorsink.projects.models import Project
 
     project = Project.objects.create(name="bench")
     items = mixed_items(COUNT, str(project.id))

@@ -138,8 +138,8 @@ def generate(*, events: int, issues: int) -> dict:
     from django.contrib.auth.models import User
     from django.db import connection
 
-    from errorsink.api_keys import api_key_create
-    from errorsink.projects import project_create
+    from errorsink.projects.api_keys import api_key_create
+    from errorsink.projects.services import project_create
 
     user = User.objects.create_user("bench", password="bench-password")
     project = project_create(name="big", owner=user)
@@ -171,9 +171,9 @@ def existing() -> dict:
     """What a --keep run made: its user, project, a new key, and the issues."""
     from django.contrib.auth.models import User
 
-    from errorsink.api_keys import api_key_create
-    from errorsink.issue_models import Issue
-    from errorsink.models import Project
+    from errorsink.issues.models import Issue
+    from errorsink.projects.api_keys import api_key_create
+    from errorsink.projects.models import Project
 
     project = Project.objects.get(name="big")
     _, key = api_key_create(project=project, scopes="errors:read")
@@ -186,8 +186,8 @@ def check_sample(project) -> int:
     ingest's would (tests/errorsink/test_issues_ingest.py holds ingest to the recount)."""
     from django.db.models import Count, Max, Min
 
-    from errorsink.issue_models import Issue
-    from errorsink.models import Event
+    from errorsink.issues.models import Issue
+    from errorsink.sessions.models import Event
 
     sample = list(Issue.objects.filter(project=project).order_by("?")[:20])
     for issue in sample:
@@ -218,7 +218,7 @@ def _timed(client, url: str, requests: int, headers: dict | None = None) -> dict
 def measure(made: dict, requests: int) -> dict:
     from django.test import Client
 
-    from errorsink.issue_models import Issue
+    from errorsink.issues.models import Issue
 
     project, key = made["project"], made["key"]
     biggest = Issue.objects.filter(project=project).order_by("-event_count").first()

@@ -244,7 +244,7 @@ def main() -> dict:
     env = _environment()
     from django.contrib.auth.models import User
 
-    from errorsink.projects import project_create
+    from errorsink.projects.services import project_create
 
     user = User.objects.create_user(f"bench-live-{uuid.uuid4().hex[:8]}")
     project = project_create(name="bench live latency", owner=user)

@@ -122,8 +122,8 @@ def main() -> dict:
     env = live._environment()
     from django.contrib.auth.models import User
 
-    from errorsink.api_keys import api_key_create
-    from errorsink.projects import project_create
+    from errorsink.projects.api_keys import api_key_create
+    from errorsink.projects.services import project_create
 
     user = User.objects.create_user(f"bench-load-{uuid.uuid4().hex[:8]}")
     # A project per load: a page's first message is its project's newest rows, which must not

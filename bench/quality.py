@@ -229,7 +229,7 @@ def _max_event_id() -> int:
 
 def roll_up_everything() -> int:
     """Runs of rollups_update until the watermark covers every stored event; returns the runs."""
-    from errorsink.rollups import rollups_update, rollups_watermark
+    from errorsink.quality.rollups import rollups_update, rollups_watermark
 
     target, runs = _max_event_id(), 0
     while rollups_watermark() < target:
@@ -466,9 +466,9 @@ def _people_and_projects(events: int) -> tuple[dict, list[tuple[str, float]]]:
     other to the baseline only. Also the layout the generator spreads the events by."""
     from django.contrib.auth.models import User
 
-    from errorsink.api_keys import api_key_create
-    from errorsink.models import Membership
-    from errorsink.projects import project_add_member, project_create
+    from errorsink.projects.api_keys import api_key_create
+    from errorsink.projects.models import Membership
+    from errorsink.projects.services import project_add_member, project_create
 
     suffix = uuid.uuid4().hex[:8]
     everywhere = User.objects.create_user(f"bench-quality-all-{suffix}")
@@ -694,7 +694,7 @@ def generate_events(layout: list[tuple[str, float]], *, events: int) -> dict:
     projects of `layout` (project id, share of the events); the largest share takes the rest."""
     from django.db import connection
 
-    from errorsink.quality import quality_window
+    from errorsink.quality.selectors import quality_window
 
     layout = sorted(layout, key=lambda entry: entry[1])
     sessions = max(1, round(events / EVENTS_PER_SESSION))
@@ -831,7 +831,7 @@ def _table_sizes() -> dict:
 
 
 def _project_events(project) -> int:
-    from errorsink.models import Event
+    from errorsink.sessions.models import Event
 
     return Event.objects.filter(project=project).count()
 
@@ -841,7 +841,7 @@ def _explain_quality(project, window: str, plans: Path | None) -> dict:
     plans go to `plans` when given)."""
     from django.db import connection
 
-    from errorsink.quality import project_quality
+    from errorsink.quality.selectors import project_quality
 
     captured = []
 
@@ -990,7 +990,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _run_parts(env: dict, logdir: Path, parts: list[str], args: argparse.Namespace) -> dict:
-    from errorsink.projects import project_create
+    from errorsink.projects.services import project_create
 
     result = {}
     project_id = str(project_create(name="bench quality live").id)

@@ -111,7 +111,7 @@ def _remaining(project_id: str) -> int:
 
 def _fresh_items() -> list[bytes]:
     """Items of a project of their own: the same items twice would be re-deliveries."""
-    from errorsink.models import Project
+    from errorsink.projects.models import Project
 
     project = Project.objects.create(name="ingest", retention_days=400)
     return mixed_items(COUNT, str(project.id))
@@ -125,7 +125,7 @@ def main() -> dict:
     env = bench_env()
     prepare_database(env)
     import config.celery  # noqa: F401  (the task goes through the bench's own broker)
-    from errorsink.models import Project
+    from errorsink.projects.models import Project
 
     old = Project.objects.create(name="old events", retention_days=30)
     fill = fill_old_events(str(old.id), OLD_EVENTS)

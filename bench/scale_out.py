@@ -52,7 +52,8 @@ def _ingest(items: list[bytes], env: dict, logdir: Path, workers: int) -> dict:
 def main() -> dict:
     env = bench_env()
     prepare_database(env)
-    from errorsink.models import Event, Project
+    from errorsink.projects.models import Project
+    from errorsink.sessions.models import Event
 
     project = Project.objects.create(name="bench scale-out")
     items = mixed_items(COUNT, str(project.id))

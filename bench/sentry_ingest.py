@@ -112,7 +112,7 @@ async def _send(url: str, headers: dict, bodies: list[bytes], seconds: float) ->
 
 
 def _wait_stored(project_id: str, expected: int, timeout: float = 120) -> float:
-    from errorsink.models import Event
+    from errorsink.sessions.models import Event
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -151,9 +151,9 @@ def _environment() -> dict[str, str]:
 def _target(port: int) -> tuple[dict, object]:
     from django.contrib.auth.models import User
 
-    from errorsink.api_keys import api_key_create
-    from errorsink.projects import project_create
-    from errorsink.sentry_keys import sentry_dsn, sentry_key_for
+    from errorsink.projects.api_keys import api_key_create
+    from errorsink.projects.services import project_create
+    from errorsink.sentry.keys import sentry_dsn, sentry_key_for
 
     user = User.objects.create_user(f"bench-sentry-{uuid.uuid4().hex[:8]}")
     project = project_create(name="bench sentry ingest", owner=user)

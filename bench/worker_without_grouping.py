@@ -11,9 +11,9 @@ import sys
 
 
 def _without_grouping() -> None:
-    from errorsink.ingest import persist
+    from errorsink.ingest import persist, rows
 
-    persist.event_grouping = lambda event: (None, None)
+    rows.event_grouping = lambda event: (None, None)
     persist.issues_added = lambda rows: None
     persist.issues_upsert = lambda cursor, rows: None
 

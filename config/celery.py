@@ -17,7 +17,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-class IngestConsumerStep(bootsteps.StartStopStep):
+class QueueReaderStep(bootsteps.StartStopStep):
     """Runs the queue consumer inside every worker process, next to the task pool."""
 
     requires = {"celery.worker.components:Pool"}
@@ -29,10 +29,10 @@ class IngestConsumerStep(bootsteps.StartStopStep):
     def start(self, worker) -> None:
         from django.conf import settings
 
-        from errorsink.ingest.consumer import start_consumers
+        from errorsink.ingest.reader import queue_readers_start
 
         if settings.ERRORSINK_INGEST_CONSUMERS > 0:
-            self.running = start_consumers(count=settings.ERRORSINK_INGEST_CONSUMERS)
+            self.running = queue_readers_start(count=settings.ERRORSINK_INGEST_CONSUMERS)
 
     def stop(self, worker) -> None:
         if self.running is not None:
@@ -40,7 +40,7 @@ class IngestConsumerStep(bootsteps.StartStopStep):
             self.running = None
 
 
-app.steps["worker"].add(IngestConsumerStep)
+app.steps["worker"].add(QueueReaderStep)
 
 app.user_options["worker"].add(click.Option(
     ["--embedded-beat"], is_flag=True, default=False,

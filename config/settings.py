@@ -69,6 +69,8 @@ ALLOWED_HOSTS = [
     if h.strip()
 ]
 ERRORSINK_QUEUE = os.environ.get("ERRORSINK_QUEUE", "session-errors")
+# The redis-cli a new project's page tells users to push their first event with.
+ERRORSINK_REDIS_CLI = os.environ.get("ERRORSINK_REDIS_CLI", "redis-cli")
 
 DATABASE_URL = _env_required("DATABASE_URL")
 REDIS_URL = _with_redis_db(_env_required("REDIS_URL"), os.environ.get("ERRORSINK_REDIS_DB"))
@@ -242,7 +244,7 @@ ERRORSINK_API_RATE_WINDOW = int(os.environ.get("ERRORSINK_API_RATE_WINDOW", "60"
 ERRORSINK_SENTRY_RATE_LIMIT = int(os.environ.get("ERRORSINK_SENTRY_RATE_LIMIT", "6000"))
 
 # The retention of new projects (each project then has its own, edited by its owners); the
-# bounds are the ones owners may choose (errorsink.models.RETENTION_DAYS_MIN/MAX).
+# bounds are the ones owners may choose (errorsink.projects.models.RETENTION_DAYS_MIN/MAX).
 ERRORSINK_RETENTION_DAYS = _env_int_between("ERRORSINK_RETENTION_DAYS", 30, 1, 400)
 # The checkout's state folder, shared with the embedded services and the secret key; beat's
 # scheduler creates it when it starts (config/celery.py).
@@ -251,9 +253,9 @@ STATE_DIR = Path(os.environ.get("ERRORSINK_STATE_DIR") or BASE_DIR / ".errorsink
 CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "config.celery:StateDirScheduler"
 CELERY_BEAT_SCHEDULE = {
-    # Every 5 minutes, each run at most a minute (errorsink/retention.py), so a large backlog
-    # (a lowered retention, a restored database) drains over several runs; as for the rollups,
-    # a run queued while the worker was down is dropped rather than piled up.
+    # Every 5 minutes, each run at most a minute (errorsink/projects/retention.py), so a
+    # large backlog (a lowered retention, a restored database) drains over several runs; as for
+    # the rollups, a run queued while the worker was down is dropped rather than piled up.
     "events-prune": {
         "task": "errorsink.tasks.events_prune",
         "schedule": 300.0,
@@ -268,7 +270,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 2.0},
     },
     # Every minute, each run at most 50 s: errors stored before issues existed join them
-    # (errorsink/issues_backfill.py). Once none is left, a run is one empty index read.
+    # (errorsink/issues/backfill.py). Once none is left, a run is one empty index read.
     # Every 2 s: an alert fires within a few seconds of its condition (DESIGN section 9 allows
     # 10). A run queued while the worker was down is dropped; the next one sees the same state.
     "alerts-evaluate": {

@@ -15,7 +15,7 @@ from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from errorsink.models import Membership
+from errorsink.projects.models import Membership
 
 log = logging.getLogger(__name__)
 

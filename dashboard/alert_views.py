@@ -1,12 +1,11 @@
 """A project's alert rules (DESIGN section 9): every member sees them, which are firing, and each
 rule's history; owners create, edit, mute, delete and send a test. The form is read into the
-API's own schema (errorsink/alert_rules.py), so both refuse the same input in the same words."""
+API's own schema (errorsink/alerts/rules.py), so both refuse the same input in the same words."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
@@ -15,9 +14,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
-from dashboard.access import get_membership_or_404
-from errorsink.alert_models import AlertDelivery, AlertFiring, AlertRule
-from errorsink.alert_rules import (
+from dashboard.access import get_membership_or_404, get_owner_membership
+from dashboard.links import ReversedLinks
+from errorsink.alerts.evaluate import firing_record, rule_firing_now
+from errorsink.alerts.models import AlertDelivery, AlertFiring, AlertRule
+from errorsink.alerts.rules import (
     RuleIn,
     RuleInvalid,
     RulePatch,
@@ -26,8 +27,8 @@ from errorsink.alert_rules import (
     rule_describe,
     rule_update,
 )
-from errorsink.alerts import firing_record, rule_firing_now
-from errorsink.models import Membership
+from errorsink.projects.models import Membership
+from errorsink.tasks import deliveries_start
 
 HISTORY_SHOWN = 30
 TYPES = [
@@ -44,10 +45,7 @@ def _rule_page_context(membership: Membership) -> dict:
 
 
 def _owner(request: HttpRequest, project_id) -> Membership:
-    membership = get_membership_or_404(request, project_id)
-    if membership.role != Membership.OWNER:
-        raise PermissionDenied("Only the project's owners can change its alert rules")
-    return membership
+    return get_owner_membership(request, project_id, "change its alert rules")
 
 
 def _rule_or_404(project, rule_id: int) -> AlertRule:
@@ -141,7 +139,9 @@ def alert_rule_act(request: HttpRequest, project_id, rule_id: int) -> HttpRespon
                          else "Unmuted: it fires again when its condition holds.")  # fmt: skip
     elif action == "test":
         with transaction.atomic():
-            firing_record(rule, value=0, sample=[], now=timezone.now(), test=True)
+            _, deliveries = firing_record(rule, value=0, sample=[], now=timezone.now(),
+                                          links=ReversedLinks(), test=True)  # fmt: skip
+            deliveries_start(deliveries)
         messages.success(request, "Test sent to every channel; its deliveries show below.")
     else:
         messages.error(request, "Choose mute, unmute, test or delete.")

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dashboard.access import get_membership_or_404
-from errorsink.api_keys import (
+from dashboard.access import get_membership_or_404, require_owner
+from errorsink.projects.api_keys import (
     ApiKeyInvalid,
     api_key_create,
     api_key_revoke,
     api_keys_for_project,
 )
-from errorsink.models import ApiKey, Membership
-
-
-def _require_owner(role: str) -> None:
-    if role != Membership.OWNER:
-        raise PermissionDenied("Only the project's owners can manage API keys")
-
+from errorsink.projects.models import ApiKey, Membership
 
 NEW_KEY = "new_api_key"
 
@@ -46,7 +39,7 @@ def api_keys(request: HttpRequest, project_id) -> HttpResponse:
     project, role = membership.project, membership.role
     if request.method == "GET":
         return _render(request, project, role, **_new_key_once(request, project))
-    _require_owner(role)
+    require_owner(membership, "manage API keys")
     name = request.POST.get("name", "")
     scopes = request.POST.getlist("scopes")
     try:
@@ -76,9 +69,8 @@ def _new_key_once(request: HttpRequest, project) -> dict:
 @login_required
 @require_POST
 def api_key_revoke_view(request: HttpRequest, project_id, key_id: int) -> HttpResponse:
-    membership = get_membership_or_404(request, project_id)
-    project, role = membership.project, membership.role
-    _require_owner(role)
+    membership = require_owner(get_membership_or_404(request, project_id), "manage API keys")
+    project = membership.project
     key = get_object_or_404(ApiKey, pk=key_id, project=project)
     api_key_revoke(key=key)
     return redirect("project-api-keys", project_id=project.id)

@@ -28,12 +28,12 @@ from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
 from dashboard.quality_panel import REDRAW_SECONDS, panel_html, window_param
 from dashboard.triage import filters_read, issue_table_html
-from errorsink.issues import error_ids_matching, errors_page, issue_get
+from errorsink.issues.selectors import error_ids_matching, errors_page, issue_get
 from errorsink.live import StoredEvent
-from errorsink.models import Event
-from errorsink.projects import project_for_user
-from errorsink.rollups import rollups_watermark
-from errorsink.selectors import LATEST_ERRORS, EventMeta, events_by_ids, session_events
+from errorsink.projects.services import project_for_user
+from errorsink.quality.rollups import rollups_watermark
+from errorsink.sessions.models import Event
+from errorsink.sessions.selectors import LATEST_ERRORS, EventMeta, events_by_ids, session_events
 
 
 def _still_allowed(user, project_id) -> bool:

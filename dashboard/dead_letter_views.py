@@ -1,31 +1,27 @@
 """A project's dead letters, for its owners: how many, grouped by reason, a sample of each, and
-requeue or discard per reason (errorsink/dead_letters.py)."""
+requeue or discard per reason (errorsink/ingest/dead_letters.py)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from dashboard.access import get_membership_or_404
-from errorsink.dead_letters import (
+from dashboard.access import get_owner_membership
+from errorsink.ingest.dead_letters import (
     SAMPLE_CHARS,
     dead_letters_discard,
     dead_letters_requeue,
     project_dead_letters,
 )
 from errorsink.ingest.queue import dead_letters_dropped_name, redis_client
-from errorsink.models import Membership
 
 
 def _owned_project(request: HttpRequest, project_id):
-    membership = get_membership_or_404(request, project_id)
-    if membership.role != Membership.OWNER:
-        raise PermissionDenied("Only the project's owners can see and act on its dead letters")
-    return membership.project
+    action = "see and act on its dead letters"
+    return get_owner_membership(request, project_id, action).project
 
 
 @login_required

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from dashboard.access import get_membership_or_404
-from errorsink import selectors
+from dashboard.access import get_owner_membership
 from errorsink.demo import BUILDS, DEFAULT_HOURS, DEFAULT_SESSIONS
-from errorsink.models import Membership, Project
+from errorsink.projects.models import Membership, Project
+from errorsink.sessions import selectors
 from errorsink.tasks import demo_load
 
 
@@ -32,9 +31,7 @@ def demo_offer(*, request: HttpRequest, project: Project) -> dict | None:
 @login_required
 @require_POST
 def demo_load_view(request: HttpRequest, project_id) -> HttpResponse:
-    membership = get_membership_or_404(request, project_id)
-    if membership.role != Membership.OWNER:
-        raise PermissionDenied("Only the project's owners can load demo data")
+    membership = get_owner_membership(request, project_id, "load demo data")
     project = membership.project
     # Only into an empty project: real events must never be mixed with made-up ones by a click.
     if selectors.project_has_events(project_id=project.id):

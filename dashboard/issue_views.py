@@ -12,8 +12,8 @@ from django.views.decorators.http import require_POST
 
 from dashboard.access import get_membership_or_404
 from dashboard.present import error_rows_annotate, sparkline_points
-from errorsink.issue_models import STATUSES, Issue
-from errorsink.issues import (
+from errorsink.issues.models import STATUSES, Issue
+from errorsink.issues.selectors import (
     TREND_HOURS,
     issue_events_page,
     issue_get,

@@ -24,8 +24,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.present import error_rows_annotate
 from errorsink.live import StoredEvent
-from errorsink.models import Event
-from errorsink.selectors import LATEST_ERRORS, EventMeta, event_metas_by_ids, events_by_ids
+from errorsink.sessions.models import Event
+from errorsink.sessions.selectors import LATEST_ERRORS, EventMeta, event_metas_by_ids, events_by_ids
 
 log = logging.getLogger(__name__)
 

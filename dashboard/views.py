@@ -11,20 +11,20 @@ from dashboard.demo_views import demo_offer
 from dashboard.present import (
     first_event_commands,
     live_url,
-    optional_url,
     sparkline_points,
     timeline_annotate,
 )
 from dashboard.quality_panel import panel_html, window_param
 from dashboard.sentry_views import sentry_panel
 from dashboard.triage import RANGE_PRESETS, errors_list, filters_read, issue_table_html
-from errorsink import catalog, selectors
-from errorsink.alerts import alerts_firing
+from errorsink import catalog
+from errorsink.alerts.evaluate import alerts_firing
 from errorsink.catalog import SOURCES
-from errorsink.dead_letters import project_dead_letter_count
-from errorsink.models import Membership
-from errorsink.projects import projects_for_user
-from errorsink.rollups import rollups_watermark
+from errorsink.ingest.dead_letters import project_dead_letter_count
+from errorsink.projects.models import Membership
+from errorsink.projects.services import projects_for_user
+from errorsink.quality.rollups import rollups_watermark
+from errorsink.sessions import selectors
 
 
 @login_required
@@ -102,7 +102,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
             project_id=project.id, base_url=request.build_absolute_uri("/")
         )
         context["demo_offer"] = demo_offer(request=request, project=project)
-    context["api_keys_url"] = optional_url("project-api-keys", project.id)
+    context["api_keys_url"] = reverse("project-api-keys", args=[project.id])
     context["sentry"] = sentry_panel(request=request, project=project)
     context["is_owner"] = membership.role == Membership.OWNER
     context["alerts_firing"] = alerts_firing(project=project)

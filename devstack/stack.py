@@ -88,8 +88,8 @@ def _bootstrap(port: int) -> None:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    from errorsink.models import Project
-    from errorsink.projects import project_create
+    from errorsink.projects.models import Project
+    from errorsink.projects.services import project_create
 
     User = get_user_model()
     if not User.objects.exists():

@@ -44,14 +44,14 @@ from django.db import transaction
 
 from errorsink.catalog import lookup
 from errorsink.ingest.queue import enqueue, heartbeat_key, redis_client
-from errorsink.models import (
+from errorsink.projects.models import (
     DEFAULT_ERROR_MESSAGE,
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     Membership,
     Project,
 )
-from errorsink.projects import project_add_member, project_create
-from errorsink.session_settings import session_settings_get
+from errorsink.projects.services import project_add_member, project_create
+from errorsink.projects.session_settings import session_settings_get
 
 DEFAULT_HOURS = 24
 DEFAULT_SESSIONS = 300

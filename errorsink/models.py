@@ -1,286 +1,30 @@
-"""What errorsink stores: projects and their members, sessions, events, settings, API keys."""
+"""Every model of the errorsink app, imported here so Django registers them.
 
-from __future__ import annotations
+Each part keeps its models in its own package (`errorsink/<part>/models.py`); code imports them
+from there. This module is only the app's registry.
+"""
 
-import uuid
-
-from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex, OpClass
-from django.contrib.postgres.search import SearchVector
-from django.db import models
-from django.db.models import F
-from django.db.models.functions import Least
-from django.utils.text import slugify
-
-DEFAULT_ERROR_MESSAGE = "Sorry, something went wrong."
-DEFAULT_IDLE_TIMEOUT_SECONDS = 300
-RETENTION_DAYS_MIN = 1
-RETENTION_DAYS_MAX = 400
-
-
-def default_retention_days() -> int:
-    """A new project keeps its raw events this many days (ERRORSINK_RETENTION_DAYS, 30 unset).
-
-    Also what the migration gave the projects that existed before retention was per project,
-    so an operator's setting kept meaning what it meant on upgrade.
-    """
-    return settings.ERRORSINK_RETENTION_DAYS
-
-
-class Project(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=200)
-    created_at = models.DateTimeField(auto_now_add=True)
-    members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
-    )
-    # Raw events older than this are pruned (errorsink/retention.py); rollups outlive them.
-    retention_days = models.PositiveSmallIntegerField(default=default_retention_days)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(retention_days__range=(RETENTION_DAYS_MIN, RETENTION_DAYS_MAX)),
-                name="project_retention_days_range",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def save(self, *args, **kwargs) -> None:
-        if not self.slug:
-            self.slug = slugify(self.name)[:200] or "project"
-        super().save(*args, **kwargs)
-
-    def role_of(self, user) -> str | None:
-        membership = self.memberships.filter(user=user).first()
-        return membership.role if membership else None
-
-
-class Membership(models.Model):
-    OWNER = "owner"
-    MEMBER = "member"
-    ROLES = [(OWNER, "Owner"), (MEMBER, "Member")]
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
-    role = models.CharField(max_length=10, choices=ROLES, default=MEMBER)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["project", "user"], name="membership_unique")
-        ]
-
-
-class Session(models.Model):
-    """One orchestrator session of a project, upserted by the ingest worker batch by batch."""
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sessions")
-    session_id = models.CharField(max_length=200)
-    build_id = models.CharField(max_length=200, blank=True, default="")
-    customer_context = models.JSONField(null=True, blank=True)
-    first_seen = models.DateTimeField()
-    last_seen = models.DateTimeField()
-    error_count = models.IntegerField(default=0)
-    warning_count = models.IntegerField(default=0)
-    event_count = models.IntegerField(default=0)
-    end_cause = models.CharField(max_length=128, blank=True, default="")
-    # Set by the rollups from the session's warnings and errors (errorsink/quality_tags.py).
-    quality_tags = ArrayField(models.CharField(max_length=32), default=list, db_default=[])
-    # Set by the rollups: a network-quality, data-flow or connectivity warning, as the quality
-    # figures count a degraded session (errorsink/rollups.py DEGRADED_CODE_PATTERN).
-    degraded = models.BooleanField(default=False, db_default=False)
-
-    class Meta:
-        db_table = "errorsink_session"
-        constraints = [
-            models.UniqueConstraint(fields=["project", "session_id"], name="session_unique")
-        ]
-        # Ingest updates a session's counters and last_seen every batch in place (HOT, see
-        # migration 0004): no index may hold those columns. The list goes newest first by
-        # when a session started, which an update almost never moves.
-        indexes = [
-            models.Index(fields=["project", "-first_seen", "-id"], name="session_started"),
-            # Session-id prefixes in byte order, whatever the database's collation.
-            models.Index(
-                F("project"),
-                OpClass("session_id", name="varchar_pattern_ops"),
-                name="session_id_prefix",
-            ),
-        ]
-
-
-class OriginalJSONField(models.JSONField):
-    """The item exactly as it came, in PostgreSQL's `json` type: the text is kept verbatim
-    (key order, spacing) and only validated, which is cheaper to ingest than `jsonb`."""
-
-    def db_type(self, connection) -> str:
-        return "json"
-
-    def from_db_value(self, value, expression, connection):
-        # psycopg parses `json` itself (Django only registers a text loader for `jsonb`).
-        if value is None or not isinstance(value, str):
-            return value
-        return super().from_db_value(value, expression, connection)
-
-
-class Event(models.Model):
-    """An error, quality warning, call-termination cause or informational event."""
-
-    ERROR = "error"
-    WARNING = "warning"
-    TERMINATION = "termination"
-    INFO = "info"
-    KINDS = [(ERROR, "Error"), (WARNING, "Warning"), (TERMINATION, "Termination"), (INFO, "Info")]
-
-    id = models.BigAutoField(primary_key=True)
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
-    event_id = models.CharField(max_length=200)
-    session_id = models.CharField(max_length=200, blank=True, default="")
-    kind = models.CharField(max_length=12, choices=KINDS)
-    code = models.CharField(max_length=128)
-    name = models.CharField(max_length=128, blank=True, default="")
-    message = models.TextField(blank=True, default="")
-    occurred_at = models.DateTimeField()
-    received_at = models.DateTimeField()
-    source = models.CharField(max_length=32)
-    severity = models.CharField(max_length=16)
-    recoverable = models.BooleanField(null=True)
-    build_id = models.CharField(max_length=200, blank=True, default="")
-    stack = models.TextField(blank=True, default="")
-    customer_context = models.JSONField(null=True, blank=True)
-    details = models.JSONField(default=dict, blank=True)
-    item_type = models.CharField(max_length=32)
-    raw = OriginalJSONField()
-    # An error's issue is the project's issue with this fingerprint (errorsink/grouping.py).
-    fingerprint = models.UUIDField(null=True, blank=True)
-
-    class Meta:
-        db_table = "errorsink_event"
-        constraints = [
-            # The idempotency key: a re-delivered item can never make a second row.
-            models.UniqueConstraint(fields=["project", "event_id"], name="event_unique")
-        ]
-        # Partial indexes: each kind pays only for the index its own queries use, which keeps
-        # batch inserts fast (ingest writes every row through every index).
-        indexes = [
-            # "The last 20 errors of a project", newest first in arrival order.
-            models.Index(
-                fields=["project", "-received_at", "-id"],
-                condition=models.Q(kind="error"),
-                name="event_latest_errors",
-            ),
-            # "Every event of one session in time order".
-            models.Index(fields=["project", "session_id", "occurred_at"], name="event_timeline"),
-            # "The events of one issue", newest first in arrival (id) order. Narrow: every error
-            # goes into it at a random place, which costs ingest more than an appended entry.
-            models.Index(
-                fields=["fingerprint", "-id"],
-                condition=models.Q(kind="error"),
-                name="event_issue_newest",
-            ),
-            # Errors stored before issues existed, for the backfill (errorsink/issues_backfill.py):
-            # empty once it is done, and ingest never writes a row into it.
-            models.Index(
-                fields=["id"],
-                condition=models.Q(kind="error", fingerprint__isnull=True),
-                name="event_fingerprint_missing",
-            ),
-            # Words in an error's message (errorsink/search.py): PostgreSQL's own text search,
-            # since the embedded PostgreSQL has no pg_trgm.
-            GinIndex(
-                SearchVector("message", config="simple"),
-                condition=models.Q(kind="error"),
-                name="event_message_search",
-            ),
-            # Pruning: a project's events from the oldest, by the age retention goes by.
-            models.Index(
-                models.F("project"), Least("occurred_at", "received_at"), name="event_retention"
-            ),
-        ]
-
-    @property
-    def termination(self) -> dict:
-        return self.details.get("termination", {}) if isinstance(self.details, dict) else {}
-
-
-class SessionSettings(models.Model):
-    """Per-project runner settings, applied on the next deploy (DESIGN section 6)."""
-
-    project = models.OneToOneField(
-        Project, on_delete=models.CASCADE, related_name="session_settings"
-    )
-    error_message = models.CharField(max_length=500, default=DEFAULT_ERROR_MESSAGE)
-    idle_timeout_seconds = models.IntegerField(default=DEFAULT_IDLE_TIMEOUT_SECONDS)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def deploy_env(self) -> dict[str, str]:
-        return {
-            "AGENT_CRASH_TTS_MESSAGE": self.error_message,
-            "AGENT_IDLE_TIMEOUT_SECONDS": str(self.idle_timeout_seconds),
-        }
-
-
-class SettingsChange(models.Model):
-    """One changed field of the session settings: who, from what, to what, when."""
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="settings_changes")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    actor = models.CharField(max_length=200)
-    field = models.CharField(max_length=64)
-    old_value = models.TextField()
-    new_value = models.TextField()
-    changed_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-changed_at", "-id"]
-        indexes = [models.Index(fields=["project", "-changed_at"], name="settings_change_recent")]
-
-
-class ApiKey(models.Model):
-    SCOPES = ["errors:read", "errors:write", "settings:read", "settings:write"]
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100, blank=True, default="")
-    prefix = models.CharField(max_length=16, unique=True)
-    key_hash = models.CharField(max_length=64)
-    scopes = models.JSONField(default=list)
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
-
-# The quality rollups live in their own module; importing them registers them with the app.
-from errorsink.alert_models import (  # noqa: E402, F401
+from errorsink.alerts.models import (  # noqa: F401
     AlertCount,
     AlertDelivery,
     AlertFiring,
     AlertRule,
     AlertSignal,
 )
-from errorsink.issue_models import Issue, IssueHour, IssueSession  # noqa: E402, F401
-from errorsink.rollup_models import (  # noqa: E402, F401
+from errorsink.issues.models import Issue, IssueHour, IssueSession  # noqa: F401
+from errorsink.projects.models import (  # noqa: F401
+    ApiKey,
+    Membership,
+    Project,
+    SessionSettings,
+    SettingsChange,
+    default_retention_days,
+)
+from errorsink.quality.models import (  # noqa: F401
     RollupCodeBucket,
     RollupMetricBucket,
     RollupSessionBucket,
     RollupState,
 )
-from errorsink.sentry_keys import SentryKey  # noqa: E402, F401
+from errorsink.sentry.keys import SentryKey  # noqa: F401
+from errorsink.sessions.models import Event, OriginalJSONField, Session  # noqa: F401

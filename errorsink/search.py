@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from errorsink.catalog import SOURCES
-from errorsink.issue_models import STATUSES
+from errorsink.issues.models import STATUSES
 from errorsink.paging import LIMIT_DEFAULT, LIMIT_MAX, BadCursor, cursor_decode
 
 _RELATIVE = re.compile(r"^(\d{1,4})([mhd])$")

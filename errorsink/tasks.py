@@ -5,15 +5,17 @@ from __future__ import annotations
 import dataclasses
 
 from celery import shared_task
+from django.db import transaction
 
-from errorsink import alert_delivery, alerts
-from errorsink.alert_models import AlertDelivery
+from errorsink.alerts import delivery as alert_delivery
+from errorsink.alerts import evaluate as alerts
+from errorsink.alerts.models import AlertDelivery
 from errorsink.demo import demo_push
-from errorsink.issues_backfill import issues_backfill as backfill
+from errorsink.issues.backfill import issues_backfill as backfill
 from errorsink.live import quality_updated_announce
-from errorsink.models import Project
-from errorsink.retention import retention_prune
-from errorsink.rollups import rollups_update
+from errorsink.projects.models import Project
+from errorsink.projects.retention import retention_prune
+from errorsink.quality.rollups import rollups_update
 
 
 @shared_task
@@ -45,8 +47,17 @@ def demo_load(*, project_id: str) -> int:
 
 @shared_task
 def alerts_evaluate() -> list[int]:
-    """Evaluate the alert rules once (errorsink/alerts.py); returns the ids of those fired."""
-    return alerts.alerts_evaluate().fired
+    """Evaluate the alert rules once (errorsink/alerts/evaluate.py) and start the deliveries
+    of those fired; returns their ids."""
+    evaluation = alerts.alerts_evaluate()
+    deliveries_start(evaluation.deliveries)
+    return evaluation.fired
+
+
+def deliveries_start(delivery_ids: list[int]) -> None:
+    """Queue one attempt of each delivery once the transaction that recorded it commits."""
+    for delivery_id in delivery_ids:
+        transaction.on_commit(lambda pk=delivery_id: alert_deliver.delay(pk))
 
 
 @shared_task(acks_late=True)

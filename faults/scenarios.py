@@ -40,7 +40,7 @@ SHORT = Sizes(kill_items=10_000, kills=2, outage_items=4_000, redis_down_seconds
 def _project(name: str):
     from django.contrib.auth.models import User
 
-    from errorsink.projects import project_create
+    from errorsink.projects.services import project_create
 
     owner, _ = User.objects.get_or_create(username="faults")
     return project_create(name=f"faults {name} {uuid.uuid4().hex[:6]}", owner=owner)
@@ -185,7 +185,7 @@ def _identities(batch_rows, items: list[bytes]) -> int:
 def _hostile_api(port: int, raw: list[bytes]) -> Tally:
     import httpx
 
-    from errorsink.api_keys import api_key_create
+    from errorsink.projects.api_keys import api_key_create
 
     project = _project("hostile-api")
     queue_reset()
@@ -240,13 +240,13 @@ def _dead_letters_without_reason() -> int:
 
 
 def _stored(project_id) -> int:
-    from errorsink.models import Event
+    from errorsink.sessions.models import Event
 
     return Event.objects.filter(project_id=project_id).count()
 
 
 def _stored_ids(project_id) -> list[str]:
-    from errorsink.models import Event
+    from errorsink.sessions.models import Event
 
     return list(Event.objects.filter(project_id=project_id).values_list("event_id", flat=True))
 
@@ -276,7 +276,7 @@ def scale_out(env: dict, sizes: Sizes) -> Tally:
         survivor_alive = workers[1].poll() is None
     finally:
         procs.stop()
-    from errorsink.models import Event
+    from errorsink.sessions.models import Event
 
     # The project page's live table shows errors (warnings and ends go to the quality figures).
     errors = Event.objects.filter(project_id=project.id, kind=Event.ERROR)
@@ -299,7 +299,7 @@ async def _watch_while_pushing(ports, project, cookie, items, workers, procs) ->
     import websockets
 
     from errorsink.ingest.queue import enqueue
-    from errorsink.models import Event
+    from errorsink.sessions.models import Event
 
     row = re.compile(r'data-event="(\d+)"')
     stop = asyncio.Event()

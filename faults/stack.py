@@ -155,7 +155,7 @@ def settled(project_id: str, expected: int, timeout: float) -> None:
     from django.db import connection
 
     from errorsink.ingest.queue import processing_prefix, queue_name, redis_client
-    from errorsink.models import Event
+    from errorsink.sessions.models import Event
 
     deadline, last, still_since = time.monotonic() + timeout, -1, time.monotonic()
     while time.monotonic() < deadline:
@@ -196,8 +196,8 @@ def tally(scenario: str, project_id: str, *, pushed: int, identities: int,
           dead_before: int = 0, **notes) -> Tally:  # fmt: skip
     """Counts for a scenario's project: ``identities`` is how many distinct events the pushed
     items should become or be dead-lettered as (equal items collapse into one event)."""
-    from errorsink.issue_models import Issue
-    from errorsink.models import Event
+    from errorsink.issues.models import Issue
+    from errorsink.sessions.models import Event
 
     events = Event.objects.filter(project_id=project_id)
     rows = events.count()

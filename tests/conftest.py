@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import connection
 
 from devstack.processes import BIN, free_port, start, stop, web_command, worker_command
-from errorsink.models import Membership
-from errorsink.projects import project_add_member, project_create
+from errorsink.projects.models import Membership
+from errorsink.projects.services import project_add_member, project_create
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.db.models import Max
 
-from errorsink.models import Event
-from errorsink.rollup_models import RollupState
-from errorsink.rollups import rollups_apply
+from errorsink.quality.models import RollupState
+from errorsink.quality.rollups import rollups_apply
+from errorsink.sessions.models import Event
 
 
 def roll_up() -> None:

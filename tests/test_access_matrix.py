@@ -37,12 +37,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from ninja.operation import PathView
 
 from dashboard import live_rows
-from errorsink.alert_rules import RuleIn, rule_create
-from errorsink.api_keys import api_key_create, api_key_revoke
-from errorsink.issue_models import Issue
-from errorsink.models import ApiKey
-from errorsink.projects import project_create
-from errorsink.sentry_keys import sentry_key_for
+from errorsink.alerts.rules import RuleIn, rule_create
+from errorsink.issues.models import Issue
+from errorsink.projects.api_keys import api_key_create, api_key_revoke
+from errorsink.projects.models import ApiKey
+from errorsink.projects.services import project_create
+from errorsink.sentry.keys import sentry_key_for
 from tests.ingest_helpers import error_item, items_store
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from devstack.processes import beat_command, free_port, start, stop, worker_command
-from errorsink.alert_models import DELIVERED, AlertDelivery, AlertFiring
-from errorsink.alert_rules import RuleIn, rule_create
+from errorsink.alerts.models import DELIVERED, AlertDelivery, AlertFiring
+from errorsink.alerts.rules import RuleIn, rule_create
 from errorsink.ingest.queue import queue_name, redis_client
 
 pytestmark = pytest.mark.django_db(transaction=True)

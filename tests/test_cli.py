@@ -14,10 +14,11 @@ import pytest
 from django.utils import timezone
 
 from devstack.processes import free_port
-from errorsink.api_keys import api_key_create
-from errorsink.models import ApiKey, Event, SessionSettings
-from errorsink.projects import project_create
-from errorsink.rollups import rollups_update
+from errorsink.projects.api_keys import api_key_create
+from errorsink.projects.models import ApiKey, SessionSettings
+from errorsink.projects.services import project_create
+from errorsink.quality.rollups import rollups_update
+from errorsink.sessions.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -300,7 +301,7 @@ def test_it_lists_issues_and_sets_their_status(cli, project):
 
 
 def test_it_lists_sessions_with_filters(cli, project):
-    from errorsink.models import Session
+    from errorsink.sessions.models import Session
 
     now = timezone.now()
     for n in range(3):

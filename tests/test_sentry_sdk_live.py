@@ -21,10 +21,10 @@ import orjson
 import pytest
 from playwright.sync_api import expect
 
-from errorsink.api_keys import api_key_create
 from errorsink.ingest.queue import enqueue
-from errorsink.models import Event
-from errorsink.sentry_keys import sentry_dsn, sentry_key_for
+from errorsink.projects.api_keys import api_key_create
+from errorsink.sentry.keys import sentry_dsn, sentry_key_for
+from errorsink.sessions.models import Event
 from tests.conftest import screenshot
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from errorsink.live import EventsStored, group_name
-from errorsink.models import Event
+from errorsink.sessions.models import Event
 from tests.test_wiring import _session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from errorsink.live import EventsStored, group_name
-from errorsink.models import Event, Session
+from errorsink.sessions.models import Event, Session
 from errorsink.tasks import events_prune
 from tests.rollup_helpers import roll_up
 

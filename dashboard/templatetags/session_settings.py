@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from dashboard.settings_views import FIELD_LABELS, PANEL_TEMPLATE, settings_panel_context
-from errorsink.models import Project
+from errorsink.projects.models import Project
 
 register = template.Library()
 

@@ -1,5 +1,5 @@
 """A project's alert rules (DESIGN section 9): listed with `settings:read`, created, changed
-and deleted with `settings:write`. The body schemas are errorsink/alert_rules.py's, shared with
+and deleted with `settings:write`. The body schemas are errorsink/alerts/rules.py's, shared with
 the dashboard form, so both refuse the same input in the same words."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from django.db import transaction
 from django.http import HttpRequest
 from ninja import Path, Router, Schema, Status
 
-from errorsink.alert_models import AlertRule
-from errorsink.alert_rules import RuleIn, RuleInvalid, RulePatch, rule_create, rule_update
-from errorsink.alerts import rule_firing_now
+from errorsink.alerts.evaluate import rule_firing_now
+from errorsink.alerts.models import AlertRule
+from errorsink.alerts.rules import RuleIn, RuleInvalid, RulePatch, rule_create, rule_update
 from errorsink.api.auth import KeyAuth
 from errorsink.api.errors import ApiError
 from errorsink.api.routes import api_errors

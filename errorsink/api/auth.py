@@ -14,8 +14,8 @@ from ninja.security import HttpBearer
 
 from errorsink.api.errors import ApiError
 from errorsink.api.ratelimit import ratelimit_hit
-from errorsink.api_keys import api_key_authenticate
-from errorsink.models import ApiKey
+from errorsink.projects.api_keys import api_key_authenticate
+from errorsink.projects.models import ApiKey
 
 
 class KeyAuth(HttpBearer):

@@ -18,9 +18,8 @@ from errorsink.api.issue_schemas import (
     issue_out,
 )
 from errorsink.api.routes import api_errors
-from errorsink.api.schemas import event_out
-from errorsink.issue_models import Issue
-from errorsink.issues import (
+from errorsink.issues.models import Issue
+from errorsink.issues.selectors import (
     issue_events_after,
     issue_events_page,
     issue_get,
@@ -29,6 +28,7 @@ from errorsink.issues import (
 )
 from errorsink.paging import LIMIT_DEFAULT, LIMIT_MAX
 from errorsink.search import IssueSearch
+from errorsink.sessions.serialise import event_out
 
 router = Router(tags=["issues"])
 # A bigint: a larger id is no issue at all, not a database error.

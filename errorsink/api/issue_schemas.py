@@ -9,7 +9,7 @@ from ninja import Field, Schema
 from pydantic import ConfigDict
 
 from errorsink.api.schemas import EventOut
-from errorsink.issue_models import STATUSES, Issue
+from errorsink.issues.models import STATUSES, Issue
 
 
 class IssueOut(Schema):

@@ -8,7 +8,6 @@ import orjson
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
-from errorsink import selectors
 from errorsink.api.auth import KeyAuth
 from errorsink.api.errors import ApiError
 from errorsink.api.quality_schemas import QualityOut
@@ -24,22 +23,23 @@ from errorsink.api.schemas import (
     SessionSettingsPatch,
     SessionsOut,
     TimelineOut,
-    event_out,
     settings_out,
 )
 from errorsink.catalog import all_codes
 from errorsink.ingest.formats import MAX_ITEM_BYTES, BadItem, derive_event_id, normalise
 from errorsink.ingest.queue import enqueue
-from errorsink.issues import errors_page
-from errorsink.models import Event
-from errorsink.quality import BUILD_ID_MAX, project_quality, quality_params_problems
-from errorsink.search import ErrorSearch, SessionSearch
-from errorsink.session_list import sessions_page
-from errorsink.session_settings import (
+from errorsink.issues.selectors import errors_page
+from errorsink.projects.session_settings import (
     SettingsInvalid,
     session_settings_get,
     session_settings_update,
 )
+from errorsink.quality.selectors import BUILD_ID_MAX, project_quality, quality_params_problems
+from errorsink.search import ErrorSearch, SessionSearch
+from errorsink.sessions import selectors
+from errorsink.sessions.listing import sessions_page
+from errorsink.sessions.models import Event
+from errorsink.sessions.serialise import event_out
 
 router = Router()
 

@@ -6,17 +6,19 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from ninja import Field, Schema
+from ninja import Field, ModelSchema, Schema
 from pydantic import ConfigDict, create_model
 
-from errorsink.catalog import CodeInfo, lookup_event
+from errorsink.catalog import CodeInfo
 from errorsink.ingest.formats import MAX_ITEM_BYTES, QUEUE_ITEM
-from errorsink.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN, Event, SessionSettings
-from errorsink.session_settings import (
+from errorsink.projects.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN, SessionSettings
+from errorsink.projects.session_settings import (
     ERROR_MESSAGE_MAX,
     IDLE_TIMEOUT_MAX,
     IDLE_TIMEOUT_MIN,
 )
+from errorsink.sessions.models import Event
+from errorsink.sessions.serialise import PUBLIC_EVENT_FIELDS
 
 MAX_ITEMS_PER_POST = 1000
 
@@ -43,27 +45,19 @@ CodeOut = create_model(
 )
 
 
-class EventOut(Schema):
-    id: int
-    event_id: str
-    session_id: str
-    kind: str
-    code: str
-    name: str
-    message: str
-    occurred_at: datetime
-    received_at: datetime
-    source: str
-    severity: str
-    recoverable: bool | None
-    build_id: str
-    stack: str
+class EventOut(ModelSchema):
+    """An event as the API shows it: the model's public fields (one list, in
+    errorsink/sessions/serialise.py) and the code's catalog entry."""
+
     customer_context: dict[str, Any] | None
     details: dict[str, Any]
-    item_type: str
     catalog: CodeOut | None = Field(
         ..., description="The code's catalog entry (description and fix); null when unknown."
     )
+
+    class Meta:
+        model = Event
+        fields = list(PUBLIC_EVENT_FIELDS)
 
 
 class LatestErrorsOut(Schema):
@@ -154,31 +148,6 @@ class SessionSettingsPatch(Schema):
 class CodesOut(Schema):
     count: int
     codes: list[CodeOut]
-
-
-def event_out(event: Event) -> dict:
-    details = event.details if isinstance(event.details, dict) else {}
-    context = event.customer_context
-    return {
-        "id": event.id,
-        "event_id": event.event_id,
-        "session_id": event.session_id,
-        "kind": event.kind,
-        "code": event.code,
-        "name": event.name,
-        "message": event.message,
-        "occurred_at": event.occurred_at,
-        "received_at": event.received_at,
-        "source": event.source,
-        "severity": event.severity,
-        "recoverable": event.recoverable,
-        "build_id": event.build_id,
-        "stack": event.stack,
-        "customer_context": context if isinstance(context, dict) else None,
-        "details": details,
-        "item_type": event.item_type,
-        "catalog": lookup_event(event.code, details, kind=event.kind),
-    }
 
 
 def settings_out(settings: SessionSettings) -> dict:

@@ -26,7 +26,7 @@ from errorsink.api.ratelimit import ratelimit_hit
 from errorsink.ingest.formats import BadItem, normalise
 from errorsink.ingest.formats.shared import MAX_ITEM_BYTES
 from errorsink.ingest.queue import enqueue
-from errorsink.sentry_keys import SentryKey
+from errorsink.sentry.keys import SentryKey
 
 log = logging.getLogger("errorsink.api")
 

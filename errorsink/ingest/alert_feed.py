@@ -10,7 +10,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from errorsink.ingest.persist import EventRow
+    from errorsink.ingest.rows import EventRow
 
 _RULES = """
 SELECT id, project_id::text, condition->>'code', replace(issue_fingerprint::text, '-', '')

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from errorsink.ingest.formats import BadItem, normalise_item
-from errorsink.ingest.persist import EventRow
+from errorsink.ingest.rows import EventRow
 
 
 class Rejected(NamedTuple):

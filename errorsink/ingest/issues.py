@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 import orjson
 from django.db import transaction
 
-from errorsink.issue_models import TITLE_MAX
+from errorsink.issues.models import TITLE_MAX
 
 if TYPE_CHECKING:
-    from errorsink.ingest.persist import EventRow
+    from errorsink.ingest.rows import EventRow
 
 _ISSUES_UPSERT = """
 WITH batch AS (
@@ -61,7 +61,7 @@ upserted AS (
               regressed_at IS NOT DISTINCT FROM now() AS reopened
 ),
 signals AS (
-    -- For the alert rules on new issues and regressions (errorsink/alerts.py).
+    -- For the alert rules on new issues and regressions (errorsink/alerts/evaluate.py).
     INSERT INTO errorsink_alert_signal (project_id, issue_id, kind, at)
     SELECT project_id, id, CASE WHEN created THEN 'new_issue' ELSE 'regression' END, now()
     FROM upserted WHERE created OR reopened

@@ -11,69 +11,13 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import NamedTuple
 
 import orjson
 from django.db import DataError, IntegrityError, connection, transaction
 
-from errorsink.grouping import fingerprint_cached
 from errorsink.ingest.alert_feed import alert_counts_add
-from errorsink.ingest.formats import NormalisedEvent
 from errorsink.ingest.issues import issues_added, issues_store, issues_upsert
-
-
-class EventRow(NamedTuple):
-    """One event as COPY writes it, field for column; text is cleaned for PostgreSQL and the
-    JSON columns are JSON text."""
-
-    seq: int  # its place in the batch, which keeps arrival order
-    project_id: str
-    event_id: str
-    session_id: str
-    kind: str
-    code: str
-    name: str
-    message: str
-    occurred_at: datetime
-    received_at: datetime
-    source: str
-    severity: str
-    recoverable: bool | None
-    build_id: str
-    stack: str
-    customer_context: str | None
-    details: str | None
-    item_type: str
-    raw: str
-    fingerprint: str | None  # an error's issue, with the project (errorsink/grouping.py)
-    # Not a column: the fingerprint in words, for the issue an error may create.
-    fingerprint_parts: list[str] | None
-
-    @classmethod
-    def of(cls, seq: int, event: NormalisedEvent, raw_text: str, received_at: datetime) -> EventRow:
-        """``raw_text`` is the item as it came, stored without re-serialising."""
-        key, parts = event_grouping(event)
-        # tuple.__new__ skips the Python frame of the generated __new__: a row per item.
-        return tuple.__new__(cls, (
-            seq, event.project_id, event.event_id, _clean_text(event.session_id), event.kind,
-            _clean_text(event.code), _clean_text(event.name), _clean_text(event.message),
-            event.occurred_at or received_at, received_at, event.source, event.severity,
-            event.recoverable, _clean_text(event.build_id), _clean_text(event.stack),
-            _json_text(event.customer_context), _json_text(event.details), event.item_type,
-            raw_text.replace("\\u0000", "\\ufffd"), key, parts,
-        ))  # fmt: skip
-
-
-_COLUMNS = EventRow._fields[:-1]
-
-
-def event_grouping(event: NormalisedEvent) -> tuple[str | None, list[str] | None]:
-    """An error's fingerprint key and parts (errorsink/grouping.py); other kinds have none."""
-    if event.kind != "error":
-        return None, None
-    custom = tuple(event.fingerprint) if event.fingerprint else None
-    return fingerprint_cached(event.code, event.message, event.stack or "", custom)
+from errorsink.ingest.rows import COLUMN_NAMES, EVENT_COLUMNS, EventRow
 
 
 @dataclass
@@ -114,19 +58,6 @@ class PersistedBatch:
     rejected: list[tuple[EventRow, str]]  # with the reason each was not stored
 
 
-def _clean_text(value: str | None) -> str:
-    # PostgreSQL text cannot hold NUL; keep the rest of the string rather than lose the event.
-    if not value:
-        return ""
-    return value.replace("\x00", "\ufffd") if "\x00" in value else value
-
-
-def _json_text(value: object) -> str | None:
-    if value is None:
-        return None
-    return orjson.dumps(value).decode().replace("\\u0000", "\\ufffd")
-
-
 def batch_persist(rows: list[EventRow]) -> PersistedBatch:
     """Store the rows of known projects, each event once; the others come back rejected."""
     known = _existing_projects({row.project_id for row in rows})
@@ -164,24 +95,15 @@ def _persist_isolating_bad_rows(
         return stored, rejected + more_rejected
 
 
-_CREATE_STAGING = """
+_CREATE_STAGING = f"""
 CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
-    seq integer, project_id uuid, event_id text, session_id text, kind text, code text,
-    name text, message text, occurred_at timestamptz, received_at timestamptz, source text,
-    severity text, recoverable boolean, build_id text, stack text, customer_context text,
-    details text, item_type text, raw text, fingerprint uuid
+    seq integer, {", ".join(f"{name} {kind}" for name, kind, _ in EVENT_COLUMNS)}
 ) ON COMMIT DELETE ROWS
 """
 
-_INSERT_FROM_STAGING = """
-INSERT INTO errorsink_event (
-    project_id, event_id, session_id, kind, code, name, message, occurred_at, received_at,
-    source, severity, recoverable, build_id, stack, customer_context, details, item_type, raw,
-    fingerprint
-)
-SELECT project_id, event_id, session_id, kind, code, name, message, occurred_at,
-       received_at, source, severity, recoverable, build_id, stack,
-       customer_context::jsonb, details::jsonb, item_type, raw::json, fingerprint
+_INSERT_FROM_STAGING = f"""
+INSERT INTO errorsink_event ({", ".join(COLUMN_NAMES)})
+SELECT {", ".join(name + cast for name, _, cast in EVENT_COLUMNS)}
 FROM ingest_staging ORDER BY seq
 ON CONFLICT (project_id, event_id) DO NOTHING
 RETURNING id, project_id::text, event_id
@@ -212,11 +134,10 @@ def events_persist(rows: list[EventRow]) -> StoredBatch:
 def _persist_by_upsert(rows: list[EventRow]) -> StoredBatch:
     with connection.cursor() as cursor:
         cursor.execute(_CREATE_STAGING)
-        columns = len(_COLUMNS)
         _copy(
             cursor,
-            f"COPY ingest_staging ({', '.join(_COLUMNS)}) FROM STDIN",
-            [row[:columns] for row in rows],
+            f"COPY ingest_staging (seq, {', '.join(COLUMN_NAMES)}) FROM STDIN",
+            [row[:-1] for row in rows],
         )
         cursor.execute(_INSERT_FROM_STAGING)
         inserted = {(project_id, event_id): pk for pk, project_id, event_id in cursor.fetchall()}
@@ -310,9 +231,8 @@ def _persist_by_copy(rows: list[EventRow]) -> StoredBatch:
         )
         stored = list(zip((pk for (pk,) in cursor.fetchall()), rows, strict=True))
         # The id drawn for each row takes the place of its seq.
-        copy_sql = f"COPY errorsink_event (id, {', '.join(_COLUMNS[1:])}) FROM STDIN"
-        columns = len(_COLUMNS)
-        _copy(cursor, copy_sql, [(pk, *row[1:columns]) for pk, row in stored])
+        copy_sql = f"COPY errorsink_event (id, {', '.join(COLUMN_NAMES)}) FROM STDIN"
+        _copy(cursor, copy_sql, [(pk, *row[1:-1]) for pk, row in stored])
         _sessions_upsert(cursor, rows)
         issues_store(cursor, issues)
         alert_counts_add(cursor, rows)

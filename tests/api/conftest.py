@@ -9,10 +9,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from errorsink.api_keys import api_key_create
 from errorsink.ingest.queue import queue_name, redis_client
-from errorsink.models import ApiKey, Event
-from errorsink.projects import project_create
+from errorsink.projects.api_keys import api_key_create
+from errorsink.projects.models import ApiKey
+from errorsink.projects.services import project_create
+from errorsink.sessions.models import Event
 
 ALL_SCOPES = ",".join(ApiKey.SCOPES)
 _event_numbers = itertools.count(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from errorsink.alert_models import AlertRule
+from errorsink.alerts.models import AlertRule
 from tests.api.conftest import ApiClient, assert_envelope
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +60,7 @@ def test_bad_input_gets_422_with_details_and_saves_nothing(api, project, change,
 
 
 def test_an_issue_of_another_project_is_refused(api, project, other_project):
-    from errorsink.issue_models import Issue
+    from errorsink.issues.models import Issue
 
     foreign = Issue.objects.create(project=other_project, fingerprint="0" * 32, title="x",
                                    code="X", first_seen="2026-11-22T00:00:00Z",

@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from errorsink.api_keys import ApiKeyInvalid, api_key_authenticate, api_key_create
-from errorsink.models import ApiKey
+from errorsink.projects.api_keys import ApiKeyInvalid, api_key_authenticate, api_key_create
+from errorsink.projects.models import ApiKey
 from tests.api.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db

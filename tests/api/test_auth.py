@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from errorsink.api_keys import api_key_authenticate, api_key_revoke
-from errorsink.models import ApiKey
+from errorsink.projects.api_keys import api_key_authenticate, api_key_revoke
+from errorsink.projects.models import ApiKey
 from tests.api.conftest import ApiClient, assert_envelope
 
 pytestmark = pytest.mark.django_db

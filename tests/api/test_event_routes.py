@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from errorsink.models import Event, Session
+from errorsink.sessions.models import Event, Session
 from tests.api.conftest import assert_envelope
 
 pytestmark = pytest.mark.django_db
@@ -152,7 +152,7 @@ def test_it_gives_the_whole_timeline_in_order(api, project, make_event, django_a
 
 
 def test_it_cuts_a_runaway_session_and_says_so(api, project, make_event, monkeypatch):
-    from errorsink import selectors
+    from errorsink.sessions import selectors
 
     monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 3)
     for _ in range(4):
@@ -164,7 +164,7 @@ def test_it_cuts_a_runaway_session_and_says_so(api, project, make_event, monkeyp
 def test_it_cuts_a_timeline_where_the_dashboard_does(
     api, client, alice, project, make_event, monkeypatch
 ):
-    from errorsink import selectors
+    from errorsink.sessions import selectors
 
     monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 3)
     now = timezone.now()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from errorsink.issue_models import Issue
+from errorsink.issues.models import Issue
 from errorsink.paging import cursor_encode
 from tests.api.conftest import assert_envelope
 from tests.ingest_helpers import error_item, items_store

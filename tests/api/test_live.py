@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from playwright.sync_api import Page, expect
 
-from errorsink.api_keys import api_key_create
+from errorsink.projects.api_keys import api_key_create
 from tests.conftest import screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from errorsink.models import Event
+from errorsink.sessions.models import Event
 from tests.api.conftest import ApiClient
 from tests.rollup_helpers import roll_up
 

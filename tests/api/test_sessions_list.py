@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from errorsink.models import Session
+from errorsink.sessions.models import Session
 from tests.api.conftest import ApiClient, assert_envelope
 from tests.ingest_helpers import error_item, items_store
 from tests.rollup_helpers import roll_up

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from errorsink.models import SettingsChange
+from errorsink.projects.models import SettingsChange
 from tests.api.conftest import assert_envelope
 
 pytestmark = pytest.mark.django_db

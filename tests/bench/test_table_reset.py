@@ -4,7 +4,7 @@ when a table that references them is left out: a new foreign key must not break 
 import pytest
 
 from bench.ingest import _tables_empty
-from errorsink.models import Event
+from errorsink.sessions.models import Event
 from tests.ingest_helpers import error_item, items_store
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from errorsink.models import Event
+from errorsink.sessions.models import Event
 
 _seq = itertools.count(1)
 

@@ -8,7 +8,7 @@ from django.http import Http404
 from django.test import RequestFactory
 
 from dashboard.access import get_membership_or_404
-from errorsink.models import Membership
+from errorsink.projects.models import Membership
 
 pytestmark = pytest.mark.django_db
 

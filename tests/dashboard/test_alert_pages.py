@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from errorsink.alert_models import AlertFiring, AlertRule
-from errorsink.alert_rules import RuleIn, rule_create
+from errorsink.alerts.models import AlertFiring, AlertRule
+from errorsink.alerts.rules import RuleIn, rule_create
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,8 @@ from playwright.sync_api import Page, expect
 
 from devstack.processes import free_port, start, stop, web_command
 from errorsink.ingest.queue import enqueue
-from errorsink.models import Event
-from errorsink.rollups import rollups_update
+from errorsink.quality.rollups import rollups_update
+from errorsink.sessions.models import Event
 from errorsink.tasks import rollups_compute
 from tests.conftest import screenshot
 
@@ -158,7 +158,7 @@ def test_it_filters_the_list_and_the_live_rows(
 def test_an_issue_resolved_then_regressed_live_offers_the_actions_of_its_new_status(
     browser, page, live_server_url, celery_worker, alice, project
 ):
-    from errorsink.issue_models import Issue
+    from errorsink.issues.models import Issue
 
     _push(project, "handler failed on turn 1")
     deadline = time.monotonic() + 10

@@ -22,8 +22,8 @@ from dashboard import hub, live_rows
 from dashboard.quality_panel import REDRAW_SECONDS
 from dashboard.routing import websocket_urlpatterns
 from errorsink.live import EventsStored, QualityUpdated, group_name
-from errorsink.models import Event
-from errorsink.rollups import rollups_watermark
+from errorsink.quality.rollups import rollups_watermark
+from errorsink.sessions.models import Event
 from tests.rollup_helpers import roll_up
 
 from .conftest import event_create
@@ -144,7 +144,7 @@ async def test_it_pushes_the_same_markup_as_the_page(alice, project, client):
 
 @run
 async def test_it_ignores_non_errors_and_other_projects(alice, project):
-    from errorsink.projects import project_create
+    from errorsink.projects.services import project_create
 
     other = await database_sync_to_async(project_create)(name="Other", owner=alice)
     communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
@@ -283,7 +283,7 @@ async def test_it_appends_new_events_of_the_session_to_its_timeline(alice, proje
 
 @run
 async def test_it_keeps_a_timeline_cut_at_its_limit_cut(alice, project, monkeypatch):
-    from errorsink import selectors
+    from errorsink.sessions import selectors
 
     monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 2)
     start = timezone.now()

@@ -9,10 +9,10 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from errorsink.connections import redis_client
-from errorsink.ingest.consumer import IngestConsumer
 from errorsink.ingest.queue import dead_letter, dead_letter_name, queue_name
-from errorsink.models import Event
-from errorsink.projects import project_create
+from errorsink.ingest.reader import QueueReader
+from errorsink.projects.services import project_create
+from errorsink.sessions.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,7 +120,7 @@ def test_requeued_items_go_back_as_they_came_and_get_stored(client, alice, proje
     assert sorted(queued) == sorted(orjson.dumps(_item(project, n)) for n in range(3))
     # The other project's letter of the same reason, and the rest, stay.
     assert redis_client().llen(dead_letter_name()) == 3
-    assert IngestConsumer(batch_size=10).run_once() == 3
+    assert QueueReader(batch_size=10).run_once() == 3
     assert set(Event.objects.values_list("event_id", flat=True)) == {"dead-0", "dead-1", "dead-2"}
     # Requeued once: clicking again finds nothing to requeue.
     again = client.post(reverse("dead-letters-act", args=[project.id]), form, follow=True)

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from errorsink.demo import BUILDS, DEFAULT_SESSIONS, REGRESSION
 from errorsink.ingest.queue import dead_letter_name, processing_prefix, queue_name, redis_client
-from errorsink.models import Event, Session
+from errorsink.sessions.models import Event, Session
 from errorsink.tasks import demo_load
 from tests.rollup_helpers import roll_up
 

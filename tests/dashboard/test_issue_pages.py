@@ -15,9 +15,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
 from dashboard.routing import websocket_urlpatterns
-from errorsink.issue_models import Issue
+from errorsink.issues.models import Issue
 from errorsink.live import EventsStored, group_name
-from errorsink.models import Event
+from errorsink.sessions.models import Event
 from tests.ingest_helpers import error_item, items_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -118,7 +118,7 @@ async def _connect(user, path: str) -> tuple[WebsocketCommunicator, bool]:
 
 
 def test_its_socket_refuses_outsiders_and_other_projects_issues(charlie, alice, issue, project):
-    from errorsink.projects import project_create
+    from errorsink.projects.services import project_create
 
     theirs = project_create(name="theirs", owner=charlie)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from errorsink.sentry_keys import SentryKey, sentry_key_for
+from errorsink.sentry.keys import SentryKey, sentry_key_for
 
 pytestmark = pytest.mark.django_db
 

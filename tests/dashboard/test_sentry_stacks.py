@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from errorsink.issue_models import Issue
+from errorsink.issues.models import Issue
 from tests.errorsink.test_sentry_format import EXCEPTION_EVENT
 from tests.ingest_helpers import error_item, items_store
 

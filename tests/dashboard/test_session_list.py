@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from errorsink.models import Session
+from errorsink.sessions.models import Session
 
 pytestmark = pytest.mark.django_db
 

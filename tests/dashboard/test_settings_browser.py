@@ -10,8 +10,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from errorsink.api_keys import api_key_create
-from errorsink.models import SessionSettings, SettingsChange
+from errorsink.projects.api_keys import api_key_create
+from errorsink.projects.models import SessionSettings, SettingsChange
 from tests.conftest import screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,8 +9,8 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.urls import reverse
 
-from errorsink.models import SessionSettings, SettingsChange
-from errorsink.session_settings import session_settings_update
+from errorsink.projects.models import SessionSettings, SettingsChange
+from errorsink.projects.session_settings import session_settings_update
 
 pytestmark = pytest.mark.django_db
 

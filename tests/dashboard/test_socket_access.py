@@ -11,7 +11,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
 from dashboard.access_live import CLOSE_NO_ACCESS, CLOSE_SIGNED_OUT
-from errorsink.models import Membership
+from errorsink.projects.models import Membership
 from tests.dashboard.test_consumers import _connect, run
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -16,9 +16,9 @@ from django.urls import reverse
 
 from dashboard import live_rows
 from dashboard.routing import websocket_urlpatterns
-from errorsink.issue_models import Issue
+from errorsink.issues.models import Issue
 from errorsink.live import EventsStored, group_name
-from errorsink.models import Event
+from errorsink.sessions.models import Event
 from tests.ingest_helpers import error_item, items_store
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from errorsink.models import Event
-from errorsink.projects import project_create
+from errorsink.projects.services import project_create
+from errorsink.sessions.models import Event
 from tests.rollup_helpers import roll_up
 
 pytestmark = pytest.mark.django_db
@@ -315,7 +315,7 @@ def test_it_says_when_a_hangups_cause_is_the_sdks_default(client, alice, project
 def test_it_cuts_a_runaway_timeline_where_the_api_does_and_says_so(
     client, alice, project, make_event, monkeypatch
 ):
-    from errorsink import selectors
+    from errorsink.sessions import selectors
 
     monkeypatch.setattr(selectors, "SESSION_EVENTS_MAX", 3)
     start = timezone.now()

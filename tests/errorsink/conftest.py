@@ -3,8 +3,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from errorsink.ingest.consumer import IngestConsumer
 from errorsink.ingest.queue import redis_client
+from errorsink.ingest.reader import QueueReader
 
 
 @pytest.fixture
@@ -19,12 +19,12 @@ def clean_queue():
 @pytest.fixture
 def consumer(clean_queue):
     notifications: list[dict] = []
-    consumer = IngestConsumer(batch_size=500, notify=notifications.append)
+    consumer = QueueReader(batch_size=500, notify=notifications.append)
     consumer.notifications = notifications
     return consumer
 
 
-def drain(consumer: IngestConsumer) -> int:
+def drain(consumer: QueueReader) -> int:
     """Run the consumer until the queue is empty; returns how many items it handled."""
     handled = 0
     while consumer.queue.redis.llen(consumer.queue.name):
@@ -32,7 +32,7 @@ def drain(consumer: IngestConsumer) -> int:
     return handled
 
 
-def dead_letters(consumer: IngestConsumer) -> list[dict]:
+def dead_letters(consumer: QueueReader) -> list[dict]:
     return [
         orjson.loads(entry) for entry in consumer.queue.redis.lrange(consumer.queue.dead, 0, -1)
     ]

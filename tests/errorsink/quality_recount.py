@@ -1,5 +1,5 @@
 """The quality figures recounted straight from raw events, by the definitions of
-errorsink/quality.py, for tests to compare with what the rollups give."""
+errorsink/quality/selectors.py, for tests to compare with what the rollups give."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from errorsink.catalog import lookup
-from errorsink.metrics import METRIC_RANGES
-from errorsink.models import Event
-from errorsink.quality import BUCKET_NAMES, EXPECTED_CAUSES, quality_window
-from errorsink.rollup_models import MINUTE
-from errorsink.rollups import DEGRADED_CODE_PATTERN, NOT_DEGRADED_CODES
+from errorsink.quality.metrics import METRIC_RANGES
+from errorsink.quality.models import MINUTE
+from errorsink.quality.rollups import DEGRADED_CODE_PATTERN, NOT_DEGRADED_CODES
+from errorsink.quality.selectors import BUCKET_NAMES, EXPECTED_CAUSES, quality_window
+from errorsink.sessions.models import Event
 
 
 def recount(*, project_id, window: str, build_id: str | None, now: datetime) -> dict:

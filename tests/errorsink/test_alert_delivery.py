@@ -12,10 +12,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from errorsink.alert_delivery import MAX_ATTEMPTS, delivery_attempt, slack_message
-from errorsink.alert_models import DELIVERED, FAILED, RETRYING, AlertDelivery
-from errorsink.alert_rules import RuleIn, rule_create
-from errorsink.alerts import firing_record
+from dashboard.links import ReversedLinks
+from errorsink.alerts.delivery import MAX_ATTEMPTS, delivery_attempt, slack_message
+from errorsink.alerts.evaluate import firing_record
+from errorsink.alerts.models import DELIVERED, FAILED, RETRYING, AlertDelivery
+from errorsink.alerts.rules import RuleIn, rule_create
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +56,7 @@ def _delivery(project, channel: dict) -> AlertDelivery:
         condition={"type": "event_count", "threshold": 3, "window_seconds": 60},
         channels=[channel],
     ))  # fmt: skip
-    firing = firing_record(rule, value=4, sample=[], now=timezone.now())
+    firing, _ = firing_record(rule, value=4, sample=[], now=timezone.now(), links=ReversedLinks())
     return AlertDelivery.objects.get(firing=firing)
 
 

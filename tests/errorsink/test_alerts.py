@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from errorsink.alert_models import AlertCount, AlertDelivery, AlertFiring, AlertRule, AlertSignal
-from errorsink.alert_rules import RuleIn, rule_create
-from errorsink.alerts import alerts_evaluate
+from errorsink.alerts.evaluate import alerts_evaluate
+from errorsink.alerts.models import AlertCount, AlertDelivery, AlertFiring, AlertRule, AlertSignal
+from errorsink.alerts.rules import RuleIn, rule_create
 from errorsink.ingest.batch import batch_rows
 from errorsink.ingest.persist import events_persist
-from errorsink.issue_models import Issue
-from errorsink.issues import issue_status_set
-from errorsink.models import Session
+from errorsink.issues.models import Issue
+from errorsink.issues.selectors import issue_status_set
+from errorsink.sessions.models import Session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

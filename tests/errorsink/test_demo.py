@@ -12,9 +12,9 @@ import pytest
 
 from errorsink.demo import BUILDS, REGRESSION, demo_items
 from errorsink.ingest.formats import MAX_ITEM_BYTES, normalise_item
-from errorsink.metrics import METRIC_RANGES
-from errorsink.quality import EXPECTED_CAUSES
-from errorsink.rollups import DEGRADED_CODE_PATTERN, NOT_DEGRADED_CODES
+from errorsink.quality.metrics import METRIC_RANGES
+from errorsink.quality.rollups import DEGRADED_CODE_PATTERN, NOT_DEGRADED_CODES
+from errorsink.quality.selectors import EXPECTED_CAUSES
 
 pytestmark = pytest.mark.pure
 

@@ -10,10 +10,11 @@ from django.core.management import CommandError, call_command
 
 from errorsink.demo import BUILDS, DEMO_PROJECT_NAME, REGRESSION
 from errorsink.ingest.queue import queue_name
-from errorsink.models import Event, Membership, Project, Session
-from errorsink.projects import project_create
-from errorsink.quality import project_quality
-from errorsink.session_settings import session_settings_update
+from errorsink.projects.models import Membership, Project
+from errorsink.projects.services import project_create
+from errorsink.projects.session_settings import session_settings_update
+from errorsink.quality.selectors import project_quality
+from errorsink.sessions.models import Event, Session
 from tests.errorsink.conftest import dead_letters, drain
 from tests.rollup_helpers import roll_up
 

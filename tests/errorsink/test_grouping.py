@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from errorsink.grouping import (
+from errorsink.issues.grouping import (
     _MARKERS,
     _MASK,
     MESSAGE_MASK_LIMIT,
@@ -71,7 +71,7 @@ def test_an_error_remembered_from_its_digits_alike_twin_has_its_own_fingerprint(
 
 
 def test_errors_differing_only_in_their_digits_are_fingerprinted_once():
-    from errorsink.grouping import _fingerprint_alike
+    from errorsink.issues.grouping import _fingerprint_alike
 
     _fingerprint_alike.cache_clear()
     first = fingerprint_cached("X", "turn 41 of 0x9f after 1.5 s", "at a (f.js:12:5)", None)
@@ -157,7 +157,7 @@ def test_a_remembered_fingerprint_is_the_same_as_a_computed_one():
 
 
 def test_errors_that_differ_only_in_a_number_share_one_remembered_group():
-    from errorsink.grouping import _fingerprint_exact, _fingerprint_of
+    from errorsink.issues.grouping import _fingerprint_exact, _fingerprint_of
 
     _fingerprint_of.cache_clear()
     _fingerprint_exact.cache_clear()
@@ -170,7 +170,7 @@ def test_errors_that_differ_only_in_a_number_share_one_remembered_group():
 
 
 def test_a_group_too_large_to_remember_is_computed_alike():
-    from errorsink.grouping import GROUP_CACHED_CHARS, _fingerprint_of
+    from errorsink.issues.grouping import GROUP_CACHED_CHARS, _fingerprint_of
 
     _fingerprint_of.cache_clear()
     custom = ("x" * GROUP_CACHED_CHARS, "{{ default }}")
@@ -181,7 +181,7 @@ def test_a_group_too_large_to_remember_is_computed_alike():
 
 
 def test_an_error_too_large_to_remember_is_computed_and_not_kept():
-    from errorsink.grouping import ERROR_CACHED_CHARS, _fingerprint_alike, _fingerprint_exact
+    from errorsink.issues.grouping import ERROR_CACHED_CHARS, _fingerprint_alike, _fingerprint_exact
 
     _fingerprint_alike.cache_clear()
     _fingerprint_exact.cache_clear()

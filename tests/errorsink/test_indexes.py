@@ -12,14 +12,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from errorsink import selectors
-from errorsink.issue_models import Issue
-from errorsink.issues import errors_page, issue_events_page
-from errorsink.models import Event
-from errorsink.projects import project_create
-from errorsink.retention import events_prune_batch
+from errorsink.issues.models import Issue
+from errorsink.issues.selectors import errors_page, issue_events_page
+from errorsink.projects.retention import events_prune_batch
+from errorsink.projects.services import project_create
 from errorsink.search import ErrorSearch, SessionSearch
-from errorsink.session_list import sessions_page
+from errorsink.sessions import selectors
+from errorsink.sessions.listing import sessions_page
+from errorsink.sessions.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

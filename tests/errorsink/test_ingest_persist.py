@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from errorsink.alert_models import AlertCount, AlertRule
+from errorsink.alerts.models import AlertCount, AlertRule
 from errorsink.ingest.batch import batch_rows
 from errorsink.ingest.persist import EventRow, batch_persist, events_persist
-from errorsink.models import Event, Session
+from errorsink.sessions.models import Event, Session
 from tests.errorsink.test_ingest_pipeline import UNKNOWN_PROJECT, seed_session_error
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from errorsink.ingest import persist as persist_module
-from errorsink.ingest.consumer import IngestConsumer
 from errorsink.ingest.queue import enqueue, heartbeat_key, processing_prefix
-from errorsink.models import Event, Session
+from errorsink.ingest.reader import QueueReader
+from errorsink.sessions.models import Event, Session
 from tests.errorsink.conftest import dead_letters, drain
 from tests.errorsink.test_ingest_formats import GECX_ERROR, TELNYX_HANGUP, TELNYX_WARNING
 
@@ -213,7 +213,7 @@ def test_it_requeues_a_dead_workers_items_in_their_original_order(consumer, proj
     items = [json.dumps({**seed_session_error(project.id), "event_id": f"o{n}"}) for n in range(3)]
     consumer.queue.redis.rpush(processing_prefix() + "gone", *items)  # oldest first, as taken
     consumer.queue.reclaim_dead_workers()
-    one_at_a_time = IngestConsumer(batch_size=1)
+    one_at_a_time = QueueReader(batch_size=1)
 
     drain(one_at_a_time)
 

@@ -13,10 +13,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from bench.items import mixed_items
-from errorsink.ingest import consumer as consumer_module
-from errorsink.ingest.consumer import IngestConsumer
+from errorsink.ingest import reader as reader_module
 from errorsink.ingest.queue import enqueue, processing_prefix, redis_client
-from errorsink.models import Event
+from errorsink.ingest.reader import QueueReader
+from errorsink.sessions.models import Event
 from tests.conftest import WorkerProcess
 from tests.proxy import CuttableProxy
 
@@ -106,8 +106,8 @@ def test_it_backs_off_while_redis_is_down_and_loses_nothing(
     # No client-side retries: the outage must reach the consumer's own back-off.
     proxied = redis.Redis(host="127.0.0.1", port=proxy.port, db=kwargs["db"], socket_timeout=2,
                           retry=Retry(NoBackoff(), 0))  # fmt: skip
-    monkeypatch.setattr(consumer_module, "redis_client", lambda: proxied)
-    consumer = IngestConsumer(batch_size=50)
+    monkeypatch.setattr(reader_module, "redis_client", lambda: proxied)
+    consumer = QueueReader(batch_size=50)
     enqueue([json.dumps({"type": "agent_error", "message": f"m{n}", "session_id": "s",
                          "project_id": str(project.id)}) for n in range(120)])  # fmt: skip
     assert consumer.run_once() == 50

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from errorsink.issue_models import Issue
-from errorsink.issues_backfill import issues_backfill
-from errorsink.models import Event
+from errorsink.issues.backfill import issues_backfill
+from errorsink.issues.models import Issue
+from errorsink.sessions.models import Event
 from tests.errorsink.test_issues_ingest import _assert_counters_equal_recount
 from tests.ingest_helpers import error_item, items_store
 
@@ -30,7 +30,7 @@ def _old_error(project, n: int, **fields) -> Event:
 
 
 def test_it_groups_earlier_errors_as_ingest_would_and_only_once(project, monkeypatch):
-    monkeypatch.setattr("errorsink.issues_backfill.BATCH_SIZE", 7)  # several batches
+    monkeypatch.setattr("errorsink.issues.backfill.BATCH_SIZE", 7)  # several batches
     for n in range(20):
         _old_error(project, n)
     _old_error(project, 99, raw={"fingerprint": ["db", "pool"]})
@@ -55,7 +55,7 @@ def test_it_groups_earlier_errors_as_ingest_would_and_only_once(project, monkeyp
 
 
 def test_a_run_stops_at_its_budget_and_the_next_goes_on(project, monkeypatch):
-    monkeypatch.setattr("errorsink.issues_backfill.BATCH_SIZE", 5)
+    monkeypatch.setattr("errorsink.issues.backfill.BATCH_SIZE", 5)
     for n in range(12):
         _old_error(project, n)
     first = issues_backfill(budget_seconds=0.000001)

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from errorsink.ingest.batch import batch_rows
 from errorsink.ingest.issues import STORED_PAIRS, StoredPairs
 from errorsink.ingest.persist import events_persist
-from errorsink.issue_models import Issue, IssueHour, IssueSession
-from errorsink.models import Event
+from errorsink.issues.models import Issue, IssueHour, IssueSession
+from errorsink.sessions.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

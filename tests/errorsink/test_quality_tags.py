@@ -3,7 +3,7 @@
 import pytest
 
 from errorsink.catalog import lookup
-from errorsink.quality_tags import TAG_BY_CODE, TAG_CODES, quality_tags_for
+from errorsink.quality.tags import TAG_BY_CODE, TAG_CODES, quality_tags_for
 
 pytestmark = pytest.mark.pure
 

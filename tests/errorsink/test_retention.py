@@ -11,16 +11,17 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from errorsink.models import Event, Project, Session
-from errorsink.projects import project_create
-from errorsink.quality import project_quality
-from errorsink.retention import (
+from errorsink.projects.models import Project
+from errorsink.projects.retention import (
     ADVISORY_LOCK_KEY,
     events_prune_batch,
     retention_prune,
 )
-from errorsink.rollup_models import RollupCodeBucket, RollupSessionBucket, RollupState
-from errorsink.rollups import rollups_apply
+from errorsink.projects.services import project_create
+from errorsink.quality.models import RollupCodeBucket, RollupSessionBucket, RollupState
+from errorsink.quality.rollups import rollups_apply
+from errorsink.quality.selectors import project_quality
+from errorsink.sessions.models import Event, Session
 from errorsink.tasks import events_prune
 from tests.rollup_helpers import roll_up
 

@@ -20,15 +20,15 @@ from hypothesis import strategies as st
 from bench.items import mixed_items
 from errorsink.ingest.queue import enqueue
 from errorsink.live import group_name
-from errorsink.models import Event, Session
-from errorsink.quality import WINDOWS, project_quality
-from errorsink.rollup_models import (
+from errorsink.quality.models import (
     RollupCodeBucket,
     RollupMetricBucket,
     RollupSessionBucket,
     RollupState,
 )
-from errorsink.rollups import ADVISORY_LOCK_KEY, rollups_apply, rollups_update
+from errorsink.quality.rollups import ADVISORY_LOCK_KEY, rollups_apply, rollups_update
+from errorsink.quality.selectors import WINDOWS, project_quality
+from errorsink.sessions.models import Event, Session
 from errorsink.tasks import rollups_compute
 from tests.conftest import WorkerProcess
 from tests.errorsink.conftest import dead_letters, drain
@@ -198,11 +198,11 @@ def test_a_run_is_a_fixed_number_of_queries(project, django_assert_num_queries):
 
 
 def test_it_processes_a_backlog_in_chunks(project, monkeypatch):
-    monkeypatch.setattr("errorsink.rollups.CHUNK_IDS", 7)
+    monkeypatch.setattr("errorsink.quality.rollups.CHUNK_IDS", 7)
     now = timezone.now()
     rows = [{"kind": "error", "code": "45002", "session_id": f"s{n % 5}", "build_id": "",
              "details": {}, "minutes_ago": n} for n in range(50)]  # fmt: skip
-    monkeypatch.setattr("errorsink.rollups.MAX_CHUNKS_PER_RUN", 3)
+    monkeypatch.setattr("errorsink.quality.rollups.MAX_CHUNKS_PER_RUN", 3)
     _store(project, rows, now)
     runs = [rollups_update().chunks]
     while runs[-1]:  # a run does at most MAX_CHUNKS_PER_RUN; the next ones go on
@@ -368,12 +368,12 @@ def test_it_says_when_an_open_transaction_holds_the_figures_back(project, caplog
         other.execute("SELECT nextval('errorsink_event_id_seq')")  # open, then left idle
         rollups_update()  # the reading remembers the open transaction
         RollupState.objects.update(updated_at=timezone.now() - timedelta(seconds=45))
-        with caplog.at_level("WARNING", logger="errorsink.rollups"):
+        with caplog.at_level("WARNING", logger="errorsink.quality.rollups"):
             rollups_update()
         assert "held back" in caplog.text
         other.rollback()
     caplog.clear()
-    with caplog.at_level("WARNING", logger="errorsink.rollups"):
+    with caplog.at_level("WARNING", logger="errorsink.quality.rollups"):
         rollups_update()
     assert "held back" not in caplog.text
 

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from errorsink import selectors
-from errorsink.issues import errors_page
-from errorsink.models import Event, Session
-from errorsink.projects import project_create
+from errorsink.issues.selectors import errors_page
+from errorsink.projects.services import project_create
 from errorsink.search import ErrorSearch
+from errorsink.sessions import selectors
+from errorsink.sessions.models import Event, Session
 from tests.dashboard.conftest import event_create
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from errorsink.grouping import fingerprint_key
 from errorsink.ingest.formats import BadItem, normalise_item
-from errorsink.ingest.persist import event_grouping
+from errorsink.ingest.rows import event_grouping
+from errorsink.issues.grouping import fingerprint_key
 
 pytestmark = pytest.mark.pure
 

@@ -6,15 +6,16 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from errorsink.models import Event, SessionSettings, SettingsChange
-from errorsink.projects import project_create
-from errorsink.session_settings import (
+from errorsink.projects.models import SessionSettings, SettingsChange
+from errorsink.projects.services import project_create
+from errorsink.projects.session_settings import (
     SettingsInvalid,
     session_settings_get,
     session_settings_history,
     session_settings_update,
     session_settings_validate,
 )
+from errorsink.sessions.models import Event
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +118,7 @@ def test_it_lists_history_newest_first_and_limited(project, alice):
 
 
 def test_it_refuses_unicode_line_separators_and_non_ascii_digit_timeouts():
-    from errorsink.session_settings import SettingsInvalid, session_settings_validate
+    from errorsink.projects.session_settings import SettingsInvalid, session_settings_validate
 
     for changes in ({"error_message": "one\u2028two"}, {"idle_timeout_seconds": "3_0"},
                     {"idle_timeout_seconds": "٣٠"}):  # fmt: skip

@@ -16,8 +16,8 @@ Conventions worth knowing downstream:
   returns the same thing without normalising the rest.
 - ``details`` by type: ``session_warning`` -> ``{"metrics": {...}}`` (only the valid values given,
   the key only when metrics were sent as an object) plus ``{"metric_problems": {name: reason}}``
-  for each value that is no number or out of range (``errorsink.metrics``), which never refuses
-  the warning; terminations, a ``session_end`` or a Telnyx hangup, ->
+  for each value that is no number or out of range (``errorsink.quality.metrics``),
+  which never refuses the warning; terminations, a ``session_end`` or a Telnyx hangup, ->
   ``{"termination": {cause, cause_code, sip_code, sip_reason, close_code, duration_ms}}``; SDK
   events add ``sdk`` plus the SDK's own extras under its own names (a Telnyx hangup its
   ``prevState``, and ``cause_default`` where cause and cause_code are the SDK's default).

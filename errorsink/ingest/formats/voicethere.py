@@ -31,7 +31,7 @@ from errorsink.ingest.formats.shared import (
     show,
 )
 from errorsink.ingest.formats.telnyx import TelnyxCode
-from errorsink.metrics import METRIC_RANGES, metric_range_problem
+from errorsink.quality.metrics import METRIC_RANGES, metric_range_problem
 
 _SOURCE_BY_PREFIX = (
     ("AGENT_", "agent"),

@@ -1,8 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from errorsink.api_keys import ApiKeyInvalid, api_key_create
-from errorsink.models import ApiKey, Project
+from errorsink.projects.api_keys import ApiKeyInvalid, api_key_create
+from errorsink.projects.models import ApiKey, Project
 
 
 class Command(BaseCommand):

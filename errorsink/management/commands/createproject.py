@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from errorsink.projects import project_create
+from errorsink.projects.services import project_create
 
 
 class Command(BaseCommand):

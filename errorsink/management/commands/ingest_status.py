@@ -11,7 +11,7 @@ from errorsink.ingest.queue import (
     queue_name,
     redis_client,
 )
-from errorsink.models import Event
+from errorsink.sessions.models import Event
 
 
 def ingest_status() -> dict:

@@ -12,7 +12,7 @@ import unicodedata
 
 from django.db import transaction
 
-from errorsink.models import (
+from errorsink.projects.models import (
     RETENTION_DAYS_MAX,
     RETENTION_DAYS_MIN,
     Project,

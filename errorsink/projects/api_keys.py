@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from errorsink.models import ApiKey, Project
+from errorsink.projects.models import ApiKey, Project
 
 KEY_PREFIX = "es_"
 PREFIX_LENGTH = 8

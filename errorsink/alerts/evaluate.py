@@ -5,7 +5,8 @@ ingest keeps, errorsink/ingest/alert_feed.py), a new-issue or regression rule ta
 ingest left, and a degraded-share rule counts the sessions started in its window. A rule fires
 when its condition holds and its cooldown has passed since it last fired: once per cooldown,
 and again after it if the condition still holds. Firing records the body every channel is sent
-and one delivery per channel, handed to Celery after commit (errorsink/alert_delivery.py).
+and one delivery per channel; the caller hands the deliveries to Celery after commit
+(errorsink/tasks.py, errorsink/alerts/delivery.py).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from errorsink.advisory_lock import advisory_lock
-from errorsink.alert_models import (
+from errorsink.alerts.links import DashboardLinks, links_registered
+from errorsink.alerts.models import (
     DEGRADED_SHARE,
     EVENT_COUNT,
     NEW_ISSUE,
@@ -30,8 +31,9 @@ from errorsink.alert_models import (
     AlertFiring,
     AlertRule,
 )
-from errorsink.alert_rules import rule_describe
-from errorsink.models import Event
+from errorsink.alerts.rules import rule_describe
+from errorsink.sessions.models import Event
+from errorsink.sessions.serialise import event_out
 
 EVALUATE_LOCK = 0x616C657274  # "alert": one evaluation at a time across workers
 SAMPLE_SIZE = 5
@@ -44,6 +46,7 @@ class Evaluation:
 
     rules: int = 0
     fired: list[int] = field(default_factory=list)  # rule ids
+    deliveries: list[int] = field(default_factory=list)  # to attempt once committed
     skipped: bool = False  # another run held the lock
 
 
@@ -75,15 +78,16 @@ def alerts_firing(*, project) -> list[AlertRule]:
     return [rule for rule in rules if rule_firing_now(rule, now)]
 
 
-def alerts_evaluate(now: datetime | None = None) -> Evaluation:
-    """Evaluate every unmuted rule once; fire those whose condition holds past their cooldown."""
+def alerts_evaluate(now: datetime | None = None, links: DashboardLinks | None = None) -> Evaluation:
+    """Evaluate every unmuted rule once; fire those whose condition holds past their cooldown.
+    The deliveries of what fired come back for the caller to start."""
     with advisory_lock(EVALUATE_LOCK) as taken:
         if not taken:
             return Evaluation(skipped=True)
-        return _evaluate(now or timezone.now())
+        return _evaluate(now or timezone.now(), links or links_registered())
 
 
-def _evaluate(now: datetime) -> Evaluation:
+def _evaluate(now: datetime, links: DashboardLinks) -> Evaluation:
     signals = _signals_take()
     rules = list(AlertRule.objects.filter(muted=False).select_related("project").order_by("id"))
     counts = _event_counts([r for r in rules if r.kind == EVENT_COUNT], now)
@@ -96,7 +100,10 @@ def _evaluate(now: datetime) -> Evaluation:
             # Written only when something moved: an idle rule costs no write every 2 s.
             with transaction.atomic():
                 if fire:
-                    firing_record(rule, value=value, sample=sample(), now=now)
+                    _, deliveries = firing_record(
+                        rule, value=value, sample=sample(), now=now, links=links
+                    )
+                    result.deliveries.extend(deliveries)
                     rule.last_fired_at = now
                     result.fired.append(rule.id)
                 rule.holding, rule.last_value = holds, value
@@ -188,7 +195,7 @@ def _warnings_sample(rule: AlertRule, now: datetime) -> list[Event]:
 
 def _issues_sample(rule: AlertRule, issue_ids: list[int]) -> list[Event]:
     """The newest error of each issue that made the rule fire."""
-    from errorsink.issue_models import Issue
+    from errorsink.issues.models import Issue
 
     issues = Issue.objects.filter(project_id=rule.project_id, id__in=issue_ids[:SAMPLE_SIZE])
     sample = []
@@ -202,12 +209,17 @@ def _issues_sample(rule: AlertRule, issue_ids: list[int]) -> list[Event]:
 
 
 def firing_record(
-    rule: AlertRule, *, value: float, sample: list[Event], now: datetime, test: bool = False
-) -> AlertFiring:
-    """Record a firing and one delivery per channel; the deliveries start after commit."""
-    from errorsink.tasks import alert_deliver
-
-    url = dashboard_url(rule, sample)
+    rule: AlertRule,
+    *,
+    value: float,
+    sample: list[Event],
+    now: datetime,
+    links: DashboardLinks,
+    test: bool = False,
+) -> tuple[AlertFiring, list[int]]:
+    """Record a firing and one delivery per channel; returns it and the deliveries' ids, which
+    the caller starts once the transaction commits."""
+    url = dashboard_url(rule, sample, links)
     firing = AlertFiring.objects.create(
         rule=rule, fired_at=now, value=value, threshold=rule.condition.get("threshold"),
         url=url, test=test, body=firing_body(rule, value=value, sample=sample, now=now,
@@ -216,17 +228,13 @@ def firing_record(
     deliveries = AlertDelivery.objects.bulk_create(
         AlertDelivery(firing=firing, channel=channel) for channel in rule.channels
     )
-    for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.id: alert_deliver.delay(pk))
-    return firing
+    return firing, [delivery.id for delivery in deliveries]
 
 
 def firing_body(
     rule: AlertRule, *, value: float, sample: list[Event], now: datetime, url: str, test: bool
 ) -> dict:
     """The webhook body of DESIGN section 9 (Slack and email are written from it)."""
-    from errorsink.api.schemas import event_out
-
     return {
         "rule": {"id": rule.id, "name": rule.name, "condition": rule.condition,
                  "description": rule_describe(rule.condition),
@@ -246,15 +254,15 @@ def _jsonable(event: dict) -> dict:
             for key, value in event.items() if key not in ("catalog",)}  # fmt: skip
 
 
-def dashboard_url(rule: AlertRule, sample: list[Event]) -> str:
+def dashboard_url(rule: AlertRule, sample: list[Event], links: DashboardLinks) -> str:
     """Where the notification leads: the issue that fired it, else the errors or the charts."""
     base = settings.ERRORSINK_PUBLIC_URL.rstrip("/")
-    project = reverse("project", args=[rule.project_id])
+    project = links.project(rule.project_id)
     condition = rule.condition
     if rule.kind in (NEW_ISSUE, REGRESSION) and sample or condition.get("issue_id"):
         issue_id = condition.get("issue_id") or _issue_of(sample[0])
         if issue_id:
-            return base + reverse("issue", args=[rule.project_id, issue_id])
+            return base + links.issue(rule.project_id, issue_id)
     if rule.kind == EVENT_COUNT and condition.get("code"):
         return f"{base}{project}?{urlencode({'code': condition['code']})}"
     if rule.kind == DEGRADED_SHARE:
@@ -263,7 +271,7 @@ def dashboard_url(rule: AlertRule, sample: list[Event]) -> str:
 
 
 def _issue_of(event: Event) -> int | None:
-    from errorsink.issue_models import Issue
+    from errorsink.issues.models import Issue
 
     issue = Issue.objects.filter(project_id=event.project_id, fingerprint=event.fingerprint)
     return issue.values_list("id", flat=True).first()

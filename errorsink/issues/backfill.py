@@ -18,9 +18,9 @@ from typing import NamedTuple
 from django.db import connection, transaction
 
 from errorsink.advisory_lock import advisory_lock
-from errorsink.grouping import fingerprint_key, fingerprint_parts
 from errorsink.ingest.formats.shared import FINGERPRINT_PARTS_MAX, ID_MAX
 from errorsink.ingest.issues import issues_upsert
+from errorsink.issues.grouping import fingerprint_key, fingerprint_parts
 
 log = logging.getLogger(__name__)
 

@@ -39,10 +39,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from errorsink.advisory_lock import advisory_lock
-from errorsink.models import Project
-from errorsink.rollups import rollups_watermark
+from errorsink.projects.models import Project
+from errorsink.quality.rollups import rollups_watermark
 
-logger = logging.getLogger("errorsink.retention")
+logger = logging.getLogger("errorsink.projects.retention")
 
 BATCH_ROWS = 5_000
 RUN_BUDGET_SECONDS = 60.0

@@ -24,9 +24,9 @@ import orjson
 from django.core.cache import cache
 
 from errorsink.connections import redis_client
-from errorsink.grouping import message_masked
 from errorsink.ingest.batch import batch_rows
 from errorsink.ingest.queue import dead_letter_name, queue_name
+from errorsink.issues.grouping import message_masked
 
 SCAN_MAX = 5000
 CHUNK = 500

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
-from errorsink.alert_models import (
+from errorsink.alerts.models import (
     COOLDOWN_DEFAULT_SECONDS,
     DEGRADED_SHARE,
     EVENT_COUNT,
@@ -19,8 +19,8 @@ from errorsink.alert_models import (
     REGRESSION,
     AlertRule,
 )
-from errorsink.issue_models import Issue
-from errorsink.models import Project
+from errorsink.issues.models import Issue
+from errorsink.projects.models import Project
 
 WINDOW_MIN_SECONDS = 60
 WINDOW_MAX_SECONDS = 24 * 3600

@@ -3,8 +3,9 @@ and every firing and delivery attempt, kept to be shown on the rule.
 
 Ingest never evaluates a rule: in the batch's own transaction it adds its stored errors to the
 per-second counters of the project's event-count rules and leaves a signal for each issue it
-created or reopened (errorsink/ingest/alert_feed.py). The evaluator (errorsink/alerts.py) reads
-those every two seconds, so a rule costs neither a scan of the event table nor ingest latency.
+created or reopened (errorsink/ingest/alert_feed.py). The evaluator
+(errorsink/alerts/evaluate.py) reads those every two seconds, so a rule costs neither a scan of
+the event table nor ingest latency.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class AlertRule(models.Model):
     )
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=20, choices=[(t, t) for t in RULE_TYPES])
-    # The condition and channels as the API takes them (errorsink/alert_rules.py validates).
+    # The condition and channels as the API takes them (errorsink/alerts/rules.py validates).
     condition = models.JSONField()
     channels = models.JSONField()
     cooldown_seconds = models.IntegerField(default=COOLDOWN_DEFAULT_SECONDS)

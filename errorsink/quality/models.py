@@ -1,5 +1,5 @@
 """The quality rollup tables (DESIGN section 7): per-session and per-code buckets, metric values
-and the computation's watermark, written only by ``errorsink.rollups``.
+and the computation's watermark, written only by ``errorsink.quality.rollups``.
 
 Distinct-session counts are not additive across buckets, so the tables keep one row per session
 (and per code and session) and bucket; a window's figures are counted over those rows when read.

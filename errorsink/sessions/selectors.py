@@ -2,8 +2,8 @@
 
 Every list is bounded: the latest errors by LATEST_ERRORS, a session by SESSION_EVENTS_MAX (and
 the result says when it was cut), rows by id by the ids asked for. Each read is served by the
-index made for it in errorsink/models.py (tests/errorsink/test_indexes.py checks the plans); the
-projects list's 24-hour activity comes from the quality rollups.
+index made for it in errorsink/sessions/models.py (tests/errorsink/test_indexes.py checks the
+plans); the projects list's 24-hour activity comes from the quality rollups.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from errorsink.models import Event, Session
 from errorsink.paging import LIMIT_DEFAULT
-from errorsink.quality import projects_hourly_counts
+from errorsink.quality.selectors import projects_hourly_counts
+from errorsink.sessions.models import Event, Session
 
 LATEST_ERRORS = LIMIT_DEFAULT  # a list page, as errorsink/paging.py sizes them
 # A session with more events than this is a runaway loop; the read says it was cut.
@@ -95,7 +95,7 @@ class EventMeta:
 
     @property
     def order(self) -> tuple[datetime, int]:
-        """The order of the error lists (errorsink/issues.py errors_page): arrival, newest
+        """The order of the error lists (errorsink/issues/selectors.py errors_page): arrival, newest
         first when sorted in reverse."""
         return (self.received_at, self.pk)
 

@@ -17,7 +17,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from errorsink.alert_models import DELIVERED, FAILED, RETRYING, AlertDelivery
+from errorsink.alerts.models import DELIVERED, FAILED, RETRYING, AlertDelivery
 
 ATTEMPT_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 MAX_ATTEMPTS = 5

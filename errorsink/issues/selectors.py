@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from errorsink.issue_models import STATUSES, Issue, IssueHour
-from errorsink.models import Event, Session
+from errorsink.issues.models import STATUSES, Issue, IssueHour
 from errorsink.paging import Page, page_of
 from errorsink.search import (
     SORT_COLUMNS,
@@ -21,6 +20,7 @@ from errorsink.search import (
     words_filter,
     words_page,
 )
+from errorsink.sessions.models import Event, Session
 
 TREND_HOURS = 24
 ISSUE_SESSIONS_SHOWN = 20

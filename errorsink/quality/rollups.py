@@ -26,10 +26,11 @@ key order, so concurrent writers would lock in the same order. Session tags are 
 order ingest uses for its session upsert (project, then session id, byte order), which keeps the
 two from deadlocking.
 
-Metric values are valid when they are JSON numbers within ``errorsink.metrics.METRIC_RANGES``
-(loss 0-100 %, MOS 1-5, times 0-600 s); anything else is left out of averages and percentiles
-and never fails a run. Ingest already keeps invalid values out of a new warning's metrics (with
-the reason beside them), but events stored before it did may still hold them.
+Metric values are valid when they are JSON numbers within
+``errorsink.quality.metrics.METRIC_RANGES`` (loss 0-100 %, MOS 1-5, times 0-600 s); anything else is
+left out of averages and percentiles and never fails a run. Ingest already keeps invalid values out
+of a new warning's metrics (with the reason beside them), but events stored before it did may still
+hold them.
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from errorsink.advisory_lock import advisory_lock
-from errorsink.metrics import METRIC_RANGES
-from errorsink.quality_tags import TAG_BY_CODE
+from errorsink.quality.metrics import METRIC_RANGES
+from errorsink.quality.tags import TAG_BY_CODE
 
-logger = logging.getLogger("errorsink.rollups")
+logger = logging.getLogger("errorsink.quality.rollups")
 
 CHUNK_IDS = 50_000
 # Enough chunks that one run catches up with a long outage in minutes, few enough that a run

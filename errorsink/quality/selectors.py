@@ -11,7 +11,7 @@ Definitions (the tests recount raw events with exactly these):
 - An event's build is its ``build_id`` as stored (ingest gives an event that names none its
   session's build: errorsink/ingest/persist.py). With ``build_id``, only events of that build
   count (a session that changed builds is counted under each).
-- Metrics: the valid values (see ``errorsink.metrics.METRIC_RANGES``) of a warning code's
+- Metrics: the valid values (see ``errorsink.quality.metrics.METRIC_RANGES``) of a warning code's
   events. ``avg`` is their mean; ``p95`` is by nearest rank: the value at position
   ceil(0.95 x n) of the n values in ascending order (PostgreSQL's ``percentile_disc``), always
   one of the values reported.
@@ -31,7 +31,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from errorsink.catalog import lookup
-from errorsink.rollup_models import HOUR, MINUTE, RollupSessionBucket
+from errorsink.quality.models import HOUR, MINUTE, RollupSessionBucket
 
 WINDOWS: dict[str, tuple[timedelta, str]] = {
     "1h": (timedelta(hours=1), MINUTE),

@@ -4,9 +4,9 @@ in-place (HOT) session updates leave alone."""
 
 from __future__ import annotations
 
-from errorsink.models import Session
 from errorsink.paging import Page, page_of
 from errorsink.search import SessionSearch, keyset_before
+from errorsink.sessions.models import Session
 
 NO_END = "none"
 

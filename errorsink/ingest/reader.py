@@ -1,4 +1,4 @@
-"""The ingest consumer threads: each takes a batch off the queue, turns it into rows, stores
+"""The queue reader threads: each takes a batch off the queue, turns it into rows, stores
 them, dead-letters what was refused, notifies the dashboards, and only then acknowledges it.
 
 They run inside the Celery worker (see errorsink/celery.py), not as one task per event. While
@@ -35,9 +35,9 @@ BACKOFF_MAX_SECONDS = 5.0
 
 @dataclass
 class Dependency:
-    """A service the consumer waits for: the errors that mean it is down, and its outage,
+    """A service the reader waits for: the errors that mean it is down, and its outage,
     logged once when it starts and once when it ends, never once per attempt. Shared by the
-    consumer threads of a process, so one outage is one line."""
+    reader threads of a process, so one outage is one line."""
 
     what: str
     errors: tuple[type[Exception], ...]
@@ -63,7 +63,7 @@ POSTGRES = Dependency("PostgreSQL", (db.OperationalError, db.InterfaceError))
 
 
 @dataclass
-class IngestConsumer:
+class QueueReader:
     batch_size: int = 2000
     worker_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -75,7 +75,7 @@ class IngestConsumer:
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        log.info("ingest consumer %s reading %r", self.worker_id, self.queue.name)
+        log.info("queue reader %s reading %r", self.worker_id, self.queue.name)
         try:
             while not self.stopping.is_set():
                 try:
@@ -83,7 +83,7 @@ class IngestConsumer:
                 except Exception:
                     # Nothing may end this thread: its items wait in the processing list,
                     # and the next round retries them.
-                    log.exception("ingest consumer %s failed; retrying", self.worker_id)
+                    log.exception("queue reader %s failed; retrying", self.worker_id)
                     self.stopping.wait(1)
         finally:
             db.connections.close_all()
@@ -158,32 +158,32 @@ class IngestConsumer:
             self.queue.heartbeat()  # still alive: keep the held batch from being requeued
 
 
-def start_consumers(*, count: int, batch_size: int | None = None) -> IngestConsumers:
-    """Start `count` consumer threads sharing one notifier, so a project gets one coalesced
+def queue_readers_start(*, count: int, batch_size: int | None = None) -> QueueReaders:
+    """Start `count` reader threads sharing one notifier, so a project gets one coalesced
     message per interval from the whole process, not one per thread."""
     notifier = Notifier()
     notifier.start()
-    consumers = []
+    readers = []
     for n in range(count):
-        consumer = IngestConsumer(
+        reader = QueueReader(
             batch_size=batch_size or settings.ERRORSINK_INGEST_BATCH, notify=notifier.add
         )
-        consumer.thread = threading.Thread(target=consumer.run, name=f"ingest-consumer-{n}")
-        consumer.thread.daemon = True
-        consumer.thread.start()
-        consumers.append(consumer)
-    return IngestConsumers(consumers, notifier)
+        reader.thread = threading.Thread(target=reader.run, name=f"queue-reader-{n}")
+        reader.thread.daemon = True
+        reader.thread.start()
+        readers.append(reader)
+    return QueueReaders(readers, notifier)
 
 
 @dataclass
-class IngestConsumers:
-    consumers: list[IngestConsumer]
+class QueueReaders:
+    readers: list[QueueReader]
     notifier: Notifier
 
     def stop(self, timeout: float = 30) -> None:
         """Let each thread finish its batch, then send the last notifications."""
-        for consumer in self.consumers:
-            consumer.stop()
-        for consumer in self.consumers:
-            consumer.thread.join(timeout=timeout)
+        for reader in self.readers:
+            reader.stop()
+        for reader in self.readers:
+            reader.thread.join(timeout=timeout)
         self.notifier.stop()

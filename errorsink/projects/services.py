@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
-from errorsink.models import Membership, Project, SessionSettings
-from errorsink.sentry_keys import sentry_key_for
+from errorsink.projects.models import Membership, Project, SessionSettings
+from errorsink.sentry.keys import sentry_key_for
 
 
 @transaction.atomic

@@ -1,0 +1,1 @@
+"""Issues: errors grouped by fingerprint, their triage, search and backfill."""

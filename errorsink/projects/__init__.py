@@ -1,0 +1,1 @@
+"""Projects: membership, API keys, runner settings and retention."""

@@ -1,0 +1,131 @@
+"""Projects and who belongs to them, their runner settings and their API keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.text import slugify
+
+DEFAULT_ERROR_MESSAGE = "Sorry, something went wrong."
+DEFAULT_IDLE_TIMEOUT_SECONDS = 300
+RETENTION_DAYS_MIN = 1
+RETENTION_DAYS_MAX = 400
+
+
+def default_retention_days() -> int:
+    """A new project keeps its raw events this many days (ERRORSINK_RETENTION_DAYS, 30 unset).
+
+    Also what the migration gave the projects that existed before retention was per project,
+    so an operator's setting kept meaning what it meant on upgrade.
+    """
+    return settings.ERRORSINK_RETENTION_DAYS
+
+
+class Project(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
+    )
+    # Raw events older than this are pruned (errorsink/projects/retention.py); rollups outlive them.
+    retention_days = models.PositiveSmallIntegerField(default=default_retention_days)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(retention_days__range=(RETENTION_DAYS_MIN, RETENTION_DAYS_MAX)),
+                name="project_retention_days_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.slug:
+            self.slug = slugify(self.name)[:200] or "project"
+        super().save(*args, **kwargs)
+
+    def role_of(self, user) -> str | None:
+        membership = self.memberships.filter(user=user).first()
+        return membership.role if membership else None
+
+
+class Membership(models.Model):
+    OWNER = "owner"
+    MEMBER = "member"
+    ROLES = [(OWNER, "Owner"), (MEMBER, "Member")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=ROLES, default=MEMBER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique")
+        ]
+
+
+class SessionSettings(models.Model):
+    """Per-project runner settings, applied on the next deploy (DESIGN section 6)."""
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="session_settings"
+    )
+    error_message = models.CharField(max_length=500, default=DEFAULT_ERROR_MESSAGE)
+    idle_timeout_seconds = models.IntegerField(default=DEFAULT_IDLE_TIMEOUT_SECONDS)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def deploy_env(self) -> dict[str, str]:
+        return {
+            "AGENT_CRASH_TTS_MESSAGE": self.error_message,
+            "AGENT_IDLE_TIMEOUT_SECONDS": str(self.idle_timeout_seconds),
+        }
+
+
+class SettingsChange(models.Model):
+    """One changed field of the session settings: who, from what, to what, when."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="settings_changes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor = models.CharField(max_length=200)
+    field = models.CharField(max_length=64)
+    old_value = models.TextField()
+    new_value = models.TextField()
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["project", "-changed_at"], name="settings_change_recent")]
+
+
+class ApiKey(models.Model):
+    SCOPES = ["errors:read", "errors:write", "settings:read", "settings:write"]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True, default="")
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,1 @@
+"""Call quality: per-session and per-code rollups and the figures read from them."""

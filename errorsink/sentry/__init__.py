@@ -1,0 +1,1 @@
+"""Sentry compatibility: the public keys that Sentry SDKs send events with."""

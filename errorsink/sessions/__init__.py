@@ -1,0 +1,1 @@
+"""Sessions and their events: the stored event, timelines, lists and latest errors."""

@@ -1,0 +1,144 @@
+"""Sessions and their events: what ingest stores and every page reads."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVector
+from django.db import models
+from django.db.models import F
+from django.db.models.functions import Least
+
+from errorsink.projects.models import Project
+
+
+class Session(models.Model):
+    """One orchestrator session of a project, upserted by the ingest worker batch by batch."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sessions")
+    session_id = models.CharField(max_length=200)
+    build_id = models.CharField(max_length=200, blank=True, default="")
+    customer_context = models.JSONField(null=True, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    error_count = models.IntegerField(default=0)
+    warning_count = models.IntegerField(default=0)
+    event_count = models.IntegerField(default=0)
+    end_cause = models.CharField(max_length=128, blank=True, default="")
+    # Set by the rollups from the session's warnings and errors (errorsink/quality/tags.py).
+    quality_tags = ArrayField(models.CharField(max_length=32), default=list, db_default=[])
+    # Set by the rollups: a network-quality, data-flow or connectivity warning, as the quality
+    # figures count a degraded session (errorsink/quality/rollups.py DEGRADED_CODE_PATTERN).
+    degraded = models.BooleanField(default=False, db_default=False)
+
+    class Meta:
+        db_table = "errorsink_session"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "session_id"], name="session_unique")
+        ]
+        # Ingest updates a session's counters and last_seen every batch in place (HOT, see
+        # migration 0004): no index may hold those columns. The list goes newest first by
+        # when a session started, which an update almost never moves.
+        indexes = [
+            models.Index(fields=["project", "-first_seen", "-id"], name="session_started"),
+            # Session-id prefixes in byte order, whatever the database's collation.
+            models.Index(
+                F("project"),
+                OpClass("session_id", name="varchar_pattern_ops"),
+                name="session_id_prefix",
+            ),
+        ]
+
+
+class OriginalJSONField(models.JSONField):
+    """The item exactly as it came, in PostgreSQL's `json` type: the text is kept verbatim
+    (key order, spacing) and only validated, which is cheaper to ingest than `jsonb`."""
+
+    def db_type(self, connection) -> str:
+        return "json"
+
+    def from_db_value(self, value, expression, connection):
+        # psycopg parses `json` itself (Django only registers a text loader for `jsonb`).
+        if value is None or not isinstance(value, str):
+            return value
+        return super().from_db_value(value, expression, connection)
+
+
+class Event(models.Model):
+    """An error, quality warning, call-termination cause or informational event."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    TERMINATION = "termination"
+    INFO = "info"
+    KINDS = [(ERROR, "Error"), (WARNING, "Warning"), (TERMINATION, "Termination"), (INFO, "Info")]
+
+    id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    event_id = models.CharField(max_length=200)
+    session_id = models.CharField(max_length=200, blank=True, default="")
+    kind = models.CharField(max_length=12, choices=KINDS)
+    code = models.CharField(max_length=128)
+    name = models.CharField(max_length=128, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    source = models.CharField(max_length=32)
+    severity = models.CharField(max_length=16)
+    recoverable = models.BooleanField(null=True)
+    build_id = models.CharField(max_length=200, blank=True, default="")
+    stack = models.TextField(blank=True, default="")
+    customer_context = models.JSONField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    item_type = models.CharField(max_length=32)
+    raw = OriginalJSONField()
+    # An error's issue is the project's issue with this fingerprint (errorsink/issues/grouping.py).
+    fingerprint = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        db_table = "errorsink_event"
+        constraints = [
+            # The idempotency key: a re-delivered item can never make a second row.
+            models.UniqueConstraint(fields=["project", "event_id"], name="event_unique")
+        ]
+        # Partial indexes: each kind pays only for the index its own queries use, which keeps
+        # batch inserts fast (ingest writes every row through every index).
+        indexes = [
+            # "The last 20 errors of a project", newest first in arrival order.
+            models.Index(
+                fields=["project", "-received_at", "-id"],
+                condition=models.Q(kind="error"),
+                name="event_latest_errors",
+            ),
+            # "Every event of one session in time order".
+            models.Index(fields=["project", "session_id", "occurred_at"], name="event_timeline"),
+            # "The events of one issue", newest first in arrival (id) order. Narrow: every error
+            # goes into it at a random place, which costs ingest more than an appended entry.
+            models.Index(
+                fields=["fingerprint", "-id"],
+                condition=models.Q(kind="error"),
+                name="event_issue_newest",
+            ),
+            # Errors stored before issues existed, for the backfill (errorsink/issues/backfill.py):
+            # empty once it is done, and ingest never writes a row into it.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(kind="error", fingerprint__isnull=True),
+                name="event_fingerprint_missing",
+            ),
+            # Words in an error's message (errorsink/search.py): PostgreSQL's own text search,
+            # since the embedded PostgreSQL has no pg_trgm.
+            GinIndex(
+                SearchVector("message", config="simple"),
+                condition=models.Q(kind="error"),
+                name="event_message_search",
+            ),
+            # Pruning: a project's events from the oldest, by the age retention goes by.
+            models.Index(
+                models.F("project"), Least("occurred_at", "received_at"), name="event_retention"
+            ),
+        ]
+
+    @property
+    def termination(self) -> dict:
+        return self.details.get("termination", {}) if isinstance(self.details, dict) else {}
