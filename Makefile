@@ -10,7 +10,7 @@ PORT ?= 8000
 # The command line of every process is defined once, in devstack/processes.py; compose.yaml
 # runs the same ones (a test checks it).
 
-.PHONY: install run test test-fast bench faults lint format clean print-entrypoints
+.PHONY: install run test test-fast bench faults lint format docs clean print-entrypoints
 
 $(BIN)/uv:
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12, or set PYTHON312=/path/to/python3.12)"; exit 1; }
@@ -42,6 +42,10 @@ bench: install
 faults: install
 	$(BIN)/python -m faults
 
+# The documentation site (docs/, mkdocs.yml) into site/; strict: a broken link fails it.
+docs: install
+	$(BIN)/mkdocs build --strict
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -52,7 +56,7 @@ format: install
 
 clean:
 	-$(BIN)/python -m devstack clean
-	rm -rf $(VENV) staticfiles
+	rm -rf $(VENV) staticfiles site
 
 print-entrypoints: install
 	@$(BIN)/python -m devstack entrypoints --port $(PORT)

@@ -1,7 +1,7 @@
 """Alert latency: from an error pushed onto the queue to its rule's webhook body arriving at a
 real HTTP receiver on loopback, through the real worker (ingest, evaluation, delivery) and beat
 (which starts an evaluation every 2 s). 20 firings: 20 rules, each on its own code, each fired
-by one error pushed while the stack is otherwise idle. DESIGN section 9 allows 10 s.
+by one error pushed while the stack is otherwise idle. docs/alerts.md allows 10 s.
 
 Run with `make bench` (or `python -m bench.alerts`); prints JSON.
 """

@@ -1,4 +1,4 @@
-"""Triage reads at scale (DESIGN section 8): `--events` events (10 million by default) of which a
+"""Triage reads at scale (docs/issues.md): `--events` events (10 million by default) of which a
 third are errors, grouped into `--issues` issues (100,000) with a skewed spread (a few issues
 hold most errors, most issues a handful), written straight into PostgreSQL as ingest writes them
 (issues, their hours and sessions counted from the events by SQL, then checked against the

@@ -1,4 +1,4 @@
-"""Realistic mixed queue items of every type of DESIGN section 2, for benchmarks and load tests."""
+"""Realistic mixed queue items of every type of docs/formats.md, for benchmarks and load tests."""
 
 from __future__ import annotations
 

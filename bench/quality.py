@@ -1,4 +1,4 @@
-"""Quality rollups (DESIGN section 7) under load, in three parts, each beside a baseline measured
+"""Quality rollups (docs/quality.md) under load, in three parts, each beside a baseline measured
 in the same run:
 
 - `cost`: CPU seconds (user + system, of every process involved: PostgreSQL's server processes,

@@ -271,7 +271,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Every minute, each run at most 50 s: errors stored before issues existed join them
     # (errorsink/issues/backfill.py). Once none is left, a run is one empty index read.
-    # Every 2 s: an alert fires within a few seconds of its condition (DESIGN section 9 allows
+    # Every 2 s: an alert fires within a few seconds of its condition (docs/alerts.md allows
     # 10). A run queued while the worker was down is dropped; the next one sees the same state.
     "alerts-evaluate": {
         "task": "errorsink.tasks.alerts_evaluate",

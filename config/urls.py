@@ -8,7 +8,7 @@ urlpatterns = [
     # Browsers ask for /favicon.ico whatever the page links; a 404 on every page is noise.
     path("favicon.ico", RedirectView.as_view(url=static("errorsink/favicon.svg"), permanent=True)),
     path("api/v1/", include("errorsink.api.urls")),
-    # Sentry SDKs post to /api/<numeric id>/envelope/ (and /store/): DESIGN section 10.
+    # Sentry SDKs post to /api/<numeric id>/envelope/ (and /store/): docs/sentry.md.
     path("api/<int:sentry_id>/envelope/", sentry_ingest.envelope, name="sentry-envelope"),
     path("api/<int:sentry_id>/store/", sentry_ingest.store, name="sentry-store"),
     path("", include("dashboard.urls_settings")),

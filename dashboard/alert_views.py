@@ -1,4 +1,4 @@
-"""A project's alert rules (DESIGN section 9): every member sees them, which are firing, and each
+"""A project's alert rules (docs/alerts.md): every member sees them, which are firing, and each
 rule's history; owners create, edit, mute, delete and send a test. The form is read into the
 API's own schema (errorsink/alerts/rules.py), so both refuse the same input in the same words."""
 

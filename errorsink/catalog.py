@@ -1,4 +1,4 @@
-"""The code catalog: every error, warning and termination code of the seeds, loaded once.
+"""The code catalog: every error, warning and termination code errorsink knows, loaded once.
 
 The data lives in ``catalog.json`` beside this module, one entry per line, in a stable order
 (VoiceThere, OneBudd, gecx, then Telnyx errors, warnings and terminations). ``GET
@@ -13,38 +13,8 @@ name in ``name`` (``"HIGH_JITTER"``); for symbolic codes ``name == code``. WebSo
 are keyed ``"ws:<number>"`` (``"ws:1006"``, name ``"WS_ABNORMAL_CLOSURE"``) so that they can
 never be mistaken for a Telnyx numeric code or a call-termination cause.
 
-Mapping rules (how the seeds' tables became kind, severity and flags):
-
-- VoiceThere (seed 000): ``SESSION_IDLE_TIMEOUT`` is kind ``info``, severity low.
-  ``AGENT_*``, ``RUNNER_INTERNAL`` and ``SESSION_END_FAILED`` are high and not recoverable.
-  ``IDLE_TIMEOUT_CALLBACK_*`` are medium and recoverable (the session was ending anyway).
-  Client-only codes: ``PROVISIONING_*`` have source provisioning and are recoverable (start
-  again); ``WEBRTC_*`` have source client, only the connect timeout being recoverable.
-  ``AGENT_*`` have source agent, the rest runner. ``retryable`` is null: the seed says nothing.
-- OneBudd (seed 001): fatal codes are high, recoverable false; non-fatal codes are medium,
-  recoverable true. ``retryable`` equals ``recoverable`` (the seed: "you can retry").
-- gecx (seed 003): severity as given, ``recoverable = retryable``, kind error. Every row of every
-  table, including those under untitled headings; ``VOICE_TOKEN_ENDPOINT_MISSING`` appears twice
-  and the first row is kept.
-- Telnyx (seed 004, brought up to WebRTC SDK 2.27 from its registries ``SDK_ERRORS`` and
-  ``SDK_WARNINGS`` and its error-handling guide): errors (400xx-49001) are high; warnings
-  (310xx-360xx) are medium, recoverable true; ``retryable`` is null. Descriptions are
-  "<message>: <trigger>", the message as the SDK emits it. An error is recoverable where the
-  SDK's registry (``fatal: false``) and its guide ("Non-fatal") agree that it is not fatal:
-  44001 HOLD_FAILED, 44003 BYE_SEND_FAILED, 47001 ICE_RESTART_FAILED; the others are not,
-  including those the two disagree on (44004, 45002, 45004, 46003, 48001), as seed 004 had them.
-  A stored telnyx.error takes its recoverable from the event, not from here (see the telnyx
-  format). The SDK moved
-  SESSION_NOT_REATTACHED from warning 35001 to error 48501 in 2.27.2; both stay, since older
-  SDKs still send 35001, so a Telnyx name is resolved to a number per kind
-  (``telnyx_code_for_name``). Call termination causes (NORMAL_CLEARING ... PURGE) are kind
-  termination, not recoverable (the call is over), low when expected (normal clearing, busy,
-  no answer) and medium otherwise. WebSocket close codes are kind termination: 1000 is low and
-  not recoverable (a deliberate close); the others are recoverable because the SDK reconnects
-  on any close when autoReconnect is on, 1001 low, 1002/1003/1005 medium, 1006/1011 high.
-- Sources use the event vocabulary (agent, runner, provisioning, client), so a catalog source can
-  be copied onto an event: every SDK code is ``client``, since it reaches errorsink through the
-  client SDK, even where a server raised it (OneBudd, Telnyx causes).
+How each SDK's tables became kinds, severities and flags is written in docs/formats.md ("Code
+catalog"); a stored telnyx.error takes its recoverable from the event, not from here.
 """
 
 import json

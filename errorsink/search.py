@@ -1,4 +1,4 @@
-"""What a list of errors or issues may be filtered by (DESIGN section 8): one typed definition each,
+"""What a list of errors or issues may be filtered by (docs/issues.md): one typed definition each,
 read by the API from its query string (and published in its OpenAPI document) and by the pages
 from theirs, so both accept and refuse exactly the same values.
 

@@ -1,4 +1,4 @@
-"""The `errorsink` command: the HTTP API (DESIGN section 4) for terminals and scripts.
+"""The `errorsink` command: the HTTP API (docs/api.md) for terminals and scripts.
 
 Configuration: --url/--api-key/--project, else ERRORSINK_URL (default http://localhost:8000),
 ERRORSINK_API_KEY and ERRORSINK_PROJECT. Exit status: 0 success, 1 the API refused (its code

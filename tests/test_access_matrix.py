@@ -115,7 +115,7 @@ ROUTES: dict[str, Page | Public | Api | SentryIngest | Socket] = {
     "api:api-root": Public({"GET": 404}),  # ninja's placeholder: only names the prefix
     "api:openapi-json": Public({"GET": 200}),
     "api:openapi-view": Public({"GET": 200}),
-    # Sentry SDKs, by the DSN's key (DESIGN section 10).
+    # Sentry SDKs, by the DSN's key (docs/sentry.md).
     "sentry-envelope": SentryIngest(),
     "sentry-store": SentryIngest(),
     # Pages.
@@ -140,7 +140,7 @@ ROUTES: dict[str, Page | Public | Api | SentryIngest | Socket] = {
         {"GET": MEMBERS, "POST": OWNERS}, data={"name": "matrix", "scopes": ["errors:read"]}
     ),
     "project-api-key-revoke": Page({"POST": OWNERS}),
-    # The API (DESIGN section 3).
+    # The API (docs/api.md).
     "api:session_errors_latest": Api("errors:read"),
     "api:sessions_list": Api("errors:read"),
     "api:session_errors": Api("errors:read"),

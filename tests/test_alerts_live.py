@@ -1,4 +1,4 @@
-"""Alerts end to end on the real stack (DESIGN section 9): errors pushed onto the Redis queue, a
+"""Alerts end to end on the real stack (docs/alerts.md): errors pushed onto the Redis queue, a
 real Celery worker and beat, a real HTTP receiver and a real SMTP server (aiosmtpd) on loopback.
 A receiver that hangs or answers 500 is retried while another rule's delivery still arrives."""
 
@@ -20,7 +20,7 @@ from errorsink.alerts.rules import RuleIn, rule_create
 from errorsink.ingest.queue import queue_name, redis_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ARRIVAL_LIMIT = 10.0  # DESIGN section 9: within 10 seconds of the condition becoming true
+ARRIVAL_LIMIT = 10.0  # docs/alerts.md: within 10 seconds of the condition becoming true
 
 
 class Receiver:

@@ -1,4 +1,4 @@
-"""The real sentry-sdk, unmodified, against the running stack (DESIGN section 10): an agent
+"""The real sentry-sdk, unmodified, against the running stack (docs/sentry.md): an agent
 process calls ``sentry_sdk.init(dsn)``, captures an exception from a function (with a
 ``session_id`` tag and a ``release``), a message, a transaction and one event twice, then
 flushes. Its requests pass a loopback forwarder that records how each was encoded (br when the

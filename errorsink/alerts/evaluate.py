@@ -1,4 +1,4 @@
-"""Evaluate the alert rules (DESIGN section 9), every two seconds on the worker.
+"""Evaluate the alert rules (docs/alerts.md), every two seconds on the worker.
 
 Nothing here scans the event table: an event-count rule sums its per-second counters (which
 ingest keeps, errorsink/ingest/alert_feed.py), a new-issue or regression rule takes the signals
@@ -234,7 +234,7 @@ def firing_record(
 def firing_body(
     rule: AlertRule, *, value: float, sample: list[Event], now: datetime, url: str, test: bool
 ) -> dict:
-    """The webhook body of DESIGN section 9 (Slack and email are written from it)."""
+    """The webhook body of docs/alerts.md (Slack and email are written from it)."""
     return {
         "rule": {"id": rule.id, "name": rule.name, "condition": rule.condition,
                  "description": rule_describe(rule.condition),

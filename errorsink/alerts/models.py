@@ -1,4 +1,4 @@
-"""Alerts (DESIGN section 9): a project's rules, the counters and signals ingest leaves for them,
+"""Alerts (docs/alerts.md): a project's rules, the counters and signals ingest leaves for them,
 and every firing and delivery attempt, kept to be shown on the rule.
 
 Ingest never evaluates a rule: in the batch's own transaction it adds its stored errors to the

@@ -1,4 +1,4 @@
-"""Alert rules as users write them (DESIGN section 9): one typed schema for the API and the
+"""Alert rules as users write them (docs/alerts.md): one typed schema for the API and the
 dashboard form, so both refuse the same input with the same words, and nothing is saved that
 the evaluator could not run.
 """

@@ -1,4 +1,4 @@
-"""A project's alert rules (DESIGN section 9): listed with `settings:read`, created, changed
+"""A project's alert rules (docs/alerts.md): listed with `settings:read`, created, changed
 and deleted with `settings:write`. The body schemas are errorsink/alerts/rules.py's, shared with
 the dashboard form, so both refuse the same input in the same words."""
 

@@ -1,4 +1,4 @@
-"""The error envelope of seed 002 and the status catalog, for every failure under /api/.
+"""The error envelope of docs/api.md and the status catalog, for every failure under /api/.
 
 `{"error": {"code", "message", "details"?, "requestId"}}`: raised as ApiError from the API's
 own code, mapped from ninja's and Django's exceptions by `install_exception_handlers`, and from

@@ -1,4 +1,4 @@
-"""The issues of a project (DESIGN section 8): triage lists, one issue's events, its status."""
+"""The issues of a project (docs/issues.md): triage lists, one issue's events, its status."""
 
 from __future__ import annotations
 

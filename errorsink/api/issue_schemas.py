@@ -1,4 +1,4 @@
-"""Response shapes of the issues routes (DESIGN section 8)."""
+"""Response shapes of the issues routes (docs/issues.md)."""
 
 from __future__ import annotations
 

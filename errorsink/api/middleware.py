@@ -1,5 +1,5 @@
 """First middleware: binds the request id, stamps X-Request-Id, logs one line per API call,
-and answers CORS for /api/ so browsers can report client-only codes (DESIGN section 3).
+and answers CORS for /api/ so browsers can report client-only codes (docs/api.md).
 
 CORS allows any origin: the API authenticates with a bearer key, never with cookies, so a page
 on another origin gains nothing it could not do with the key itself.

@@ -1,4 +1,4 @@
-"""Response shapes of GET /api/v1/projects/{project_id}/quality (DESIGN section 7)."""
+"""Response shapes of GET /api/v1/projects/{project_id}/quality (docs/quality.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The operations of /api/v1 (DESIGN section 3). Access is settled by KeyAuth before these run."""
+"""The operations of /api/v1 (docs/api.md). Access is settled by KeyAuth before these run."""
 
 from __future__ import annotations
 

@@ -196,7 +196,7 @@ def _item_schema() -> dict:
     definitions = schema.pop("$defs")
     items = _flattened(_inlined(schema["oneOf"], definitions))
     return {
-        "description": "One queue item of DESIGN section 2; project_id comes from the URL. "
+        "description": "One queue item of docs/formats.md; project_id comes from the URL. "
         f"At most {MAX_ITEM_BYTES} bytes as JSON.",
         "oneOf": [_without_project_id(item) for item in items],
     }

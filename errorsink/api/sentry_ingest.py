@@ -1,4 +1,4 @@
-"""Sentry's own endpoints (DESIGN section 10): unmodified Sentry SDKs post envelopes (and older
+"""Sentry's own endpoints (docs/sentry.md): unmodified Sentry SDKs post envelopes (and older
 ones single events) here, authenticated by the project's public key. Their events go onto the
 same queue as every other item, as the ``sentry`` SDK format (errorsink/ingest/formats/
 sentry.py), validated first so that what is accepted is stored; other item types (sessions,

@@ -1,4 +1,4 @@
-"""The HTTP API under /api/v1 (DESIGN section 3)."""
+"""The HTTP API under /api/v1 (docs/api.md)."""
 
 from django.urls import path
 

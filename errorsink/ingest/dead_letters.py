@@ -1,4 +1,4 @@
-"""A project's dead letters (DESIGN section 2's `session-errors:dead`), grouped by reason, for its
+"""A project's dead letters (docs/formats.md's `session-errors:dead`), grouped by reason, for its
 owners to requeue or discard.
 
 The list is one for every project, and stays the contract: an entry belongs to a project when

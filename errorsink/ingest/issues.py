@@ -1,4 +1,4 @@
-"""Keep the issue counters of DESIGN section 8 in the ingest transaction: two statements a batch
+"""Keep the issue counters of docs/issues.md in the ingest transaction: two statements a batch
 whatever its size, counted from the error rows really inserted (so a re-delivered event changes
 nothing), with keys sorted so that two workers lock the same issues in the same order.
 

@@ -85,7 +85,7 @@ def enqueue(items: list[bytes | str]) -> int:
 
 
 def dead_letter(item: bytes, reason: str) -> bytes:
-    """The dead-letter entry of DESIGN section 2: reason, the original text, and when. An item
+    """The dead-letter entry of docs/formats.md: reason, the original text, and when. An item
     over ERRORSINK_DEAD_ITEM_MAX_BYTES keeps only its start, marked with its full size: ten
     10 MB items must not take Redis's memory (the reason says what was wrong)."""
     limit = settings.ERRORSINK_DEAD_ITEM_MAX_BYTES

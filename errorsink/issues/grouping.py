@@ -1,4 +1,4 @@
-"""Which issue an error belongs to (DESIGN section 8): its fingerprint, pure and explainable.
+"""Which issue an error belongs to (docs/issues.md): its fingerprint, pure and explainable.
 
 The default fingerprint is the code, the message with its variable parts masked, and the top
 frame of the stack where there is one. The parts are kept on the issue in words, so its page

@@ -1,4 +1,4 @@
-"""Issues (DESIGN section 8): a project's errors grouped by fingerprint, with counters that the
+"""Issues (docs/issues.md): a project's errors grouped by fingerprint, with counters that the
 ingest batch keeps in the same transaction as the events it stores (errorsink/ingest/issues.py).
 
 An error row names its issue by (project, fingerprint) rather than by id, so the events can be

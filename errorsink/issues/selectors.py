@@ -1,4 +1,4 @@
-"""Reading and triaging issues (DESIGN section 8): lists filtered and paged by keyset, one issue's
+"""Reading and triaging issues (docs/issues.md): lists filtered and paged by keyset, one issue's
 events and sessions, its hourly trend, and the status a person gives it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# Retention per project (DESIGN section 7). Existing projects get ERRORSINK_RETENTION_DAYS as
+# Retention per project (docs/quality.md). Existing projects get ERRORSINK_RETENTION_DAYS as
 # it is set when the migration runs (the callable default is evaluated once for them), so an
 # operator's global retention keeps meaning the same on upgrade.
 

@@ -1,4 +1,4 @@
-# Issues (DESIGN section 8). The event indexes come in 0011, built concurrently.
+# Issues (docs/issues.md). The event indexes come in 0011, built concurrently.
 
 import django.contrib.postgres.fields
 import django.contrib.postgres.indexes

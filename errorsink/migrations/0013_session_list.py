@@ -1,4 +1,4 @@
-# The sessions list (DESIGN section 8): whether a session was degraded, kept by the rollups, and
+# The sessions list (docs/issues.md): whether a session was degraded, kept by the rollups, and
 # the indexes of the list, built CONCURRENTLY so that ingest is never blocked behind them.
 
 import django.contrib.postgres.indexes

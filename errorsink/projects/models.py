@@ -74,7 +74,7 @@ class Membership(models.Model):
 
 
 class SessionSettings(models.Model):
-    """Per-project runner settings, applied on the next deploy (DESIGN section 6)."""
+    """Per-project runner settings, applied on the next deploy (docs/session-settings.md)."""
 
     project = models.OneToOneField(
         Project, on_delete=models.CASCADE, related_name="session_settings"

@@ -1,4 +1,4 @@
-"""Retention (DESIGN section 7): each project's raw events are deleted once older than its
+"""Retention (docs/quality.md): each project's raw events are deleted once older than its
 retention, in small batches that never hold ingest up; rollup hours go after 13 months.
 
 How old an event is. From when it happened (``occurred_at``: the time the dashboard shows and

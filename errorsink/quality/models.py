@@ -1,4 +1,4 @@
-"""The quality rollup tables (DESIGN section 7): per-session and per-code buckets, metric values
+"""The quality rollup tables (docs/quality.md): per-session and per-code buckets, metric values
 and the computation's watermark, written only by ``errorsink.quality.rollups``.
 
 Distinct-session counts are not additive across buckets, so the tables keep one row per session

@@ -1,4 +1,4 @@
-"""Compute the quality rollups (DESIGN section 7) from stored events, incrementally and
+"""Compute the quality rollups (docs/quality.md) from stored events, incrementally and
 idempotently, behind a snapshot horizon so that no late-committing event is ever skipped.
 
 Why a horizon. Ingest draws event ids with nextval inside its batch transaction, so id 900 may
@@ -63,7 +63,7 @@ HORIZON_WAIT_SECONDS = 1.0
 HORIZON_POLL_SECONDS = 0.05
 ADVISORY_LOCK_KEY = 0x6572726F7273696E  # "errorsin": a fixed key only this service takes.
 # Telnyx network-quality (310xx), data-flow (320xx) and connectivity (330xx) warnings make a
-# session degraded (DESIGN section 7), except the ones SDK 2.27 added to those ranges that say
+# session degraded (docs/quality.md), except the ones SDK 2.27 added to those ranges that say
 # nothing about the call's audio or connection: recording (32003/32004) and an application's own
 # doing (33006-33011: answering twice, a changed candidate pair, several calls at once ...). A
 # team reading "12% degraded" means calls that sounded bad or dropped. 360xx never counts.

@@ -1,4 +1,4 @@
-"""Reads of the quality rollups: a project's figures for one window (DESIGN section 7), and the
+"""Reads of the quality rollups: a project's figures for one window (docs/quality.md), and the
 projects list's hourly counts.
 
 Definitions (the tests recount raw events with exactly these):
@@ -40,7 +40,7 @@ WINDOWS: dict[str, tuple[timedelta, str]] = {
     "30d": (timedelta(days=30), HOUR),
 }
 BUCKET_NAMES = {MINUTE: "minute", HOUR: "hour"}
-# Outcomes a caller chose or a call ends with normally: not failures (DESIGN section 7).
+# Outcomes a caller chose or a call ends with normally: not failures (docs/quality.md).
 EXPECTED_CAUSES = frozenset({"NORMAL_CLEARING", "USER_BUSY", "NO_ANSWER", "CALL_REJECTED"})
 BUILD_ID_MAX = 200
 
@@ -89,7 +89,7 @@ def project_quality(
     *, project_id: object, window: str = "24h", build_id: str | None = None,
     now: datetime | None = None,
 ) -> dict:  # fmt: skip
-    """The DESIGN section 7 response for one project and window, from four reads at most."""
+    """docs/quality.md response for one project and window, from four reads at most."""
     span = quality_window(window, now=now)
     params = {"project": project_id, "span": span.span, "start": span.start, "end": span.end,
               "previous_start": span.previous_start, "build": build_id}  # fmt: skip

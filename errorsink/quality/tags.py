@@ -1,7 +1,7 @@
 """Per-session quality tags in the spirit of Twilio Voice Insights, derived from warning and
 error codes of the catalog; the rollups add them to ``Session.quality_tags``.
 
-Mapping (Telnyx WebRTC codes of seed 004 and SDK 2.27, as stored: numeric strings):
+Mapping (Telnyx WebRTC codes of docs/formats.md and SDK 2.27, as stored: numeric strings):
 
 ==========================  ==================================================================
 tag                         codes

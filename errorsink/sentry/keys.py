@@ -1,4 +1,4 @@
-"""A project's Sentry DSN (DESIGN section 10): a numeric id, since Sentry SDKs require one in
+"""A project's Sentry DSN (docs/sentry.md): a numeric id, since Sentry SDKs require one in
 the DSN, and a public key that owners can rotate. Made on first use."""
 
 from __future__ import annotations

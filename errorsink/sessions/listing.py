@@ -1,6 +1,6 @@
-"""A project's sessions, most recently started first, filtered and paged by keyset (DESIGN
-section 8): served by the indexes ``session_started`` and ``session_id_prefix``, which ingest's
-in-place (HOT) session updates leave alone."""
+"""A project's sessions, most recently started first, filtered and paged by keyset
+(docs/issues.md): served by the indexes ``session_started`` and ``session_id_prefix``, which
+ingest's in-place (HOT) session updates leave alone."""
 
 from __future__ import annotations
 

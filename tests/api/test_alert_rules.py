@@ -1,4 +1,4 @@
-"""The alert-rules API (DESIGN section 9): scopes, bad input refused with details and nothing
+"""The alert-rules API (docs/alerts.md): scopes, bad input refused with details and nothing
 saved, another project's rules out of reach."""
 
 from __future__ import annotations

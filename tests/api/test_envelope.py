@@ -184,7 +184,7 @@ def test_it_serves_the_openapi_document_with_every_route():
         "/api/v1/projects/{project_id}/alert-rules/{rule_id}",
         "/api/v1/codes",
     }
-    # DESIGN section 8: every query parameter of the lists is published.
+    # docs/issues.md: every query parameter of the lists is published.
     listed = {p["name"] for p in document["paths"]["/api/v1/projects/{project_id}/issues"]
               ["get"]["parameters"]}  # fmt: skip
     assert {"status", "q", "code", "build_id", "since", "until", "sort", "limit",

@@ -1,4 +1,4 @@
-"""The issues routes and the filtered, paged session-errors (DESIGN section 8)."""
+"""The issues routes and the filtered, paged session-errors (docs/issues.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sentry's endpoints (DESIGN section 10) with envelopes built as Sentry SDKs build them: events
+"""Sentry's endpoints (docs/sentry.md) with envelopes built as Sentry SDKs build them: events
 queued in the sentry format, other items skipped, Sentry's own answers for bad keys and bodies,
 gzip and br bombs refused without inflating them, and Sentry's rate-limit answer. The real
 sentry-sdk against the running stack is in tests/test_sentry_sdk_live.py."""

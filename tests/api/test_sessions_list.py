@@ -1,4 +1,4 @@
-"""GET /projects/{id}/sessions (DESIGN section 8), with sessions stored as the worker stores
+"""GET /projects/{id}/sessions (docs/issues.md), with sessions stored as the worker stores
 them and the degraded flag set by the rollups."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The project page shows its Sentry DSN with an example (DESIGN section 10); owners rotate the
+"""The project page shows its Sentry DSN with an example (docs/sentry.md); owners rotate the
 key through a confirmed POST that redirects, members cannot, outsiders see nothing."""
 
 from __future__ import annotations

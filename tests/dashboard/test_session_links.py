@@ -10,9 +10,8 @@ from hypothesis import strategies as st
 
 from dashboard.converters import SessionIdConverter
 
-pytestmark = pytest.mark.django_db
 
-
+@pytest.mark.django_db
 @pytest.mark.parametrize("session_id", ["a/../b", "..", ".", "50%2F", "call/1", "x%25y", "é ü"])
 def test_the_timeline_link_opens_that_sessions_timeline(client, alice, project, session_id):
     from tests.ingest_helpers import error_item, items_store

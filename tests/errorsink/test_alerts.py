@@ -1,4 +1,4 @@
-"""Alert rules evaluated against the real PostgreSQL (DESIGN section 9): a simulated stream of
+"""Alert rules evaluated against the real PostgreSQL (docs/alerts.md): a simulated stream of
 errors stored by the ingest code, the evaluator run at chosen moments, and the firings compared
 with a recount of the stream: never one event early, once per cooldown, again after it."""
 

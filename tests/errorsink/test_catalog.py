@@ -11,7 +11,8 @@ from errorsink.catalog import all_codes, lookup, lookup_event, telnyx_code_for_n
 
 pytestmark = pytest.mark.pure
 
-# shared/ sits beside the checkout (DESIGN, CI); the seed tests skip where it does not.
+# The SDK documents the catalog was written from sit beside a development checkout, in
+# ../shared/seeds; the tests that read them skip where they are absent.
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 
 VOICETHERE = [
@@ -63,7 +64,8 @@ TELNYX_ERRORS = {
     "48001": "NETWORK_OFFLINE",
     "49001": "UNEXPECTED_ERROR",
 }
-# What Telnyx WebRTC SDK 2.27 added to seed 004 (its TELNYX_ERROR_CODES / TELNYX_WARNING_CODES).
+# What Telnyx WebRTC SDK 2.27 added to the codes of the Telnyx document the catalog started from
+# (its TELNYX_ERROR_CODES / TELNYX_WARNING_CODES).
 TELNYX_227_ERRORS = {
     "44005": "PEER_CLOSED_DURING_INIT",
     "47001": "ICE_RESTART_FAILED",

@@ -121,7 +121,7 @@ def test_it_serves_the_hot_reads_from_their_indexes_on_a_million_rows(million_ev
 
 
 def _assert_triage_reads_use_their_indexes(project) -> None:
-    """DESIGN section 8's lists, as the API and the pages run them."""
+    """docs/issues.md's lists, as the API and the pages run them."""
     search = ErrorSearch.model_validate
     text = plan_of_read(lambda: errors_page(project_id=project.id, search=search({})))
     assert "event_latest_errors" in text and "Sort" not in text, text

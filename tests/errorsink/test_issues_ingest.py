@@ -1,4 +1,4 @@
-"""Issues as the ingest batch keeps them (DESIGN section 8), against the real PostgreSQL: every
+"""Issues as the ingest batch keeps them (docs/issues.md), against the real PostgreSQL: every
 counter equals a recount from the stored events, however the events were batched or re-sent."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sentry events as the Sentry endpoints queue them (DESIGN section 10), normalised like every
+"""Sentry events as the Sentry endpoints queue them (docs/sentry.md), normalised like every
 other format: an event shaped as sentry-python sends it becomes one error."""
 
 from __future__ import annotations

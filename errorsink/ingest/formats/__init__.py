@@ -1,4 +1,4 @@
-"""Turn one queue item (DESIGN section 2) into a NormalisedEvent, or refuse it with a BadItem.
+"""Turn one queue item (docs/formats.md) into a NormalisedEvent, or refuse it with a BadItem.
 
 Pure: no Django, no database, no I/O. The worker calls ``normalise_item(raw_bytes)``; the HTTP
 API calls ``normalise(obj, project_id=...)`` and ``derive_event_id(obj)``, and publishes

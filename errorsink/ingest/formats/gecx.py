@@ -1,4 +1,4 @@
-"""gecx-chat's ChatSdkError (seed 003): the event's own severity and retryable win over the
+"""gecx-chat's ChatSdkError (docs/formats.md): the event's own severity and retryable win over the
 catalog's, and its userMessage, developerHint and docsUrl are kept in details."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""OneBudd STS error events (seed 001): ``payload.code`` and ``payload.fatal``, an epoch-ms
+"""OneBudd STS error events (docs/formats.md): ``payload.code`` and ``payload.fatal``, an epoch-ms
 ``timestamp``; the event's own fatal flag decides severity and recoverable where it is given."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Events of unmodified Sentry SDKs (DESIGN section 10), as the Sentry endpoints queue them:
+"""Events of unmodified Sentry SDKs (docs/sentry.md), as the Sentry endpoints queue them:
 ``{"type": "sdk_event", "sdk": "sentry", "name": "event", "project_id", "event_id", "event":
 <the Sentry event>}``. An event becomes an error: code = the exception type (or the level of a
 ``capture_message``), message = its value, stack = the frames as Python-style text, build =

@@ -297,7 +297,7 @@ SessionId = Identifier
 BuildId = Annotated[str, Clipped(ID_MAX)]
 Stack = Annotated[str, Clipped(STACK_MAX)]
 EventId = Identifier
-# An item's own grouping (DESIGN section 8), as in Sentry: refused rather than cut, since a
+# An item's own grouping (docs/issues.md), as in Sentry: refused rather than cut, since a
 # cut value could group two different errors together.
 FINGERPRINT_PARTS_MAX = 16
 Fingerprint = Annotated[

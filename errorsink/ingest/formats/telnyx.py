@@ -1,4 +1,4 @@
-"""The Telnyx WebRTC SDK's events (seed 004): telnyx.error, telnyx.warning, and the
+"""The Telnyx WebRTC SDK's events (docs/formats.md): telnyx.error, telnyx.warning, and the
 telnyx.notification of a call's hangup, which says how the call ended.
 
 Codes come as numbers (31002), digit strings or names (HIGH_JITTER) and are stored as the number
@@ -274,7 +274,7 @@ class TelnyxError(SdkItem):
         details = self.event.details()
         if error.fatal is None:
             # SDKs before 2.27.2: only the media-permission recovery flow says recoverable,
-            # and an absent flag means false (seed 004).
+            # and an absent flag means false (docs/formats.md).
             recoverable = bool(self.event.recoverable)
         else:
             # The SDK's own verdict for this emit site wins over the event's older flag and
@@ -310,7 +310,7 @@ class TelnyxWarning(SdkItem):
             kind="warning",
             name=name,
             message=warning.message or None,
-            recoverable=True,  # "Warnings are not fatal" (seed 004)
+            recoverable=True,  # "Warnings are not fatal" (docs/formats.md)
             details=self.event.details() | warning.explanation(),
         )
 

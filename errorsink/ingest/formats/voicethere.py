@@ -1,4 +1,4 @@
-"""The runner's own items (VoiceThere, seed 000): session errors, the legacy agent error,
+"""The runner's own items (VoiceThere, docs/formats.md): session errors, the legacy agent error,
 quality warnings and how a session ended.
 
 Their source defaults from the code (AGENT_* agent; RUNNER_INTERNAL, SESSION_*, IDLE_* runner;
