@@ -15,6 +15,8 @@ from devstack.processes import BIN, free_port, start, stop, web_command, worker_
 from errorsink.projects.models import Membership
 from errorsink.projects.services import project_add_member, project_create
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture
 def alice(django_user_model):
@@ -46,7 +48,8 @@ def service_env(django_db_setup, django_db_blocker) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("ERRORSINK_REDIS_DB", None)
     env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PYTHONPATH=str(CHECKOUT),
         DATABASE_URL=f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         REDIS_URL=settings.REDIS_URL,
         PYTHONUNBUFFERED="1",
@@ -84,9 +87,12 @@ class WorkerProcess:
         self.proc.wait()
 
 
-@pytest.fixture
-def celery_worker(service_env, tmp_path) -> Iterator[WorkerProcess]:
-    worker = WorkerProcess(service_env, tmp_path / "worker.log")
+@pytest.fixture(scope="module")
+def celery_worker(service_env, tmp_path_factory) -> Iterator[WorkerProcess]:
+    """One worker for the tests of a module that ask for it: starting and stopping one costs
+    seconds. Each test has a fresh project, so what one stores never shows in another's. A
+    test that kills a worker starts its own (WorkerProcess)."""
+    worker = WorkerProcess(service_env, tmp_path_factory.mktemp("worker") / "worker.log")
     worker.start()
     yield worker
     worker.stop()

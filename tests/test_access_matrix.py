@@ -306,11 +306,6 @@ class World:
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def no_celery(monkeypatch):
     """Nothing a POST might start leaves the process (no worker runs here)."""
     monkeypatch.setattr("errorsink.tasks.demo_load.delay", lambda **kwargs: None)

@@ -26,11 +26,6 @@ ERRORSINK = Path(sys.executable).parent / "errorsink"
 CHECKOUT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def other_project(charlie):
     return project_create(name="Someone else's bot", owner=charlie)

@@ -20,12 +20,6 @@ _event_numbers = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # alice, bob and charlie are made for every test; PBKDF2 would cost seconds each time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def empty_queue():
     """The tests' own Redis database: start every test with an empty ingest queue."""
     redis_client().delete(queue_name())
