@@ -305,6 +305,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "errorsink <alerts@loc
 ERRORSINK_DEAD_LETTERS_MAX = int(os.environ.get("ERRORSINK_DEAD_LETTERS_MAX", "10000"))
 ERRORSINK_DEAD_ITEM_MAX_BYTES = int(os.environ.get("ERRORSINK_DEAD_ITEM_MAX_BYTES", "16384"))
 ERRORSINK_INGEST_BATCH = int(os.environ.get("ERRORSINK_INGEST_BATCH", "4000"))
-# Ingest consumer threads per Celery worker process (0: a worker that only runs tasks). While
+# Seconds after a worker's last heartbeat before another requeues the items it held: long
+# enough that a worker busy with a large batch is never taken for dead (at least 3).
+ERRORSINK_HEARTBEAT_TTL = max(3, int(os.environ.get("ERRORSINK_HEARTBEAT_TTL", "30")))
+# Queue reader threads per Celery worker process (0: a worker that only runs tasks). While
 # one thread's batch is in PostgreSQL, another parses the next (`make bench` measured 3 best).
 ERRORSINK_INGEST_CONSUMERS = int(os.environ.get("ERRORSINK_INGEST_CONSUMERS", "3"))

@@ -325,7 +325,7 @@ async def _watch_while_pushing(ports, project, cookie, items, workers, procs) ->
             procs.in_flight_at_kill = _in_flight()
             procs.kill(workers[0])
         await asyncio.sleep(0.1)
-    # Worker 0's in-flight batch comes back after its heartbeat expires (30 s).
+    # Worker 0's in-flight batch comes back after its heartbeat expires (ERRORSINK_HEARTBEAT_TTL).
     deadline = asyncio.get_running_loop().time() + 90
     while asyncio.get_running_loop().time() < deadline:
         stored = await asyncio.to_thread(

@@ -24,9 +24,6 @@ from errorsink.connections import redis_client
 
 log = logging.getLogger("errorsink.ingest")
 
-HEARTBEAT_SECONDS = 5
-HEARTBEAT_TTL_SECONDS = 30
-RECLAIM_EVERY_SECONDS = 5
 BLOCK_SECONDS = 1
 
 # Atomically move up to ARGV[1] of the oldest items (the right end: producers LPUSH) into the
@@ -71,6 +68,12 @@ def dead_letter_name() -> str:
 
 def processing_prefix() -> str:
     return f"{queue_name()}:processing:"
+
+
+def heartbeat_every(ttl: int) -> float:
+    """How often a worker renews its heartbeat and looks for dead workers: six times a TTL,
+    at most every 5 s, so a live worker's key never expires between two renewals."""
+    return min(5.0, ttl / 6)
 
 
 def heartbeat_key(worker_id: str) -> str:
@@ -164,8 +167,9 @@ class WorkerQueue:
     def heartbeat(self) -> None:
         """Tell other workers this one is alive, so its processing list is left alone."""
         if time.monotonic() >= self._next_heartbeat:
-            self.redis.set(heartbeat_key(self.worker_id), "1", ex=HEARTBEAT_TTL_SECONDS)
-            self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+            ttl = settings.ERRORSINK_HEARTBEAT_TTL
+            self.redis.set(heartbeat_key(self.worker_id), "1", ex=ttl)
+            self._next_heartbeat = time.monotonic() + heartbeat_every(ttl)
 
     def reclaim_dead_workers(self) -> int:
         """Requeue the processing lists of workers whose heartbeat has expired."""
@@ -184,4 +188,6 @@ class WorkerQueue:
         self.heartbeat()
         if time.monotonic() >= self._next_reclaim:
             self.reclaim_dead_workers()
-            self._next_reclaim = time.monotonic() + RECLAIM_EVERY_SECONDS
+            self._next_reclaim = time.monotonic() + heartbeat_every(
+                settings.ERRORSINK_HEARTBEAT_TTL
+            )
