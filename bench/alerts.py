@@ -21,8 +21,8 @@ from pathlib import Path
 
 import orjson
 
-from bench.common import bench_env, prepare_database, start_worker
-from devstack.processes import beat_command, start, stop
+from bench.common import bench_env, percentile, prepare_database
+from devstack.harness import Stack
 
 FIRINGS = 20
 LIMIT_SECONDS = 10.0
@@ -77,11 +77,6 @@ def _fire(project_id: str, n: int, receiver: _Receiver) -> float:
     return receiver.arrived[f"bench-{n}"] - pushed
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main() -> dict:
     env = bench_env()
     prepare_database(env)
@@ -95,9 +90,10 @@ def main() -> dict:
     latencies, phases = [], random.Random(7)
     with tempfile.TemporaryDirectory() as logdir:
         env = {**env, "ERRORSINK_STATE_DIR": str(Path(logdir) / "state")}
-        worker = start_worker(env, Path(logdir) / "worker.log")
-        beat = start(beat_command(), env, Path(logdir) / "beat.log", ready="beat: Starting...")
+        stack = Stack(env, Path(logdir))
         try:
+            stack.worker(name="bench")
+            stack.beat(ready="beat: Starting...")
             time.sleep(3)  # beat's first ticks
             for n in range(FIRINGS):
                 latencies.append(_fire(str(project.id), n, receiver))
@@ -105,14 +101,13 @@ def main() -> dict:
                 # push land at any phase of beat's 2 s, as real errors do.
                 time.sleep(phases.uniform(0, 2.0))
         finally:
-            stop(beat)
-            stop(worker)
+            stack.stop()
     result = {
         "benchmark": "alerts",
         "firings": FIRINGS,
         "push_to_webhook_seconds": {
             "p50": round(statistics.median(latencies), 3),
-            "p99": round(_percentile(latencies, 0.99), 3),
+            "p99": round(percentile(latencies, 0.99), 3),
             "max": round(max(latencies), 3),
             "min": round(min(latencies), 3),
         },

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from devstack import services
-from devstack.processes import BIN, CHECKOUT, executable, migrate_command, start, worker_command
+from devstack.harness import environment
+from devstack.processes import CHECKOUT, executable, migrate_command
 
 BENCH_DB = "errorsink_bench"
 BENCH_REDIS_DB = "14"
@@ -28,14 +28,10 @@ def bench_env() -> dict[str, str]:
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     services.activate()
     create_database(os.environ["DATABASE_URL"], BENCH_DB)
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=replace_path(os.environ["DATABASE_URL"], f"/{BENCH_DB}"),
-        REDIS_URL=replace_path(os.environ["REDIS_URL"], f"/{BENCH_REDIS_DB}"),
-        PYTHONUNBUFFERED="1",
-        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    env = environment(
+        database_url=replace_path(os.environ["DATABASE_URL"], f"/{BENCH_DB}"),
+        redis_url=replace_path(os.environ["REDIS_URL"], f"/{BENCH_REDIS_DB}"),
     )
-    env.pop("ERRORSINK_REDIS_DB", None)
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL")})
     return env
 
@@ -59,19 +55,28 @@ def prepare_database(env: dict[str, str]) -> None:
     import django
 
     django.setup()
-    from django.db import connection
-
     from errorsink.ingest.queue import redis_client
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE errorsink_event, errorsink_session, errorsink_rollup_session, "
-            "errorsink_rollup_code, errorsink_rollup_metric, errorsink_rollup_state "
-            "RESTART IDENTITY"
-        )
+    tables_empty()
     redis_client().flushdb()
 
 
-def start_worker(env: dict[str, str], log: Path):
-    command = worker_command(concurrency=2, hostname=f"bench-{os.getpid()}@%h")
-    return start(command, env, log, ready="ready")
+def percentile(values: list[float], q: float) -> float:
+    """The value at quantile ``q`` (0 to 1) of ``values``, by the nearest-rank method."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def tables_empty() -> None:
+    """Empty every table that grows with events (events, sessions, issues, rollups and their
+    watermark, alert signals) between runs; one list, so a new table is emptied by every
+    benchmark."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE errorsink_event, errorsink_session, errorsink_issue, errorsink_issue_hour, "
+            "errorsink_issue_session, errorsink_alert_signal, errorsink_rollup_session, "
+            "errorsink_rollup_code, errorsink_rollup_metric, errorsink_rollup_state "
+            "RESTART IDENTITY"
+        )

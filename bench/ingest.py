@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import bench_env, prepare_database, start_worker
+from bench.common import bench_env, prepare_database, tables_empty
+from bench.cpu import process_cpu_seconds, program_cpu_seconds
 from bench.items import mixed_items
-from devstack.processes import start, stop, worker_command
+from devstack.harness import Stack
+from devstack.processes import worker_command
 
 COUNT = 100_000
 PUSH_CHUNK = 1_000
@@ -73,32 +75,23 @@ SETUPS = (
 def running_worker(
     env: dict[str, str], logdir: Path, *, grouping: bool = True
 ) -> Iterator[subprocess.Popen]:
+    stack = Stack(env, logdir)
     if grouping:
-        worker = start_worker(env, logdir / "worker.log")
+        worker = stack.worker(name="bench")
     else:
         command = worker_command(concurrency=2, hostname=f"bench-off-{os.getpid()}@%h")
         command = [sys.executable, "-m", "bench.worker_without_grouping", *command[1:]]
-        worker = start(command, env, logdir / "worker-off.log", ready="ready")
+        worker = stack.start(command, name="worker-off", ready="ready")
     try:
         yield worker
     finally:
-        stop(worker)
+        stack.stop()
 
 
 def measure_end_to_end(items: list[bytes], env: dict[str, str], logdir: Path, setup: Setup) -> dict:
-    _tables_empty()
+    tables_empty()
     with _indexes_dropped(setup.dropped), running_worker(env, logdir, grouping=setup.grouping) as w:
         return ingest_once(items, w)
-
-
-def _tables_empty() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE errorsink_event, errorsink_session, errorsink_issue, errorsink_issue_hour, "
-            "errorsink_issue_session, errorsink_alert_signal RESTART IDENTITY"
-        )
 
 
 @contextmanager
@@ -119,7 +112,7 @@ def _indexes_dropped(names: tuple[str, ...]) -> Iterator[None]:
     try:
         yield
     finally:
-        _tables_empty()
+        tables_empty()
         with connection.schema_editor() as editor:
             for index in indexes:
                 editor.add_index(Event, index)
@@ -134,7 +127,7 @@ def ingest_once(items: list[bytes], worker: subprocess.Popen) -> dict:
     with connection.cursor() as cursor:
         before = _last_id(cursor)
     client = redis_client()
-    cpu_before = _cpu_seconds(worker.pid), _postgres_cpu_seconds()
+    cpu_before = process_cpu_seconds(worker.pid), program_cpu_seconds("postgres")
     started = time.perf_counter()
     for offset in range(0, len(items), PUSH_CHUNK):
         client.lpush(queue_name(), *items[offset : offset + PUSH_CHUNK])
@@ -145,8 +138,8 @@ def ingest_once(items: list[bytes], worker: subprocess.Popen) -> dict:
     while client.llen(queue_name()) or any(client.scan_iter(processing_prefix() + "*")):
         time.sleep(0.005)
     elapsed = time.perf_counter() - started
-    worker_cpu = _cpu_seconds(worker.pid) - cpu_before[0]
-    postgres_cpu = _postgres_cpu_seconds() - cpu_before[1]
+    worker_cpu = process_cpu_seconds(worker.pid) - cpu_before[0]
+    postgres_cpu = program_cpu_seconds("postgres") - cpu_before[1]
     with connection.cursor() as cursor:
         while _count_events(cursor, after=before) < len(items):  # a check: every item is stored
             time.sleep(0.05)
@@ -158,25 +151,6 @@ def ingest_once(items: list[bytes], worker: subprocess.Popen) -> dict:
             "events_per_second": round(len(items) / elapsed),
             "worker_cpu_per_second": round(worker_cpu / elapsed, 2),
             "cpu_seconds": round(worker_cpu + postgres_cpu, 2)}  # fmt: skip
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _postgres_cpu_seconds() -> float:
-    """CPU seconds used so far by this machine's PostgreSQL processes (the embedded server's,
-    or a local one's; 0 when the database runs elsewhere). Processes that ended since are not
-    counted: the worker's connections live as long as the worker."""
-    total = 0.0
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().strip() == "postgres":
-                total += _cpu_seconds(int(comm.parent.name))
-        except OSError:
-            continue  # ended while being read
-    return total
 
 
 def measure_raw_copy(items: list[bytes], setup: Setup = SETUPS[0]) -> dict:
@@ -192,7 +166,7 @@ def measure_raw_copy(items: list[bytes], setup: Setup = SETUPS[0]) -> dict:
         rows = [(*row[:-1], None) for row in rows]  # the fingerprint is the last column
     columns = ", ".join(COLUMN_NAMES)
     with _indexes_dropped(setup.dropped):
-        _tables_empty()
+        tables_empty()
         started = time.perf_counter()
         copy_sql = f"COPY errorsink_event ({columns}) FROM STDIN"
         with transaction.atomic(), connection.cursor() as cursor, cursor.copy(copy_sql) as copy:

@@ -183,7 +183,7 @@ def existing() -> dict:
 
 def check_sample(project) -> int:
     """The generated counters of a sample of issues equal a recount from their events, as
-    ingest's would (tests/errorsink/test_issues_ingest.py holds ingest to the recount)."""
+    ingest's would (tests/errorsink/issues/test_ingest.py holds ingest to the recount)."""
     from django.db.models import Count, Max, Min
 
     from errorsink.issues.models import Issue

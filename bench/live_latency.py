@@ -1,6 +1,6 @@
 """Live latency: LPUSH onto the queue until the row reaches 50 open project pages.
 
-Starts its own Daphne and Celery worker (the ingest consumer) against the bench database and
+Starts its own Daphne and Celery worker (with its queue readers) against the bench database and
 Redis number (bench/common.py), opens 50 websocket clients on one throwaway project exactly as
 the browser does (session cookie, Origin header), then pushes session_error items at 100 and at
 1,000 events per second from a separate thread and timestamps every websocket message.
@@ -28,8 +28,9 @@ import uuid
 from bisect import bisect_left
 from pathlib import Path
 
-from bench.common import bench_env, create_database, migrate, replace_path, start_worker
-from devstack.processes import free_port, start, stop, web_command
+from bench.common import bench_env, create_database, migrate, percentile, replace_path
+from bench.cpu import process_cpu_seconds
+from devstack.harness import Stack
 
 CLIENTS = int(os.environ.get("BENCH_LIVE_CLIENTS", "50"))
 RATES = (100, 1_000)
@@ -100,17 +101,6 @@ class Client:
                 self.messages.append((time.perf_counter(), text))
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
-
-
 def _latencies(
     client: Client, phase: int, pushed: dict, count: int, notified: dict
 ) -> tuple[list, list, list]:
@@ -170,11 +160,11 @@ async def _measure(url: str, headers: dict, project_id: str, pids: dict) -> list
         (i + 1, rate, rate * SECONDS) for i, rate in enumerate(RATES)
     ]
     for phase, rate, count in phases:
-        cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+        cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
         started = time.perf_counter()
         achieved = await asyncio.to_thread(_produce, project_id, phase, rate, count, pushed)
         elapsed = time.perf_counter() - started
-        cpu = {name: round((_cpu_seconds(pid) - cpu_before[name]) / elapsed, 2)
+        cpu = {name: round((process_cpu_seconds(pid) - cpu_before[name]) / elapsed, 2)
                for name, pid in pids.items()}  # fmt: skip
         await asyncio.sleep(2.0)  # let the last pushes arrive
         if phase == 0:
@@ -195,16 +185,16 @@ async def _measure(url: str, headers: dict, project_id: str, pids: dict) -> list
             "events": count,
             "samples": len(on_screen),
             "never_reached": missing,
-            "p50_ms": round(_percentile(on_screen, 0.50), 1),
-            "p99_ms": round(_percentile(on_screen, 0.99), 1),
+            "p50_ms": round(percentile(on_screen, 0.50), 1),
+            "p99_ms": round(percentile(on_screen, 0.99), 1),
             "max_ms": round(max(on_screen), 1),
             "contained": {
                 "samples": len(contained),
-                "p50_ms": round(_percentile(contained, 0.50), 1),
-                "p99_ms": round(_percentile(contained, 0.99), 1),
+                "p50_ms": round(percentile(contained, 0.50), 1),
+                "p99_ms": round(percentile(contained, 0.99), 1),
                 # Of which: from the worker's notification to the page (Daphne's share).
-                "after_notification_p50_ms": round(_percentile(after_notify, 0.50), 1),
-                "after_notification_p99_ms": round(_percentile(after_notify, 0.99), 1),
+                "after_notification_p50_ms": round(percentile(after_notify, 0.50), 1),
+                "after_notification_p99_ms": round(percentile(after_notify, 0.99), 1),
             },
             "messages_per_client_per_second": round(statistics.mean(per_client_msgs) / SECONDS, 1),
             # CPU seconds per second while pushing: how close each process came to a core.
@@ -248,22 +238,19 @@ def main() -> dict:
 
     user = User.objects.create_user(f"bench-live-{uuid.uuid4().hex[:8]}")
     project = project_create(name="bench live latency", owner=user)
-    port = free_port()
     with tempfile.TemporaryDirectory() as logdir:
-        web = web_command(port=port, bind="127.0.0.1")
-        daphne = start(web, env, Path(logdir) / "daphne.log", ready=port)
-        worker = None
+        stack = Stack(env, Path(logdir))
         try:
-            worker = start_worker(env, Path(logdir) / "worker.log")
+            web = stack.web()
+            daphne, port = web.proc, web.port
+            worker = stack.worker(name="bench")
             headers = {"Cookie": f"sessionid={_session_cookie(user)}",
                        "Origin": f"http://127.0.0.1:{port}"}  # fmt: skip
             url = f"ws://127.0.0.1:{port}/ws/projects/{project.id}/"
             pids = {"daphne": daphne.pid, "worker": worker.pid, "bench_clients": os.getpid()}
             rates = asyncio.run(_measure(url, headers, str(project.id), pids))
         finally:
-            if worker is not None:
-                stop(worker)
-            stop(daphne)
+            stack.stop()
     project.delete()
     user.delete()
     at_1000 = next(r for r in rates if r["events_per_second"] == 1_000)

@@ -22,8 +22,9 @@ import uuid
 from pathlib import Path
 
 import bench.live_latency as live
-from bench.common import start_worker
-from devstack.processes import free_port, rss_mb, start, stop, web_command
+from bench.common import percentile
+from devstack.harness import Stack
+from devstack.processes import rss_mb
 
 CLIENTS = int(os.environ.get("BENCH_LOAD_CLIENTS", "200"))
 RATE = int(os.environ.get("BENCH_LOAD_RATE", "2000"))
@@ -109,7 +110,7 @@ def _one_load(url: str, headers: dict, project_id: str, pids: dict, probe: ApiPr
         "dashboard_connect_retries": CompactClient.connect_retries,
         "api_calls": len(probe.durations),
         "api_failures": probe.failures,
-        "api_p95_ms": round(live._percentile(probe.durations, 0.95), 1),
+        "api_p95_ms": round(percentile(probe.durations, 0.95), 1),
         "cpu_cores_used": result["cpu_cores_used"],
         "rss_mb_after": {name: rss_mb(pid) for name, pid in pids.items()},
     }
@@ -130,15 +131,15 @@ def main() -> dict:
     # be the previous load's (their tokens would read as arrivals before the push).
     projects = [project_create(name=f"bench load {n}", owner=user) for n in (1, 2)]
     keys = [api_key_create(project=project, scopes="errors:read")[1] for project in projects]
-    port = free_port()
     env = {**env, "ERRORSINK_API_RATE_LIMIT": "0"}
     # Kept after the run: a failure under load is read in the web and worker logs.
     logdir = Path(tempfile.mkdtemp(prefix="errorsink-bench-load-"))
     print(f"logs in {logdir}", file=sys.stderr)
-    daphne = start(web_command(port=port, bind="127.0.0.1"), env, logdir / "web.log", ready=port)
-    worker = None
+    stack = Stack(env, logdir)
     try:
-        worker = start_worker(env, logdir / "worker.log")
+        web = stack.web()
+        daphne, port = web.proc, web.port
+        worker = stack.worker(name="bench")
         pids = {"daphne": daphne.pid, "worker": worker.pid, "bench_clients": os.getpid()}
         headers = {"Cookie": f"sessionid={live._session_cookie(user)}",
                    "Origin": f"http://127.0.0.1:{port}"}  # fmt: skip
@@ -150,9 +151,7 @@ def main() -> dict:
             loads.append(_one_load(url, headers, str(project.id), pids, probe))
         first, second = loads
     finally:
-        if worker is not None:
-            stop(worker)
-        stop(daphne)
+        stack.stop()
     for project in projects:
         project.delete()
     user.delete()

@@ -5,7 +5,7 @@ task deletes the old events, then alone again; the median rates are compared (ta
 prune, at least 80% of the rate alone).
 
 The prune is sent to the worker as beat sends it and runs in its task pool, in the same
-process as the ingest consumer threads, on its own database connection. Only ingest runs that
+process as the queue reader threads, on its own database connection. Only ingest runs that
 the prune overlapped from start to end count as "while pruning"; the runs alone before and
 after bracket them, since the table grows by each run.
 

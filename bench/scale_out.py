@@ -1,7 +1,7 @@
 """Ingest with one worker process and with two, on the same Redis and PostgreSQL, as compose
 replicas run them: events/s for each, alternated over ROUNDS rounds, and their ratio.
 
-Each worker runs ERRORSINK_INGEST_CONSUMERS consumer threads; a second process adds its own
+Each worker runs ERRORSINK_QUEUE_READERS queue reader threads; a second process adds its own
 interpreter (its own GIL), which is what a second machine would add. On a machine whose cores
 PostgreSQL also needs, the ratio says how much of that is left.
 
@@ -18,10 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import bench_env, prepare_database
-from bench.ingest import _tables_empty
+from bench.common import bench_env, prepare_database, tables_empty
 from bench.items import mixed_items
-from devstack.processes import start, stop, worker_command
+from devstack.harness import Stack
 
 COUNT = int(os.environ.get("BENCH_SCALE_ITEMS", "60000"))
 ROUNDS = int(os.environ.get("BENCH_SCALE_ROUNDS", "3"))
@@ -30,11 +29,11 @@ ROUNDS = int(os.environ.get("BENCH_SCALE_ROUNDS", "3"))
 def _ingest(items: list[bytes], env: dict, logdir: Path, workers: int) -> dict:
     from errorsink.ingest.queue import processing_prefix, queue_name, redis_client
 
-    _tables_empty()
-    procs = [start(worker_command(concurrency=2, hostname=f"scale-{n}-{time.monotonic_ns()}@%h"),
-                   env, logdir / f"worker-{n}.log", ready="ready")
-             for n in range(workers)]  # fmt: skip
+    tables_empty()
+    stack = Stack(env, logdir)
     try:
+        for n in range(workers):
+            stack.worker(name=f"scale-{n}")
         client = redis_client()
         started = time.perf_counter()
         for offset in range(0, len(items), 1000):
@@ -43,8 +42,7 @@ def _ingest(items: list[bytes], env: dict, logdir: Path, workers: int) -> dict:
             time.sleep(0.005)
         elapsed = time.perf_counter() - started
     finally:
-        for proc in procs:
-            stop(proc)
+        stack.stop()
     return {"workers": workers, "seconds": round(elapsed, 2),
             "events_per_second": round(len(items) / elapsed)}  # fmt: skip
 

@@ -27,8 +27,8 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import bench_env, create_database, migrate, replace_path, start_worker
-from devstack.processes import free_port, start, stop, web_command
+from bench.common import bench_env, create_database, migrate, replace_path
+from devstack.harness import Stack
 
 SENDERS = int(os.environ.get("BENCH_SENTRY_SENDERS", "8"))
 SECONDS = float(os.environ.get("BENCH_SENTRY_SECONDS", "8"))
@@ -178,13 +178,11 @@ def _target(port: int) -> tuple[dict, object]:
 def main() -> dict:
     env = _environment()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
-    port = free_port()
     with tempfile.TemporaryDirectory() as logdir:
-        daphne = start(web_command(port=port, bind="127.0.0.1"), env, Path(logdir) / "web.log",
-                       ready=port)  # fmt: skip
-        worker = None
+        stack = Stack(env, Path(logdir))
         try:
-            worker = start_worker(env, Path(logdir) / "worker.log")
+            port = stack.web().port
+            stack.worker(name="bench")
             target, owned = _target(port)
             rounds: dict[str, list[dict]] = {"envelope": [], "events": []}
             stored = 0
@@ -194,9 +192,7 @@ def main() -> dict:
                     stored += result["accepted"]
                     rounds[kind].append(result)
         finally:
-            if worker is not None:
-                stop(worker)
-            stop(daphne)
+            stack.stop()
     for model in owned:
         model.delete()
     result = _summary(rounds, len(target["template"]))

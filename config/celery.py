@@ -1,4 +1,4 @@
-"""The Celery application: the worker runs the ingest consumer and the periodic tasks."""
+"""The Celery application: the worker runs the queue readers and the periodic tasks."""
 
 import os
 from pathlib import Path
@@ -18,7 +18,7 @@ app.autodiscover_tasks()
 
 
 class QueueReaderStep(bootsteps.StartStopStep):
-    """Runs the queue consumer inside every worker process, next to the task pool."""
+    """Runs the queue readers inside every worker process, next to the task pool."""
 
     requires = {"celery.worker.components:Pool"}
 
@@ -31,8 +31,8 @@ class QueueReaderStep(bootsteps.StartStopStep):
 
         from errorsink.ingest.reader import queue_readers_start
 
-        if settings.ERRORSINK_INGEST_CONSUMERS > 0:
-            self.running = queue_readers_start(count=settings.ERRORSINK_INGEST_CONSUMERS)
+        if settings.ERRORSINK_QUEUE_READERS > 0:
+            self.running = queue_readers_start(count=settings.ERRORSINK_QUEUE_READERS)
 
     def stop(self, worker) -> None:
         if self.running is not None:

@@ -310,4 +310,7 @@ ERRORSINK_INGEST_BATCH = int(os.environ.get("ERRORSINK_INGEST_BATCH", "4000"))
 ERRORSINK_HEARTBEAT_TTL = max(3, int(os.environ.get("ERRORSINK_HEARTBEAT_TTL", "30")))
 # Queue reader threads per Celery worker process (0: a worker that only runs tasks). While
 # one thread's batch is in PostgreSQL, another parses the next (`make bench` measured 3 best).
-ERRORSINK_INGEST_CONSUMERS = int(os.environ.get("ERRORSINK_INGEST_CONSUMERS", "3"))
+# ERRORSINK_INGEST_CONSUMERS is its older name, still read.
+ERRORSINK_QUEUE_READERS = int(
+    os.environ.get("ERRORSINK_QUEUE_READERS", os.environ.get("ERRORSINK_INGEST_CONSUMERS", "3"))
+)

@@ -131,7 +131,7 @@ def alert_rule_act(request: HttpRequest, project_id, rule_id: int) -> HttpRespon
     if action == "delete":
         rule.delete()
         messages.success(request, f"Deleted the rule “{rule.name}” and its history.")
-        return redirect("alerts", membership.project.id)
+        return redirect("alert-rules", membership.project.id)
     if action in ("mute", "unmute"):
         rule.muted = action == "mute"
         rule.save(update_fields=["muted", "updated_at"])

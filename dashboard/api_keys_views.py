@@ -54,7 +54,7 @@ def api_keys(request: HttpRequest, project_id) -> HttpResponse:
     # Post/Redirect/Get, so a reload cannot create a second key. The plaintext waits in the
     # signed-in user's session for the one page that shows it, never in the database.
     request.session[NEW_KEY] = {"id": key.pk, "plaintext": plaintext}
-    return redirect("project-api-keys", project_id=project.id)
+    return redirect("api-keys", project_id=project.id)
 
 
 def _new_key_once(request: HttpRequest, project) -> dict:
@@ -73,4 +73,4 @@ def api_key_revoke_view(request: HttpRequest, project_id, key_id: int) -> HttpRe
     project = membership.project
     key = get_object_or_404(ApiKey, pk=key_id, project=project)
     api_key_revoke(key=key)
-    return redirect("project-api-keys", project_id=project.id)
+    return redirect("api-keys", project_id=project.id)

@@ -12,6 +12,7 @@ out of band. Rows and their out-of-band wrappers are the page templates' own par
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -60,11 +61,11 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         self._synced = False
         self._early: list[int] = []
         self._quality_early = False
-        # When the panel was last drawn (the page drew it just now), and a pending redraw.
-        self._quality_drawn = asyncio.get_running_loop().time()
-        self._quality_timer: asyncio.Task | None = None
-        self._quality_task: asyncio.Task | None = None
-        self._quality_again = False
+        # A long window's figures barely move in seconds and cost the most to read: redrawn at
+        # most every quality_interval() seconds, once more after the last change.
+        self.quality_redraw = _Redraw(self, self.quality_html, self.quality_interval(),
+                                      key=self.quality_key)  # fmt: skip
+        self.quality_redraw.drawn()  # the page drew it just now
         # Subscribe before reading the database: anything stored after the read is then pushed.
         await project_hub().subscribe(project.id, self)
         self.subscribed = True
@@ -86,9 +87,8 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         self._synced = True
 
     async def disconnect(self, code: int) -> None:
-        for task in (getattr(self, "_quality_timer", None), getattr(self, "_quality_task", None)):
-            if task is not None:
-                task.cancel()
+        if hasattr(self, "quality_redraw"):
+            self.quality_redraw.cancel()
         if getattr(self, "subscribed", False):
             await project_hub().unsubscribe(self.project_id, self)
             await self.channel_layer.group_discard(self.access_group, self.channel_name)
@@ -109,8 +109,11 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         self, events: list[StoredEvent], shared: dict, *, quality_changed: bool = False
     ) -> None:
         """New events relayed by the process's hub (dashboard/hub.py)."""
-        if quality_changed:
-            self._quality_soon(shared)
+        if quality_changed and self.quality_key() is not None:
+            if self._synced:
+                self.quality_redraw.soon(shared)
+            else:
+                self._quality_early = True
         ids = [event.pk for event in events if self.wants(event.kind)]
         if not ids:
             return
@@ -125,45 +128,6 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         if key not in shared:
             shared[key] = asyncio.ensure_future(self.push_html(ids))
         await self._send_push(await shared[key])
-
-    async def _quality_changed(self, shared: dict) -> None:
-        key = self.quality_key()
-        if key is None:
-            return
-        if not self._synced:
-            self._quality_early = True
-            return
-        # A long window's figures barely move in seconds and cost the most to read: redraw it
-        # at most every quality_interval() seconds, once more after the last change.
-        wait = self._quality_drawn + self.quality_interval() - asyncio.get_running_loop().time()
-        if wait > 0:
-            if self._quality_timer is None:
-                self._quality_timer = asyncio.create_task(self._quality_later(wait))
-            return
-        self._quality_drawn = asyncio.get_running_loop().time()
-        # Pages showing the same window get the same panel: render it once for all.
-        if key not in shared:
-            shared[key] = asyncio.ensure_future(self.quality_html())
-        await self._send_push(await shared[key])
-
-    def _quality_soon(self, shared: dict) -> None:
-        """Redraw the panel in the background: a long window's read takes seconds at millions of
-        events, and the hub waits for every page's delivery before its next push of rows."""
-        if self._quality_task is not None and not self._quality_task.done():
-            self._quality_again = True  # once more when the running redraw is done
-            return
-        self._quality_task = asyncio.create_task(self._quality_redraws(shared))
-
-    async def _quality_redraws(self, shared: dict) -> None:
-        await self._quality_changed(shared)
-        while self._quality_again:
-            self._quality_again = False
-            await self._quality_changed({})
-
-    async def _quality_later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        self._quality_timer = None
-        self._quality_soon({})
 
     async def _send_push(self, html: str) -> None:
         if html:
@@ -204,10 +168,19 @@ class _LiveConsumer(AsyncWebsocketConsumer):
 
 class _Redraw:
     """Send a part of a page again soon: at most once per ``interval`` seconds, and once more
-    after the last request, so a burst ends with the page current."""
+    after the last request, so a burst ends with the page current. Every live part that is
+    redrawn rather than appended to (issue tables, quality panels, issue pages) goes through
+    one of these."""
 
-    def __init__(self, consumer: _LiveConsumer, render, interval: float) -> None:
-        self.consumer, self.render, self.interval = consumer, render, interval
+    def __init__(
+        self,
+        consumer: _LiveConsumer,
+        render: Callable[[], Awaitable[str]],
+        interval: float,
+        *,
+        key: Callable[[], tuple | None] = lambda: None,
+    ) -> None:
+        self.consumer, self.render, self.interval, self.key = consumer, render, interval, key
         self.drawn_at = 0.0
         self.task: asyncio.Task | None = None
         self.again = False
@@ -215,22 +188,35 @@ class _Redraw:
     def drawn(self) -> None:
         self.drawn_at = asyncio.get_running_loop().time()
 
-    def soon(self) -> None:
+    def soon(self, shared: dict | None = None) -> None:
+        """Redraw in the background (the hub waits for every page's delivery before its next
+        push). ``shared`` is the hub's render-once map for the push that asked."""
         if self.task is not None and not self.task.done():
             self.again = True
             return
-        self.task = asyncio.create_task(self._run())
+        self.task = asyncio.create_task(self._run({} if shared is None else shared))
 
-    async def _run(self) -> None:
+    async def _run(self, shared: dict) -> None:
         while True:
             wait = self.drawn_at + self.interval - asyncio.get_running_loop().time()
             if wait > 0:
                 await asyncio.sleep(wait)
+                shared = {}  # renders shared with that push are stale by now
             self.again = False
             self.drawn()
-            await self.consumer._send_push(await self.render())
+            await self.consumer._send_push(await self._rendered(shared))
+            shared = {}
             if not self.again:
                 return
+
+    async def _rendered(self, shared: dict) -> str:
+        # Pages showing the same view at the same push get the same HTML: rendered once.
+        key = self.key()
+        if key is None:
+            return await self.render()
+        if key not in shared:
+            shared[key] = asyncio.ensure_future(self.render())
+        return await shared[key]
 
     def cancel(self) -> None:
         if self.task is not None:
@@ -460,8 +446,7 @@ class IssueConsumer(_LiveConsumer):
         self.issue = await database_sync_to_async(issue_get)(
             project_id=project.id, issue_id=issue_id
         )
-        self._drawn_at = 0.0
-        self._redraw: asyncio.Task | None = None
+        self.redraw = _Redraw(self, self._live_html_async, self.REDRAW_SECONDS)
         return self.issue is not None
 
     def wants(self, kind: str) -> bool:
@@ -487,26 +472,19 @@ class IssueConsumer(_LiveConsumer):
             fingerprint=self.issue.fingerprint,
         ).exists()  # fmt: skip
 
-    async def sync_html(self) -> str:
-        self._drawn_at = asyncio.get_running_loop().time()
+    async def _live_html_async(self) -> str:
         return await database_sync_to_async(self._live_html)()
 
-    async def push_html(self, ids: list[int]) -> str:
-        if not await database_sync_to_async(self._has_events_of_issue)(ids):
-            return ""
-        wait = self._drawn_at + self.REDRAW_SECONDS - asyncio.get_running_loop().time()
-        if wait > 0:
-            if self._redraw is None or self._redraw.done():
-                self._redraw = asyncio.create_task(self._redraw_later(wait))
-            return ""
-        return await self.sync_html()
+    async def sync_html(self) -> str:
+        self.redraw.drawn()
+        return await self._live_html_async()
 
-    async def _redraw_later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self._send_push(await self.sync_html())
+    async def push_html(self, ids: list[int]) -> str:
+        if await database_sync_to_async(self._has_events_of_issue)(ids):
+            self.redraw.soon()
+        return ""
 
     async def disconnect(self, code: int) -> None:
-        redraw = getattr(self, "_redraw", None)
-        if redraw is not None:
-            redraw.cancel()
+        if hasattr(self, "redraw"):
+            self.redraw.cancel()
         await super().disconnect(code)

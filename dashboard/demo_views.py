@@ -21,7 +21,7 @@ def demo_offer(*, request: HttpRequest, project: Project) -> dict | None:
     if project.role_of(request.user) != Membership.OWNER:
         return None
     return {
-        "url": reverse("project-demo", args=[project.id]),
+        "url": reverse("demo-load", args=[project.id]),
         "sessions": DEFAULT_SESSIONS,
         "hours": DEFAULT_HOURS,
         "builds": len(BUILDS),

@@ -18,7 +18,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<uuid:project_id>/", views.project, name="project"),
     path("projects/<uuid:project_id>/quality/", views.project_quality, name="project-quality"),
-    path("projects/<uuid:project_id>/demo/", demo_views.demo_load_view, name="project-demo"),
+    path("projects/<uuid:project_id>/demo/", demo_views.demo_load_view, name="demo-load"),
     path(
         "projects/<uuid:project_id>/sentry-key/rotate/",
         sentry_views.sentry_key_rotate_view,
@@ -27,7 +27,7 @@ urlpatterns = [
     path(
         "projects/<uuid:project_id>/sessions/",
         session_list_views.session_list,
-        name="sessions",
+        name="session-list",
     ),
     path("projects/<uuid:project_id>/issues/<int:issue_id>/", issue_views.issue_page, name="issue"),
     path(
@@ -43,9 +43,9 @@ urlpatterns = [
     path(
         "projects/<uuid:project_id>/issues/<int:issue_id>/status/",
         issue_views.issue_status_change,
-        name="issue-status",
+        name="issue-status-change",
     ),
-    path("projects/<uuid:project_id>/alerts/", alert_views.alert_rules, name="alerts"),
+    path("projects/<uuid:project_id>/alerts/", alert_views.alert_rules, name="alert-rules"),
     path(
         "projects/<uuid:project_id>/alerts/new/", alert_views.alert_rule_new, name="alert-rule-new"
     ),

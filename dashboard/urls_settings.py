@@ -8,6 +8,6 @@ urlpatterns = [
     path(
         "projects/<uuid:project_id>/settings/",
         settings_views.session_settings,
-        name="session_settings",
+        name="session-settings",
     ),
 ]

@@ -102,7 +102,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
             project_id=project.id, base_url=request.build_absolute_uri("/")
         )
         context["demo_offer"] = demo_offer(request=request, project=project)
-    context["api_keys_url"] = reverse("project-api-keys", args=[project.id])
+    context["api_keys_url"] = reverse("api-keys", args=[project.id])
     context["sentry"] = sentry_panel(request=request, project=project)
     context["is_owner"] = membership.role == Membership.OWNER
     context["alerts_firing"] = alerts_firing(project=project)

@@ -27,7 +27,7 @@ def web_command(*, port: int, bind: str = "0.0.0.0") -> list[str]:
 def worker_command(
     *, concurrency: int = 4, hostname: str | None = None, embedded_beat: bool = False
 ) -> list[str]:
-    """A Celery worker: thread pool for tasks, ingest consumer threads beside it, and beat as a
+    """A Celery worker: thread pool for tasks, queue reader threads beside it, and beat as a
     thread too when ``embedded_beat`` (the single-machine stack; never two such workers)."""
     command = ["celery", "--app", "config", "worker", "--pool", "threads",
                "--concurrency", str(concurrency), "--loglevel", "INFO",

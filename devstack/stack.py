@@ -11,6 +11,7 @@ import threading
 import time
 
 from devstack import processes, services
+from devstack.harness import environment
 
 STOP_GRACE_SECONDS = 20
 
@@ -28,7 +29,11 @@ def run(*, port: int, embedded: bool = False) -> int:
         "web": processes.web_command(port=port),
         "worker": processes.worker_command(embedded_beat=True),
     }
-    env = _child_environment(os.environ["DATABASE_URL"], os.environ["REDIS_URL"])
+    # The environment every stack's processes get (devstack.harness), here with labelled logs,
+    # restarts and the embedded services watched: the foreground supervisor of `make run`.
+    chosen_db = {k: v for k, v in os.environ.items() if k == "ERRORSINK_REDIS_DB"}
+    env = environment(database_url=os.environ["DATABASE_URL"], redis_url=os.environ["REDIS_URL"],
+                      **chosen_db)  # fmt: skip
     # Alert notifications link to the dashboard: on this machine, at this port, unless set.
     env.setdefault("ERRORSINK_PUBLIC_URL", f"http://localhost:{port}")
     services.remember_public_url(env["ERRORSINK_PUBLIC_URL"])
@@ -108,14 +113,6 @@ def _bootstrap(port: int) -> None:
         print(f"  project {project.name!r}: {project.id}")
     print(f"  queue: {settings.REDIS_URL} list {settings.ERRORSINK_QUEUE!r}")
     print("Press Ctrl-C to stop everything.", flush=True)
-
-
-def _child_environment(database_url: str, redis_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    # Children find the services this process already started: no second lookup, same data.
-    env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, PYTHONUNBUFFERED="1")
-    env["PATH"] = f"{processes.BIN}{os.pathsep}{env.get('PATH', '')}"
-    return env
 
 
 def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen:

@@ -10,5 +10,5 @@ from django.conf import settings
 
 @cache
 def redis_client() -> redis.Redis:
-    """One connection pool per process, shared by the API, the consumer and the commands."""
+    """One connection pool per process, shared by the API, the queue readers and the commands."""
     return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30)

@@ -41,7 +41,7 @@ def issues_backfill() -> dict:
 
 @shared_task
 def demo_load(*, project_id: str) -> int:
-    """Push the demo day (errorsink/demo.py) for one project; returns how many items."""
+    """Push the demo day (errorsink/demo/) for one project; returns how many items."""
     return demo_push(project=Project.objects.get(id=project_id)).items
 
 

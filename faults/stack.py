@@ -5,13 +5,14 @@ started with devstack's command lines, and the counts a scenario reports."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from devstack.harness import Stack, environment
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 STATE_DIR = CHECKOUT / ".errorsink" / "faults"
@@ -25,12 +26,11 @@ def prepare() -> dict[str, str]:
         os.environ.pop(name, None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     from devstack import services
-    from devstack.processes import BIN, executable, migrate_command
+    from devstack.processes import executable, migrate_command
 
     services.activate()
-    env = dict(os.environ)
-    env.update(PYTHONUNBUFFERED="1", PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-               ERRORSINK_API_RATE_LIMIT="0")  # fmt: skip
+    env = environment(database_url=os.environ["DATABASE_URL"], redis_url=os.environ["REDIS_URL"],
+                      ERRORSINK_API_RATE_LIMIT="0")  # fmt: skip
     subprocess.run(executable([*migrate_command(), "-v", "0"]), cwd=CHECKOUT, env=env,
                    check=True)  # fmt: skip
     import django
@@ -39,54 +39,9 @@ def prepare() -> dict[str, str]:
     return env
 
 
-class Processes:
-    """Workers and web servers of one scenario; counts the workers that died unasked."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.logs = Path(tempfile.mkdtemp(prefix="errorsink-faults-"))
-        self.workers: list[subprocess.Popen] = []
-        self.webs: list[tuple[subprocess.Popen, int]] = []
-        self.killed = 0
-        self.crashes_at_stop: int | None = None
-        self.in_flight_at_kill = 0
-
-    def worker(self) -> subprocess.Popen:
-        from devstack.processes import start, worker_command
-
-        name = f"faults-{len(self.workers)}-{time.monotonic_ns()}"
-        proc = start(worker_command(concurrency=2, hostname=f"{name}@%h"), self.env,
-                     self.logs / f"{name}.log", ready="ready.")  # fmt: skip
-        self.workers.append(proc)
-        return proc
-
-    def web(self) -> int:
-        from devstack.processes import free_port, start, web_command
-
-        port = free_port()
-        proc = start(web_command(port=port, bind="127.0.0.1"), self.env,
-                     self.logs / f"web-{port}.log", ready=port)  # fmt: skip
-        self.webs.append((proc, port))
-        return port
-
-    def kill(self, proc: subprocess.Popen) -> None:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        self.killed += 1
-
-    def crashed(self) -> int:
-        """Processes that exited without being killed by the scenario."""
-        if self.crashes_at_stop is not None:
-            return self.crashes_at_stop
-        procs = [*self.workers, *(proc for proc, _ in self.webs)]
-        return max(0, sum(proc.poll() is not None for proc in procs) - self.killed)
-
-    def stop(self) -> None:
-        from devstack.processes import stop
-
-        self.crashes_at_stop = self.crashed()
-        for proc in [*self.workers, *(proc for proc, _ in self.webs)]:
-            stop(proc)
+def processes(env: dict[str, str]) -> Stack:
+    """A scenario's workers and web servers, on the suite's services, logs in a fresh folder."""
+    return Stack(env, Path(tempfile.mkdtemp(prefix="errorsink-faults-")))
 
 
 @dataclass

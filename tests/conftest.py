@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import time
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from devstack.processes import BIN, free_port, start, stop, web_command, worker_command
+from devstack.harness import Stack, environment
 from errorsink.projects.models import Membership
 from errorsink.projects.services import project_add_member, project_create
 
@@ -45,57 +45,45 @@ def service_env(django_db_setup, django_db_blocker) -> dict[str, str]:
     """Environment for subprocesses (Daphne, Celery) that must see the test database."""
     with django_db_blocker.unblock():
         db = connection.settings_dict
-    env = dict(os.environ)
-    env.pop("ERRORSINK_REDIS_DB", None)
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        PYTHONPATH=str(CHECKOUT),
-        DATABASE_URL=f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        REDIS_URL=settings.REDIS_URL,
-        PYTHONUNBUFFERED="1",
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    database_url = (
+        f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     )
-    return env
+    # A dead worker's items come back after its heartbeat expires: 6 s, not 30, in tests.
+    return environment(database_url=database_url, redis_url=settings.REDIS_URL,
+                       settings_module="tests.settings", ERRORSINK_HEARTBEAT_TTL="6")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
-def live_server_url(service_env, tmp_path_factory) -> Iterator[str]:
+def live_stack(service_env, tmp_path_factory) -> Iterator[Stack]:
+    """The suite's one live stack (devstack.harness) on the test database: Daphne for the whole
+    session, a worker for the modules that ask for one. Each test has a fresh project, so what
+    one stores never shows in another's."""
+    stack = Stack(service_env, tmp_path_factory.mktemp("stack"))
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(live_stack) -> str:
     """Daphne serving the ASGI app (HTTP and websockets) against the test database."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("daphne") / "daphne.log"
-    proc = start(web_command(port=port, bind="127.0.0.1"), service_env, log, ready=port)
-    yield f"http://127.0.0.1:{port}"
-    stop(proc)
-
-
-class WorkerProcess:
-    """A real Celery worker process on the Redis broker (runs the ingest consumer too)."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log, self.proc = env, log, None
-
-    def start(self) -> None:
-        command = worker_command(concurrency=2, hostname=f"test-{time.monotonic_ns()}@%h")
-        self.proc = start(command, self.env, self.log, ready="ready.")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop(self.proc)
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+    return live_stack.web().url
 
 
 @pytest.fixture(scope="module")
-def celery_worker(service_env, tmp_path_factory) -> Iterator[WorkerProcess]:
-    """One worker for the tests of a module that ask for it: starting and stopping one costs
-    seconds. Each test has a fresh project, so what one stores never shows in another's. A
-    test that kills a worker starts its own (WorkerProcess)."""
-    worker = WorkerProcess(service_env, tmp_path_factory.mktemp("worker") / "worker.log")
-    worker.start()
+def celery_worker(live_stack) -> Iterator[subprocess.Popen]:
+    """The stack's worker, for the tests of a module that ask for it. Not kept for the session:
+    a worker left running would take the items other modules' tests push to look at."""
+    worker = live_stack.worker(name="test")
     yield worker
-    worker.stop()
+    live_stack.stop(worker)
+
+
+@pytest.fixture
+def private_stack(service_env, tmp_path) -> Iterator[Stack]:
+    """Processes of a test's own, for tests that kill, stop or reconfigure them."""
+    stack = Stack(service_env, tmp_path / "stack")
+    yield stack
+    stack.stop()
 
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -122,24 +122,24 @@ ROUTES: dict[str, Page | Public | Api | SentryIngest | Socket] = {
     "projects": Page({"GET": MEMBERS}, scoped=False),
     "project": Page({"GET": MEMBERS}),
     "project-quality": Page({"GET": MEMBERS}),
-    "project-demo": Page({"POST": OWNERS}),  # the project has events: nothing is loaded
+    "demo-load": Page({"POST": OWNERS}),  # the project has events: nothing is loaded
     "sentry-key-rotate": Page({"POST": OWNERS}),
-    "sessions": Page({"GET": MEMBERS}),
+    "session-list": Page({"GET": MEMBERS}),
     "session-timeline": Page({"GET": MEMBERS}),
     "issue": Page({"GET": MEMBERS}),
-    "issue-status": Page({"POST": MEMBERS}, data={"status": "resolved"}),  # both triage
+    "issue-status-change": Page({"POST": MEMBERS}, data={"status": "resolved"}),  # both triage
     "dead-letters": Page({"GET": OWNERS}),
     "dead-letters-act": Page({"POST": OWNERS}, data={"action": "neither"}),
-    "alerts": Page({"GET": MEMBERS}),
+    "alert-rules": Page({"GET": MEMBERS}),
     "alert-rule-new": Page({"POST": OWNERS}),  # an empty form: refused as invalid, not saved
     "alert-rule": Page({"GET": MEMBERS}),
     "alert-rule-edit": Page({"POST": OWNERS}),
     "alert-rule-act": Page({"POST": OWNERS}, data={"action": "mute"}),
-    "session_settings": Page({"GET": MEMBERS, "POST": OWNERS}),
-    "project-api-keys": Page(
+    "session-settings": Page({"GET": MEMBERS, "POST": OWNERS}),
+    "api-keys": Page(
         {"GET": MEMBERS, "POST": OWNERS}, data={"name": "matrix", "scopes": ["errors:read"]}
     ),
-    "project-api-key-revoke": Page({"POST": OWNERS}),
+    "api-key-revoke": Page({"POST": OWNERS}),
     # The API (docs/api.md).
     "api:session_errors_latest": Api("errors:read"),
     "api:sessions_list": Api("errors:read"),

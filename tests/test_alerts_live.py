@@ -14,7 +14,7 @@ import orjson
 import pytest
 from aiosmtpd.controller import Controller
 
-from devstack.processes import beat_command, free_port, start, stop, worker_command
+from devstack.processes import free_port
 from errorsink.alerts.models import DELIVERED, AlertDelivery, AlertFiring
 from errorsink.alerts.rules import RuleIn, rule_create
 from errorsink.ingest.queue import queue_name, redis_client
@@ -77,17 +77,14 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture
-def stack(service_env, mailbox, tmp_path) -> Iterator[None]:
+def stack(private_stack, mailbox, tmp_path) -> Iterator[None]:
     """A worker (ingest, evaluation, delivery) and beat, sending email to the loopback server."""
-    env = {**service_env, "EMAIL_URL": f"smtp://127.0.0.1:{mailbox[1]}",
-           "ERRORSINK_PUBLIC_URL": "http://errorsink.example", "ERRORSINK_STATE_DIR":
-           str(tmp_path / "state")}  # fmt: skip
-    worker = start(worker_command(concurrency=4, hostname=f"alerts-{time.monotonic_ns()}@%h"),
-                   env, tmp_path / "worker.log", ready="ready.")  # fmt: skip
-    beat = start(beat_command(), env, tmp_path / "beat.log", ready="beat: Starting...")
+    settings = {"EMAIL_URL": f"smtp://127.0.0.1:{mailbox[1]}",
+                "ERRORSINK_PUBLIC_URL": "http://errorsink.example",
+                "ERRORSINK_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
+    private_stack.worker(name="alerts", concurrency=4, **settings)
+    private_stack.beat(ready="beat: Starting...", **settings)
     yield
-    stop(beat)
-    stop(worker)
 
 
 def _rule(project, condition: dict, channels: list[dict], name: str):

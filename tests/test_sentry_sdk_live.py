@@ -223,4 +223,4 @@ def test_hostile_envelopes_get_their_answers_and_the_worker_keeps_storing(
     # one before the wrong length); the worker never stopped.
     expected_ids = [ids[n] for n in (*range(1, 5001), 5001, 5003)]
     stored = _stored(project, expected_ids, timeout=60)
-    assert len(stored) == 5002 and celery_worker.proc.poll() is None
+    assert len(stored) == 5002 and celery_worker.poll() is None

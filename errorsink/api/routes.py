@@ -26,7 +26,8 @@ from errorsink.api.schemas import (
     settings_out,
 )
 from errorsink.catalog import all_codes
-from errorsink.ingest.formats import MAX_ITEM_BYTES, BadItem, derive_event_id, normalise
+from errorsink.ingest.accept import queue_item
+from errorsink.ingest.formats import BadItem
 from errorsink.ingest.queue import enqueue
 from errorsink.issues.selectors import errors_page
 from errorsink.projects.session_settings import (
@@ -161,34 +162,16 @@ def events_post(request: HttpRequest, project_id: str):
     encoded, event_ids, problems = [], [], {}
     for index, item in enumerate(items):
         try:
-            event_id, payload = _event_item(item, project_id)
+            accepted = queue_item(item, project_id)
         except BadItem as exc:
             problems[label(index)] = exc.reason
             continue
-        event_ids.append(event_id)
-        encoded.append(payload)
+        event_ids.append(accepted.event_id)
+        encoded.append(accepted.payload)
     if problems:
         raise ApiError(422, f"{len(problems)} of {len(items)} items are invalid", details=problems)
     enqueue(encoded)
     return Status(202, {"accepted": len(encoded), "event_ids": event_ids})
-
-
-def _event_item(item: object, project_id: str) -> tuple[str, bytes]:
-    """The queue item as the worker will read it, validated now so a bad one is refused here."""
-    if not isinstance(item, dict):
-        raise BadItem("item must be a JSON object")
-    obj = {**item, "project_id": project_id}
-    if obj.get("event_id") is None:
-        # Derived from the content, so posting the same item twice stores it once.
-        obj["event_id"] = derive_event_id(obj)
-    normalised = normalise(obj)
-    try:
-        payload = orjson.dumps(obj)
-    except orjson.JSONEncodeError as exc:  # e.g. nested deeper than can be serialised
-        raise BadItem(f"item cannot be stored: {exc}") from None
-    if len(payload) > MAX_ITEM_BYTES:
-        raise BadItem(f"item is {len(payload)} bytes as JSON, over the limit of {MAX_ITEM_BYTES}")
-    return normalised.event_id, payload
 
 
 @router.get(

@@ -23,7 +23,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from errorsink.api.ratelimit import ratelimit_hit
-from errorsink.ingest.formats import BadItem, normalise
+from errorsink.ingest.accept import queue_item
+from errorsink.ingest.formats import BadItem
 from errorsink.ingest.formats.shared import MAX_ITEM_BYTES
 from errorsink.ingest.queue import enqueue
 from errorsink.sentry.keys import SentryKey
@@ -226,20 +227,19 @@ def _enqueue(events: list[dict], project_id: str) -> tuple[int, str | None, list
     many were queued, the first one's id, and the reasons of those refused."""
     queued, first_id, refused = [], None, []
     for event in events:
-        item = _queue_item(event, project_id)
         try:
-            normalise(item)
+            accepted = queue_item(_sentry_item(event), project_id)
         except BadItem as exc:
             log.info("sentry event refused: %s", exc.reason)
             refused.append(f"an event is not usable: {exc.reason}")
             continue
-        queued.append(orjson.dumps(item))
-        first_id = first_id or item["event_id"]
+        queued.append(accepted.payload)
+        first_id = first_id or accepted.event_id
     enqueue(queued)
     return len(queued), first_id, refused
 
 
-def _queue_item(event: dict, project_id: str) -> dict:
+def _sentry_item(event: dict) -> dict:
     slim = {key: value for key, value in event.items() if key not in DROPPED_FIELDS}
     for exception in (slim.get("exception") or {}).get("values") or []:
         frames = ((exception or {}).get("stacktrace") or {}).get("frames") or []
@@ -248,8 +248,8 @@ def _queue_item(event: dict, project_id: str) -> dict:
                 for field in FRAME_FIELDS_DROPPED:
                     frame.pop(field, None)
     event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
-    item = {"type": "sdk_event", "sdk": "sentry", "name": "event", "project_id": project_id,
-            "event_id": event_id, "event": slim}  # fmt: skip
+    item = {"type": "sdk_event", "sdk": "sentry", "name": "event", "event_id": event_id,
+            "event": slim}  # fmt: skip
     if len(orjson.dumps(item)) > MAX_ITEM_BYTES:
         # Still too large: keep the innermost frames, which say where it failed.
         for exception in (slim.get("exception") or {}).get("values") or []:

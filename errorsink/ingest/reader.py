@@ -1,7 +1,7 @@
 """The queue reader threads: each takes a batch off the queue, turns it into rows, stores
 them, dead-letters what was refused, notifies the dashboards, and only then acknowledges it.
 
-They run inside the Celery worker (see errorsink/celery.py), not as one task per event. While
+They run inside the Celery worker (config/celery.py starts them), not as one task per event. While
 Redis or PostgreSQL is down a thread holds its batch and retries with back-off; the queue module
 tells why a batch survives the worker's death.
 """

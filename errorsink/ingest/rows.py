@@ -1,5 +1,5 @@
 """The stored event as ingest writes it: one row type, and the column list that the COPY, the
-staging table and its INSERT are written from (tests/errorsink/test_ingest_rows.py holds it to
+staging table and its INSERT are written from (tests/errorsink/ingest/test_rows.py holds it to
 the event model).
 """
 

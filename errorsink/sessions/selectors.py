@@ -2,8 +2,8 @@
 
 Every list is bounded: the latest errors by LATEST_ERRORS, a session by SESSION_EVENTS_MAX (and
 the result says when it was cut), rows by id by the ids asked for. Each read is served by the
-index made for it in errorsink/sessions/models.py (tests/errorsink/test_indexes.py checks the
-plans); the projects list's 24-hour activity comes from the quality rollups.
+index made for it in errorsink/sessions/models.py (tests/errorsink/sessions/test_indexes.py
+checks the plans); the projects list's 24-hour activity comes from the quality rollups.
 """
 
 from __future__ import annotations

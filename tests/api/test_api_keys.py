@@ -75,7 +75,7 @@ def _client(user) -> Client:
 
 
 def _url(project) -> str:
-    return reverse("project-api-keys", args=[project.id])
+    return reverse("api-keys", args=[project.id])
 
 
 def test_it_shows_the_keys_to_the_owner_with_the_create_form(alice, project):
@@ -115,7 +115,7 @@ def test_it_explains_a_key_without_scopes(alice, project):
 
 def test_it_lets_the_owner_revoke_a_key(alice, project):
     key, plaintext = api_key_create(project=project, scopes="errors:read")
-    url = reverse("project-api-key-revoke", args=[project.id, key.pk])
+    url = reverse("api-key-revoke", args=[project.id, key.pk])
     response = _client(alice).post(url)
     assert response.status_code == 302
     assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
@@ -136,7 +136,7 @@ def test_it_refuses_members_creating_or_revoking(bob, project):
     key, _ = api_key_create(project=project, scopes="errors:read")
     client = _client(bob)
     assert client.post(_url(project), {"scopes": ["errors:read"]}).status_code == 403
-    revoke = reverse("project-api-key-revoke", args=[project.id, key.pk])
+    revoke = reverse("api-key-revoke", args=[project.id, key.pk])
     assert client.post(revoke).status_code == 403
     assert ApiKey.objects.count() == 1 and ApiKey.objects.get().revoked_at is None
 
@@ -146,14 +146,14 @@ def test_it_hides_the_page_from_outsiders(charlie, project):
     client = _client(charlie)
     assert client.get(_url(project)).status_code == 404
     assert client.post(_url(project), {"scopes": ["errors:read"]}).status_code == 404
-    revoke = reverse("project-api-key-revoke", args=[project.id, key.pk])
+    revoke = reverse("api-key-revoke", args=[project.id, key.pk])
     assert client.post(revoke).status_code == 404
     assert ApiKey.objects.get().revoked_at is None
 
 
 def test_it_refuses_revoking_another_projects_key_through_your_own(alice, project, other_project):
     key, _ = api_key_create(project=other_project, scopes="errors:read")
-    url = reverse("project-api-key-revoke", args=[project.id, key.pk])
+    url = reverse("api-key-revoke", args=[project.id, key.pk])
     assert _client(alice).post(url).status_code == 404
     assert ApiKey.objects.get(pk=key.pk).revoked_at is None
 

@@ -16,7 +16,7 @@ from django.test import Client
 from errorsink.ingest.formats import normalise_item
 from errorsink.ingest.queue import queue_name, redis_client
 from errorsink.sentry.keys import sentry_key_for, sentry_key_rotate
-from tests.errorsink.test_sentry_format import EXCEPTION_EVENT
+from tests.errorsink.sentry.test_format import EXCEPTION_EVENT
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,8 @@ CPU figure is taken from PostgreSQL's processes as well as the worker's."""
 
 import pytest
 
-from bench.ingest import _postgres_cpu_seconds, compared
+from bench.cpu import program_cpu_seconds
+from bench.ingest import compared
 
 
 def _measured(events_per_second: int, cpu_seconds: float, copy_rows_per_second: int) -> dict:
@@ -33,10 +34,10 @@ def test_each_figure_is_the_median_of_the_rounds_ratios():
 def test_postgres_cpu_is_read_from_the_running_server(django_db_blocker):
     from django.db import connection
 
-    before = _postgres_cpu_seconds()
+    before = program_cpu_seconds("postgres")
     if not before:
         pytest.skip("PostgreSQL runs on another machine (DATABASE_URL)")
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         # Enough work for the server to use a few clock ticks of CPU.
         cursor.execute("SELECT count(*) FROM generate_series(1, 3000000)")
-    assert _postgres_cpu_seconds() > before
+    assert program_cpu_seconds("postgres") > before

@@ -3,14 +3,14 @@ when a table that references them is left out: a new foreign key must not break 
 
 import pytest
 
-from bench.ingest import _tables_empty
+from bench.common import tables_empty
 from errorsink.sessions.models import Event
 from tests.ingest_helpers import error_item, items_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_ingest_benchmark_can_empty_its_tables(project):
+def test_the_benchmarks_can_empty_their_tables(project):
     items_store([error_item(project.id)])
-    _tables_empty()
+    tables_empty()
     assert not Event.objects.exists()

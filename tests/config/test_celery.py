@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.processes import beat_command, start, stop
-
 
 @pytest.mark.django_db
-def test_it_starts_beat_and_creates_the_state_folder_it_needs(service_env, tmp_path):
+def test_it_starts_beat_and_creates_the_state_folder_it_needs(private_stack, tmp_path):
     state = tmp_path / "fresh" / "state"
-    env = {**service_env, "ERRORSINK_STATE_DIR": str(state)}
-    log = tmp_path / "beat.log"
-    beat = start(beat_command(), env, log, ready="beat: Starting...")
+    beat = private_stack.beat(ready="beat: Starting...", ERRORSINK_STATE_DIR=str(state))
     try:
-        assert list(state.glob("celerybeat-schedule*")), log.read_text()
+        assert list(state.glob("celerybeat-schedule*")), private_stack.log_text(beat)
     finally:
-        stop(beat)
-    assert "Traceback" not in log.read_text(), log.read_text()
+        private_stack.stop(beat)
+    assert "Traceback" not in private_stack.log_text(beat), private_stack.log_text(beat)

@@ -77,7 +77,7 @@ def test_it_runs_the_pure_ingest_tests_with_no_server_reachable(tmp_path):
     env = _environment(state, DATABASE_URL="postgresql://x@127.0.0.1:1/x")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--no-services", "-q",
-         "tests/errorsink/test_ingest_formats.py"],
+         "tests/errorsink/ingest/test_formats.py"],
         cwd=CHECKOUT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -89,13 +89,13 @@ def test_it_runs_the_pure_ingest_tests_with_no_server_reachable(tmp_path):
 def test_it_keeps_only_pure_tests_under_no_services(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--no-services", "--collect-only", "-q",
-         "tests/errorsink/test_ingest_formats.py", "tests/dashboard/test_views.py"],
+         "tests/errorsink/ingest/test_formats.py", "tests/dashboard/test_views.py"],
         cwd=CHECKOUT, env=_environment(tmp_path / "state"), capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     collected = [line for line in result.stdout.splitlines() if "::" in line]
-    assert collected and all("test_ingest_formats.py" in line for line in collected)
+    assert collected and all("ingest/test_formats.py" in line for line in collected)
     assert "deselected" in result.stdout
 
 

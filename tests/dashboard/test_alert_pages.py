@@ -34,7 +34,7 @@ def rule(project) -> AlertRule:
 
 def _urls(project, rule) -> dict[str, str]:
     return {
-        "list": reverse("alerts", args=[project.id]),
+        "list": reverse("alert-rules", args=[project.id]),
         "new": reverse("alert-rule-new", args=[project.id]),
         "rule": reverse("alert-rule", args=[project.id, rule.id]),
         "edit": reverse("alert-rule-edit", args=[project.id, rule.id]),

@@ -17,7 +17,6 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from devstack.processes import free_port, start, stop, web_command
 from errorsink.ingest.queue import enqueue
 from errorsink.quality.rollups import rollups_update
 from errorsink.sessions.models import Event
@@ -352,13 +351,10 @@ def _wait_stored(project, *, count: int, seconds: float = 10) -> None:
         time.sleep(0.05)
 
 
-def test_it_resyncs_after_the_server_comes_back(
-    browser, page, service_env, tmp_path, alice, project
-):
+def test_it_resyncs_after_the_server_comes_back(browser, page, private_stack, alice, project):
     """Daphne goes away; an error stored meanwhile shows up once the page has reconnected."""
-    port = free_port()
-    command = web_command(port=port, bind="127.0.0.1")
-    daphne = start(command, service_env, tmp_path / "daphne-1.log", ready=port)
+    daphne = private_stack.web()
+    port = daphne.port
     try:
         base = f"http://127.0.0.1:{port}"
         before = event_create(project, message="before the restart")
@@ -367,10 +363,10 @@ def test_it_resyncs_after_the_server_comes_back(
         rows = page.locator("#error-rows tr.error-row")
         expect(rows).to_have_count(1)
 
-        stop(daphne)
+        private_stack.stop(daphne.proc)
         expect(page.locator("#live-status")).to_have_attribute("data-state", "closed")
         missed = event_create(project, message="stored while the server was down")
-        daphne = start(command, service_env, tmp_path / "daphne-2.log", ready=port)
+        daphne = private_stack.web(port=port)
 
         expect(page.locator("#live-status")).to_have_attribute("data-state", "open", timeout=20000)
         expect(rows).to_have_count(2)
@@ -378,4 +374,4 @@ def test_it_resyncs_after_the_server_comes_back(
         expect(rows.last).to_have_id(f"event-{before.pk}")
         _assert_clean(page)
     finally:
-        stop(daphne)
+        private_stack.stop()

@@ -1,5 +1,5 @@
 """Dead letters for a project's owners: grouped by reason, escaped, requeued or discarded, and
-never another project's. Against the real Redis, and the real consumer for a requeue."""
+never another project's. Against the real Redis, and the real reader for a requeue."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ def _page(project) -> str:
 
 
 def _demo_url(project) -> str:
-    return reverse("project-demo", args=[project.id])
+    return reverse("demo-load", args=[project.id])
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def test_it_hides_an_issue_from_everyone_else(client, charlie, issue, project):
     assert client.get(_url(issue)).status_code == 302  # to sign-in
     client.force_login(charlie)
     assert client.get(_url(issue)).status_code == 404
-    status_url = reverse("issue-status", args=[project.id, issue.id])
+    status_url = reverse("issue-status-change", args=[project.id, issue.id])
     assert client.post(status_url, {"status": "resolved"}).status_code == 404
     assert Issue.objects.get(id=issue.id).status == "unresolved"
     # Another project's issue through this project's URL is no issue either.
@@ -79,7 +79,7 @@ def test_it_pages_its_events_and_refuses_a_bad_cursor(client, alice, issue):
 
 def test_members_resolve_ignore_and_reopen(client, bob, issue, project):
     client.force_login(bob)
-    status_url = reverse("issue-status", args=[project.id, issue.id])
+    status_url = reverse("issue-status-change", args=[project.id, issue.id])
     response = client.post(status_url, {"status": "resolved"})
     assert response.status_code == 302 and response.url == _url(issue)
     assert Issue.objects.get(id=issue.id).status == "resolved"

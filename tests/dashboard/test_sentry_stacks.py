@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from errorsink.issues.models import Issue
-from tests.errorsink.test_sentry_format import EXCEPTION_EVENT
+from tests.errorsink.sentry.test_format import EXCEPTION_EVENT
 from tests.ingest_helpers import error_item, items_store
 
 pytestmark = pytest.mark.django_db

@@ -29,7 +29,7 @@ def sessions(project):
 
 
 def _url(project, **params) -> str:
-    url = reverse("sessions", args=[project.id])
+    url = reverse("session-list", args=[project.id])
     return url + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
 
 

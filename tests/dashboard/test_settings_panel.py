@@ -18,7 +18,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def _url(project) -> str:
-    return reverse("session_settings", args=[project.id])
+    return reverse("session-settings", args=[project.id])
 
 
 def _stored(project) -> tuple[str, int]:

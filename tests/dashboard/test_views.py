@@ -241,7 +241,7 @@ def test_it_loads_no_inline_script_or_style(client, alice, project, make_event):
 def test_it_finds_a_session_by_id(client, request, user, project, make_event):
     client.force_login(request.getfixturevalue(user))
     make_event(project, session_id="call/with slash")
-    url = reverse("sessions", args=[project.id]) + "?session_id=call/with%20slash"
+    url = reverse("session-list", args=[project.id]) + "?session_id=call/with%20slash"
     response = client.get(url)
     assert response.status_code == 302
     assert response.url == _timeline_url(project, "call/with slash")
@@ -250,17 +250,17 @@ def test_it_finds_a_session_by_id(client, request, user, project, make_event):
 
 def test_it_says_when_there_is_no_such_session(client, alice, project):
     client.force_login(alice)
-    url = reverse("sessions", args=[project.id]) + "?session_id=nope"
+    url = reverse("session-list", args=[project.id]) + "?session_id=nope"
     response = client.get(url, follow=True)
     # To the sessions that start with it, saying so.
-    assert response.redirect_chain[-1][0] == reverse("sessions", args=[project.id]) + "?q=nope"
+    assert response.redirect_chain[-1][0] == reverse("session-list", args=[project.id]) + "?q=nope"
     assert "No session &#x27;nope&#x27; in this project" in response.content.decode()
 
 
 def test_it_does_not_find_sessions_for_an_outsider(client, charlie, project, make_event):
     make_event(project, session_id="s1")
     client.force_login(charlie)
-    url = reverse("sessions", args=[project.id]) + "?session_id=s1"
+    url = reverse("session-list", args=[project.id]) + "?session_id=s1"
     assert client.get(url).status_code == 404
 
 

@@ -17,22 +17,20 @@ def clean_queue():
 
 
 @pytest.fixture
-def consumer(clean_queue):
+def reader(clean_queue):
     notifications: list[dict] = []
-    consumer = QueueReader(batch_size=500, notify=notifications.append)
-    consumer.notifications = notifications
-    return consumer
+    reader = QueueReader(batch_size=500, notify=notifications.append)
+    reader.notifications = notifications
+    return reader
 
 
-def drain(consumer: QueueReader) -> int:
-    """Run the consumer until the queue is empty; returns how many items it handled."""
+def drain(reader: QueueReader) -> int:
+    """Run the reader until the queue is empty; returns how many items it handled."""
     handled = 0
-    while consumer.queue.redis.llen(consumer.queue.name):
-        handled += consumer.run_once()
+    while reader.queue.redis.llen(reader.queue.name):
+        handled += reader.run_once()
     return handled
 
 
-def dead_letters(consumer: QueueReader) -> list[dict]:
-    return [
-        orjson.loads(entry) for entry in consumer.queue.redis.lrange(consumer.queue.dead, 0, -1)
-    ]
+def dead_letters(reader: QueueReader) -> list[dict]:
+    return [orjson.loads(entry) for entry in reader.queue.redis.lrange(reader.queue.dead, 0, -1)]

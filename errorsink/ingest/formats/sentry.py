@@ -101,8 +101,12 @@ class SentryEventBody(SdkEvent):
     platform: str | None = None
 
     def session(self) -> str | None:
-        tags = dict(pair for pair in self.tags if len(pair) == 2) if isinstance(self.tags, list) \
-            else (self.tags or {})  # fmt: skip
+        # Tags as an object or as [name, value] pairs; a pair of any other shape is no tag.
+        if isinstance(self.tags, list):
+            tags = {pair[0]: pair[1] for pair in self.tags
+                    if len(pair) == 2 and isinstance(pair[0], str)}  # fmt: skip
+        else:
+            tags = self.tags or {}
         for name in SESSION_TAGS:
             value = tags.get(name)
             if isinstance(value, str) and value.strip():

@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from errorsink.ingest.batch import Rejected, batch_rows
-from tests.errorsink.test_ingest_formats import PROJECT, TELNYX_HANGUP, session_error
-from tests.errorsink.test_ingest_pipeline import UNKNOWN_PROJECT
+from tests.errorsink.ingest.test_formats import PROJECT, TELNYX_HANGUP, session_error
+from tests.errorsink.ingest.test_pipeline import UNKNOWN_PROJECT
 
 pytestmark = pytest.mark.pure
 

@@ -12,7 +12,7 @@ from errorsink.alerts.models import AlertCount, AlertRule
 from errorsink.ingest.batch import batch_rows
 from errorsink.ingest.persist import EventRow, batch_persist, events_persist
 from errorsink.sessions.models import Event, Session
-from tests.errorsink.test_ingest_pipeline import UNKNOWN_PROJECT, seed_session_error
+from tests.errorsink.ingest.test_pipeline import UNKNOWN_PROJECT, seed_session_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

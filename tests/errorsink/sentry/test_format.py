@@ -87,3 +87,13 @@ def test_a_message_becomes_an_error_coded_by_its_level():
 def test_a_bad_timestamp_is_refused_with_its_reason():
     with pytest.raises(BadItem, match="timestamp"):
         normalise_item(_item({**EXCEPTION_EVENT, "timestamp": True}))
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [[["session_id", "call-9"], [["x"], "y"]], [["session_id", "call-9"], [1, 2], [None, "z"]]],
+)
+def test_tag_pairs_of_any_shape_are_read_without_failing(tags):
+    """Pairs whose name is not a string are no tags (a fuzzer found one made a 500)."""
+    event = normalise_item(_item({**EXCEPTION_EVENT, "tags": tags}))
+    assert event.session_id == "call-9"

@@ -10,7 +10,7 @@ from django.utils import timezone
 from errorsink.issues.backfill import issues_backfill
 from errorsink.issues.models import Issue
 from errorsink.sessions.models import Event
-from tests.errorsink.test_issues_ingest import _assert_counters_equal_recount
+from tests.errorsink.issues.test_ingest import _assert_counters_equal_recount
 from tests.ingest_helpers import error_item, items_store
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,30 +1,4 @@
-"""Demo data: a realistic day of voice sessions, pushed through the real ingest queue.
-
-``demo_items`` builds the queue items that runner pods and the Telnyx WebRTC SDK in browsers
-would have pushed for ``sessions`` sessions over the last ``hours``: pure, no database or Redis.
-``demo_push`` reads the project's crash message and idle timeout, builds the items and LPUSHes
-them onto the queue exactly as runner pods do; the ingest worker stores them like any others.
-``manage.py demo`` and the "Load demo data" button (through a Celery task) both call it.
-
-The day. Sessions start across the window, busier in the (UTC) afternoon, on four builds
-deployed one after another (``BUILDS``). The third, ``REGRESSION``, shipped a regression: about
-three times as many sessions with network-quality warnings, more ICE failures and dropped calls,
-and a crash in its booking code; the fourth fixes it. Sessions end every way a call ends:
-normally, busy, unanswered, rejected, misdialled, idle, the agent crashing (the runner plays the
-crash message and hangs up, so the call itself clears normally), WebRTC never connecting or the
-connection dropping (both purged), or never starting at all (provisioning, microphone).
-Network-quality warnings carry the metrics the runner measured (rtt_ms, jitter_ms,
-packet_loss_pct, mos); errors carry stacks and the customer context. Every format a voice
-session produces is used: ``session_error``, ``session_warning``, ``session_end`` and the
-Telnyx SDK's (2.27) ``telnyx.warning``, ``telnyx.error`` and hangup ``telnyx.notification``.
-
-Deterministic and idempotent per seed. Session ``n`` of seed ``s`` draws what happens from one
-random generator of its own and when from another, so it is the same session whatever the
-window, the number of sessions or the time of the run, and its items carry the event ids
-``demo-<s>-<n>-<k>``. The same seed, options and ``now`` give the same items; pushing the
-same seed again stores nothing new (the worker keeps the first copy of each event id), and
-another seed adds other sessions.
-"""
+"""The demo day's queue items, session by session (pure: no database or Redis)."""
 
 from __future__ import annotations
 
@@ -32,138 +6,31 @@ import math
 import random
 import uuid
 from bisect import bisect_left
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import orjson
-from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.db import transaction
-
 from errorsink.catalog import lookup
-from errorsink.ingest.queue import enqueue, heartbeat_key, redis_client
+from errorsink.demo.day import (
+    BUILDS,
+    CHILD_STACKS,
+    CONNECTED,
+    DEFAULT_HOURS,
+    DEFAULT_SEED,
+    DEFAULT_SESSIONS,
+    HANDLER_STACKS,
+    LOCALES,
+    NETWORK,
+    OUTCOMES,
+    REGRESSION_STACK,
+    SDK_ERRORS,
+    SDK_WARNINGS,
+    TIERS,
+    WARNING_MESSAGES,
+)
 from errorsink.projects.models import (
     DEFAULT_ERROR_MESSAGE,
     DEFAULT_IDLE_TIMEOUT_SECONDS,
-    Membership,
-    Project,
 )
-from errorsink.projects.services import project_add_member, project_create
-from errorsink.projects.session_settings import session_settings_get
-
-DEFAULT_HOURS = 24
-DEFAULT_SESSIONS = 300
-DEFAULT_SEED = 1
-MAX_HOURS = 720
-MAX_SESSIONS = 100_000
-PUSH_CHUNK = 1_000
-DEMO_PROJECT_NAME = "Demo project"
-
-
-@dataclass(frozen=True)
-class Build:
-    build_id: str
-    deployed_after: float  # the share of the window's sessions that ran on earlier builds
-    regression: bool = False
-
-
-BUILDS = (
-    Build("agent@1.41.0", 0.0),
-    Build("agent@1.41.1", 0.30),
-    Build("agent@1.42.0", 0.55, regression=True),
-    Build("agent@1.42.1", 0.80),
-)
-REGRESSION = next(build.build_id for build in BUILDS if build.regression)
-
-# How sessions end: (weight on a sound build, weight on the regression).
-OUTCOMES = {
-    "completed": (64, 36),
-    "busy": (7, 7),
-    "no_answer": (6, 6),
-    "rejected": (4, 4),
-    "misdialled": (2, 2),
-    "idle": (5, 5),
-    "crashed": (3, 22),
-    "never_connected": (3, 8),
-    "dropped": (2, 6),
-    "provisioning_failed": (3, 2),
-    "no_microphone": (2, 2),
-}
-# Calls that connected long enough for the network to be measured.
-CONNECTED = ("completed", "idle", "crashed", "dropped")
-# What the network does to a connected call, per 100 calls: (sound build, regression).
-NETWORK = {
-    "fine": (88, 51),
-    "trouble": (7, 42),  # high latency, jitter or loss, and a low MOS
-    "audio_stall": (3, 5),  # audio stops flowing one way
-    "host_only": (2, 2),  # only local ICE candidates
-}
-
-# Seed 004's warning messages, which runner pods repeat in their session_warning items.
-WARNING_MESSAGES = {
-    "HIGH_RTT": "High network latency detected",
-    "HIGH_JITTER": "High jitter detected",
-    "HIGH_PACKET_LOSS": "High packet loss detected",
-    "LOW_MOS": "Low call quality score",
-}
-SDK_WARNINGS = {
-    "LOW_BYTES_RECEIVED": (32001, "No audio data received"),
-    "LOW_BYTES_SENT": (32002, "No audio data being sent"),
-    "ICE_CONNECTIVITY_LOST": (33001, "Connection interrupted"),
-    "ICE_GATHERING_TIMEOUT": (33002, "ICE gathering timed out"),
-    "ICE_GATHERING_EMPTY": (33003, "No ICE candidates gathered"),
-    "PEER_CONNECTION_FAILED": (33004, "Connection failed"),
-    "ONLY_HOST_ICE_CANDIDATES": (33005, "Only local network candidates available"),
-    "TOKEN_EXPIRING_SOON": (34001, "Authentication token expiring soon"),
-}
-SDK_ERRORS = {
-    "MEDIA_MICROPHONE_PERMISSION_DENIED": (42001, "Microphone access denied"),
-    "MEDIA_DEVICE_NOT_FOUND": (42002, "No microphone found"),
-    "MEDIA_GET_USER_MEDIA_FAILED": (42003, "Failed to access microphone"),
-    "BYE_SEND_FAILED": (44003, "Failed to hang up cleanly"),
-    "WEBSOCKET_ERROR": (45002, "Connection to server lost"),
-    "NETWORK_OFFLINE": (48001, "Device is offline"),
-    "SESSION_NOT_REATTACHED": (48501, "Active call lost after reconnect"),
-}
-REGRESSION_STACK = (
-    "TypeError: Cannot read properties of undefined (reading 'slots')\n"
-    "    at resolveBooking (/bundle/booking.js:57:19)\n"
-    "    at onUserSpeechFinal (/bundle/agent.js:171:22)\n"
-    "    at Runner.dispatch (/runner/dispatch.js:88:12)"
-)
-HANDLER_STACKS = (
-    "TypeError: Cannot read properties of null (reading 'transcript')\n"
-    "    at onUserSpeechFinal (/bundle/agent.js:142:27)\n"
-    "    at Runner.dispatch (/runner/dispatch.js:88:12)",
-    "Error: LLM request failed: 429 Too Many Requests\n"
-    "    at complete (/bundle/llm.js:61:11)\n"
-    "    at async onUserSpeechFinal (/bundle/agent.js:150:20)",
-)
-CHILD_STACKS = (
-    "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory",
-    "Error: Cannot find module './prompts/en-GB.json'\n"
-    "    at loadBundle (/runner/bundle.js:44:9)\n"
-    "    at ChildProcess.start (/runner/child.js:23:5)",
-)
-TIERS = ("free", "pro", "pro", "enterprise")
-LOCALES = ("en-US", "en-US", "en-GB", "de-DE", "fr-FR", "es-ES")
-
-
-@dataclass(frozen=True)
-class DemoSummary:
-    project_id: str
-    seed: int
-    sessions: int
-    hours: int
-    items: int
-    item_types: dict[str, int]
-    builds: tuple[str, ...] = tuple(build.build_id for build in BUILDS)
-    regression: str = REGRESSION
-    already_stored: int = 0
-    workers_alive: int = 0
-
 
 # ---------------------------------------------------------------------------------------------
 # The items (pure)
@@ -609,84 +476,3 @@ class _Call:
             "packet_loss_pct": round(loss, 2),
             "mos": round(min(max(mos, 1.0), 4.5), 2),
         }
-
-
-# ---------------------------------------------------------------------------------------------
-# Pushing
-
-
-def demo_push(
-    *,
-    project: Project,
-    hours: int = DEFAULT_HOURS,
-    sessions: int = DEFAULT_SESSIONS,
-    seed: int = DEFAULT_SEED,
-    progress: Callable[[int, int], None] | None = None,
-) -> DemoSummary:
-    """Build the demo day for ``project`` with its own crash message and idle timeout and LPUSH
-    it onto the ingest queue in chunks; ``progress(pushed, total)`` after each chunk."""
-    settings = session_settings_get(project=project)
-    items = demo_items(
-        project_id=str(project.id),
-        hours=hours,
-        sessions=sessions,
-        seed=seed,
-        crash_message=settings.error_message,
-        idle_timeout_seconds=settings.idle_timeout_seconds,
-    )
-    already = project.events.filter(event_id__startswith=f"demo-{seed}-").count()
-    for offset in range(0, len(items), PUSH_CHUNK):
-        enqueue([orjson.dumps(item) for item in items[offset : offset + PUSH_CHUNK]])
-        if progress is not None:
-            progress(min(offset + PUSH_CHUNK, len(items)), len(items))
-    return DemoSummary(
-        project_id=str(project.id),
-        seed=seed,
-        sessions=sessions,
-        hours=hours,
-        items=len(items),
-        item_types=dict(Counter(_item_type(item) for item in items).most_common()),
-        already_stored=already,
-        workers_alive=_workers_alive(),
-    )
-
-
-def _item_type(item: dict) -> str:
-    return item["name"] if item["type"] == "sdk_event" else item["type"]
-
-
-def _workers_alive() -> int:
-    """Ingest workers whose heartbeat is current: without one, the items wait in the queue."""
-    return sum(1 for _ in redis_client().scan_iter(match=heartbeat_key("*"), count=100))
-
-
-class DemoProjectUnclear(Exception):
-    """No project was named and none can be chosen or created; the message says what to do."""
-
-
-@transaction.atomic
-def demo_project_pick(*, project_id: str | None = None) -> tuple[Project, bool]:
-    """The project ``manage.py demo`` fills, and whether it was created: the one named; else the
-    only project there is (the one ``make run`` creates); else the project named "Demo project",
-    created if need be with every active superuser as its owner."""
-    if project_id is not None:
-        try:
-            return Project.objects.get(id=project_id), False
-        except (Project.DoesNotExist, ValidationError, ValueError):
-            raise DemoProjectUnclear(f"no project with id {project_id!r}") from None
-    projects = list(Project.objects.order_by("created_at")[:2])
-    if len(projects) == 1:
-        return projects[0], False
-    existing = Project.objects.filter(name=DEMO_PROJECT_NAME).order_by("created_at").first()
-    if existing is not None:
-        return existing, False
-    owners = list(get_user_model().objects.filter(is_superuser=True, is_active=True).order_by("id"))
-    if not owners:
-        raise DemoProjectUnclear(
-            "pass --project ID, or create a superuser first (manage.py createsuperuser) "
-            f"to own a new {DEMO_PROJECT_NAME!r}"
-        )
-    project = project_create(name=DEMO_PROJECT_NAME, owner=owners[0])
-    for user in owners[1:]:
-        project_add_member(project=project, user=user, role=Membership.OWNER)
-    return project, True

@@ -30,9 +30,8 @@ from errorsink.quality.rollups import ADVISORY_LOCK_KEY, rollups_apply, rollups_
 from errorsink.quality.selectors import WINDOWS, project_quality
 from errorsink.sessions.models import Event, Session
 from errorsink.tasks import rollups_compute
-from tests.conftest import WorkerProcess
 from tests.errorsink.conftest import dead_letters, drain
-from tests.errorsink.quality_recount import assert_same_figures, recount
+from tests.errorsink.quality.recount import assert_same_figures, recount
 
 pytestmark = pytest.mark.django_db(transaction=True)
 _numbers = itertools.count(1)
@@ -267,7 +266,7 @@ def test_bad_metrics_are_left_out_and_never_fail_a_run(project):
 
 
 def test_a_warning_with_bad_metrics_is_stored_with_the_reason_and_left_out_of_averages(
-    project, consumer
+    project, reader
 ):
     """Through the real queue and worker: the batch is stored whole, nothing dead-lettered."""
     now = timezone.now()
@@ -280,8 +279,8 @@ def test_a_warning_with_bad_metrics_is_stored_with_the_reason_and_left_out_of_av
         {**warning, "session_id": "good", "metrics": {"mos": 4.0, "packet_loss_pct": 2}},
     ]  # fmt: skip
     enqueue([orjson.dumps(item) for item in items])
-    assert drain(consumer) == 3
-    assert dead_letters(consumer) == []
+    assert drain(reader) == 3
+    assert dead_letters(reader) == []
     stored = {event.session_id: event for event in Event.objects.all()}
     assert stored["bad"].details == {
         "metrics": {"rtt_ms": 120},
@@ -412,23 +411,22 @@ def _rolled_up_by_the_worker(stored: int) -> None:
 
 
 def test_after_the_worker_was_down_for_an_hour_of_events_the_figures_equal_one_run(
-    clean_queue, project, service_env, tmp_path
+    clean_queue, project, private_stack
 ):
     now = timezone.now()
     items = _over_the_last_hour(mixed_items(2000, str(project.id), sessions=200), now)
-    worker = WorkerProcess(service_env, tmp_path / "worker.log")
-    worker.start()
+    worker = private_stack.worker()
     try:
         enqueue(items[:500])
         _rolled_up_by_the_worker(500)
-        worker.stop()  # down while the rest of the hour's events are pushed
+        private_stack.stop(worker)  # down while the rest of the hour's events are pushed
         enqueue(items[500:])
         time.sleep(1)
         assert Event.objects.count() == 500
-        worker.start()
+        worker = private_stack.worker()
         _rolled_up_by_the_worker(len(items))
     finally:
-        worker.stop()
+        private_stack.stop(worker)
     caught_up = {window: project_quality(project_id=project.id, window=window, now=now)
                  for window in WINDOWS}  # fmt: skip
     assert caught_up["1h"]["sessions"]["active"] == 200

@@ -27,18 +27,18 @@ def demo(*args: str) -> str:
     return out.getvalue()
 
 
-def test_it_pushes_a_day_that_the_worker_stores_and_the_figures_show(consumer, project, alice):
+def test_it_pushes_a_day_that_the_worker_stores_and_the_figures_show(reader, project, alice):
     session_settings_update(
         project=project, changes={"error_message": "One moment, please."}, user=alice
     )
     output = demo("--project", str(project.id), "--sessions", "200", "--seed", "3")
-    pushed = consumer.queue.redis.llen(queue_name())
+    pushed = reader.queue.redis.llen(queue_name())
     assert f"Pushed {pushed:,} items for 200 sessions over the last 24 hours" in output
     assert f"{REGRESSION} (the worse one)" in output
     assert f"/projects/{project.id}/" in output
 
-    assert drain(consumer) == pushed
-    assert dead_letters(consumer) == []
+    assert drain(reader) == pushed
+    assert dead_letters(reader) == []
     assert Event.objects.filter(project=project).count() == pushed
     assert Session.objects.filter(project=project).count() == 200
     crash = Event.objects.filter(code="AGENT_HANDLER_FAILED").first()
@@ -60,21 +60,21 @@ def test_it_pushes_a_day_that_the_worker_stores_and_the_figures_show(consumer, p
     assert builds[REGRESSION]["degraded_share"] > max(row["degraded_share"] for row in others)
 
 
-def test_it_stores_nothing_twice_for_the_same_seed_and_more_for_another(consumer, project):
+def test_it_stores_nothing_twice_for_the_same_seed_and_more_for_another(reader, project):
     demo("--project", str(project.id), "--sessions", "30")
-    drain(consumer)
+    drain(reader)
     stored = Event.objects.count()
 
     again = demo("--project", str(project.id), "--sessions", "30")
     assert f"{stored:,} events of seed 1 were stored before" in again
-    drain(consumer)
+    drain(reader)
     assert Event.objects.count() == stored
 
     demo("--project", str(project.id), "--sessions", "30", "--seed", "2")
-    drain(consumer)
+    drain(reader)
     assert Event.objects.count() > stored
     assert Session.objects.count() == 60
-    assert dead_letters(consumer) == []
+    assert dead_letters(reader) == []
 
 
 def test_its_link_is_the_dashboard_address_not_a_fixed_port(clean_queue, project, settings):

@@ -1,4 +1,4 @@
-"""The consumer against the real Redis and PostgreSQL: storage, idempotency, dead letters."""
+"""The queue reader against the real Redis and PostgreSQL: storage, idempotency, dead letters."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from errorsink.ingest.queue import enqueue, heartbeat_key, processing_prefix
 from errorsink.ingest.reader import QueueReader
 from errorsink.sessions.models import Event, Session
 from tests.errorsink.conftest import dead_letters, drain
-from tests.errorsink.test_ingest_formats import GECX_ERROR, TELNYX_HANGUP, TELNYX_WARNING
+from tests.errorsink.ingest.test_formats import GECX_ERROR, TELNYX_HANGUP, TELNYX_WARNING
 
 pytestmark = pytest.mark.django_db(transaction=True)
 UNKNOWN_PROJECT = "00000000-0000-4000-8000-000000000000"
@@ -34,10 +34,10 @@ def seed_session_error(project_id) -> dict:
     }
 
 
-def test_it_stores_the_seed_session_error_as_sent(consumer, project):
+def test_it_stores_the_seed_session_error_as_sent(reader, project):
     enqueue([json.dumps(seed_session_error(project.id))])
 
-    assert drain(consumer) == 1
+    assert drain(reader) == 1
 
     event = Event.objects.get()
     assert (event.kind, event.code, event.source) == ("error", "AGENT_CHILD_CRASHED", "agent")
@@ -90,30 +90,28 @@ ITEMS = [
 
 
 @pytest.mark.parametrize(("item", "expected"), ITEMS, ids=lambda v: str(v)[:40])
-def test_it_stores_each_type_with_kind_code_source_and_recoverable(
-    consumer, project, item, expected
-):
+def test_it_stores_each_type_with_kind_code_source_and_recoverable(reader, project, item, expected):
     enqueue([json.dumps({**item, "project_id": str(project.id)})])
-    drain(consumer)
+    drain(reader)
     event = Event.objects.get()
     assert expected[:3] == (event.kind, event.code, event.source)
     if expected[3] is not None:
         assert event.recoverable is expected[3]
 
 
-def test_it_stores_a_pushed_twice_item_once_with_or_without_event_id(consumer, project):
+def test_it_stores_a_pushed_twice_item_once_with_or_without_event_id(reader, project):
     with_id = {**seed_session_error(project.id), "event_id": "evt-1"}
     without_id = {**seed_session_error(project.id), "message": "no id"}
     enqueue([json.dumps(with_id), json.dumps(without_id)])
-    drain(consumer)
+    drain(reader)
     enqueue([json.dumps(with_id), json.dumps(without_id)])  # re-delivered later
-    drain(consumer)
+    drain(reader)
 
     assert Event.objects.count() == 2
     assert Session.objects.get().error_count == 2  # duplicates never inflate the counts
 
 
-def test_it_dead_letters_bad_items_and_stores_the_good_ones_around_them(consumer, project):
+def test_it_dead_letters_bad_items_and_stores_the_good_ones_around_them(reader, project):
     good = [json.dumps({**seed_session_error(project.id), "event_id": f"g{n}"}) for n in range(3)]
     bad = [
         b"{not json",
@@ -131,10 +129,10 @@ def test_it_dead_letters_bad_items_and_stores_the_good_ones_around_them(consumer
     ]  # fmt: skip
     enqueue([good[0], *bad[:6], good[1], *bad[6:], good[2]])
 
-    drain(consumer)
+    drain(reader)
 
     assert sorted(Event.objects.values_list("event_id", flat=True)) == ["g0", "g1", "g2"]
-    dead = dead_letters(consumer)
+    dead = dead_letters(reader)
     assert len(dead) == len(bad)
     assert all(entry["reason"] and entry["at"] and "item" in entry for entry in dead)
     reasons = " | ".join(entry["reason"] for entry in dead)
@@ -142,28 +140,28 @@ def test_it_dead_letters_bad_items_and_stores_the_good_ones_around_them(consumer
     assert "{not json" in [entry["item"] for entry in dead]
 
 
-def test_it_notifies_once_per_project_per_batch_with_ids_and_kinds(consumer, project):
+def test_it_notifies_once_per_project_per_batch_with_ids_and_kinds(reader, project):
     warning = {"type": "session_warning", "project_id": str(project.id), "session_id": "s",
                "code": "HIGH_JITTER"}  # fmt: skip
     enqueue([json.dumps(seed_session_error(project.id)), json.dumps(warning)])
-    drain(consumer)
+    drain(reader)
 
-    assert len(consumer.notifications) == 1
-    stored = consumer.notifications[0][project.id]
+    assert len(reader.notifications) == 1
+    stored = reader.notifications[0][project.id]
     ids = dict(Event.objects.values_list("id", "kind"))
     assert sorted(stored) == sorted(ids.items())
 
 
-def test_it_requeues_the_processing_list_of_a_dead_worker(consumer, project):
+def test_it_requeues_the_processing_list_of_a_dead_worker(reader, project):
     items = [json.dumps({**seed_session_error(project.id), "event_id": f"e{n}"}) for n in range(3)]
-    redis = consumer.queue.redis
+    redis = reader.queue.redis
     dead_list = processing_prefix() + "gone-worker"
     redis.rpush(dead_list, *items)  # what a worker killed mid-batch leaves behind
     redis.set(heartbeat_key("alive-worker"), "1")
     redis.rpush(processing_prefix() + "alive-worker", items[0])
 
-    assert consumer.queue.reclaim_dead_workers() == 3
-    drain(consumer)
+    assert reader.queue.reclaim_dead_workers() == 3
+    drain(reader)
 
     assert Event.objects.count() == 3
     assert redis.exists(dead_list) == 0
@@ -177,19 +175,19 @@ def _nested(depth: int) -> dict:
     return value
 
 
-def test_it_dead_letters_an_item_too_deep_to_store_and_keeps_going(consumer, project):
+def test_it_dead_letters_an_item_too_deep_to_store_and_keeps_going(reader, project):
     deep = {**seed_session_error(project.id), "event_id": "deep", "customer_context": _nested(300)}
     good = {**seed_session_error(project.id), "event_id": "good"}
     enqueue([json.dumps(deep), json.dumps(good)])
 
-    drain(consumer)
+    drain(reader)
 
     assert list(Event.objects.values_list("event_id", flat=True)) == ["good"]
-    [entry] = dead_letters(consumer)
+    [entry] = dead_letters(reader)
     assert entry["reason"].startswith("cannot be stored")
 
 
-def test_it_stores_item_by_item_after_an_unexpected_failure(consumer, project, monkeypatch):
+def test_it_stores_item_by_item_after_an_unexpected_failure(reader, project, monkeypatch):
     real_persist = persist_module.events_persist
 
     def poisoned(rows):
@@ -201,18 +199,18 @@ def test_it_stores_item_by_item_after_an_unexpected_failure(consumer, project, m
     ids = ["a", "poison", "b"]
     enqueue([json.dumps({**seed_session_error(project.id), "event_id": i}) for i in ids])
 
-    drain(consumer)
+    drain(reader)
 
     assert sorted(Event.objects.values_list("event_id", flat=True)) == ["a", "b"]
-    [entry] = dead_letters(consumer)
+    [entry] = dead_letters(reader)
     assert entry["reason"] == "could not be stored: RuntimeError: boom"
-    assert consumer.queue.redis.llen(consumer.queue.processing) == 0
+    assert reader.queue.redis.llen(reader.queue.processing) == 0
 
 
-def test_it_requeues_a_dead_workers_items_in_their_original_order(consumer, project):
+def test_it_requeues_a_dead_workers_items_in_their_original_order(reader, project):
     items = [json.dumps({**seed_session_error(project.id), "event_id": f"o{n}"}) for n in range(3)]
-    consumer.queue.redis.rpush(processing_prefix() + "gone", *items)  # oldest first, as taken
-    consumer.queue.reclaim_dead_workers()
+    reader.queue.redis.rpush(processing_prefix() + "gone", *items)  # oldest first, as taken
+    reader.queue.reclaim_dead_workers()
     one_at_a_time = QueueReader(batch_size=1)
 
     drain(one_at_a_time)

@@ -1,4 +1,4 @@
-"""The consumer inside a real Celery worker process: crash safety and outages."""
+"""The queue readers inside a real Celery worker process: crash safety and outages."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from errorsink.ingest import reader as reader_module
 from errorsink.ingest.queue import enqueue, processing_prefix, redis_client
 from errorsink.ingest.reader import QueueReader
 from errorsink.sessions.models import Event
-from tests.conftest import WorkerProcess
 from tests.proxy import CuttableProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,30 +33,28 @@ def wait_until(condition, timeout: float, what: str) -> None:
 
 @pytest.mark.slow
 def test_it_stores_exactly_every_item_when_the_worker_is_killed_mid_run(
-    clean_queue, project, service_env, tmp_path
+    clean_queue, project, private_stack
 ):
     items = mixed_items(50_000, str(project.id))
-    worker = WorkerProcess(service_env, tmp_path / "first.log")
-    worker.start()
+    worker = private_stack.worker(name="first")
     for offset in range(0, len(items), 1000):
         enqueue(items[offset : offset + 1000])
     wait_until(lambda: Event.objects.count() > 5_000, 120, "the first batches")
 
-    worker.kill()  # SIGKILL: no shutdown code runs
+    private_stack.kill(worker)  # SIGKILL: no shutdown code runs
     orphaned = sum(
         clean_queue.llen(key) for key in clean_queue.scan_iter(processing_prefix() + "*")
     )
     stored_at_kill = Event.objects.count()
     assert stored_at_kill < 50_000, "the run finished before the kill; nothing was tested"
 
-    restarted = WorkerProcess(service_env, tmp_path / "second.log")
-    restarted.start()
+    restarted = private_stack.worker(name="second")
     try:
         wait_until(lambda: Event.objects.count() >= 50_000, 180, "all 50,000 events")
         wait_until(lambda: not list(clean_queue.scan_iter(processing_prefix() + "*")), 60,
                    "the processing lists to empty")  # fmt: skip
     finally:
-        restarted.stop()
+        private_stack.stop(restarted)
 
     assert Event.objects.count() == 50_000
     assert Event.objects.values("event_id").distinct().count() == 50_000
@@ -71,13 +68,12 @@ def _with_port(url: str, port: int) -> str:
 
 @pytest.mark.slow
 def test_it_holds_items_while_postgres_is_down_and_logs_the_outage_once(
-    clean_queue, project, service_env, tmp_path
+    clean_queue, project, service_env, private_stack
 ):
     proxy = CuttableProxy(urlsplit(service_env["DATABASE_URL"]).port)
     proxy.restore()
     env = {**service_env, "DATABASE_URL": _with_port(service_env["DATABASE_URL"], proxy.port)}
-    worker = WorkerProcess(env, tmp_path / "worker.log")
-    worker.start()
+    worker = private_stack.worker(DATABASE_URL=env["DATABASE_URL"])
     try:
         proxy.cut()
         items = [json.dumps({"type": "agent_error", "message": f"m{n}", "session_id": "s",
@@ -90,9 +86,9 @@ def test_it_holds_items_while_postgres_is_down_and_logs_the_outage_once(
         proxy.restore()
         wait_until(lambda: Event.objects.count() == 200, 60, "the held items")
     finally:
-        worker.stop()
+        private_stack.stop(worker)
         proxy.cut()
-    log = (tmp_path / "worker.log").read_text()
+    log = private_stack.log_text(worker)
     assert log.count("PostgreSQL unreachable") == 1
     assert "PostgreSQL reachable again" in log
 
@@ -103,19 +99,19 @@ def test_it_backs_off_while_redis_is_down_and_loses_nothing(
     kwargs = clean_queue.connection_pool.connection_kwargs
     proxy = CuttableProxy(kwargs["port"])
     proxy.restore()
-    # No client-side retries: the outage must reach the consumer's own back-off.
+    # No client-side retries: the outage must reach the reader's own back-off.
     proxied = redis.Redis(host="127.0.0.1", port=proxy.port, db=kwargs["db"], socket_timeout=2,
                           retry=Retry(NoBackoff(), 0))  # fmt: skip
     monkeypatch.setattr(reader_module, "redis_client", lambda: proxied)
-    consumer = QueueReader(batch_size=50)
+    reader = QueueReader(batch_size=50)
     enqueue([json.dumps({"type": "agent_error", "message": f"m{n}", "session_id": "s",
                          "project_id": str(project.id)}) for n in range(120)])  # fmt: skip
-    assert consumer.run_once() == 50
+    assert reader.run_once() == 50
     proxy.cut()
     threading.Timer(2.0, proxy.restore).start()
 
-    while redis_client().llen(consumer.queue.name):  # blocks in back-off until Redis is back
-        consumer.run_once()
+    while redis_client().llen(reader.queue.name):  # blocks in back-off until Redis is back
+        reader.run_once()
 
     assert Event.objects.count() == 120
     messages = [record.getMessage() for record in caplog.records]
