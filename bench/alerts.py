@@ -78,6 +78,8 @@ def _fire(project_id: str, n: int, receiver: _Receiver) -> float:
 
 
 def main() -> dict:
+    # The receiver runs on loopback, which errorsink sends to only when allowed.
+    os.environ["ERRORSINK_WEBHOOK_ALLOW"] = "127.0.0.1"
     env = bench_env()
     prepare_database(env)
     from errorsink.alerts.models import AlertRule

@@ -304,6 +304,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "errorsink <alerts@loc
 # The dead-letter list is bounded: its newest entries, each item cut at a size (bytes).
 ERRORSINK_DEAD_LETTERS_MAX = int(os.environ.get("ERRORSINK_DEAD_LETTERS_MAX", "10000"))
 ERRORSINK_DEAD_ITEM_MAX_BYTES = int(os.environ.get("ERRORSINK_DEAD_ITEM_MAX_BYTES", "16384"))
+# Alert webhooks and Slack go only to public addresses; this lists internal receivers an
+# operator allows: comma-separated networks (10.1.0.0/16, 127.0.0.1) and host names.
+ERRORSINK_WEBHOOK_ALLOW = os.environ.get("ERRORSINK_WEBHOOK_ALLOW", "")
 ERRORSINK_INGEST_BATCH = int(os.environ.get("ERRORSINK_INGEST_BATCH", "4000"))
 # Seconds after a worker's last heartbeat before another requeues the items it held: long
 # enough that a worker busy with a large batch is never taken for dead (at least 3).

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
@@ -39,7 +40,8 @@ from errorsink.sessions.selectors import LATEST_ERRORS, EventMeta, events_by_ids
 
 def _still_allowed(user, project_id) -> bool:
     # The user as stored now, not as the socket's scope remembers them from connect.
-    fresh = type(user).objects.filter(pk=user.pk, is_active=True).first()
+    # By the model, not type(user): the scope holds Channels' lazy wrapper, not a User.
+    fresh = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
     return fresh is not None and project_for_user(user=fresh, project_id=project_id) is not None
 
 

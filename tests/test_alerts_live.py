@@ -61,7 +61,10 @@ class Mailbox:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(settings) -> Iterator[Receiver]:
+    """On loopback: errorsink sends to it only because the operator allows it (here and in the
+    worker the stack fixture starts)."""
+    settings.ERRORSINK_WEBHOOK_ALLOW = "127.0.0.1"
     receiver = Receiver()
     yield receiver
     receiver.server.shutdown()
@@ -81,7 +84,8 @@ def stack(private_stack, mailbox, tmp_path) -> Iterator[None]:
     """A worker (ingest, evaluation, delivery) and beat, sending email to the loopback server."""
     settings = {"EMAIL_URL": f"smtp://127.0.0.1:{mailbox[1]}",
                 "ERRORSINK_PUBLIC_URL": "http://errorsink.example",
-                "ERRORSINK_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
+                "ERRORSINK_STATE_DIR": str(tmp_path / "state"),
+                "ERRORSINK_WEBHOOK_ALLOW": "127.0.0.1"}  # fmt: skip
     private_stack.worker(name="alerts", concurrency=4, **settings)
     private_stack.beat(ready="beat: Starting...", **settings)
     yield

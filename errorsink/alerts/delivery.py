@@ -18,10 +18,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from errorsink.alerts.models import DELIVERED, FAILED, RETRYING, AlertDelivery
+from errorsink.alerts.outbound import AddressRefused, CheckedTransport, url_problem
 
 ATTEMPT_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 MAX_ATTEMPTS = 5
 ERROR_TEXT_MAX = 300
+# Of a receiver's answer, only this much is kept (and shown to owners alone): enough to read
+# an error message, too little to carry a page of whatever the receiver returns.
+BODY_EXCERPT_MAX = 100
 
 
 @dataclass
@@ -29,6 +33,7 @@ class Outcome:
     ok: bool
     status: int | None = None
     error: str = ""
+    final: bool = False  # no retry can help (an address errorsink refuses)
 
 
 def retry_delay(attempt: int) -> int:
@@ -52,8 +57,10 @@ def delivery_attempt(delivery_id: int) -> str:
         }]  # fmt: skip
         if outcome.ok:
             delivery.status, delivery.delivered_at = DELIVERED, timezone.now()
+        elif outcome.final or len(delivery.attempts) >= MAX_ATTEMPTS:
+            delivery.status = FAILED
         else:
-            delivery.status = RETRYING if len(delivery.attempts) < MAX_ATTEMPTS else FAILED
+            delivery.status = RETRYING
         delivery.save(update_fields=["attempts", "status", "delivered_at"])
     return delivery.status
 
@@ -67,9 +74,15 @@ def _send(channel: dict, body: dict) -> Outcome:
 
 
 def _post(url: str, payload: dict) -> Outcome:
+    problem = url_problem(url)  # a rule saved before the check, or an allowance since removed
+    if problem is not None:
+        return Outcome(False, error=f"not sent: the URL {problem}", final=True)
     try:
-        response = httpx.post(url, json=payload, timeout=ATTEMPT_TIMEOUT, follow_redirects=False,
-                              headers={"User-Agent": "errorsink-alerts"})  # fmt: skip
+        with httpx.Client(transport=CheckedTransport(), timeout=ATTEMPT_TIMEOUT,
+                          follow_redirects=False) as client:  # fmt: skip
+            response = client.post(url, json=payload, headers={"User-Agent": "errorsink-alerts"})
+    except AddressRefused as exc:
+        return Outcome(False, error=f"not sent: {exc}", final=True)
     except httpx.TimeoutException:
         return Outcome(False, error=f"no answer within {ATTEMPT_TIMEOUT.read:.0f} s")
     except httpx.HTTPError as exc:
@@ -78,7 +91,7 @@ def _post(url: str, payload: dict) -> Outcome:
         return Outcome(False, response.status_code, "redirect not followed: "
                        f"{response.headers.get('location', '')}")  # fmt: skip
     if not response.is_success:
-        return Outcome(False, response.status_code, response.text[:ERROR_TEXT_MAX])
+        return Outcome(False, response.status_code, response.text[:BODY_EXCERPT_MAX])
     return Outcome(True, response.status_code)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from errorsink.alerts.models import (
     COOLDOWN_DEFAULT_SECONDS,
@@ -19,6 +19,7 @@ from errorsink.alerts.models import (
     REGRESSION,
     AlertRule,
 )
+from errorsink.alerts.outbound import url_problem
 from errorsink.issues.models import Issue
 from errorsink.projects.models import Project
 
@@ -71,14 +72,26 @@ Condition = Annotated[
 ]
 
 
+def _public(url: AnyHttpUrl) -> AnyHttpUrl:
+    problem = url_problem(str(url))
+    if problem is not None:
+        raise ValueError(f"the URL {problem}")
+    return url
+
+
+# A URL errorsink may POST to: http(s), a public address (errorsink/alerts/outbound.py).
+PublicUrl = Annotated[AnyHttpUrl, AfterValidator(_public)]
+
+
 class WebhookChannel(_Strict):
     type: Literal["webhook"]
-    url: AnyHttpUrl = Field(description="http(s); receives the JSON body as a POST")
+    url: PublicUrl = Field(description="http(s) on a public address; receives the JSON body as "
+                           "a POST")  # fmt: skip
 
 
 class SlackChannel(_Strict):
     type: Literal["slack"]
-    url: AnyHttpUrl = Field(description="A Slack incoming-webhook URL")
+    url: PublicUrl = Field(description="A Slack incoming-webhook URL")
 
 
 class EmailChannel(_Strict):

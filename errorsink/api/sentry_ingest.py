@@ -25,18 +25,14 @@ from django.views.decorators.http import require_POST
 from errorsink.api.ratelimit import ratelimit_hit
 from errorsink.ingest.accept import queue_item
 from errorsink.ingest.formats import BadItem
-from errorsink.ingest.formats.shared import MAX_ITEM_BYTES
 from errorsink.ingest.queue import enqueue
+from errorsink.sentry.events import sentry_item
 from errorsink.sentry.keys import SentryKey
 
 log = logging.getLogger("errorsink.api")
 
 MAX_DECOMPRESSED_BYTES = 20 * 1024 * 1024
 EVENT_ITEM_TYPES = ("event",)
-# What a queue item keeps of a Sentry event: errorsink shows neither breadcrumbs nor local
-# variables, and a queue item must fit in 64 KiB.
-DROPPED_FIELDS = ("breadcrumbs", "debug_meta", "modules", "extra", "request", "spans", "sdk")
-FRAME_FIELDS_DROPPED = ("vars", "pre_context", "post_context", "context_line")
 
 
 class SentryError(Exception):
@@ -68,8 +64,17 @@ def store(request: HttpRequest, sentry_id: int) -> JsonResponse:
 
 
 def _answer(request: HttpRequest, sentry_id: int, unpack) -> JsonResponse:
-    """Every valid event is queued whatever else the body holds; the answer is 200 unless the
-    framing broke or nothing in it was an acceptable event (then 400 naming the first reason)."""
+    """Every valid event is queued whatever else the body holds; the answer is 200 (with the
+    reasons of any event refused) unless the framing broke or nothing in it was an acceptable
+    event (then 400 naming the first reason). Errors, even unexpected ones, in Sentry's form."""
+    try:
+        return _answered(request, sentry_id, unpack)
+    except Exception:
+        log.exception("the Sentry endpoint failed on a request")
+        return JsonResponse({"detail": "internal error; the request was not accepted"}, status=500)
+
+
+def _answered(request: HttpRequest, sentry_id: int, unpack) -> JsonResponse:
     try:
         key = _authorised(request, sentry_id)
         unpacked = unpack(_body(request))
@@ -82,7 +87,7 @@ def _answer(request: HttpRequest, sentry_id: int, unpack) -> JsonResponse:
             raise SentryError(400, f"no valid event in the request: {refused[0]}")
     except SentryError as exc:
         return JsonResponse({"detail": exc.detail}, status=exc.status, headers=exc.headers)
-    return JsonResponse({"id": first_id})
+    return JsonResponse({"id": first_id, **({"refused": refused} if refused else {})})
 
 
 def _authorised(request: HttpRequest, sentry_id: int) -> SentryKey:
@@ -228,7 +233,7 @@ def _enqueue(events: list[dict], project_id: str) -> tuple[int, str | None, list
     queued, first_id, refused = [], None, []
     for event in events:
         try:
-            accepted = queue_item(_sentry_item(event), project_id)
+            accepted = queue_item(sentry_item(event), project_id)
         except BadItem as exc:
             log.info("sentry event refused: %s", exc.reason)
             refused.append(f"an event is not usable: {exc.reason}")
@@ -237,23 +242,3 @@ def _enqueue(events: list[dict], project_id: str) -> tuple[int, str | None, list
         first_id = first_id or accepted.event_id
     enqueue(queued)
     return len(queued), first_id, refused
-
-
-def _sentry_item(event: dict) -> dict:
-    slim = {key: value for key, value in event.items() if key not in DROPPED_FIELDS}
-    for exception in (slim.get("exception") or {}).get("values") or []:
-        frames = ((exception or {}).get("stacktrace") or {}).get("frames") or []
-        for frame in frames:
-            if isinstance(frame, dict):
-                for field in FRAME_FIELDS_DROPPED:
-                    frame.pop(field, None)
-    event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
-    item = {"type": "sdk_event", "sdk": "sentry", "name": "event", "event_id": event_id,
-            "event": slim}  # fmt: skip
-    if len(orjson.dumps(item)) > MAX_ITEM_BYTES:
-        # Still too large: keep the innermost frames, which say where it failed.
-        for exception in (slim.get("exception") or {}).get("values") or []:
-            stack = (exception or {}).get("stacktrace") or {}
-            if isinstance(stack.get("frames"), list):
-                stack["frames"] = stack["frames"][-30:]
-    return item

@@ -14,6 +14,7 @@ from errorsink.projects.api_keys import api_key_create
 from errorsink.projects.models import ApiKey
 from errorsink.projects.services import project_create
 from errorsink.sessions.models import Event
+from tests.errorsink.conftest import clean_queue, reader  # noqa: F401  (the queue fixtures)
 
 ALL_SCOPES = ",".join(ApiKey.SCOPES)
 _event_numbers = itertools.count(1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from errorsink.alerts.models import AlertFiring, AlertRule
 from errorsink.alerts.rules import RuleIn, rule_create
@@ -140,3 +141,41 @@ def test_the_project_page_says_which_rules_are_firing(client, bob, project, rule
     client.force_login(bob)
     page = client.get(reverse("project", args=[project.id])).content.decode()
     assert "Alerts (1 firing)" in page and "Firing:" in page and "Crash storm" in page
+
+
+def test_members_see_receivers_masked_and_no_answer_text(client, alice, bob, project):
+    """A Slack incoming-webhook URL is a credential, and a receiver's answer is its own: a
+    member sees where a rule sends (scheme and host) and how each attempt went, no more."""
+    secret = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"
+    rule = rule_create(project=project, data=RuleIn(
+        name="Storm", condition={"type": "new_issue"}, channels=[{"type": "slack", "url": secret}],
+    ))  # fmt: skip
+    firing = AlertFiring.objects.create(
+        rule=rule, value=1, body={}, url="/", fired_at=timezone.now()
+    )
+    firing.deliveries.create(channel=rule.channels[0], status="failed", attempts=[
+        {"at": "2026-12-05T10:00:00+00:00", "ok": False, "status": 500,
+         "error": "<b>INTERNAL-TOKEN=abc</b>", "ms": 12}])  # fmt: skip
+    url = reverse("alert-rule", args=[project.id, rule.id])
+
+    client.force_login(bob)
+    page = client.get(url).content.decode()
+    assert "https://hooks.slack.com/…" in page and "XXXXsecretXXXX" not in page
+    assert "(HTTP 500)" in page and "12 ms" in page and "INTERNAL-TOKEN" not in page
+
+    client.force_login(alice)
+    page = client.get(url).content.decode()
+    assert "hooks.slack.com/services/T000" in page
+    assert "&lt;b&gt;INTERNAL-TOKEN=abc&lt;/b&gt;" in page  # an excerpt, escaped
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379/", "http://169.254.169.254/latest",
+                                 "http://user:pass@hooks.example.com/x"])  # fmt: skip
+def test_an_internal_receiver_is_refused_on_the_form_with_its_reason(client, alice, project, url):
+    client.force_login(alice)
+    response = client.post(reverse("alert-rule-new", args=[project.id]),
+                           {**FORM, "webhook_url": url})  # fmt: skip
+    assert response.status_code == 422
+    assert "goes to" in response.content.decode() or "user name or password" in \
+        response.content.decode()  # fmt: skip
+    assert not AlertRule.objects.exists()

@@ -11,6 +11,7 @@ from functools import wraps
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.auth import UserLazyObject
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
@@ -48,7 +49,7 @@ async def _connect(user, path: str, session=None) -> tuple[WebsocketCommunicator
     """Connected, with a project page's issue list (its first message, with the quality panel
     when that is stale) already received in ``communicator.sections``."""
     communicator = WebsocketCommunicator(app, path)
-    communicator.scope["user"] = user
+    communicator.scope["user"] = _lazy(user)
     if session is not None:
         communicator.scope["session"] = session
     connected, _ = await communicator.connect()
@@ -56,6 +57,14 @@ async def _connect(user, path: str, session=None) -> tuple[WebsocketCommunicator
         communicator.sections = await communicator.receive_from(timeout=5)
         assert communicator.sections.startswith('<section id="issue-table"')
     return communicator, connected
+
+
+def _lazy(user) -> UserLazyObject:
+    """The user as Channels' AuthMiddleware puts it in the scope: a lazy wrapper, whose type
+    is not the user model's (a consumer calling ``type(user).objects`` broke on it)."""
+    lazy = UserLazyObject()
+    lazy._wrapped = user
+    return lazy
 
 
 def _row_ids(html: str) -> list[int]:

@@ -27,7 +27,9 @@ def _no_celery(monkeypatch):
 
 
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, list]]:
+def receiver(settings) -> Iterator[tuple[str, list]]:
+    """A receiver on loopback, which errorsink sends to only because the operator allows it."""
+    settings.ERRORSINK_WEBHOOK_ALLOW = "127.0.0.1"
     received: list[tuple[str, dict]] = []
 
     class Handler(BaseHTTPRequestHandler):

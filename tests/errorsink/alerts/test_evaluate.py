@@ -23,7 +23,7 @@ from errorsink.sessions.models import Session
 pytestmark = pytest.mark.django_db(transaction=True)
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-WEBHOOK = [{"type": "webhook", "url": "http://127.0.0.1:9/hook"}]
+WEBHOOK = [{"type": "webhook", "url": "https://hooks.example.com/hook"}]
 _serial = iter(range(10**9))
 
 
