@@ -97,6 +97,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so every response (errors from other middleware included) gets X-Request-Id.
     "errorsink.api.middleware.RequestIdMiddleware",
+    "config.middleware.NulRefusedMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise, so static files carry the policy too.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",

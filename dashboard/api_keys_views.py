@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.access import get_membership_or_404, require_owner
@@ -17,6 +18,7 @@ from errorsink.projects.api_keys import (
 from errorsink.projects.models import ApiKey, Membership
 
 NEW_KEY = "new_api_key"
+NEW_KEY_SECONDS = 120
 
 
 def _render(request, project, role, *, status=200, **extra) -> HttpResponse:
@@ -32,13 +34,16 @@ def _render(request, project, role, *, status=200, **extra) -> HttpResponse:
     return render(request, "dashboard/api_keys.html", context, status=status)
 
 
+@never_cache  # the page that shows a new key's plaintext must not be kept by any cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_keys(request: HttpRequest, project_id) -> HttpResponse:
     membership = get_membership_or_404(request, project_id)
     project, role = membership.project, membership.role
     if request.method == "GET":
-        return _render(request, project, role, **_new_key_once(request, project))
+        response = _render(request, project, role, **_new_key_once(request, project))
+        response.delete_cookie(NEW_KEY, path=request.path)
+        return response
     require_owner(membership, "manage API keys")
     name = request.POST.get("name", "")
     scopes = request.POST.getlist("scopes")
@@ -51,19 +56,25 @@ def api_keys(request: HttpRequest, project_id) -> HttpResponse:
             request, project, role, status=422, form_error=str(exc), form_name=name,
             form_scopes=scopes,
         )  # fmt: skip
-    # Post/Redirect/Get, so a reload cannot create a second key. The plaintext waits in the
-    # signed-in user's session for the one page that shows it, never in the database.
-    request.session[NEW_KEY] = {"id": key.pk, "plaintext": plaintext}
-    return redirect("api-keys", project_id=project.id)
+    # Post/Redirect/Get, so a reload cannot create a second key. The plaintext waits for the
+    # one page that shows it in a short-lived cookie of this page only: on the browser that
+    # asked for it, never in the database (a session row would keep it if the redirect were
+    # not followed).
+    response = redirect("api-keys", project_id=project.id)
+    response.set_signed_cookie(NEW_KEY, f"{key.pk}:{plaintext}", salt=NEW_KEY,
+                               max_age=NEW_KEY_SECONDS, path=request.path, httponly=True,
+                               samesite="Strict", secure=request.is_secure())  # fmt: skip
+    return response
 
 
 def _new_key_once(request: HttpRequest, project) -> dict:
     """The key just created, for the page that follows its creation only."""
-    new = request.session.pop(NEW_KEY, None)
+    new = request.get_signed_cookie(NEW_KEY, None, salt=NEW_KEY, max_age=NEW_KEY_SECONDS)
     if not new:
         return {}
-    key = ApiKey.objects.filter(pk=new["id"], project=project).first()
-    return {"new_key": key, "new_plaintext": new["plaintext"]} if key else {}
+    key_id, _, plaintext = new.partition(":")
+    key = ApiKey.objects.filter(pk=key_id, project=project, revoked_at=None).first()
+    return {"new_key": key, "new_plaintext": plaintext} if key else {}
 
 
 @login_required

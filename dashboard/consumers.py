@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -45,11 +45,19 @@ def _still_allowed(user, project_id) -> bool:
     return fresh is not None and project_for_user(user=fresh, project_id=project_id) is not None
 
 
+def _has_nul(scope: dict) -> bool:
+    query = unquote(scope.get("query_string", b"").decode("latin-1"))
+    return "\x00" in scope.get("path", "") or "\x00" in query
+
+
 class _LiveConsumer(AsyncWebsocketConsumer):
     """Authorise, subscribe to the project, send the full view, then pushes of new events."""
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
+        if _has_nul(self.scope):
+            await self.close()  # no page holds one (see config/middleware.py): refused
+            return
         project = await database_sync_to_async(project_for_user)(
             user=self.scope["user"], project_id=kwargs["project_id"]
         )

@@ -25,10 +25,7 @@ def run(*, port: int, embedded: bool = False) -> int:
                    check=True, cwd=processes.CHECKOUT)  # fmt: skip
     # Beat runs as a thread of the one worker: on one machine a process of its own costs
     # 130 MB to send a few tiny tasks (compose.yaml keeps it separate, for more workers).
-    commands = {
-        "web": processes.web_command(port=port),
-        "worker": processes.worker_command(embedded_beat=True),
-    }
+    commands = stack_commands(port=port)
     # The environment every stack's processes get (devstack.harness), here with labelled logs,
     # restarts and the embedded services watched: the foreground supervisor of `make run`.
     chosen_db = {k: v for k, v in os.environ.items() if k == "ERRORSINK_REDIS_DB"}
@@ -42,6 +39,20 @@ def run(*, port: int, embedded: bool = False) -> int:
     _stop(children)
     print("errorsink stopped; embedded services stop with the last process.", flush=True)
     return 0
+
+
+def listen_address() -> str:
+    return os.environ.get("ERRORSINK_BIND", "127.0.0.1")
+
+
+def stack_commands(*, port: int, bind: str | None = None) -> dict[str, list[str]]:
+    """Web and worker (with beat). Web listens on this machine only unless ``bind`` says
+    otherwise (ERRORSINK_BIND=0.0.0.0 to let other machines in); compose binds all addresses
+    inside its container."""
+    return {
+        "web": processes.web_command(port=port, bind=bind or listen_address()),
+        "worker": processes.worker_command(embedded_beat=True),
+    }
 
 
 RESTART_FIRST_DELAY = 1.0
@@ -108,7 +119,10 @@ def _bootstrap(port: int) -> None:
             "Sign in with your account (the first run printed admin's password; "
             "reset it with: .venv/bin/python manage.py changepassword admin)."
         )
-    print(f"errorsink is starting at http://localhost:{port}/")
+    bind = listen_address()
+    reach = "this machine only; ERRORSINK_BIND=0.0.0.0 lets others in" if bind in (
+        "127.0.0.1", "localhost", "::1") else f"every address of {bind}"  # fmt: skip
+    print(f"errorsink is starting at http://localhost:{port}/ (listening on {bind}: {reach})")
     for project in Project.objects.order_by("created_at"):
         print(f"  project {project.name!r}: {project.id}")
     print(f"  queue: {settings.REDIS_URL} list {settings.ERRORSINK_QUEUE!r}")

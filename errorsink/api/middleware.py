@@ -8,6 +8,7 @@ on another origin gains nothing it could not do with the key itself.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from django.http import HttpRequest, HttpResponse
@@ -57,7 +58,7 @@ class RequestIdMiddleware:
                 access_log.info(
                     "%s %s %s %.0fms key=%s",
                     request.method,
-                    request.get_full_path(),
+                    _logged_path(request),
                     response.status_code,
                     (time.monotonic() - started) * 1000,
                     getattr(request, "api_key_prefix", None) or "-",
@@ -66,6 +67,14 @@ class RequestIdMiddleware:
             return response
         finally:
             request_id_unbind(token)
+
+
+# Query parameters that authenticate: a log line must not carry a credential.
+SECRET_PARAMS = re.compile(r"(?<=[?&])(sentry_key|sentry_secret)=[^&]*")
+
+
+def _logged_path(request: HttpRequest) -> str:
+    return SECRET_PARAMS.sub(r"\1=[redacted]", request.get_full_path())
 
 
 def _is_preflight(request: HttpRequest) -> bool:

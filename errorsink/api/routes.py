@@ -28,6 +28,7 @@ from errorsink.api.schemas import (
 from errorsink.catalog import all_codes
 from errorsink.ingest.accept import queue_item
 from errorsink.ingest.formats import BadItem
+from errorsink.ingest.formats.shared import json_loads_exact
 from errorsink.ingest.queue import enqueue
 from errorsink.issues.selectors import errors_page
 from errorsink.projects.session_settings import (
@@ -46,8 +47,9 @@ router = Router()
 
 
 def api_errors(*statuses: int) -> dict[int, type[ErrorOut]]:
-    """The error responses a route declares: these and the ones every route may give."""
-    return {status: ErrorOut for status in (401, 429, 500, 503, *statuses)}
+    """The error responses a route declares: these and the ones every route may give (400 for
+    an address no route accepts, such as one holding a NUL)."""
+    return {status: ErrorOut for status in (400, 401, 429, 500, 503, *statuses)}
 
 
 @router.get(
@@ -143,9 +145,11 @@ def _session_or_404(found: selectors.SessionEvents, *, project_id: object, sessi
 def events_post(request: HttpRequest, project_id: str):
     project_id = str(request.auth.project_id)
     try:
-        body = orjson.loads(request.body)
+        body = json_loads_exact(request.body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, f"Request body is not valid JSON: {exc}") from None
+    except BadItem as exc:
+        raise ApiError(422, exc.reason, details={"body": exc.reason}) from None
     if isinstance(body, dict):
         items, label = [body], lambda index: "item"
     elif isinstance(body, list):

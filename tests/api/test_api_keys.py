@@ -161,3 +161,21 @@ def test_it_refuses_revoking_another_projects_key_through_your_own(alice, projec
 def test_it_sends_anonymous_visitors_to_sign_in(project):
     response = Client(HTTP_HOST="localhost").get(_url(project))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_a_new_keys_plaintext_never_reaches_the_database_or_a_cache(alice, project):
+    """Even when the redirect after "Create key" is not followed, no session row holds the
+    plaintext; the page that shows it tells every cache not to keep it."""
+    from django.contrib.sessions.models import Session
+
+    client = _client(alice)
+    response = client.post(_url(project), {"name": "deploy", "scopes": ["errors:read"]})
+    assert response.status_code == 302  # and not followed
+    key = ApiKey.objects.get(project=project)
+    sessions = " ".join(str(s.get_decoded()) for s in Session.objects.all())
+    assert f"es_{key.prefix}_" not in sessions
+    page = client.get(_url(project))
+    plaintext = page.context["new_plaintext"]
+    assert plaintext.startswith(f"es_{key.prefix}_") and plaintext[12:] not in sessions
+    assert "no-store" in page["Cache-Control"]
+    assert plaintext not in client.get(_url(project)).content.decode()

@@ -179,3 +179,23 @@ def test_ids_the_worker_could_not_store_are_refused_here(api, project, change):
     error = assert_envelope(response, 422, "VALIDATION_ERROR")
     assert next(iter(change)) in error["details"]["item"]
     assert _queued() == []
+
+
+def test_large_integers_in_the_context_are_stored_exactly_or_refused(api, project, reader):
+    """JSON numbers past 2**53 keep every digit up to 64 bits; past that they cannot be
+    stored exactly, so the item is refused with the reason, never stored rounded."""
+    from errorsink.sessions.models import Event
+    from tests.errorsink.conftest import drain
+
+    exact = {"order": 2**63 - 1, "account": 2**53 + 1, "negative": -(2**63)}
+    body = json.dumps({**ITEM, "event_id": "big-ints", "customer_context": exact})
+    response = api.post(f"/projects/{project.id}/events", body)
+    assert response.status_code == 202, response.content
+    drain(reader)
+    assert Event.objects.get(event_id="big-ints").customer_context == exact
+    read = api.get(f"/projects/{project.id}/session-errors").content
+    assert b'"order":9223372036854775807' in read.replace(b" ", b"")
+
+    too_big = json.dumps({**ITEM, "customer_context": {"n": 2**64 * 10}})
+    response = api.post(f"/projects/{project.id}/events", too_big)
+    assert response.status_code == 422 and "past 64 bits" in response.content.decode()

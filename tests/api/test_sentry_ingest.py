@@ -92,11 +92,16 @@ def test_an_unknown_encoding_is_named(project):
     assert response.json() == {"detail": "unsupported Content-Encoding 'zstd'"}
 
 
-def test_the_store_endpoint_takes_one_event_and_the_key_may_be_in_the_query(project):
+def test_the_store_endpoint_takes_one_event_and_the_key_may_be_in_the_query(project, caplog):
     key = sentry_key_for(project)
-    url = f"/api/{key.id}/store/?sentry_key={key.public_key}"
-    response = Client().post(url, orjson.dumps(EXCEPTION_EVENT), content_type="application/json")
+    url = f"/api/{key.id}/store/?sentry_key={key.public_key}&sentry_version=7"
+    with caplog.at_level("INFO", logger="errorsink.api.access"):
+        response = Client().post(url, orjson.dumps(EXCEPTION_EVENT),
+                                 content_type="application/json")  # fmt: skip
     assert response.status_code == 200 and len(_queued()) == 1
+    # The key authenticates: the access log names the request, not the credential.
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "errorsink.api.access"]
+    assert "sentry_key=[redacted]&sentry_version=7" in line and key.public_key not in line
 
 
 def test_missing_wrong_and_rotated_keys_get_sentrys_answers(project, other_project):

@@ -53,3 +53,15 @@ def _spawn_quietly(command, env):
     import subprocess
 
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.pure
+def test_make_run_listens_on_this_machine_only_unless_told_otherwise(monkeypatch):
+    from devstack.stack import stack_commands
+
+    monkeypatch.delenv("ERRORSINK_BIND", raising=False)
+    web = stack_commands(port=8000)["web"]
+    assert web[web.index("--bind") + 1] == "127.0.0.1"
+    monkeypatch.setenv("ERRORSINK_BIND", "0.0.0.0")
+    web = stack_commands(port=8000)["web"]
+    assert web[web.index("--bind") + 1] == "0.0.0.0"

@@ -56,6 +56,7 @@ from errorsink.ingest.formats.shared import (
     NormalisedEvent,
     checked,
     content_id,
+    json_loads_exact,
     json_type,
     reason,
     show,
@@ -120,7 +121,7 @@ def parse_item(data: bytes | bytearray | memoryview | str) -> dict:
     if len(data) > MAX_ITEM_BYTES:
         raise BadItem(f"item is {len(data)} bytes, over the limit of {MAX_ITEM_BYTES} (64 KiB)")
     try:
-        obj = orjson.loads(data)
+        obj = json_loads_exact(data)
     except orjson.JSONDecodeError as exc:
         raise BadItem(_json_failure(data, exc)) from None
     if type(obj) is not dict:

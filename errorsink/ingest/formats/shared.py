@@ -9,6 +9,7 @@ rather than rejected: validating them costs a Python call only when they are too
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -291,7 +292,9 @@ Identifier = Annotated[
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": ID_MAX,
                     "description": "Kept exactly: not only spaces, no control characters."}),
 ]  # fmt: skip
-Code = Annotated[str, Clipped(CODE_MAX, empty=False)]
+# Refused past CODE_MAX rather than cut: two long codes cut to one prefix would become one code
+# (and one issue) on the dashboard.
+Code = Annotated[str, Field(strict=True, min_length=1, max_length=CODE_MAX)]
 Message = Annotated[str, Clipped(MESSAGE_MAX)]
 SessionId = Identifier
 BuildId = Annotated[str, Clipped(ID_MAX)]
@@ -337,3 +340,32 @@ def content_id(obj: dict) -> str:
     except orjson.JSONEncodeError as exc:
         raise BadItem(f"item cannot be serialised as JSON: {exc}") from None
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+# orjson reads an integer past 64 bits as a float, silently dropping digits; such a number
+# needs 20 digits or more, so only a text holding a run that long is read again exactly, and
+# the item is then refused by name (BadItem) instead of stored rounded.
+_LONG_DIGITS = re.compile(rb"\d{20,}")
+
+
+def json_loads_exact(data: bytes) -> Any:
+    """Parse JSON; an integer past 64 bits raises BadItem rather than becoming a float."""
+    value = orjson.loads(data)
+    if _LONG_DIGITS.search(data):
+        try:
+            _refuse_huge_integers(json.loads(data))
+        except RecursionError:
+            raise BadItem("item is nested too deeply to be checked") from None
+    return value
+
+
+def _refuse_huge_integers(value: Any, path: str = "") -> None:
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        raise BadItem(f"field {path.lstrip('.')!r} is an integer past 64 bits, which cannot be "
+                      "stored exactly; send it as a string")  # fmt: skip
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_huge_integers(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_huge_integers(item, f"{path}[{index}]")

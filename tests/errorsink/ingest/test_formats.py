@@ -190,6 +190,12 @@ def test_it_keeps_recoverable_of_a_telnyx_media_recovery_error():
     assert event.details == {"sdk": "telnyx", "sessionId": "tx-session-1", "callId": "call-7"}
 
 
+def test_a_code_past_its_limit_is_refused_not_cut_into_another():
+    """Cut, "A…" * 129 and "A…" * 130 would become one code, and one issue."""
+    with pytest.raises(BadItem, match=r"field 'code' must be at most 128 characters, got 129"):
+        normalise_item(session_error(code="C" * 129))
+
+
 @pytest.mark.parametrize(
     ("error", "event_recoverable", "recoverable"),
     [
@@ -831,16 +837,14 @@ def test_it_lets_an_explicit_event_id_win():
 def test_it_truncates_long_strings_with_a_marker_to_their_limit():
     event = normalise_item(
         session_error(
-            code="C" * 300,
+            code="C" * 128,
             message="m" * 5000,
             build_id="b" * 201,
             stack="x" * 40000,
             customer_context={"note": "n" * 9000},
         )
     )
-    assert len(event.code) == 128
-    assert event.code == "C" * 105 + "… [truncated 195 chars]"
-    assert event.name == event.code
+    assert event.code == "C" * 128 and event.name == event.code
     assert len(event.message) == 4000
     assert event.message == "m" * 3976 + "… [truncated 1024 chars]"
     assert len(event.build_id) == 200
@@ -886,3 +890,13 @@ def test_it_keeps_strings_inside_details_as_they_came():
 def test_it_round_trips_the_raw_object():
     data = sdk_item("telnyx", "telnyx.warning", TELNYX_WARNING)
     assert normalise_item(data).raw == orjson.loads(data)
+
+
+def test_an_integer_past_64_bits_on_the_queue_is_refused_not_rounded():
+    head = b'{"type": "agent_error", "project_id": "%s", "session_id": "s", "message": "m", '
+    raw = head % PROJECT.encode() + b'"customer_context": {"ids": [1, 123456789012345678901234]}}'
+    with pytest.raises(BadItem, match=r"'customer_context.ids\[1\]' is an integer past 64 bits"):
+        normalise_item(raw)
+    # A long run of digits inside a string is text, and fine.
+    fine = raw.replace(b"[1, 123456789012345678901234]", b'"123456789012345678901234"')
+    assert normalise_item(fine).customer_context == {"ids": "123456789012345678901234"}
