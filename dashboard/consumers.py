@@ -24,7 +24,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.access_live import CLOSE_NO_ACCESS, CLOSE_SIGNED_OUT, user_group
-from dashboard.hub import project_hub
+from dashboard.hub import layer_call, project_hub
 from dashboard.issue_views import issue_events_context, issue_summary_context
 from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
@@ -81,7 +81,7 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         self.subscribed = True
         # Told when this user's access changes, for as long as the socket is open.
         self.access_group = user_group(self.scope["user"].pk)
-        await self.channel_layer.group_add(self.access_group, self.channel_name)
+        await layer_call(lambda: self.channel_layer.group_add(self.access_group, self.channel_name))
         await self.accept()
         for message in await self.sync_messages():
             await self._send_push(message)

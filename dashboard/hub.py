@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+import redis
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.db import DatabaseError, connection
@@ -61,6 +63,22 @@ class _Project:
         self.last_flush = 0.0
 
 
+# After Redis restarts, the layer's pooled connections are dead; the first call on one fails
+# and drops it. One more try then finds a fresh connection, so a page opened just after the
+# restart connects instead of getting a 500.
+LAYER_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+async def layer_call[T](make: Callable[[], Awaitable[T]]) -> T:
+    """A channel-layer call, tried once more after a lost connection."""
+    try:
+        return await make()
+    except LAYER_ERRORS:
+        log.info("channel layer connection lost; trying again on a new one")
+        await asyncio.sleep(0.1)
+        return await make()
+
+
 class ProjectHub:
     def __init__(self, layer: BaseChannelLayer) -> None:
         self.layer = layer
@@ -75,8 +93,8 @@ class ProjectHub:
         async with self.lock:
             project = self.projects.get(key)
             if project is None:
-                project = _Project(key, await self.layer.new_channel())
-                await self.layer.group_add(group_name(key), project.channel)
+                project = _Project(key, await layer_call(self.layer.new_channel))
+                await layer_call(lambda: self.layer.group_add(group_name(key), project.channel))
                 project.relay = asyncio.create_task(self._relay(project))
                 self.projects[key] = project
             project.subscribers.add(subscriber)

@@ -22,6 +22,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,13 +87,26 @@ def _choose_port(record: Path, preferred: int, *, running: bool) -> int:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether the process runs. A server killed with SIGKILL is a zombie until its parent
+    (this process, its subreaper) collects it, and a zombie still answers kill(pid, 0): it is
+    reaped here, and any zombie counts as gone."""
+    if _reap(pid, block=False):
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return _proc_state(pid) not in ("Z", "X")
+
+
+def _proc_state(pid: int) -> str:
+    """The process's state letter from /proc (Linux); "" where it cannot be read."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def _become_subreaper() -> None:
@@ -158,10 +172,17 @@ def _chown_for_postgres(path: Path) -> None:
 
 def _pg_running_pid() -> int | None:
     pidfile = PG_DATA / "postmaster.pid"
-    if not pidfile.exists():
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+    except (OSError, IndexError, ValueError):
         return None
-    pid = int(pidfile.read_text().splitlines()[0])
-    return pid if _pid_alive(pid) else None
+    if _pid_alive(pid):
+        return pid
+    # Killed, not stopped: its lock files stay behind and would hold up the next start.
+    pidfile.unlink(missing_ok=True)
+    for lock in PG_DATA.glob(".s.PGSQL.*"):
+        lock.unlink(missing_ok=True)
+    return None
 
 
 def _pg_start() -> int:
@@ -227,11 +248,14 @@ def redis_cli_bin() -> str:
 
 
 def _redis_running_pid() -> int | None:
-    pidfile = REDIS_DIR / "redis.pid"
-    if not pidfile.exists():
+    try:
+        pid = int((REDIS_DIR / "redis.pid").read_text().strip() or 0)
+    except (OSError, ValueError):
         return None
-    pid = int(pidfile.read_text().strip() or 0)
-    return pid if pid and _pid_alive(pid) else None
+    if pid and _pid_alive(pid):
+        return pid
+    (REDIS_DIR / "redis.pid").unlink(missing_ok=True)  # a killed Redis leaves it behind
+    return None
 
 
 def _redis_start() -> int:
@@ -333,11 +357,19 @@ def stop_services() -> None:
 
 
 def redis_kill() -> None:
-    """SIGKILL the embedded Redis, as a crash would (the fault suite)."""
+    """SIGKILL the embedded Redis, as a crash would (the fault suite). Not reaped here: what
+    watches the services must notice the zombie and start Redis again."""
     pid = _redis_running_pid()
     if pid is not None:
         os.kill(pid, signal.SIGKILL)
-        _reap(pid)
+
+
+def postgres_kill() -> None:
+    """SIGKILL the embedded PostgreSQL's postmaster, as a crash would (the fault suite); its
+    lock files stay behind, as they would."""
+    pid = _pg_running_pid()
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
 
 
 def redis_restart() -> None:
@@ -351,6 +383,40 @@ def postgres_stop() -> None:
 
 def postgres_start() -> None:
     _pg_start()
+
+
+def services_revive(*, keep: set[int] = frozenset()) -> list[str]:
+    """Start again an embedded PostgreSQL or Redis that died (same port, same data), having
+    reaped whatever died among the processes this one adopted (a killed server, its orphaned
+    backends), except ``keep``, whose exits their owner collects. Returns what was restarted;
+    the stack's processes ride out the outage with their own retries and reconnect."""
+    reap_orphans(keep=keep)
+    running = {"PostgreSQL": _pg_running_pid(), "Redis": _redis_running_pid()}
+    dead = [name for name, pid in running.items() if pid is None]
+    if not dead:
+        return []
+    print(f"embedded {' and '.join(dead)} not running; starting again", file=sys.stderr, flush=True)
+    try:
+        ensure_services()
+    except Exception as exc:  # noqa: BLE001 - try again at the next check
+        print(f"could not start embedded services yet: {exc}", file=sys.stderr, flush=True)
+        return []
+    return dead
+
+
+def reap_orphans(*, keep: set[int] = frozenset()) -> int:
+    """Collect the exit of every zombie child of this process but ``keep``: as the servers'
+    subreaper it inherits their processes, and nothing else would wait for them."""
+    reaped = 0
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(stat_file.parent.name)
+        if fields[0] == "Z" and int(fields[1]) == os.getpid() and pid not in keep:
+            reaped += _reap(pid, block=False)
+    return reaped
 
 
 def ensure_services() -> tuple[int, int]:

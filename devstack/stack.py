@@ -165,24 +165,8 @@ def _supervise_until_interrupted(children: dict[str, _Child], embedded: bool) ->
             child.check()
         if embedded and time.monotonic() - services_checked >= SERVICES_CHECK_SECONDS:
             services_checked = time.monotonic()
-            _services_revive()
+            services.services_revive(keep={child.proc.pid for child in children.values()})
         stopping.wait(0.5)
-
-
-def _services_revive() -> None:
-    """Start again an embedded PostgreSQL or Redis that died (same port, same data): the
-    processes ride out the outage with their own retries and reconnect."""
-    from devstack import services
-
-    running = {"PostgreSQL": services._pg_running_pid(), "Redis": services._redis_running_pid()}
-    dead = [name for name, pid in running.items() if pid is None]
-    if not dead:
-        return
-    print(f"embedded {' and '.join(dead)} not running; starting again", file=sys.stderr, flush=True)
-    try:
-        services.ensure_services()
-    except Exception as exc:  # noqa: BLE001 - try again at the next check
-        print(f"could not start embedded services yet: {exc}", file=sys.stderr, flush=True)
 
 
 def _stop(children: dict[str, _Child]) -> None:

@@ -166,3 +166,39 @@ def tally(scenario: str, project_id: str, *, pushed: int, identities: int,
     notes["issue_counters_equal_recount"] = issue_events == errors
     return Tally(scenario, pushed, stored, dead, max(0, identities - stored - dead),
                  rows - stored + counted_twice, notes)  # fmt: skip
+
+
+class Reviver:
+    """What `make run` does for its embedded services, once a second, for a scenario that
+    kills them: reap what died and start it again (devstack.services.services_revive). The
+    scenario never restarts a server itself: it comes back by itself, or the scenario fails."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.restarted: list[str] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="services-reviver", daemon=True)
+
+    def __enter__(self) -> Reviver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=30)
+
+    def wait_for(self, name: str, timeout: float = 60.0) -> float:
+        """Seconds until ``name`` ("Redis", "PostgreSQL") was started again."""
+        started = time.monotonic()
+        while name not in self.restarted:
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"{name} did not come back within {timeout:.0f} s")
+            time.sleep(0.1)
+        return round(time.monotonic() - started, 1)
+
+    def _run(self) -> None:
+        from devstack import services
+
+        while not self._stopping.wait(1.0):
+            keep = {proc.pid for proc in self.stack.started}
+            self.restarted += services.services_revive(keep=keep)

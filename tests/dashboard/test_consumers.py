@@ -479,3 +479,23 @@ def test_pages_with_the_same_view_share_one_issue_table_render(monkeypatch):
     consumers._issue_tables.clear()
     assert asyncio.run(pages()) == ["<table 1>"] * 5 + ["<table 2>"]
     assert len(calls) == 2
+
+
+@pytest.mark.pure
+def test_a_channel_layer_call_is_tried_again_on_a_fresh_connection_after_a_lost_one():
+    """After Redis restarts, the layer's first call meets a dead pooled connection."""
+    import asyncio
+
+    import redis
+
+    from dashboard.hub import layer_call
+
+    calls = []
+
+    async def group_add() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise redis.exceptions.ConnectionError("Connection closed by server.")
+        return "joined"
+
+    assert asyncio.run(layer_call(group_add)) == "joined" and len(calls) == 2
