@@ -282,4 +282,6 @@ def _in_form_units(field: str, error: dict) -> str:
         return "give at least one: a webhook URL, a Slack URL or an email address"
     if field in ("webhook_url", "slack_url") and "url" in error["type"]:
         return "an http:// or https:// URL, please"
+    if error["type"] == "value_error":  # our own check's sentence, without pydantic's prefix
+        return str(error["ctx"]["error"])
     return error["msg"]

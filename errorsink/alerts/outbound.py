@@ -92,8 +92,10 @@ def connect_address(host: str, port: int) -> str:
     host = host.rstrip(".").lower()
     try:
         answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise AddressRefused(f"{host} does not resolve: {exc}") from None
+    except UnicodeError as exc:
+        raise AddressRefused(f"{host} is not a usable host name: {exc}") from None
+    except socket.gaierror as exc:  # may pass: a connection error, retried like any other
+        raise httpcore.ConnectError(f"{host} does not resolve: {exc.strerror}") from None
     addresses = [ipaddress.ip_address(answer[4][0].split("%")[0]) for answer in answers]
     if not _host_allowed(host):
         for address in addresses:
