@@ -19,7 +19,29 @@ def _name_missing_statuses() -> None:
     http.RESPONSES.setdefault(429, b"Too Many Requests")
 
 
+def _answer_over_long_lines() -> None:
+    """Twisted drops the connection when a request line or a header passes 16 KiB (a 100 KB
+    query string): the client sees a reset, not a reason. Answer 414 (the request line) or 431
+    (a header) first, as the HTTP RFCs ask, then close."""
+    try:
+        from twisted.web import http
+    except ImportError:  # another ASGI server
+        return
+
+    def line_too_long(channel, line: bytes) -> None:
+        first = getattr(channel, "_HTTPChannel__first_line", True)
+        status = b"414 URI Too Long" if first else b"431 Request Header Fields Too Large"
+        body = b"The request line or a header is longer than 16 KiB.\n"
+        channel.transport.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\n"
+                                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+                                + body)  # fmt: skip
+        channel.transport.loseConnection()
+
+    http.HTTPChannel.lineLengthExceeded = line_too_long
+
+
 _name_missing_statuses()
+_answer_over_long_lines()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

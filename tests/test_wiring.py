@@ -4,6 +4,7 @@ and a Celery task run by a real worker process that writes to PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import timedelta
 
 import httpx
@@ -85,3 +86,24 @@ def test_it_runs_a_task_on_a_real_worker_that_writes_to_postgres(celery_worker, 
     assert list(Event.objects.values_list("event_id", flat=True)) == ["new"]
     # A session keeps its row while it has events; an emptied one goes with them.
     assert list(Session.objects.values_list("session_id", flat=True)) == ["s1"]
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"GET /?q=" + b"x" * 100_000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n", b"414"),
+        (b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"y" * 20_000 + b"\r\n\r\n", b"431"),
+    ],
+)
+def test_an_over_long_request_line_or_header_gets_a_status_not_a_reset(
+    live_server_url, request_head, status
+):
+    port = int(live_server_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request_head)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.split(b"\r\n", 1)[0] == b"HTTP/1.1 " + status + (
+        b" URI Too Long" if status == b"414" else b" Request Header Fields Too Large"
+    )
