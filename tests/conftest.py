@@ -6,6 +6,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -49,8 +50,11 @@ def service_env(django_db_setup, django_db_blocker) -> dict[str, str]:
         f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     )
     # A dead worker's items come back after its heartbeat expires: 6 s, not 30, in tests.
+    # The worker's own Redis database, which tests.settings would otherwise choose again.
+    redis_db = urlsplit(settings.REDIS_URL).path.lstrip("/") or "0"
     return environment(database_url=database_url, redis_url=settings.REDIS_URL,
-                       settings_module="tests.settings", ERRORSINK_HEARTBEAT_TTL="6")  # fmt: skip
+                       settings_module="tests.settings", ERRORSINK_HEARTBEAT_TTL="6",
+                       ERRORSINK_REDIS_DB=redis_db)  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,16 @@ The servers a test starts (Daphne, Celery) run with these settings too."""
 
 import os
 
-os.environ.setdefault("ERRORSINK_REDIS_DB", "15")
+# Under pytest-xdist each worker (gw0, gw1, ...) has its own Redis database, as pytest-django
+# gives it its own PostgreSQL database: queues, dead letters and the channel layer never meet.
+# Not 12 to 14: the benchmarks use those.
+# Set, not defaulted, for a worker: it inherits the environment of the process that started it,
+# which has already chosen 15 for itself.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    os.environ["ERRORSINK_REDIS_DB"] = str([15, 11, 10, 9][int(_WORKER.removeprefix("gw")) % 4])
+else:
+    os.environ.setdefault("ERRORSINK_REDIS_DB", "15")
 
 from config.settings import *  # noqa: E402,F403
 

@@ -79,7 +79,7 @@ def test_it_needs_a_key(project):
 @pytest.mark.parametrize(
     "query, field",
     [("window=2h", "window"), ("window=", "window"), ("build_id=" + "x" * 201, "build_id"),
-     ("build_id=", "build_id"), ("build_id=a%00b", "build_id"), ("build_id=%20b1", "build_id")],
+     ("build_id=", "build_id"), ("build_id=%20b1", "build_id")],
 )  # fmt: skip
 def test_it_answers_422_with_details_for_what_is_not_allowed(api, project, query, field):
     response = api.get(f"/projects/{project.id}/quality?{query}")

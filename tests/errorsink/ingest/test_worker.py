@@ -14,7 +14,7 @@ from redis.retry import Retry
 
 from bench.items import mixed_items
 from errorsink.ingest import reader as reader_module
-from errorsink.ingest.queue import enqueue, processing_prefix, redis_client
+from errorsink.ingest.queue import enqueue, processing_prefix, queue_name, redis_client
 from errorsink.ingest.reader import QueueReader
 from errorsink.sessions.models import Event
 from tests.proxy import CuttableProxy
@@ -79,10 +79,11 @@ def test_it_holds_items_while_postgres_is_down_and_logs_the_outage_once(
         items = [json.dumps({"type": "agent_error", "message": f"m{n}", "session_id": "s",
                              "project_id": str(project.id)}) for n in range(200)]  # fmt: skip
         enqueue(items[:100])
-        time.sleep(3)
+        wait_until(lambda: "PostgreSQL unreachable" in private_stack.log_text(worker), 30,
+                   "the worker to meet the outage")  # fmt: skip
         enqueue(items[100:])
-        time.sleep(2)
-        assert Event.objects.count() == 0
+        wait_until(lambda: clean_queue.llen(queue_name()) == 0, 30, "the readers to take them")
+        assert Event.objects.count() == 0  # taken, held, not stored and not dropped
         proxy.restore()
         wait_until(lambda: Event.objects.count() == 200, 60, "the held items")
     finally:
