@@ -4,9 +4,6 @@ delivery connects (after DNS), unless the operator allows them (ERRORSINK_WEBHOO
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -123,25 +120,6 @@ def test_a_name_is_refused_at_connect_time_if_any_answer_is_internal(monkeypatch
     assert connect_address("fine.example.com", 443) == "93.184.216.34"
 
 
-@pytest.fixture
-def loopback() -> Iterator[tuple[str, list[str]]]:
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            hits.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}", hits
-    server.shutdown()
-
-
 def _delivery_to(project, url: str) -> AlertDelivery:
     # Saved as a rule from before the check would have been: straight into the table.
     rule = AlertRule.objects.create(project=project, name="old rule", kind="new_issue",
@@ -153,32 +131,32 @@ def _delivery_to(project, url: str) -> AlertDelivery:
 
 @pytest.mark.django_db
 def test_a_loopback_receiver_gets_requests_only_when_allowed(
-    project, loopback, settings, monkeypatch
+    project, receiver, settings, monkeypatch
 ):
     monkeypatch.setattr("errorsink.tasks.alert_deliver.delay", lambda pk: None)
-    address, hits = loopback
+    url, received = receiver
     settings.ERRORSINK_WEBHOOK_ALLOW = ""
-    refused = _delivery_to(project, f"http://{address}/refused")
+    refused = _delivery_to(project, f"{url}/refused")
     assert delivery_attempt(refused.id) == FAILED  # at once: no retry can help
     (attempt,) = AlertDelivery.objects.get(id=refused.id).attempts
     assert attempt["error"].startswith("not sent: the URL goes to 127.0.0.1, a loopback")
-    assert hits == []
+    assert received == []
 
     settings.ERRORSINK_WEBHOOK_ALLOW = "127.0.0.1"
-    allowed = _delivery_to(project, f"http://{address}/allowed")
+    allowed = _delivery_to(project, f"{url}/allowed")
     assert delivery_attempt(allowed.id) == DELIVERED
-    assert hits == ["/allowed"]
+    assert [path for path, _ in received] == ["/allowed"]
 
 
 @pytest.mark.django_db
 def test_a_name_resolving_to_a_private_address_is_refused_at_delivery(
-    project, loopback, settings, monkeypatch
+    project, receiver, settings, monkeypatch
 ):
     """The name passes the save-time check; its DNS answer is what refuses it, and nothing
     reaches the receiver listening at that address."""
     monkeypatch.setattr("errorsink.tasks.alert_deliver.delay", lambda pk: None)
-    address, hits = loopback
-    port = address.rsplit(":", 1)[1]
+    url, received = receiver
+    port = url.rsplit(":", 1)[1]
     settings.ERRORSINK_WEBHOOK_ALLOW = ""
     _resolving(monkeypatch, {"hooks.attacker.example": ["127.0.0.1"]})
     url = f"http://hooks.attacker.example:{port}/x"
@@ -187,4 +165,4 @@ def test_a_name_resolving_to_a_private_address_is_refused_at_delivery(
     assert delivery_attempt(delivery.id) == FAILED
     (attempt,) = AlertDelivery.objects.get(id=delivery.id).attempts
     assert "hooks.attacker.example resolves to 127.0.0.1, a loopback address" in attempt["error"]
-    assert hits == []
+    assert received == []
