@@ -26,8 +26,11 @@ install: $(VENV)/.synced
 run: install
 	$(BIN)/python -m devstack run --port $(PORT)
 
+# Two pytest-xdist workers, each with its own test database, Redis database and live stack; a
+# module's tests stay on one worker (its worker process and browser are started once).
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The tests marked pure: no PostgreSQL, Redis or browser, nothing started; seconds.
 test-fast: install
