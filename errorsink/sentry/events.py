@@ -33,16 +33,19 @@ LAST_TO_GO = ("user", "contexts")
 
 
 def sentry_item(event: dict) -> dict:
-    """The queue item for one Sentry event (without its project: the key says which)."""
-    slim = {key: _trimmed(value, 1) for key, value in event.items() if key not in DROPPED_FIELDS}
-    slim["tags"] = _tags_cut(slim.get("tags"))
-    if slim["tags"] is None:
-        del slim["tags"]
-    for frames in _frame_lists(slim):
+    """The queue item for one Sentry event (without its project: the key says which).
+
+    ``event`` is the door's own parse of the request and loses its frames' dropped fields in
+    place: they are most of an SDK event's bytes, so the trimming walk never visits them."""
+    for frames in _frame_lists(event):
         for frame in frames:
             if isinstance(frame, dict):
                 for field in FRAME_FIELDS_DROPPED:
                     frame.pop(field, None)
+    slim = {key: _trimmed(value, 1) for key, value in event.items() if key not in DROPPED_FIELDS}
+    slim["tags"] = _tags_cut(slim.get("tags"))
+    if slim["tags"] is None:
+        del slim["tags"]
     event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
     item = {"type": "sdk_event", "sdk": "sentry", "name": "event", "event_id": event_id,
             "event": slim}  # fmt: skip
