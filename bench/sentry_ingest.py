@@ -136,7 +136,7 @@ def _environment() -> dict[str, str]:
     create_database(env["DATABASE_URL"], DATABASE)
     env["DATABASE_URL"] = replace_path(env["DATABASE_URL"], f"/{DATABASE}")
     env["REDIS_URL"] = replace_path(env["REDIS_URL"], f"/{REDIS_DB}")
-    env.update(ERRORSINK_API_RATE_LIMIT="0", ERRORSINK_SENTRY_RATE_LIMIT="0")
+    env.update(ERRORSINK_API_RATE_LIMIT="0", ERRORSINK_INGEST_QUOTA="0")
     os.environ.update({key: env[key] for key in ("DATABASE_URL", "REDIS_URL")})
     migrate(env)
     import django

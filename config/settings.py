@@ -238,11 +238,12 @@ LOGGING = {
     "filters": {"routine_tasks": {"()": "config.log_filters.RoutineTasksFilter"}},
 }
 
-# Requests per key per window on /api/v1 (0 turns the limit off).
+# Requests per key per window on /api/v1's reads and settings (0 turns the limit off); ingest
+# routes are governed by the project's ingest quota instead.
 ERRORSINK_API_RATE_LIMIT = int(os.environ.get("ERRORSINK_API_RATE_LIMIT", "600"))
 ERRORSINK_API_RATE_WINDOW = int(os.environ.get("ERRORSINK_API_RATE_WINDOW", "60"))
-# Sentry SDKs send one request an event and a project's agents share one DSN: a higher limit.
-ERRORSINK_SENTRY_RATE_LIMIT = int(os.environ.get("ERRORSINK_SENTRY_RATE_LIMIT", "6000"))
+# Events a second the front door accepts per project unless its owners set their own (0: off).
+ERRORSINK_INGEST_QUOTA = _env_int_between("ERRORSINK_INGEST_QUOTA", 5000, 0, 10_000_000)
 
 # The retention of new projects (each project then has its own, edited by its owners); the
 # bounds are the ones owners may choose (errorsink.projects.models.RETENTION_DAYS_MIN/MAX).

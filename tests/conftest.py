@@ -19,6 +19,15 @@ from errorsink.projects.services import project_add_member, project_create
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def door_grants_forgotten():
+    """The front door's copy of the keys is per process; each test's keys live in its own
+    transaction, so every test starts with no copy and loads its own."""
+    from errorsink.door.grants import grant_cache
+
+    grant_cache.forget()
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", password="alice-password")

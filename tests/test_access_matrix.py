@@ -38,11 +38,13 @@ from ninja.operation import PathView
 
 from dashboard import live_rows
 from errorsink.alerts.rules import RuleIn, rule_create
+from errorsink.door.app import ROUTES as DOOR_ROUTES
 from errorsink.issues.models import Issue
 from errorsink.projects.api_keys import api_key_create, api_key_revoke
 from errorsink.projects.models import ApiKey
 from errorsink.projects.services import project_create
 from errorsink.sentry.keys import sentry_key_for
+from tests.door_client import DoorClient
 from tests.ingest_helpers import error_item, items_store
 
 pytestmark = pytest.mark.django_db
@@ -115,9 +117,9 @@ ROUTES: dict[str, Page | Public | Api | SentryIngest | Socket] = {
     "api:api-root": Public({"GET": 404}),  # ninja's placeholder: only names the prefix
     "api:openapi-json": Public({"GET": 200}),
     "api:openapi-view": Public({"GET": 200}),
-    # Sentry SDKs, by the DSN's key (docs/sentry.md).
-    "sentry-envelope": SentryIngest(),
-    "sentry-store": SentryIngest(),
+    # Sentry SDKs, by the DSN's key (docs/sentry.md), at the front door (errorsink/door).
+    "door:sentry-envelope": SentryIngest(),
+    "door:sentry-store": SentryIngest(),
     # Pages.
     "projects": Page({"GET": MEMBERS}, scoped=False),
     "project": Page({"GET": MEMBERS}),
@@ -145,7 +147,9 @@ ROUTES: dict[str, Page | Public | Api | SentryIngest | Socket] = {
     "api:sessions_list": Api("errors:read"),
     "api:session_errors": Api("errors:read"),
     "api:session_timeline": Api("errors:read"),
-    "api:events_post": Api("errors:write", body=[]),  # an empty list: 422, nothing enqueued
+    # The front door's ingest routes: an empty list is a 422, nothing enqueued.
+    "door:events": Api("errors:write", body=[]),
+    "door:events-batch": Api("errors:write", body=[]),
     "api:session_settings_read": Api("settings:read"),
     "api:session_settings_patch": Api("settings:write", body={}),
     "api:codes": Api(None, scoped=False),
@@ -228,7 +232,12 @@ def _ninja_operation(pattern: URLPattern):
     return None
 
 
-HTTP_ROUTES = http_routes()
+def door_routes() -> list[Route]:
+    """The ingest routes the front door answers before Django (errorsink/door/app.py)."""
+    return [Route(route.name, route.path, None) for route in DOOR_ROUTES]
+
+
+HTTP_ROUTES = http_routes() + door_routes()
 SOCKET_ROUTES = socket_routes()
 ALL_ROUTES = HTTP_ROUTES + SOCKET_ROUTES
 
@@ -364,6 +373,15 @@ def _send(client: Client, method: str, url: str, data=None, **kwargs):
     return client.generic(method, url, data if data is not None else b"", **kwargs)
 
 
+def _door_send(client: Client, url: str, body: bytes, headers: dict):
+    """POST through the ASGI application (the front door), with the client's session cookie:
+    a signed-in browser without a key must be refused there too."""
+    cookie = client.cookies.get(settings.SESSION_COOKIE_NAME)
+    if cookie is not None:
+        headers = {**headers, "Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie.value}"}
+    return DoorClient().post(url, body, headers=headers)
+
+
 def _where(method: str, url: str, role: str, response) -> str:
     location = f" -> {response['Location']}" if response.has_header("Location") else ""
     return f"{method} {url} as {role}: {response.status_code}{location}"
@@ -392,7 +410,12 @@ def test_every_route_is_classified():
     assert not unclassified, f"routes not classified in ROUTES: {unclassified}"
     assert not stale, f"ROUTES names routes that are not configured: {stale}"
     assert not doubled, f"routes sharing a key: {doubled}"
+    door_scopes = {route.name: route.scope for route in DOOR_ROUTES}
     for route in HTTP_ROUTES:
+        if route.key in door_scopes:
+            expected = ROUTES[route.key]
+            assert getattr(expected, "scope", None) == door_scopes[route.key], route.key
+            continue
         expected, operation = ROUTES[route.key], _ninja_operation(route.pattern)
         if operation is not None and isinstance(expected, Api):
             scopes = {getattr(auth, "scope", "?") for auth in operation.auth_callbacks}
@@ -488,6 +511,10 @@ def _api_key(world: World, role: str, scope: str | None) -> str | None:
 def _api_calls(client: Client, route: Route, expected: Api, url: str, key: str | None):
     """(method, response) for each method of the route's operation, with the key if any."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
+    if route.pattern is None:  # the front door's: POST only, outside Django
+        body = orjson.dumps(expected.body)
+        yield "POST", _door_send(client, url, body, headers)
+        return
     for method in _ninja_operation(route.pattern).methods:
         body = None
         if method != "GET" and expected.body is not None:
@@ -531,8 +558,7 @@ def test_sentry_ingest(world, route, expected, role):
         headers["X-Sentry-Auth"] = f"Sentry sentry_key={sentry_key.public_key}, sentry_version=7"
     url = _url(route, world.values)
     # Not an event (nothing is enqueued): past the key it is the body's 400.
-    json = "application/json"
-    response = _send(client, "POST", url, b"not an event", content_type=json, headers=headers)
+    response = _door_send(client, url, b"not an event", headers)
     where = _where("POST", url, role, response)
     expected_status = {"no-key": 401, "session-only": 401, "other-project-key": 403}.get(role)
     if expected_status:

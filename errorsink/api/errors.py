@@ -84,13 +84,19 @@ def request_id_of(request: HttpRequest | None) -> str:
     return getattr(request, "request_id", None) or request_id_current() or request_id_new()
 
 
-def error_response(request: HttpRequest | None, error: ApiError) -> HttpResponse:
+def error_json(error: ApiError, request_id: str) -> dict:
     body: dict = {"code": error.code, "message": error.message}
     if error.details:
         body["details"] = error.details
-    body["requestId"] = request_id_of(request)
+    body["requestId"] = request_id
+    return {"error": body}
+
+
+def error_response(request: HttpRequest | None, error: ApiError) -> HttpResponse:
     response = HttpResponse(
-        orjson.dumps({"error": body}), status=error.status, content_type="application/json"
+        orjson.dumps(error_json(error, request_id_of(request))),
+        status=error.status,
+        content_type="application/json",
     )
     for name, value in error.headers.items():
         response[name] = value

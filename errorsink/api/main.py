@@ -14,6 +14,7 @@ from ninja.errors import HttpError, ValidationError
 from ninja.parser import Parser
 
 from errorsink.api.alert_routes import router as alerts_router
+from errorsink.api.door_schema import door_operations_add
 from errorsink.api.errors import (
     SERVICE_UNAVAILABLE_RETRY_AFTER,
     ApiError,
@@ -83,8 +84,15 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(request, ApiError(500))
 
 
+class ErrorsinkApi(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        door_operations_add(schema)
+        return schema
+
+
 def build_api() -> NinjaAPI:
-    api = NinjaAPI(
+    api = ErrorsinkApi(
         title="errorsink API",
         version="1",
         description="Session errors, quality warnings and call-termination causes of voice "

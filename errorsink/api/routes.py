@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-import orjson
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import Query, Router
 
 from errorsink.api.auth import KeyAuth
 from errorsink.api.errors import ApiError
 from errorsink.api.quality_schemas import QualityOut
 from errorsink.api.schemas import (
-    EVENTS_REQUEST_BODY,
-    MAX_ITEMS_PER_POST,
     CodesOut,
     ErrorOut,
-    EventsAcceptedOut,
     LatestErrorsOut,
     SessionErrorsOut,
     SessionSettingsOut,
@@ -26,10 +22,6 @@ from errorsink.api.schemas import (
     settings_out,
 )
 from errorsink.catalog import all_codes
-from errorsink.ingest.accept import queue_item
-from errorsink.ingest.formats import BadItem
-from errorsink.ingest.formats.shared import json_loads_exact
-from errorsink.ingest.queue import enqueue
 from errorsink.issues.selectors import errors_page
 from errorsink.projects.session_settings import (
     SettingsInvalid,
@@ -129,53 +121,6 @@ def _session_or_404(found: selectors.SessionEvents, *, project_id: object, sessi
         project_id=project_id, session_id=session_id
     ):
         raise ApiError(404, "No such session")
-
-
-@router.post(
-    "/projects/{project_id}/events",
-    response={202: EventsAcceptedOut, **api_errors(400, 403, 404, 413, 422)},
-    auth=KeyAuth("errors:write"),
-    summary="Report one item or a list of up to 1,000 items onto the ingest queue",
-    description="All or nothing: if any item is invalid, nothing is enqueued and the 422 "
-    "names each bad item by its index. Posting the same item again is harmless: its "
-    "event_id (given, or derived from its content) is stored once.",
-    openapi_extra={"requestBody": EVENTS_REQUEST_BODY},
-    tags=["events"],
-)
-def events_post(request: HttpRequest, project_id: str):
-    project_id = str(request.auth.project_id)
-    try:
-        body = json_loads_exact(request.body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"Request body is not valid JSON: {exc}") from None
-    except BadItem as exc:
-        raise ApiError(422, exc.reason, details={"body": exc.reason}) from None
-    if isinstance(body, dict):
-        items, label = [body], lambda index: "item"
-    elif isinstance(body, list):
-        items, label = body, lambda index: f"items[{index}]"
-    else:
-        raise ApiError(422, details={"body": "must be a JSON object or an array of objects"})
-    if not items:
-        raise ApiError(422, details={"body": "must contain at least one item"})
-    if len(items) > MAX_ITEMS_PER_POST:
-        raise ApiError(
-            422,
-            details={"body": f"at most {MAX_ITEMS_PER_POST} items per request, got {len(items)}"},
-        )
-    encoded, event_ids, problems = [], [], {}
-    for index, item in enumerate(items):
-        try:
-            accepted = queue_item(item, project_id)
-        except BadItem as exc:
-            problems[label(index)] = exc.reason
-            continue
-        event_ids.append(accepted.event_id)
-        encoded.append(accepted.payload)
-    if problems:
-        raise ApiError(422, f"{len(problems)} of {len(items)} items are invalid", details=problems)
-    enqueue(encoded)
-    return Status(202, {"accepted": len(encoded), "event_ids": event_ids})
 
 
 @router.get(

@@ -105,6 +105,17 @@ class EventsAcceptedOut(Schema):
     event_ids: list[str] = Field(..., description="One per item, in the order posted.")
 
 
+class BatchResult(Schema):
+    event_id: str | None = Field(None, description="Present when the item was queued.")
+    error: str | None = Field(None, description="Why the item was refused, when it was.")
+
+
+class BatchAcceptedOut(Schema):
+    accepted: int
+    refused: int
+    results: list[BatchResult] = Field(..., description="One per item, in the order posted.")
+
+
 class SessionSettingsOut(Schema):
     project_id: str
     error_message: str

@@ -33,6 +33,9 @@ class Project(models.Model):
     )
     # Raw events older than this are pruned (errorsink/projects/retention.py); rollups outlive them.
     retention_days = models.PositiveSmallIntegerField(default=default_retention_days)
+    # Events a second the front door accepts for this project; None: ERRORSINK_INGEST_QUOTA,
+    # 0: no limit (errorsink/projects/grants.py).
+    ingest_quota = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

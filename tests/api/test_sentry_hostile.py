@@ -8,11 +8,11 @@ import copy
 
 import orjson
 import pytest
-from django.test import Client
 
 from errorsink.ingest.queue import dead_letter_name, queue_name, redis_client
 from errorsink.sentry.keys import sentry_key_for
 from errorsink.sessions.models import Event
+from tests.door_client import DoorClient as Client
 from tests.errorsink.conftest import drain
 from tests.errorsink.sentry.test_format import EXCEPTION_EVENT
 
