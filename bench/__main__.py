@@ -13,6 +13,7 @@ BENCHMARKS = [
     "bench.issues",
     "bench.alerts",
     "bench.sentry_ingest",
+    "bench.front_door",
     "bench.scale_out",
     "bench.load",
 ]

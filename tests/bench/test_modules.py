@@ -19,6 +19,7 @@ pytestmark = pytest.mark.pure
         "bench.issues",
         "bench.alerts",
         "bench.sentry_ingest",
+        "bench.front_door",
         "bench.scale_out",
         "bench.load",
     ],

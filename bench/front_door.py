@@ -1,0 +1,230 @@
+"""The front door against the bare parse-and-LPUSH app (bench/bare_app.py) under the same
+Daphne, in the same run: single events, batches of 100 and Sentry envelopes.
+
+wrk (Debian's, installed when missing) drives each with 16 connections on 2 threads; a Lua
+script gives every request its own event ids, so nothing is deduplicated. The worker is not
+running while the door is measured (both sides only queue); afterwards it is started and the
+benchmark waits until every accepted event is stored, and says so.
+
+Run with `make bench` (or `python -m bench.front_door`); prints JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.common import bench_env, percentile, prepare_database
+from devstack.harness import Stack
+from devstack.processes import free_port
+
+SECONDS = int(os.environ.get("BENCH_DOOR_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_DOOR_CONNECTIONS", "16"))
+ROUNDS = int(os.environ.get("BENCH_DOOR_ROUNDS", "2"))
+BATCH = 100
+
+# wrk's Lua: each thread numbers its requests; BODY holds %s where the unique id goes.
+WRK_SCRIPT = """
+local counter = 0
+local thread_id = 0
+local threads = {}
+function setup(thread) thread:set("id", #threads + 1); table.insert(threads, thread) end
+function init(args) thread_id = id end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "CONTENT_TYPE"
+AUTH_LINE
+local template = [==[BODY]==]
+function request()
+  counter = counter + 1
+  local unique = string.format("RUN-%d-%d", thread_id, counter)
+  return wrk.format(nil, nil, nil, (template:gsub("UNIQUE", unique)))
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.errors.status,
+    latency:percentile(50), latency:percentile(99), summary.duration))
+end
+"""
+
+
+def wrk_ensure() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return shutil.which("wrk") or sys.exit("wrk could not be installed")
+
+
+def _event(project_id: str) -> dict:
+    return {"type": "session_error", "code": "AGENT_HANDLER_FAILED", "message": "KeyError",
+            "session_id": "bench-door", "build_id": "agent@bench", "event_id": "UNIQUE",
+            "project_id": project_id}  # fmt: skip
+
+
+def _batch_body(project_id: str) -> str:
+    items = [{**_event(project_id), "event_id": f"UNIQUE-{n}"} for n in range(BATCH)]
+    return json.dumps(items)
+
+
+def _envelope_body() -> str:
+    event = {"event_id": "UNIQUE", "level": "error", "release": "agent@bench",
+             "tags": {"session_id": "bench-door"},
+             "exception": {"values": [{"type": "KeyError", "value": "'order_id'",
+                                       "stacktrace": {"frames": [
+                                           {"filename": "agent.py", "function": "lookup_order",
+                                            "lineno": 12, "in_app": True}]}}]}}  # fmt: skip
+    # No "length": the payload ends at its newline, whatever the length of the id put in.
+    return f'{{"event_id": "UNIQUE"}}\n{{"type": "event"}}\n{json.dumps(event)}\n'
+
+
+def scenarios(target: dict) -> list[dict]:
+    """(name, events per request, door url/headers/body, bare body) for each kind."""
+    project_id = target["project_id"]
+    bearer = f"Bearer {target['key']}"
+    return [
+        {"name": "single", "events": 1, "url": target["events_url"], "auth": bearer,
+         "body": json.dumps(_event(project_id)), "content_type": "application/json"},
+        {"name": "batch_100", "events": BATCH, "url": target["batch_url"], "auth": bearer,
+         "body": _batch_body(project_id), "content_type": "application/json"},
+        {"name": "envelope", "events": 1, "url": target["envelope_url"], "auth": None,
+         "body": _envelope_body(), "content_type": "application/x-sentry-envelope"},
+    ]  # fmt: skip
+
+
+def wrk_run(wrk: str, url: str, scenario: dict, workdir: Path) -> dict:
+    run = uuid.uuid4().hex[:8]
+    auth = f'wrk.headers["Authorization"] = "{scenario["auth"]}"' if scenario["auth"] else ""
+    script = (WRK_SCRIPT.replace("CONTENT_TYPE", scenario["content_type"])
+              .replace("AUTH_LINE", auth).replace("BODY", scenario["body"])
+              .replace("RUN", run))  # fmt: skip
+    path = workdir / f"{scenario['name']}-{run}.lua"
+    path.write_text(script)
+    command = [wrk, "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--timeout", "10s",
+               "-s", str(path), url]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+)", out.stdout)
+    if not match:
+        raise RuntimeError(f"wrk said nothing usable:\n{out.stdout}\n{out.stderr}")
+    requests, non_2xx, p50_us, p99_us, duration_us = map(int, match.groups())
+    ok, seconds = requests - non_2xx, duration_us / 1e6
+    events = ok * scenario["events"]
+    return {"requests": requests, "refused": non_2xx, "requests_per_second": ok / seconds,
+            "events_per_second": events / seconds, "p50_ms": p50_us / 1000,
+            "p99_ms": p99_us / 1000, "accepted_events": events}  # fmt: skip
+
+
+def _target(port: int) -> tuple[dict, list]:
+    from django.contrib.auth.models import User
+
+    from errorsink.projects.api_keys import api_key_create
+    from errorsink.projects.services import project_create
+    from errorsink.sentry.keys import sentry_key_for
+
+    user = User.objects.create_user(f"bench-door-{uuid.uuid4().hex[:8]}")
+    project = project_create(name="bench front door", owner=user)
+    project.ingest_quota = 0  # throughput is measured here, not the quota
+    project.save()
+    key = sentry_key_for(project)
+    _, plaintext = api_key_create(project=project, scopes="errors:write")
+    base = f"http://127.0.0.1:{port}"
+    return {
+        "project_id": str(project.id), "key": plaintext,
+        "events_url": f"{base}/api/v1/projects/{project.id}/events",
+        "batch_url": f"{base}/api/v1/projects/{project.id}/events/batch",
+        "envelope_url": f"{base}/api/{key.id}/envelope/?sentry_key={key.public_key}",
+    }, [project, user]  # fmt: skip
+
+
+def _wait_stored(project_id: str, expected: int, timeout: float = 300) -> float:
+    from errorsink.sessions.models import Event
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        stored = Event.objects.filter(project_id=project_id).count()
+        if stored >= expected:
+            return stored
+        time.sleep(0.5)
+    return Event.objects.filter(project_id=project_id).count()
+
+
+def main() -> dict:
+    wrk = wrk_ensure()
+    env = bench_env()
+    prepare_database(env)
+    from errorsink.ingest.queue import queue_name, redis_client
+
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        stack = Stack(env, workdir / "logs")
+        try:
+            door = stack.web()
+            bare_port = free_port()
+            stack.start(["daphne", "--bind", "127.0.0.1", "--port", str(bare_port),
+                         "bench.bare_app:application"], name="bare", ready=bare_port)  # fmt: skip
+            target, owned = _target(door.port)
+            results = _measure(wrk, target, f"http://127.0.0.1:{bare_port}/", workdir)
+            answered = sum(r["accepted_events"] for s in results.values() for r in s["door"])
+            # wrk counts the answers it saw in time; the queue holds every event accepted.
+            accepted = redis_client().llen(queue_name())
+            stack.worker(name="bench-door")
+            stored = _wait_stored(target["project_id"], accepted)
+        finally:
+            stack.stop()
+    redis_client().delete("bench:bare")
+    for model in owned:
+        model.delete()
+    summary = _summary(results, answered, accepted, stored)
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+def _measure(wrk: str, target: dict, bare_url: str, workdir: Path) -> dict:
+    """Rounds of door then bare for each scenario, alternating which goes first."""
+    results = {}
+    for scenario in scenarios(target):
+        runs = {"door": [], "bare": []}
+        for number in range(ROUNDS):
+            order = ("door", "bare") if number % 2 == 0 else ("bare", "door")
+            for side in order:
+                url = scenario["url"] if side == "door" else bare_url
+                runs[side].append(wrk_run(wrk, url, scenario, workdir))
+        results[scenario["name"]] = runs
+    return results
+
+
+def _median(runs: list[dict], field: str) -> float:
+    return round(percentile([run[field] for run in runs], 0.5), 1)
+
+
+def _summary(results: dict, answered: int, accepted: int, stored: int) -> dict:
+    figures = {}
+    for name, runs in results.items():
+        door, bare = runs["door"], runs["bare"]
+        door_rps = _median(door, "requests_per_second")
+        bare_rps = _median(bare, "requests_per_second")
+        figures[name] = {
+            "door_requests_per_second": door_rps, "bare_requests_per_second": bare_rps,
+            "ratio": round(door_rps / bare_rps, 3),
+            "door_events_per_second": _median(door, "events_per_second"),
+            "door_p50_ms": _median(door, "p50_ms"), "door_p99_ms": _median(door, "p99_ms"),
+            "bare_p99_ms": _median(bare, "p99_ms"),
+            "door_refused": sum(r["refused"] for r in door),
+        }  # fmt: skip
+    return {"benchmark": "front_door", "connections": CONNECTIONS, "seconds": SECONDS,
+            "rounds": ROUNDS, "scenarios": figures, "answered_events": answered,
+            "accepted_events": accepted, "stored_events": stored,
+            "all_stored": stored == accepted >= answered}  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
