@@ -1,5 +1,6 @@
 """ASGI entry point: Django for HTTP, Channels for the live dashboard websockets."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -59,3 +60,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Everything loaded so far (Django, the apps, every module) lives as long as the process: move it
+# out of the collector's sight. Otherwise each full collection walks it all and stalls the event
+# loop for tens of milliseconds, which was the front door's p99 (docs/benchmarks.md).
+gc.freeze()
