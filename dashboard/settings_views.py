@@ -1,8 +1,9 @@
-"""Session settings panel: owners edit the crash TTS message, idle timeout and event retention
-inline (htmx)."""
+"""Session settings panel: owners edit the crash TTS message, idle timeout, event retention and
+ingest quota inline (htmx)."""
 
 from __future__ import annotations
 
+from django.conf import settings as django_settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -22,6 +23,7 @@ from errorsink.projects.session_settings import (
     ERROR_MESSAGE_MAX,
     IDLE_TIMEOUT_MAX,
     IDLE_TIMEOUT_MIN,
+    INGEST_QUOTA_MAX,
     SettingsInvalid,
     session_settings_get,
     session_settings_history,
@@ -33,6 +35,7 @@ FIELD_LABELS = {
     "error_message": "Crash TTS message",
     "idle_timeout_seconds": "Idle timeout",
     "retention_days": "Event retention",
+    "ingest_quota": "Ingest quota",
 }
 
 
@@ -54,6 +57,7 @@ def settings_panel_context(
         "error_message": settings.error_message,
         "idle_timeout_seconds": str(settings.idle_timeout_seconds),
         "retention_days": str(retention_days),
+        "ingest_quota": _quota_text(settings.project.ingest_quota),
         **(values or {}),
     }
     return {
@@ -63,6 +67,8 @@ def settings_panel_context(
         "settings": settings,
         "deploy_env": settings.deploy_env(),
         "retention_days": retention_days,
+        "ingest_quota": settings.project.ingest_quota,
+        "ingest_quota_default": django_settings.ERRORSINK_INGEST_QUOTA,
         "values": shown,
         "errors": errors or {},
         "saved": saved,
@@ -73,8 +79,13 @@ def settings_panel_context(
             "idle_timeout_max": IDLE_TIMEOUT_MAX,
             "retention_min": RETENTION_DAYS_MIN,
             "retention_max": RETENTION_DAYS_MAX,
+            "ingest_quota_max": INGEST_QUOTA_MAX,
         },
     }
+
+
+def _quota_text(quota: int | None) -> str:
+    return "" if quota is None else str(quota)  # empty: the server's default
 
 
 def _readable_errors(errors: dict[str, str]) -> dict[str, str]:

@@ -22,6 +22,7 @@ from errorsink.alerts.evaluate import alerts_firing
 from errorsink.catalog import SOURCES
 from errorsink.ingest.dead_letters import project_dead_letter_count
 from errorsink.projects.models import Membership
+from errorsink.projects.quota import quota_effective, quota_refused_last_hour
 from errorsink.projects.services import projects_for_user
 from errorsink.quality.rollups import rollups_watermark
 from errorsink.sessions import selectors
@@ -106,6 +107,8 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     context["sentry"] = sentry_panel(request=request, project=project)
     context["is_owner"] = membership.role == Membership.OWNER
     context["alerts_firing"] = alerts_firing(project=project)
+    context["quota_refused"] = quota_refused_last_hour(project_id=project.id)
+    context["quota"] = quota_effective(project.ingest_quota)
     if membership.role == Membership.OWNER:
         context["dead_letters"] = project_dead_letter_count(project_id=project.id)
     return render(request, "dashboard/project.html", context)

@@ -16,6 +16,7 @@ from errorsink.projects.session_settings import (
     ERROR_MESSAGE_MAX,
     IDLE_TIMEOUT_MAX,
     IDLE_TIMEOUT_MIN,
+    INGEST_QUOTA_MAX,
 )
 from errorsink.sessions.models import Event
 from errorsink.sessions.serialise import PUBLIC_EVENT_FIELDS
@@ -125,6 +126,11 @@ class SessionSettingsOut(Schema):
         description="Raw events older than this many days are deleted (by when they happened, "
         "or arrived if earlier); quality figures are kept 13 months. Not part of deploy_env.",
     )
+    ingest_quota: int | None = Field(
+        ...,
+        description="Events a second this project's senders may post (429 past it); null: the "
+        "server's default (ERRORSINK_INGEST_QUOTA), 0: no limit. Not part of deploy_env.",
+    )
     updated_at: datetime
     deploy_env: dict[str, str] = Field(
         ...,
@@ -154,6 +160,12 @@ class SessionSettingsPatch(Schema):
         description=f"{RETENTION_DAYS_MIN} to {RETENTION_DAYS_MAX}, a JSON integer; applied by "
         "the next prune, within minutes.",
     )
+    ingest_quota: int | None = Field(
+        None,
+        strict=True,
+        description=f"0 to {INGEST_QUOTA_MAX:,} events a second, 0 for no limit, or null for the "
+        "server's default; applied within a second.",
+    )
 
 
 class CodesOut(Schema):
@@ -167,6 +179,7 @@ def settings_out(settings: SessionSettings) -> dict:
         "error_message": settings.error_message,
         "idle_timeout_seconds": settings.idle_timeout_seconds,
         "retention_days": settings.project.retention_days,
+        "ingest_quota": settings.project.ingest_quota,
         "updated_at": settings.updated_at,
         "deploy_env": settings.deploy_env(),
     }

@@ -18,8 +18,7 @@ from django.conf import settings
 
 from errorsink.ingest.queue import queue_name
 from errorsink.projects.grants import GRANTS_VERSION_KEY, Grants
-
-QUOTA_REFUSED_KEEP_SECONDS = 3700  # an hour of per-minute counts, and a minute's grace
+from errorsink.projects.quota import REFUSED_KEEP_SECONDS, quota_refused_key
 
 # KEYS: queue, grants version, this second's quota counter, this minute's refused counter.
 # ARGV: the version decided with ('' for none), the quota (0: none), 1 to queue what fits when
@@ -48,7 +47,7 @@ for i = 4, 3 + take, 1000 do
 end
 return {'ok', take}
 """
-).replace("REFUSED_KEEP", str(QUOTA_REFUSED_KEEP_SECONDS))
+).replace("REFUSED_KEEP", str(REFUSED_KEEP_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -69,10 +68,6 @@ def door_redis() -> tuple[aioredis.Redis, object]:
         found = (client, client.register_script(_QUEUE_CHECKED))
         _connections[loop] = found
     return found
-
-
-def quota_refused_key(project_id: str, minute: int) -> str:
-    return f"errorsink:quota-refused:{project_id}:{minute}"
 
 
 async def queue_checked(

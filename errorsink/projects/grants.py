@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import transaction
 
 from errorsink.connections import redis_client
 from errorsink.projects.models import ApiKey, Project
+from errorsink.projects.quota import quota_effective
 from errorsink.sentry.keys import SentryKey
 
 log = logging.getLogger("errorsink.projects")
@@ -49,7 +49,7 @@ class Grants:
     quotas: dict[str, int] = field(default_factory=dict)  # events/s by project; 0 = none
 
     def quota_of(self, project_id: str) -> int:
-        return self.quotas.get(project_id, settings.ERRORSINK_INGEST_QUOTA)
+        return self.quotas.get(project_id, quota_effective(None))
 
 
 def grants_load() -> Grants:
@@ -68,9 +68,8 @@ def grants_load() -> Grants:
             "id", "project_id", "public_key"
         )
     }
-    default = settings.ERRORSINK_INGEST_QUOTA
     quotas = {
-        str(project_id): default if quota is None else quota
+        str(project_id): quota_effective(quota)
         for project_id, quota in Project.objects.values_list("id", "ingest_quota")
     }
     return Grants(version, api_keys, sentry_keys, quotas)

@@ -1,5 +1,5 @@
 """The one place that validates, changes and records a project's session settings, and its
-event retention, which owners edit beside them.
+event retention and ingest quota, which owners edit beside them.
 
 The dashboard, the HTTP API and the CLI (through the API) all call these functions. The crash
 message and idle timeout are stored in the project's SessionSettings row and reach agents on
@@ -23,8 +23,10 @@ from errorsink.projects.models import (
 ERROR_MESSAGE_MAX = 500
 IDLE_TIMEOUT_MIN = 10
 IDLE_TIMEOUT_MAX = 3600
-EDITABLE_FIELDS = ("error_message", "idle_timeout_seconds", "retention_days")
-PROJECT_FIELDS = ("retention_days",)  # stored on the project, not its SessionSettings row
+EDITABLE_FIELDS = ("error_message", "idle_timeout_seconds", "retention_days", "ingest_quota")
+# Stored on the project, not its SessionSettings row.
+PROJECT_FIELDS = ("retention_days", "ingest_quota")
+INGEST_QUOTA_MAX = 10_000_000
 
 
 class SettingsInvalid(Exception):
@@ -72,10 +74,18 @@ def clean_retention_days(value: object) -> int:
     return _clean_whole_number(value, low=RETENTION_DAYS_MIN, high=RETENTION_DAYS_MAX, unit="days")
 
 
+def clean_ingest_quota(value: object) -> int | None:
+    """Events a second; None (or nothing typed) is the operator's default, 0 no limit."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _clean_whole_number(value, low=0, high=INGEST_QUOTA_MAX, unit="events a second")
+
+
 CLEANERS = {
     "error_message": clean_error_message,
     "idle_timeout_seconds": clean_idle_timeout,
     "retention_days": clean_retention_days,
+    "ingest_quota": clean_ingest_quota,
 }
 
 
@@ -125,7 +135,7 @@ def session_settings_update(
         setattr(target, field, new)
         history.append(
             SettingsChange(project=project, user=user, actor=who, field=field,
-                           old_value=str(old), new_value=str(new))
+                           old_value=_recorded(old), new_value=_recorded(new))
         )  # fmt: skip
     if history:
         settings.save()  # its updated_at tells when any of them last changed
@@ -134,6 +144,10 @@ def session_settings_update(
             settings.project.save(update_fields=project_fields)
         SettingsChange.objects.bulk_create(history)
     return settings
+
+
+def _recorded(value: object) -> str:
+    return "default" if value is None else str(value)  # an ingest quota left to the server
 
 
 def session_settings_history(*, project: Project, limit: int = 10) -> list[SettingsChange]:

@@ -142,3 +142,23 @@ def test_it_publishes_the_retention_in_the_openapi_document(api):
     assert (
         "1 to 400" in schemas["SessionSettingsPatch"]["properties"]["retention_days"]["description"]
     )
+
+
+# --- ingest quota -------------------------------------------------------------------------------
+
+
+def test_it_shows_and_changes_the_ingest_quota(api, project):
+    url = f"/projects/{project.id}/session-settings"
+    assert api.get(url).json()["ingest_quota"] is None  # the server's default
+    assert api.patch(url, {"ingest_quota": 250}).json()["ingest_quota"] == 250
+    assert api.patch(url, {"ingest_quota": None}).json()["ingest_quota"] is None
+    project.refresh_from_db()
+    assert project.ingest_quota is None
+
+
+@pytest.mark.parametrize("value", [-1, 10_000_001, "100", True, 1.5])
+def test_it_answers_422_for_an_ingest_quota_that_is_not_a_rate(api, project, value):
+    response = api.patch(f"/projects/{project.id}/session-settings", {"ingest_quota": value})
+    assert_envelope(response, 422, "VALIDATION_ERROR")
+    project.refresh_from_db()
+    assert project.ingest_quota is None

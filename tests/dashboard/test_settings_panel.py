@@ -32,8 +32,10 @@ def _retention(project) -> int:
 
 
 def _save(client, project, message="Sorry, something went wrong.", timeout="300", retention="30",
-          **extra):  # fmt: skip
+          ingest_quota=None, **extra):  # fmt: skip
     data = {"error_message": message, "idle_timeout_seconds": timeout, "retention_days": retention}
+    if ingest_quota is not None:
+        data["ingest_quota"] = ingest_quota
     return client.post(_url(project), data, **{**HTMX, **extra})
 
 
@@ -335,3 +337,44 @@ def test_it_has_no_inline_script_or_event_handler(client, project, alice):
     html = client.get(_url(project)).content.decode()
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
     assert not re.search(r"\son[a-z]+=", html)
+
+
+# --- ingest quota, beside the retention ---------------------------------------------------------
+
+
+def test_it_saves_an_ingest_quota_and_empty_returns_it_to_the_default(client, project, alice):
+    client.force_login(alice)
+    html = _save(client, project, ingest_quota="100").content.decode()
+    project.refresh_from_db()
+    assert project.ingest_quota == 100 and "Saved" in html
+    assert re.search(r'name="ingest_quota"[^>]*\s+value="100"', html)
+    html = _save(client, project, ingest_quota=" ").content.decode()
+    project.refresh_from_db()
+    assert project.ingest_quota is None
+    assert "this server's default (5000)" in html
+    changes = SettingsChange.objects.filter(field="ingest_quota").order_by("id")
+    assert [(c.old_value, c.new_value) for c in changes] == [("default", "100"), ("100", "default")]
+
+
+@pytest.mark.parametrize(
+    ("quota", "error"),
+    [
+        ("-1", "Ingest quota must be between 0 and 10000000 events a second"),
+        ("fast", "Ingest quota must be a whole number of events a second"),
+        ("10000001", "Ingest quota must be between 0 and 10000000 events a second"),
+    ],
+)
+def test_it_refuses_an_ingest_quota_that_is_not_a_rate(client, project, alice, quota, error):
+    client.force_login(alice)
+    html = _save(client, project, ingest_quota=quota).content.decode()
+    assert f'id="ss-ingest-quota-error" role="alert">{error}</p>' in html
+    project.refresh_from_db()
+    assert project.ingest_quota is None
+
+
+def test_a_member_reads_the_ingest_quota(client, project, bob):
+    project.ingest_quota = 0
+    project.save()
+    client.force_login(bob)
+    html = client.get(_url(project), **HTMX).content.decode()
+    assert "<dt>Ingest quota</dt>\n    <dd>no limit</dd>" in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -550,3 +551,20 @@ def test_a_timeline_tells_expected_ends_from_failures_in_readable_units(client, 
     assert 'class="badge fatal"' not in html
     assert "1 min 23 s (83,421 ms)" in html
     assert re.search(r"<time [^>]*>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>", html)
+
+
+def test_the_project_page_says_how_many_events_the_quota_refused(client, project, bob):
+    from errorsink.ingest.queue import redis_client
+    from errorsink.projects.quota import quota_refused_key
+
+    client.force_login(bob)
+    url = reverse("project", args=[project.id])
+    assert 'id="quota-refused"' not in client.get(url).content.decode()
+    minute = int(time.time()) // 60
+    keys = [quota_refused_key(str(project.id), minute - n) for n in (0, 5, 61)]
+    redis_client().mset(dict(zip(keys, (30, 12, 999), strict=True)))  # the last: over an hour
+    try:
+        html = client.get(url).content.decode()
+    finally:
+        redis_client().delete(*keys)
+    assert "42 events refused in the last hour (the quota is 5000 events a second" in html
