@@ -4,7 +4,9 @@ Daphne, in the same run: single events, batches of 100 and Sentry envelopes.
 wrk (Debian's, installed when missing) drives each with 16 connections on 2 threads; a Lua
 script gives every request its own event ids, so nothing is deduplicated. The worker is not
 running while the door is measured (both sides only queue); afterwards it is started and the
-benchmark waits until every accepted event is stored, and says so.
+benchmark waits until every accepted event is stored, and says so. Last, single events at full
+speed on a project with the default ingest quota (none should be refused) and on one whose
+quota is 100 a second (the rest get 429).
 
 Run with `make bench` (or `python -m bench.front_door`); prints JSON.
 """
@@ -123,7 +125,7 @@ def wrk_run(wrk: str, url: str, scenario: dict, workdir: Path) -> dict:
             "p99_ms": p99_us / 1000, "accepted_events": events}  # fmt: skip
 
 
-def _target(port: int) -> tuple[dict, list]:
+def _target(port: int, quota: int | None = 0) -> tuple[dict, list]:
     from django.contrib.auth.models import User
 
     from errorsink.projects.api_keys import api_key_create
@@ -132,7 +134,7 @@ def _target(port: int) -> tuple[dict, list]:
 
     user = User.objects.create_user(f"bench-door-{uuid.uuid4().hex[:8]}")
     project = project_create(name="bench front door", owner=user)
-    project.ingest_quota = 0  # throughput is measured here, not the quota
+    project.ingest_quota = quota  # 0 where throughput is measured, not the quota
     project.save()
     key = sentry_key_for(project)
     _, plaintext = api_key_create(project=project, scopes="errors:write")
@@ -143,6 +145,15 @@ def _target(port: int) -> tuple[dict, list]:
         "batch_url": f"{base}/api/v1/projects/{project.id}/events/batch",
         "envelope_url": f"{base}/api/{key.id}/envelope/?sentry_key={key.public_key}",
     }, [project, user]  # fmt: skip
+
+
+def _settled_length(client, name: str) -> int:
+    """The queue's length once the requests wrk left in flight have landed."""
+    length = -1
+    while (now := client.llen(name)) != length:
+        length = now
+        time.sleep(0.5)
+    return length
 
 
 def _wait_stored(project_id: str, expected: int, timeout: float = 300) -> float:
@@ -175,15 +186,16 @@ def main() -> dict:
             results = _measure(wrk, target, f"http://127.0.0.1:{bare_port}/", workdir)
             answered = sum(r["accepted_events"] for s in results.values() for r in s["door"])
             # wrk counts the answers it saw in time; the queue holds every event accepted.
-            accepted = redis_client().llen(queue_name())
+            accepted = _settled_length(redis_client(), queue_name())
             stack.worker(name="bench-door")
             stored = _wait_stored(target["project_id"], accepted)
+            quotas, quota_owned = _quotas(wrk, door.port, workdir)
         finally:
             stack.stop()
     redis_client().delete("bench:bare")
-    for model in owned:
+    for model in owned + quota_owned:
         model.delete()
-    summary = _summary(results, answered, accepted, stored)
+    summary = {**_summary(results, answered, accepted, stored), "quota": quotas}
     print(json.dumps(summary, indent=2))
     return summary
 
@@ -200,6 +212,21 @@ def _measure(wrk: str, target: dict, bare_url: str, workdir: Path) -> dict:
                 runs[side].append(wrk_run(wrk, url, scenario, workdir))
         results[scenario["name"]] = runs
     return results
+
+
+def _quotas(wrk: str, port: int, workdir: Path) -> tuple[dict, list]:
+    """Single events at full speed on a project with the default quota (none refused while the
+    door stays under it), then on one whose quota is 100 a second (429 past it)."""
+    figures, owned = {}, []
+    for label, quota in (("default", None), ("override_100", 100)):
+        target, models = _target(port, quota)
+        owned += models
+        single = scenarios(target)[0]
+        run = wrk_run(wrk, single["url"], single, workdir)
+        figures[label] = {"requests_per_second": round(run["requests"] / SECONDS, 1),
+                          "accepted_per_second": round(run["requests_per_second"], 1),
+                          "refused": run["refused"]}  # fmt: skip
+    return figures, owned
 
 
 def _median(runs: list[dict], field: str) -> float:
