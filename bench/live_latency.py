@@ -104,8 +104,9 @@ class Client:
 def _latencies(
     client: Client, phase: int, pushed: dict, count: int, notified: dict
 ) -> tuple[list, list, list]:
-    """On-screen latencies for every event, latencies of events carried themselves, and for
-    those the part after the ingest worker's notification reached Daphne's process (ms)."""
+    """On-screen latencies for every event reached (as (seq, ms) pairs), latencies of events
+    carried themselves, and for those the part after the ingest worker's notification reached
+    Daphne's process (ms)."""
     arrivals: list[float] = []  # time of each message, and the newest seq it has carried so far
     newest: list[int] = []
     contained: list[float] = []
@@ -126,7 +127,7 @@ def _latencies(
     for seq in range(count):
         index = bisect_left(newest, seq)
         if index < len(newest):
-            on_screen.append((arrivals[index] - pushed[(phase, seq)]) * 1000)
+            on_screen.append((seq, (arrivals[index] - pushed[(phase, seq)]) * 1000))
     return on_screen, contained, after_notify
 
 
@@ -173,7 +174,7 @@ async def _measure(url: str, headers: dict, project_id: str, pids: dict) -> list
         for client in clients:
             screen, carried, dashboard = _latencies(client, phase, pushed, count, notified)
             missing += count - len(screen)
-            on_screen += screen
+            on_screen += [ms for _, ms in screen]
             contained += carried
             after_notify += dashboard
         per_client_msgs = [

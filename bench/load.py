@@ -1,12 +1,20 @@
-"""Load: 200 open dashboards plus ingest at 2,000 events/s for 60 s, with API reads beside.
+"""Load: 200 open dashboards while thousands of events a second arrive, the API read beside.
 
-Reuses the live-latency benchmark's clients and producer (bench/live_latency.py) with 200
-websocket clients and one 60-second phase at 2,000 events/s, while a thread calls the API's
-last-20 errors and issues list ten times a second. Reports live p99 (push to page), API p95,
-and the RSS of every process before the load, at its end, and after a second identical load
-(growth from the first to the second is what a leak would show).
+For each rate (2,000 and 5,000 events/s by default) it opens 200 websocket clients on a fresh
+project exactly as the browser does (bench/live_latency.py's clients and producer), then:
+- quiet: single events one second apart, each timed from LPUSH to every one of the 200 pages;
+- load: the rate for three minutes while a thread calls the API's last-20 errors and issues
+  list ten times a second; push-to-page p50/p99 per minute (an event counts in the minute it
+  was pushed), so a stack that falls behind shows it as a rising figure.
 
-Run with `make bench` (or `python -m bench.load`); prints JSON.
+Beside the figures: CPU cores used by Daphne, the worker (with its children), PostgreSQL and
+Redis (when they run here), and this process
+(the load generator and the 200 clients: a saturated generator would make the stack look
+slow), Daphne's RSS at the start and the end, and what Daphne's live hub counted meanwhile
+(pushes, renders, database queries and sends, from its `live stats` log lines).
+
+Run with `make bench` (or `python -m bench.load`); prints JSON. BENCH_LOAD_RATES,
+BENCH_LOAD_SECONDS and BENCH_LOAD_CLIENTS change the shape (e.g. a 30-second smoke run).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -23,13 +32,24 @@ from pathlib import Path
 
 import bench.live_latency as live
 from bench.common import percentile
+from bench.cpu import cpu_snapshot, cpu_used, server_pids
 from devstack.harness import Stack
 from devstack.processes import rss_mb
 
 CLIENTS = int(os.environ.get("BENCH_LOAD_CLIENTS", "200"))
-RATE = int(os.environ.get("BENCH_LOAD_RATE", "2000"))
-SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "60"))
+RATES = tuple(int(r) for r in os.environ.get("BENCH_LOAD_RATES", "2000,5000").split(","))
+SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "180"))
+BUCKET_SECONDS = 60
+QUIET_EVENTS = 10
 API_CALLS_PER_SECOND = 10
+WARMUP_PHASE, QUIET_PHASE, LOAD_PHASE = 0, 1, 2
+GENERATOR = {"bench": "load_generator"}
+# Two literal-led patterns instead of live.ROW's lazy `.*?` across each row: at 5,000 events/s
+# that one regex took most of a core of the load generator and made its pages look late.
+ROW_IDS = re.compile(rb'<tr id="event-(\d+)"')
+TOKENS = re.compile(rb"bench~(\d+)~(\d+)~")
+ROW = re.compile(live.ROW.pattern.encode(), re.S)
+STATS = re.compile(r"live stats ((?:\w+=\d+ ?)+)")
 
 
 class ApiProbe:
@@ -59,7 +79,7 @@ class ApiProbe:
 
 class CompactClient(live.Client):
     """A live-latency client that keeps only each message's row tokens: 200 clients keeping
-    whole messages at 2,000 events/s would hold gigabytes."""
+    whole messages at 5,000 events/s would hold gigabytes."""
 
     connect_retries = 0  # over every client of a load
 
@@ -82,43 +102,156 @@ class CompactClient(live.Client):
         async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
             await ws.recv()
             self.ready.set()
-            while not stop_event.is_set():
-                try:
-                    text = await asyncio.wait_for(ws.recv(), timeout=0.2)
-                except TimeoutError:
-                    continue
-                rows = live.ROW.findall(text)
-                compact = "".join(f'<tr id="event-{pk}" bench~{p}~{s}~' for pk, p, s in rows)
-                self.messages.append((time.perf_counter(), compact))
+            # Closed when the load ends; no timeout per message, which would cost a task each.
+            closer = asyncio.create_task(_close_when(stop_event, ws))
+            try:
+                while True:
+                    data = await ws.recv(decode=False)  # bytes: no decoding to find the tokens
+                    received = time.perf_counter()
+                    rows = _row_tokens(data)
+                    compact = "".join(f'<tr id="event-{pk.decode()}" bench~{p.decode()}~'
+                                      f'{s.decode()}~' for pk, p, s in rows)  # fmt: skip
+                    self.messages.append((received, compact))
+            except websockets.ConnectionClosed:
+                pass
+            finally:
+                closer.cancel()
 
 
-def _one_load(url: str, headers: dict, project_id: str, pids: dict, probe: ApiProbe) -> dict:
-    probe.durations.clear()
-    CompactClient.connect_retries = 0
-    thread = threading.Thread(target=probe.run, daemon=True)
-    thread.start()
-    rates = asyncio.run(live._measure(url, headers, project_id, pids))
-    probe.stop_flag.set()
-    thread.join()
-    probe.stop_flag.clear()
-    result = rates[-1]
-    return {
-        "events_per_second": result["achieved_events_per_second"],
-        "live_p50_ms": result["p50_ms"],
-        "live_p99_ms": result["p99_ms"],
-        "live_never_reached": result["never_reached"],
-        "dashboard_connect_retries": CompactClient.connect_retries,
-        "api_calls": len(probe.durations),
-        "api_failures": probe.failures,
-        "api_p95_ms": round(percentile(probe.durations, 0.95), 1),
-        "cpu_cores_used": result["cpu_cores_used"],
-        "rss_mb_after": {name: rss_mb(pid) for name, pid in pids.items()},
-    }
+def _row_tokens(data: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    """(event id, phase, seq) of each row, as live.ROW finds them (one token per row)."""
+    ids, tokens = ROW_IDS.findall(data), TOKENS.findall(data)
+    if len(ids) != len(tokens):
+        return ROW.findall(data)
+    return [(pk, phase, seq) for pk, (phase, seq) in zip(ids, tokens, strict=True)]
+
+
+async def _close_when(stop_event: asyncio.Event, ws) -> None:
+    await stop_event.wait()
+    await ws.close()
+
+
+class Run:
+    """One rate's clients, producer and probes against one project."""
+
+    def __init__(self, stack: Stack, web, pids: dict, url: str, headers: dict,
+                 project_id: str, probe: ApiProbe) -> None:  # fmt: skip
+        self.stack, self.web, self.pids = stack, web, pids
+        self.url, self.headers, self.project_id, self.probe = url, headers, project_id, probe
+        self.clients = [CompactClient() for _ in range(CLIENTS)]
+        self.pushed: dict[tuple[int, int], float] = {}
+        self.notified: dict[int, float] = {}  # event id: when its notification was published
+
+    async def measure(self, rate: int) -> dict:
+        CompactClient.connect_retries = 0
+        stop_event = asyncio.Event()
+        tasks = [asyncio.create_task(c.run(self.url, self.headers, stop_event))
+                 for c in self.clients]  # fmt: skip
+        await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in self.clients)), 120)
+        listener = asyncio.create_task(live._listen(self.notified, self.project_id))
+        await asyncio.to_thread(self._produce, WARMUP_PHASE, 50, live.WARMUP_EVENTS)
+        await asyncio.sleep(2)
+        quiet = await self._quiet()
+        result = {"quiet": quiet, **await self._load(rate)}
+        stop_event.set()
+        listener.cancel()
+        await asyncio.gather(*tasks, listener, return_exceptions=True)
+        return result
+
+    def _produce(self, phase: int, rate: int, count: int, first: int = 0) -> float:
+        pushed: dict = {}
+        achieved = live._produce(self.project_id, phase, rate, count, pushed)
+        self.pushed.update({(p, seq + first): at for (p, seq), at in pushed.items()})
+        return achieved
+
+    async def _quiet(self) -> dict:
+        """Single events one second apart: LPUSH to each of the pages, every pair counted."""
+        from errorsink.ingest.queue import queue_name, redis_client
+
+        client, queue = redis_client(), queue_name()
+        for n in range(QUIET_EVENTS):
+            item = live._item(self.project_id, QUIET_PHASE, n)
+            self.pushed[(QUIET_PHASE, n)] = time.perf_counter()
+            await asyncio.to_thread(client.lpush, queue, item)
+            await asyncio.sleep(1.0)
+        latencies, missing = [], 0
+        for page in self.clients:
+            screen, _, _ = live._latencies(page, QUIET_PHASE, self.pushed, QUIET_EVENTS, {})
+            missing += QUIET_EVENTS - len(screen)
+            latencies += [ms for _, ms in screen]
+        return {"events": QUIET_EVENTS, "pages": len(self.clients), "never_reached": missing,
+                "p50_ms": round(percentile(latencies, 0.5), 1),
+                "p99_ms": round(percentile(latencies, 0.99), 1),
+                "max_ms": round(max(latencies), 1)}  # fmt: skip
+
+    async def _load(self, rate: int) -> dict:
+        thread = threading.Thread(target=self.probe.run, daemon=True)
+        stats_before = self._hub_stats()
+        cpu_before = cpu_snapshot(self.pids)
+        thread.start()
+        started = time.perf_counter()
+        count = rate * SECONDS
+        achieved = await asyncio.to_thread(self._produce, LOAD_PHASE, rate, count)
+        elapsed = time.perf_counter() - started
+        # "bench" is this process alone: the generator, its 200 clients and the API probe.
+        cpu = cpu_used(cpu_before, cpu_snapshot(self.pids), (*self.pids, "bench"))
+        self.probe.stop_flag.set()
+        await asyncio.to_thread(thread.join)
+        await asyncio.sleep(2.5)  # the last pushes, and a stats line after them
+        return {
+            "events_per_second": rate,
+            "achieved_events_per_second": round(achieved),
+            **self._per_minute(count, rate),
+            "hub": self._per_push(stats_before, self._hub_stats()),
+            "dashboard_connect_retries": CompactClient.connect_retries,
+            "api_calls": len(self.probe.durations),
+            "api_failures": self.probe.failures,
+            "api_p95_ms": round(percentile(self.probe.durations, 0.95), 1),
+            # CPU seconds per second of the load: how close each process came to a core.
+            "cpu_cores_used": {
+                GENERATOR.get(name, name): round(seconds / elapsed, 2)
+                for name, seconds in cpu.items()
+            },  # fmt: skip
+        }
+
+    def _per_minute(self, count: int, rate: int) -> dict:
+        buckets: dict[int, list[float]] = {}
+        missing, after_notification = 0, []
+        for page in self.clients:
+            screen, _, after = live._latencies(page, LOAD_PHASE, self.pushed, count, self.notified)
+            missing += count - len(screen)
+            after_notification += after
+            for seq, ms in screen:
+                buckets.setdefault(seq // (rate * BUCKET_SECONDS), []).append(ms)
+        minutes = [{"minute": minute + 1, "samples": len(values),
+                    "p50_ms": round(percentile(values, 0.5), 1),
+                    "p99_ms": round(percentile(values, 0.99), 1)}
+                   for minute, values in sorted(buckets.items())]  # fmt: skip
+        # Of events carried in a push themselves: from the worker's notification to the page
+        # (the share of Daphne, the network and the clients).
+        after = {"p50_ms": round(percentile(after_notification, 0.5), 1),
+                 "p99_ms": round(percentile(after_notification, 0.99), 1)}  # fmt: skip
+        return {"per_minute": minutes, "never_reached": missing, "after_notification": after}
+
+    def _hub_stats(self) -> dict[str, int]:
+        """The newest cumulative counters Daphne's live hub logged (empty before any)."""
+        found = STATS.findall(self.stack.log_text(self.web.proc))
+        if not found:
+            return {}
+        return {k: int(v) for k, v in (pair.split("=") for pair in found[-1].split())}
+
+    @staticmethod
+    def _per_push(before: dict, after: dict) -> dict:
+        if not after:
+            return {"counted": False}
+        delta = {key: after[key] - before.get(key, 0) for key in after if key != "pages"}
+        pushes = max(1, delta.get("pushes", 0))
+        return {**delta, "queries_per_push": round(delta.get("queries", 0) / pushes, 2),
+                "renders_per_push": round(delta.get("renders", 0) / pushes, 2)}  # fmt: skip
 
 
 def main() -> dict:
-    live.CLIENTS, live.RATES, live.SECONDS = CLIENTS, (RATE,), SECONDS
-    live.Client = CompactClient
+    live.CLIENTS = CLIENTS
     logging_quiet()
     env = live._environment()
     from django.contrib.auth.models import User
@@ -127,40 +260,49 @@ def main() -> dict:
     from errorsink.projects.services import project_create
 
     user = User.objects.create_user(f"bench-load-{uuid.uuid4().hex[:8]}")
-    # A project per load: a page's first message is its project's newest rows, which must not
-    # be the previous load's (their tokens would read as arrivals before the push).
-    projects = [project_create(name=f"bench load {n}", owner=user) for n in (1, 2)]
+    # A project per rate: a page's first message is its project's newest rows, which must not
+    # be the previous rate's (their tokens would read as arrivals before the push).
+    projects = [project_create(name=f"bench load {rate}", owner=user) for rate in RATES]
     keys = [api_key_create(project=project, scopes="errors:read")[1] for project in projects]
-    env = {**env, "ERRORSINK_API_RATE_LIMIT": "0"}
+    env = {**env, "ERRORSINK_API_RATE_LIMIT": "0", "ERRORSINK_LIVE_STATS_SECONDS": "1"}
     # Kept after the run: a failure under load is read in the web and worker logs.
     logdir = Path(tempfile.mkdtemp(prefix="errorsink-bench-load-"))
     print(f"logs in {logdir}", file=sys.stderr)
     stack = Stack(env, logdir)
     try:
         web = stack.web()
-        daphne, port = web.proc, web.port
         worker = stack.worker(name="bench")
-        pids = {"daphne": daphne.pid, "worker": worker.pid, "bench_clients": os.getpid()}
+        pids = {"daphne": web.proc.pid, "worker": worker.pid, **server_pids()}
         headers = {"Cookie": f"sessionid={live._session_cookie(user)}",
-                   "Origin": f"http://127.0.0.1:{port}"}  # fmt: skip
-        rss_before = {name: rss_mb(pid) for name, pid in pids.items()}
+                   "Origin": f"http://127.0.0.1:{web.port}"}  # fmt: skip
+        daphne_rss_start = rss_mb(web.proc.pid)
         loads = []
-        for project, key in zip(projects, keys, strict=True):
-            url = f"ws://127.0.0.1:{port}/ws/projects/{project.id}/"
-            probe = ApiProbe(f"http://127.0.0.1:{port}", str(project.id), key)
-            loads.append(_one_load(url, headers, str(project.id), pids, probe))
-        first, second = loads
+        for rate, project, key in zip(RATES, projects, keys, strict=True):
+            url = f"ws://127.0.0.1:{web.port}/ws/projects/{project.id}/"
+            probe = ApiProbe(f"http://127.0.0.1:{web.port}", str(project.id), key)
+            run = Run(stack, web, pids, url, headers, str(project.id), probe)
+            loads.append(asyncio.run(run.measure(rate)))
+        daphne_rss_end = rss_mb(web.proc.pid)
     finally:
         stack.stop()
     for project in projects:
         project.delete()
     user.delete()
-    result = {"benchmark": "load", "dashboards": CLIENTS, "target_events_per_second": RATE,
-              "seconds": SECONDS, "rss_mb_before": rss_before, "first": first, "second": second,
+    _vacuum()
+    result = {"benchmark": "load", "dashboards": CLIENTS, "seconds": SECONDS,
+              "loads": loads, "daphne_rss_mb": {"start": daphne_rss_start, "end": daphne_rss_end},
               "cpus": os.cpu_count()}  # fmt: skip
     print(json.dumps(result, indent=2))
     sys.stdout.flush()
     return result
+
+
+def _vacuum() -> None:
+    """The deleted projects' rows, vacuumed now rather than by autovacuum during the next run."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE errorsink_event")
 
 
 def logging_quiet() -> None:

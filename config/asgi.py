@@ -48,6 +48,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from dashboard.raw_socket import RawSocketMiddleware  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 from errorsink.door.app import FrontDoor  # noqa: E402
 
@@ -55,8 +56,8 @@ application = ProtocolTypeRouter(
     {
         # The ingest routes are answered by the front door; everything else by Django.
         "http": FrontDoor(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": RawSocketMiddleware(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -170,7 +170,9 @@ CHANNEL_LAYERS = {
         # channels-redis blocks up to 5 s in BZPOPMIN; redis-py's default socket timeout is also
         # 5 s, which turns every idle websocket into a timeout error. Give the read headroom.
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            # redis-py's pools stop at 100 connections: 200 pages opening at once each join
+            # a group, and the 101st failed with "Too many connections".
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 1000}],
             "capacity": 1000,
             "expiry": 10,
         },
@@ -244,6 +246,15 @@ ERRORSINK_API_RATE_LIMIT = int(os.environ.get("ERRORSINK_API_RATE_LIMIT", "600")
 ERRORSINK_API_RATE_WINDOW = int(os.environ.get("ERRORSINK_API_RATE_WINDOW", "60"))
 # Events a second the front door accepts per project unless its owners set their own (0: off).
 ERRORSINK_INGEST_QUOTA = _env_int_between("ERRORSINK_INGEST_QUOTA", 5000, 0, 10_000_000)
+
+# Live pages. A page whose socket holds more than this many unsent bytes (its browser stopped
+# reading) gets no more pushes; once it reads again it is redrawn from the database.
+ERRORSINK_LIVE_BACKLOG_BYTES = _env_int_between(
+    "ERRORSINK_LIVE_BACKLOG_BYTES", 512 * 1024, 16 * 1024, 64 * 1024 * 1024
+)
+# How often a web process logs its live counters (pushes, renders, queries, sends), when any.
+ERRORSINK_LIVE_STATS_SECONDS = _env_int_between("ERRORSINK_LIVE_STATS_SECONDS", 60, 1, 86_400)
+ERRORSINK_LIVE_DB_KEEP_CONNECTIONS = True
 
 # The retention of new projects (each project then has its own, edited by its owners); the
 # bounds are the ones owners may choose (errorsink.projects.models.RETENTION_DAYS_MIN/MAX).

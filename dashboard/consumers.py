@@ -1,34 +1,39 @@
 """Live pushes to the dashboard: authorised on connect, one channel-layer group per project.
 
-The project page also gets its quality panel again, out of band, whenever the rollups move.
-
 Pages do not join the group themselves: one relay per project per process does
-(dashboard/hub.py), merges bursts, and hands the new events to every page at once. Each
-consumer answers with HTML for the htmx websocket extension: on (re)connect the whole current
-table from the database (so a dropped connection misses nothing), then only new rows, swapped in
-out of band. Rows and their out-of-band wrappers are the page templates' own partials.
+(dashboard/hub.py), merges bursts, and makes each push once per view (pages showing the same
+thing), asking one page of the view to render it (`push_html`, `render_part`) and handing the
+result to every page of it (`take_push`, `take_part`). Each consumer answers with HTML for the
+htmx websocket extension: on (re)connect the whole current view from the database (so a dropped
+connection misses nothing), then only new rows and redrawn parts, swapped in out of band. Rows
+and their out-of-band wrappers are the page templates' own partials.
+
+A page whose browser stops reading (dashboard/raw_socket.py) gets nothing more once its
+socket holds ERRORSINK_LIVE_BACKLOG_BYTES; when it has read everything it is redrawn from the
+database, as on a reconnect: its memory in this process stays bounded and it never shows a
+stream of stale pushes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Hashable
 from urllib.parse import parse_qs, unquote
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.access_live import CLOSE_NO_ACCESS, CLOSE_SIGNED_OUT, user_group
-from dashboard.hub import layer_call, project_hub
+from dashboard.hub import Message, layer_call, project_hub
 from dashboard.issue_views import issue_events_context, issue_summary_context
+from dashboard.live_db import live_read
 from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
 from dashboard.quality_panel import REDRAW_SECONDS, panel_html, window_param
+from dashboard.raw_socket import SCOPE_KEY
 from dashboard.triage import filters_read, issue_table_html
 from errorsink.issues.selectors import error_ids_matching, errors_page, issue_get
 from errorsink.live import StoredEvent
@@ -36,6 +41,9 @@ from errorsink.projects.services import project_for_user
 from errorsink.quality.rollups import rollups_watermark
 from errorsink.sessions.models import Event
 from errorsink.sessions.selectors import LATEST_ERRORS, EventMeta, events_by_ids, session_events
+
+# How often a page that stopped reading is checked for having read everything again.
+BEHIND_POLL_SECONDS = 0.25
 
 
 def _still_allowed(user, project_id) -> bool:
@@ -50,6 +58,10 @@ def _has_nul(scope: dict) -> bool:
     return "\x00" in scope.get("path", "") or "\x00" in query
 
 
+def _error_ids(events: list[StoredEvent]) -> list[int]:
+    return [event.pk for event in events if event.kind == Event.ERROR]
+
+
 class _LiveConsumer(AsyncWebsocketConsumer):
     """Authorise, subscribe to the project, send the full view, then pushes of new events."""
 
@@ -58,8 +70,8 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         if _has_nul(self.scope):
             await self.close()  # no page holds one (see config/middleware.py): refused
             return
-        project = await database_sync_to_async(project_for_user)(
-            user=self.scope["user"], project_id=kwargs["project_id"]
+        project = await live_read(
+            project_for_user, user=self.scope["user"], project_id=kwargs["project_id"]
         )
         if project is None or not await self.authorised(project):
             await self.close()  # before accept: the handshake is refused (HTTP 403)
@@ -68,14 +80,11 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         self.params = {
             k: v[0].strip() for k, v in parse_qs(self.scope["query_string"].decode()).items()
         }
+        self.raw = self.scope.get(SCOPE_KEY)
         self._synced = False
         self._early: list[int] = []
-        self._quality_early = False
-        # A long window's figures barely move in seconds and cost the most to read: redrawn at
-        # most every quality_interval() seconds, once more after the last change.
-        self.quality_redraw = _Redraw(self, self.quality_html, self.quality_interval(),
-                                      key=self.quality_key)  # fmt: skip
-        self.quality_redraw.drawn()  # the page drew it just now
+        self._parts_early: set[str] = set()
+        self._behind: asyncio.Task | None = None
         # Subscribe before reading the database: anything stored after the read is then pushed.
         await project_hub().subscribe(project.id, self)
         self.subscribed = True
@@ -83,29 +92,46 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         self.access_group = user_group(self.scope["user"].pk)
         await layer_call(lambda: self.channel_layer.group_add(self.access_group, self.channel_name))
         await self.accept()
+        await self._send_whole_view()
+
+    async def _send_whole_view(self) -> None:
+        """The whole view, then what was pushed meanwhile, in order: pushes only after the full
+        view, or the view would overwrite them; what arrives while the early ones go out joins
+        them, until none are left."""
+        self._synced = False
         for message in await self.sync_messages():
-            await self._send_push(message)
-        # Pushes only after the full table, or the table would overwrite them; and in order:
-        # what arrives while the early ones go out joins them, until none are left.
-        while self._early or self._quality_early:
+            await self._send(message)
+        while self._early or self._parts_early:
             ids, self._early = self._early, []
             if ids:
-                await self._send_push(await self.push_html(ids))
-            if self._quality_early:
-                self._quality_early = False
-                await self._send_push(await self.quality_html())
+                await self._send(await self.push_html(ids))
+            parts, self._parts_early = self._parts_early, set()
+            for name in sorted(parts):
+                await self._send(await self.render_part(name))
         self._synced = True
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A consumer that dies of an error never gets its disconnect: leave the hub anyway,
+            # or the process would go on pushing to a page that is gone.
+            await self._leave()
+
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "quality_redraw"):
-            self.quality_redraw.cancel()
+        await self._leave()
+
+    async def _leave(self) -> None:
+        if getattr(self, "_behind", None) is not None:
+            self._behind.cancel()
         if getattr(self, "subscribed", False):
+            self.subscribed = False
             await project_hub().unsubscribe(self.project_id, self)
             await self.channel_layer.group_discard(self.access_group, self.channel_name)
 
     async def access_changed(self, message: dict) -> None:
         """The user's memberships or account changed: keep the socket only if still allowed."""
-        allowed = await database_sync_to_async(_still_allowed)(self.scope["user"], self.project_id)
+        allowed = await live_read(_still_allowed, self.scope["user"], self.project_id)
         if not allowed:
             await self.close(code=CLOSE_NO_ACCESS)
 
@@ -115,53 +141,65 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         if session is not None and session.session_key == message["session_key"]:
             await self.close(code=CLOSE_SIGNED_OUT)
 
-    async def deliver(
-        self, events: list[StoredEvent], shared: dict, *, quality_changed: bool = False
-    ) -> None:
-        """New events relayed by the process's hub (dashboard/hub.py)."""
-        if quality_changed and self.quality_key() is not None:
-            if self._synced:
-                self.quality_redraw.soon(shared)
-            else:
-                self._quality_early = True
-        ids = [event.pk for event in events if self.wants(event.kind)]
-        if not ids:
-            return
-        if not self._synced:
-            self._early.extend(ids)
-            return
-        key = self.shared_key()
-        if key is None:
-            await self._send_push(await self.push_html(ids))
-            return
-        # Pages showing the same view get the same rows: render them once for all.
-        if key not in shared:
-            shared[key] = asyncio.ensure_future(self.push_html(ids))
-        await self._send_push(await shared[key])
+    # --- what the hub hands over (dashboard/hub.py) ---------------------------------------
 
-    async def _send_push(self, html: str) -> None:
+    async def take_push(self, message: Message, ids: list[int]) -> bool:
+        if not self._synced:
+            self._early.extend(ids)  # rendered for this page once its full view is out
+            return False
+        return await self._send_live(message)
+
+    async def take_part(self, name: str, message: Message) -> bool:
+        if not self._synced:
+            self._parts_early.add(name)
+            return False
+        return await self._send_live(message)
+
+    async def _send_live(self, message: Message) -> bool:
+        if self._behind is not None:
+            return False  # redrawn from the database once it reads again
+        if self.raw is None:
+            await self._send(message.text)
+            return True
+        if self.raw.backlog() > settings.ERRORSINK_LIVE_BACKLOG_BYTES:
+            self._behind = asyncio.create_task(self._resync_once_read())
+            return False
+        if not self.raw.write(message.frame):
+            await self._send(message.text)
+        return True
+
+    async def _resync_once_read(self) -> None:
+        try:
+            while self.raw.backlog() > 0:
+                await asyncio.sleep(BEHIND_POLL_SECONDS)
+            project_hub().stats.resyncs += 1
+            await self._send_whole_view()
+        finally:
+            self._behind = None
+
+    async def _send(self, html: str) -> None:
         if html:
             await self.send(text_data=html)
+
+    # --- what each kind of page shows -----------------------------------------------------
 
     async def authorised(self, project) -> bool:
         """Whatever the page shows beyond its project exists in that project."""
         return True
 
-    def shared_key(self) -> tuple | None:
+    def view_key(self) -> Hashable | None:
         return None
 
-    def quality_key(self) -> tuple | None:
-        """What the page's quality panel depends on; None for pages without one."""
-        return None
+    def wanted(self, events: list[StoredEvent]) -> list[int]:
+        raise NotImplementedError
 
-    def quality_interval(self) -> float:
-        """The fewest seconds between two redraws of the page's quality panel."""
-        return 0.0
+    async def parts_due(self, events: list[StoredEvent], quality_changed: bool) -> list[str]:
+        return []
 
-    async def quality_html(self) -> str:
-        return ""
+    def part_interval(self, name: str) -> float:
+        raise NotImplementedError
 
-    def wants(self, kind: str) -> bool:
+    async def render_part(self, name: str) -> str:
         raise NotImplementedError
 
     async def sync_html(self) -> str:
@@ -176,87 +214,10 @@ class _LiveConsumer(AsyncWebsocketConsumer):
         raise NotImplementedError
 
 
-class _Redraw:
-    """Send a part of a page again soon: at most once per ``interval`` seconds, and once more
-    after the last request, so a burst ends with the page current. Every live part that is
-    redrawn rather than appended to (issue tables, quality panels, issue pages) goes through
-    one of these."""
-
-    def __init__(
-        self,
-        consumer: _LiveConsumer,
-        render: Callable[[], Awaitable[str]],
-        interval: float,
-        *,
-        key: Callable[[], tuple | None] = lambda: None,
-    ) -> None:
-        self.consumer, self.render, self.interval, self.key = consumer, render, interval, key
-        self.drawn_at = 0.0
-        self.task: asyncio.Task | None = None
-        self.again = False
-
-    def drawn(self) -> None:
-        self.drawn_at = asyncio.get_running_loop().time()
-
-    def soon(self, shared: dict | None = None) -> None:
-        """Redraw in the background (the hub waits for every page's delivery before its next
-        push). ``shared`` is the hub's render-once map for the push that asked."""
-        if self.task is not None and not self.task.done():
-            self.again = True
-            return
-        self.task = asyncio.create_task(self._run({} if shared is None else shared))
-
-    async def _run(self, shared: dict) -> None:
-        while True:
-            wait = self.drawn_at + self.interval - asyncio.get_running_loop().time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                shared = {}  # renders shared with that push are stale by now
-            self.again = False
-            self.drawn()
-            await self.consumer._send_push(await self._rendered(shared))
-            shared = {}
-            if not self.again:
-                return
-
-    async def _rendered(self, shared: dict) -> str:
-        # Pages showing the same view at the same push get the same HTML: rendered once.
-        key = self.key()
-        if key is None:
-            return await self.render()
-        if key not in shared:
-            shared[key] = asyncio.ensure_future(self.render())
-        return await shared[key]
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-
-# One issue table per project and filters per process, shared by the pages showing it while it
-# is younger than ISSUE_TABLE_SHARED_SECONDS. Each page redrawing its own every 2 s, 200 open
-# pages queued 100 renders a second on the one thread Django's database calls run on, and every
-# live push waited behind them (bench/load.py: pages 16 s behind). The table holds nothing of
-# the user (no CSRF token): the same project and filters give the same HTML.
-ISSUE_TABLE_SHARED_SECONDS = 1.0
-_issue_tables: dict[tuple, tuple[float, asyncio.Future]] = {}
-
-
-async def _issue_table_shared(key: tuple, render) -> str:
-    now = asyncio.get_running_loop().time()
-    made = _issue_tables.get(key)
-    if made is None or now - made[0] >= ISSUE_TABLE_SHARED_SECONDS:
-        for stale in [k for k, (at, _) in _issue_tables.items() if now - at > 10]:
-            del _issue_tables[stale]
-        made = (now, asyncio.ensure_future(database_sync_to_async(render)()))
-        _issue_tables[key] = made
-    # Shielded: a page closing while it waits must not cancel the others' render.
-    return await asyncio.shield(made[1])
-
-
 class ProjectConsumer(_LiveConsumer):
-    """The project's triage view: its issues (redrawn as new errors move the counts) and its
-    errors with the page's filters (new ones on top, unless the page shows older ones)."""
+    """The project's triage view: its issues (redrawn as new errors move the counts), its
+    quality panel (redrawn when the rollups move) and its errors with the page's filters (new
+    ones on top, unless the page shows older ones)."""
 
     SYNC = "dashboard/project.html#error-rows-sync"
     PUSH = "dashboard/project.html#error-rows-push"
@@ -266,27 +227,29 @@ class ProjectConsumer(_LiveConsumer):
         self.filters = filters_read(
             {k: v[0] for k, v in parse_qs(self.scope["query_string"].decode()).items()}
         )
-        self.issues_redraw = _Redraw(self, self._issue_table_html, self.ISSUES_REDRAW_SECONDS)
         await super().connect()
 
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "issues_redraw"):
-            self.issues_redraw.cancel()
-        await super().disconnect(code)
+    def view_key(self) -> Hashable:
+        return ("project", tuple(sorted(self.filters.params.items())), self.quality_key())
 
-    async def deliver(
-        self, events: list[StoredEvent], shared: dict, *, quality_changed: bool = False
-    ) -> None:
-        if self._synced and any(event.kind == Event.ERROR for event in events):
-            self.issues_redraw.soon()
-        await super().deliver(events, shared, quality_changed=quality_changed)
-
-    def wants(self, kind: str) -> bool:
+    def wanted(self, events: list[StoredEvent]) -> list[int]:
         # A page of older errors (or up to a time) takes no new rows.
-        return kind == Event.ERROR and not self.filters.paged
+        return [] if self.filters.paged else _error_ids(events)
 
-    def shared_key(self) -> tuple:
-        return ("errors", *sorted(self.filters.errors.filled().items()))
+    async def parts_due(self, events: list[StoredEvent], quality_changed: bool) -> list[str]:
+        due = ["issues"] if _error_ids(events) else []
+        return [*due, "quality"] if quality_changed else due
+
+    def part_interval(self, name: str) -> float:
+        if name == "quality":
+            # A long window's figures barely move in seconds and cost the most to read.
+            return REDRAW_SECONDS[self._window()]
+        return self.ISSUES_REDRAW_SECONDS
+
+    async def render_part(self, name: str) -> str:
+        if name == "quality":
+            return await live_read(self._quality_panel)
+        return await live_read(self._issue_table)
 
     def _matches(self, row: EventMeta) -> bool:
         search = self.filters.errors
@@ -309,14 +272,6 @@ class ProjectConsumer(_LiveConsumer):
     def _issue_table(self) -> str:
         return issue_table_html(project=self.project, filters=self.filters, oob=True)
 
-    async def _issue_table_html(self) -> str:
-        """The issues again, or nothing when the new errors changed none of those shown."""
-        html = await _issue_table_shared((self.project_id, self.shared_key()), self._issue_table)
-        if html == self._issues_sent:
-            return ""
-        self._issues_sent = html
-        return html
-
     async def authorised(self, project) -> bool:
         self.project = project
         return True
@@ -328,24 +283,10 @@ class ProjectConsumer(_LiveConsumer):
     def _window(self) -> str:
         return window_param(self.params.get("window"))
 
-    def quality_interval(self) -> float:
-        return REDRAW_SECONDS[self._window()]
-
     def _quality_panel(self) -> str:
         params = {"code": self.params.get("code", ""), "source": self.params.get("source", "")}
         return panel_html(project_id=self.project_id, window=self._window(), params=params,
                           oob=True)  # fmt: skip
-
-    def _quality_panel_own_connection(self) -> str:
-        try:
-            return self._quality_panel()
-        finally:
-            connection.close()  # this pool thread's own connection; the next read opens one
-
-    async def quality_html(self) -> str:
-        # Not on the one thread Channels runs database calls on by default: rows for the live
-        # tables must not queue behind a read of a month of figures.
-        return await sync_to_async(self._quality_panel_own_connection, thread_sensitive=False)()
 
     def _sync_read(self) -> tuple[list[int], list[str]]:
         """The page's errors and issues, and the panel again if the rollups moved since the
@@ -353,12 +294,11 @@ class ProjectConsumer(_LiveConsumer):
         ids = self._latest_ids()
         drawn = self.params.get("rollups", "")
         panel = "" if drawn == str(rollups_watermark()) else self._quality_panel()
-        self._issues_sent = self._issue_table()
-        return ids, [self._issues_sent, panel]
+        self.params["rollups"] = ""  # a resync later on draws the panel again
+        return ids, [self._issue_table(), panel]
 
     async def sync_messages(self) -> list[str]:
-        ids, (issues, panel) = await database_sync_to_async(self._sync_read)()
-        self.issues_redraw.drawn()
+        ids, (issues, panel) = await live_read(self._sync_read)
         html = await row_html(ids)
         rows = [html[pk] for pk in ids if pk in html]
         context = {"rows": rows, "filtered": self.filters.any_set, "project": self.project}
@@ -366,11 +306,11 @@ class ProjectConsumer(_LiveConsumer):
         return [issues + panel, render_to_string(self.SYNC, context)]
 
     async def push_html(self, ids: list[int]) -> str:
-        # Pick this page's newest matching rows from cheap metadata; render only those.
+        # Pick the view's newest matching rows from cheap metadata; render only those.
         metas = [meta for meta in (await row_metas(ids)).values() if self._matches(meta)]
         if metas and self._database_decides():
-            kept = await database_sync_to_async(error_ids_matching)(
-                project_id=self.project_id, search=self.filters.errors,
+            kept = await live_read(
+                error_ids_matching, project_id=self.project_id, search=self.filters.errors,
                 ids=[meta.pk for meta in metas],
             )  # fmt: skip
             metas = [meta for meta in metas if meta.pk in kept]
@@ -398,8 +338,8 @@ class SessionConsumer(_LiveConsumer):
         self._last = None
         await super().connect()
 
-    def wants(self, kind: str) -> bool:
-        return True
+    def wanted(self, events: list[StoredEvent]) -> list[int]:
+        return [event.pk for event in events]
 
     def _rows(self, events: list[Event]) -> list[SafeString]:
         """The rows of events in time order, as the page renders them."""
@@ -436,10 +376,10 @@ class SessionConsumer(_LiveConsumer):
         return render_to_string(self.PUSH, {"rows": self._rows(events)})
 
     async def sync_html(self) -> str:
-        return await database_sync_to_async(self._timeline_all)()
+        return await live_read(self._timeline_all)
 
     async def push_html(self, ids: list[int]) -> str:
-        return await database_sync_to_async(self._timeline_new)(ids)
+        return await live_read(self._timeline_new, ids)
 
 
 class IssueConsumer(_LiveConsumer):
@@ -453,14 +393,26 @@ class IssueConsumer(_LiveConsumer):
     async def authorised(self, project) -> bool:
         issue_id = self.scope["url_route"]["kwargs"]["issue_id"]
         self.project = project
-        self.issue = await database_sync_to_async(issue_get)(
-            project_id=project.id, issue_id=issue_id
-        )
-        self.redraw = _Redraw(self, self._live_html_async, self.REDRAW_SECONDS)
+        self.issue = await live_read(issue_get, project_id=project.id, issue_id=issue_id)
         return self.issue is not None
 
-    def wants(self, kind: str) -> bool:
-        return kind == Event.ERROR
+    def view_key(self) -> Hashable:
+        return ("issue", self.issue.id, self._paged())
+
+    def wanted(self, events: list[StoredEvent]) -> list[int]:
+        return []  # nothing is appended: the part is redrawn whole
+
+    async def parts_due(self, events: list[StoredEvent], quality_changed: bool) -> list[str]:
+        ids = _error_ids(events)
+        if ids and await live_read(self._has_events_of_issue, ids):
+            return ["issue"]
+        return []
+
+    def part_interval(self, name: str) -> float:
+        return self.REDRAW_SECONDS
+
+    async def render_part(self, name: str) -> str:
+        return await live_read(self._live_html)
 
     def _paged(self) -> bool:
         return "paged" in parse_qs(self.scope["query_string"].decode())
@@ -482,19 +434,8 @@ class IssueConsumer(_LiveConsumer):
             fingerprint=self.issue.fingerprint,
         ).exists()  # fmt: skip
 
-    async def _live_html_async(self) -> str:
-        return await database_sync_to_async(self._live_html)()
-
     async def sync_html(self) -> str:
-        self.redraw.drawn()
-        return await self._live_html_async()
+        return await live_read(self._live_html)
 
     async def push_html(self, ids: list[int]) -> str:
-        if await database_sync_to_async(self._has_events_of_issue)(ids):
-            self.redraw.soon()
         return ""
-
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "redraw"):
-            self.redraw.cancel()
-        await super().disconnect(code)

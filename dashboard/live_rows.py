@@ -18,10 +18,10 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
+from dashboard.live_db import live_read
 from dashboard.present import error_rows_annotate
 from errorsink.live import StoredEvent
 from errorsink.sessions.models import Event
@@ -63,7 +63,7 @@ class _SharedCache:
             for pk in missing:
                 self.inflight[pk] = future
             try:
-                fetched = await database_sync_to_async(self.fetch)(missing)
+                fetched = await live_read(self.fetch, missing)
                 self._remember(fetched)
                 future.set_result(fetched)
             except BaseException as exc:

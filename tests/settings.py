@@ -20,3 +20,7 @@ from config.settings import *  # noqa: E402,F403
 # alice, bob and charlie are made for most tests: PBKDF2's million rounds cost about a second
 # a test; a server started by the tests checks the same hashes, so it runs these settings too.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Live reads in a test's own process close their connection after each read: pool threads
+# holding one open would keep the test database from being dropped at the end.
+ERRORSINK_LIVE_DB_KEEP_CONNECTIONS = False

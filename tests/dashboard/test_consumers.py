@@ -454,31 +454,82 @@ def test_a_slow_panel_redraw_never_holds_up_new_rows(alice, project, monkeypatch
     body()
 
 
-def test_pages_with_the_same_view_share_one_issue_table_render(monkeypatch):
-    """200 open pages must not render 200 issue tables every 2 s (bench/load.py)."""
-    from dashboard import consumers
+async def _settled(project) -> None:
+    """Until the project's push and the redraws it asked for are done."""
+    relay = hub.project_hub().projects[str(project.id)]
+    for _ in range(500):
+        tasks = [r.task for view in relay.views.values() for r in view.redraws.values()]
+        if relay.flusher is None and all(t is None or t.done() for t in tasks):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the push never settled")
 
-    calls = []
 
-    def render() -> str:
-        calls.append(1)
-        return f"<table {len(calls)}>"
+def test_one_push_costs_the_same_queries_for_1_and_for_50_pages_of_a_view(
+    alice, project, monkeypatch
+):
+    """Rows and the issue table are read and rendered once per view, not once per page."""
+    from dashboard import consumers, live_db
 
-    async def pages() -> list[str]:
-        key = ("project", ("errors",))
-        first = asyncio.create_task(consumers._issue_table_shared(key, render))
-        others = [asyncio.create_task(consumers._issue_table_shared(key, render))
-                  for _ in range(5)]  # fmt: skip
-        await asyncio.sleep(0)
-        first.cancel()  # a page that closes meanwhile takes nobody's table with it
-        shared = await asyncio.gather(*others)
-        monkeypatch.setattr(consumers, "ISSUE_TABLE_SHARED_SECONDS", 0.0)
-        later = await consumers._issue_table_shared(key, render)
-        return [*shared, later]
+    monkeypatch.setattr(consumers.ProjectConsumer, "ISSUES_REDRAW_SECONDS", 0.0)
 
-    consumers._issue_tables.clear()
-    assert asyncio.run(pages()) == ["<table 1>"] * 5 + ["<table 2>"]
-    assert len(calls) == 2
+    async def one_push(pages: list) -> tuple[int, int]:
+        """Queries and renders of the push of one new error: its row on every page, and the
+        issue table redrawn (sent only if it changed)."""
+        live_rows.cache_clear()
+        queries, renders = live_db.queries_run(), hub.project_hub().stats.renders
+        event = await _store(project)
+        for page in pages:
+            assert _row_ids(await page.receive_from(timeout=5)) == [event.pk]
+        await _settled(project)
+        for page in pages:  # an issue table the redraw sent, if it changed
+            while not await page.receive_nothing(timeout=0.01):
+                assert (await page.receive_from()).startswith('<section id="issue-table"')
+        return live_db.queries_run() - queries, hub.project_hub().stats.renders - renders
+
+    @run
+    async def body():
+        path = f"/ws/projects/{project.id}/?window=24h"
+        pages = [(await _connect(alice, path))[0]]
+        await pages[0].receive_from(timeout=5)
+        await one_push(pages)  # the issue's first error creates it: not a steady push
+        alone = await one_push(pages)
+        for _ in range(49):
+            page, _ = await _connect(alice, path)
+            await page.receive_from(timeout=5)
+            pages.append(page)
+        assert len(hub.project_hub().projects[str(project.id)].views) == 1
+        together = await one_push(pages)
+        assert alone == together and alone[0] > 0, (alone, together)
+        assert together[1] == 2  # the rows, the issue table
+        for page in pages:
+            await page.disconnect()
+
+    body()
+
+
+def test_pages_with_other_filters_form_views_of_their_own(alice, project):
+    @run
+    async def body():
+        plain = [(await _connect(alice, f"/ws/projects/{project.id}/"))[0] for _ in range(3)]
+        runner = (await _connect(alice, f"/ws/projects/{project.id}/?source=runner"))[0]
+        for page in [*plain, runner]:
+            await page.receive_from(timeout=5)
+        views = hub.project_hub().projects[str(project.id)].views
+        assert sorted(len(view.pages) for view in views.values()) == [1, 3]
+
+        client_error = await _store(project, source="client")
+        runner_error = await _store(project, code="RUNNER_INTERNAL", source="runner")
+        for page in plain:
+            pushed = [await page.receive_from(timeout=5) for _ in range(2)]
+            rows = [pk for push in pushed for pk in _row_ids(push)]
+            assert set(rows) == {client_error.pk, runner_error.pk}
+        assert _row_ids(await runner.receive_from(timeout=5)) == [runner_error.pk]
+        for page in [*plain, runner]:
+            await page.disconnect()
+        assert str(project.id) not in hub.project_hub().projects
+
+    body()
 
 
 @pytest.mark.pure
