@@ -231,7 +231,23 @@ class Run:
         # (the share of Daphne, the network and the clients).
         after = {"p50_ms": round(percentile(after_notification, 0.5), 1),
                  "p99_ms": round(percentile(after_notification, 0.99), 1)}  # fmt: skip
-        return {"per_minute": minutes, "never_reached": missing, "after_notification": after}
+        # And before it: from LPUSH to the worker's notification (the worker's share).
+        before = self._to_notification(count)
+        return {"per_minute": minutes, "never_reached": missing,
+                "to_notification": before, "after_notification": after}  # fmt: skip
+
+    def _to_notification(self, count: int) -> dict:
+        carried = {}
+        for _, text in self.clients[0].messages:
+            for pk, phase, seq in live.ROW.findall(text):
+                if int(phase) == LOAD_PHASE and int(pk) in self.notified:
+                    carried[int(pk)] = int(seq)
+        times = [(self.notified[pk] - self.pushed[(LOAD_PHASE, seq)]) * 1000
+                 for pk, seq in carried.items() if seq < count]  # fmt: skip
+        if not times:
+            return {}
+        return {"p50_ms": round(percentile(times, 0.5), 1),
+                "p99_ms": round(percentile(times, 0.99), 1)}  # fmt: skip
 
     def _hub_stats(self) -> dict[str, int]:
         """The newest cumulative counters Daphne's live hub logged (empty before any)."""

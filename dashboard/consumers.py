@@ -35,6 +35,7 @@ from dashboard.present import timeline_annotate
 from dashboard.quality_panel import REDRAW_SECONDS, panel_html, window_param
 from dashboard.raw_socket import SCOPE_KEY
 from dashboard.triage import filters_read, issue_table_html
+from errorsink.alerts.evaluate import alerts_firing
 from errorsink.issues.selectors import error_ids_matching, errors_page, issue_get
 from errorsink.live import StoredEvent
 from errorsink.projects.services import project_for_user
@@ -221,6 +222,7 @@ class ProjectConsumer(_LiveConsumer):
 
     SYNC = "dashboard/project.html#error-rows-sync"
     PUSH = "dashboard/project.html#error-rows-push"
+    ALERTS = "dashboard/project.html#alerts-firing"
     ISSUES_REDRAW_SECONDS = 2.0
 
     async def connect(self) -> None:
@@ -270,7 +272,12 @@ class ProjectConsumer(_LiveConsumer):
         return [event.pk for event in page.items]
 
     def _issue_table(self) -> str:
-        return issue_table_html(project=self.project, filters=self.filters, oob=True)
+        """The issues, and the firing-alerts banner with them: the errors that move the
+        counts are what make a rule fire."""
+        firing = alerts_firing(project=self.project)
+        context = {"project": self.project, "oob": True, "alerts_firing": firing}
+        banner = render_to_string(self.ALERTS, context)
+        return issue_table_html(project=self.project, filters=self.filters, oob=True) + banner
 
     async def authorised(self, project) -> bool:
         self.project = project

@@ -26,7 +26,6 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from dashboard import live_rows
 from dashboard.live_db import live_read, queries_run
 from dashboard.raw_socket import text_frame
 from errorsink.live import EventsStored, QualityUpdated, StoredEvent, group_name
@@ -246,7 +245,6 @@ class ProjectHub:
         self.layer = layer
         self.projects: dict[str, _Project] = {}
         self.lock = asyncio.Lock()
-        self.tasks: set[asyncio.Task] = set()
         self.health: asyncio.Task | None = None
         self.stats = LiveStats()
         self.reporter: asyncio.Task | None = None
@@ -356,13 +354,6 @@ class ProjectHub:
         project.pending.extend(events)
         if project.flusher is None:
             self._schedule(project)
-        # Render the new rows now, while the push may still wait for the window.
-        self._background(live_rows.warm(events))
-
-    def _background(self, coroutine) -> None:
-        task = asyncio.create_task(coroutine)
-        self.tasks.add(task)  # a reference, or the task may be collected before it finishes
-        task.add_done_callback(self.tasks.discard)
 
     def _schedule(self, project: _Project) -> None:
         loop = asyncio.get_running_loop()

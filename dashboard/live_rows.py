@@ -1,10 +1,9 @@
 """Error rows fetched and rendered once per Daphne process, however many dashboards are open.
 
-Every open project page of a process receives the same `events.stored` message at the same
-moment. Without sharing, 50 browsers on one project mean 50 identical queries and 50 renders
-per batch. Here the first consumer to ask fetches all missing ids in one query, the others
-await that same fetch, and results stay in small LRUs (stored events never change, so a cached
-row never goes stale).
+A push is made once per view (dashboard/hub.py), but views of one project share their new
+rows: the first view to ask fetches all missing ids in one query, the others await that same
+fetch, and results stay in small LRUs (stored events never change, so a cached row never goes
+stale).
 
 Two levels, because a burst stores far more errors than a page shows: `row_metas` is the cheap
 part (code, source, arrival) every page needs to pick its newest 20 matching rows, and
@@ -23,9 +22,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.live_db import live_read
 from dashboard.present import error_rows_annotate
-from errorsink.live import StoredEvent
 from errorsink.sessions.models import Event
-from errorsink.sessions.selectors import LATEST_ERRORS, EventMeta, event_metas_by_ids, events_by_ids
+from errorsink.sessions.selectors import EventMeta, event_metas_by_ids, events_by_ids
 
 log = logging.getLogger(__name__)
 
@@ -112,16 +110,3 @@ async def row_metas(ids: Iterable[int]) -> dict[int, EventMeta]:
 
 async def row_html(ids: Iterable[int]) -> dict[int, SafeString]:
     return await _html.get_many(ids)
-
-
-async def warm(events: Iterable[StoredEvent]) -> None:
-    """Fetch and render the newest errors of a notification while its push waits out the
-    merge window, so the push itself only has to send (rows any unfiltered page will show)."""
-    ids = [event.pk for event in events if event.kind == Event.ERROR]
-    if not ids:
-        return
-    try:
-        metas = sorted((await row_metas(ids)).values(), key=lambda m: m.order, reverse=True)
-        await row_html([meta.pk for meta in metas[:LATEST_ERRORS]])
-    except Exception:
-        log.warning("warming live rows failed; the push fetches them itself", exc_info=True)

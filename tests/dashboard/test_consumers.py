@@ -508,6 +508,31 @@ def test_one_push_costs_the_same_queries_for_1_and_for_50_pages_of_a_view(
     body()
 
 
+def test_the_firing_alerts_banner_is_redrawn_with_the_issues(alice, project, monkeypatch):
+    from dashboard import consumers
+    from errorsink.alerts.models import AlertRule
+
+    monkeypatch.setattr(consumers.ProjectConsumer, "ISSUES_REDRAW_SECONDS", 0.0)
+
+    @run
+    async def body():
+        page, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+        await page.receive_from(timeout=5)
+        await database_sync_to_async(AlertRule.objects.create)(
+            project=project, name="Crash <storm>", kind="new_issue",
+            condition={"type": "new_issue"}, channels=[], last_fired_at=timezone.now(),
+        )  # fmt: skip
+        event = await _store(project)
+        assert _row_ids(await page.receive_from(timeout=5)) == [event.pk]
+        redraw = await page.receive_from(timeout=5)
+        assert redraw.startswith('<section id="issue-table"')
+        banner = redraw[redraw.index('<div id="alerts-firing" hx-swap-oob="true">') :]
+        assert "Firing:" in banner and "Crash &lt;storm&gt;" in banner
+        await page.disconnect()
+
+    body()
+
+
 def test_pages_with_other_filters_form_views_of_their_own(alice, project):
     @run
     async def body():
