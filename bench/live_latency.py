@@ -102,11 +102,11 @@ class Client:
 
 
 def _latencies(
-    client: Client, phase: int, pushed: dict, count: int, notified: dict
+    client: Client, phase: int, pushed: dict, count: int, notified: dict, stride: int = 1
 ) -> tuple[list, list, list]:
     """On-screen latencies for every event reached (as (seq, ms) pairs), latencies of events
     carried themselves, and for those the part after the ingest worker's notification reached
-    Daphne's process (ms)."""
+    Daphne's process (ms). ``stride`` > 1 times every stride-th event only."""
     arrivals: list[float] = []  # time of each message, and the newest seq it has carried so far
     newest: list[int] = []
     contained: list[float] = []
@@ -124,7 +124,7 @@ def _latencies(
         arrivals.append(received)
         newest.append(high)
     on_screen = []
-    for seq in range(count):
+    for seq in range(0, count, stride):
         index = bisect_left(newest, seq)
         if index < len(newest):
             on_screen.append((seq, (arrivals[index] - pushed[(phase, seq)]) * 1000))
