@@ -239,7 +239,7 @@ class ProjectConsumer(_LiveConsumer):
         return [] if self.filters.paged else _error_ids(events)
 
     async def parts_due(self, events: list[StoredEvent], quality_changed: bool) -> list[str]:
-        due = ["issues"] if _error_ids(events) else []
+        due = ["issues"] if any(event.kind == Event.ERROR for event in events) else []
         return [*due, "quality"] if quality_changed else due
 
     def part_interval(self, name: str) -> float:
