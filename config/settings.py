@@ -291,6 +291,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 2.0,
         "options": {"expires": 2.0},
     },
+    # Every 2 s: the search index's pending list merged while small, so that no insert of the
+    # queue readers stalls to merge a full one (errorsink/sessions/search_index.py).
+    "search-index-tidy": {
+        "task": "errorsink.tasks.search_index_tidy",
+        "schedule": 2.0,
+        "options": {"expires": 2.0},
+    },
     "issues-backfill": {
         "task": "errorsink.tasks.issues_backfill",
         "schedule": 60.0,

@@ -33,8 +33,11 @@ from errorsink.live import EventsStored, QualityUpdated, StoredEvent, group_name
 log = logging.getLogger(__name__)
 
 # Under load, the fewest seconds between two pushes of a project (a quiet spell's first event
-# goes at once). Small beside the 150 ms promise; the worker's notifier waits as long.
+# goes at once). Small beside the 150 ms promise; the worker's notifier waits a fifth of it.
 COALESCE_SECONDS = 0.05
+# The event loop is checked this often; later than STALL_SECONDS counts as a stall.
+LOOP_TICK_SECONDS = 0.05
+STALL_SECONDS = 0.1
 # How often a process with open pages checks that PostgreSQL answers: while it does not, no
 # event can be stored, so the pages must not say "live".
 HEALTH_SECONDS = 5.0
@@ -101,11 +104,12 @@ class LiveStats:
     sends: int = 0  # messages handed to sockets
     resyncs: int = 0  # pages redrawn after they stopped reading
     skipped: int = 0  # pushes not sent to a page that was behind
+    stalls: int = 0  # times the event loop answered over STALL_SECONDS late: every page waited
 
     def line(self, pages: int) -> str:
         return (f"live stats pushes={self.pushes} renders={self.renders} sends={self.sends} "
                 f"queries={queries_run()} resyncs={self.resyncs} skipped={self.skipped} "
-                f"pages={pages}")  # fmt: skip
+                f"stalls={self.stalls} pages={pages}")  # fmt: skip
 
 
 class _Redraw:
@@ -326,6 +330,7 @@ class ProjectHub:
     async def _report(self) -> None:
         """Log the counters now and then while anything moves (the load benchmark reads them)."""
         last = ""
+        watch = asyncio.create_task(self._watch_loop())
         while self.projects:
             await asyncio.sleep(settings.ERRORSINK_LIVE_STATS_SECONDS)
             pages = sum(len(p.subscribers) for p in self.projects.values())
@@ -333,6 +338,19 @@ class ProjectHub:
             if line != last:
                 log.info("%s", line)
                 last = line
+        watch.cancel()
+
+    async def _watch_loop(self) -> None:
+        """Count the times this process's event loop was late to wake: whatever held it (a
+        callback, a collection, the CPU taken by others) delayed every push of every page."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + LOOP_TICK_SECONDS
+            await asyncio.sleep(LOOP_TICK_SECONDS)
+            late = loop.time() - due
+            if late > STALL_SECONDS:
+                self.stats.stalls += 1
+                log.info("live pages waited %.0f ms for the event loop", late * 1000)
 
     async def _close_pages(self, projects: list[_Project]) -> None:
         pages = [subscriber for project in projects for subscriber in list(project.subscribers)]

@@ -16,6 +16,7 @@ from errorsink.live import quality_updated_announce
 from errorsink.projects.models import Project
 from errorsink.projects.retention import retention_prune
 from errorsink.quality.rollups import rollups_update
+from errorsink.sessions.search_index import search_index_tidy as search_tidy
 
 
 @shared_task
@@ -31,6 +32,13 @@ def rollups_compute() -> int | None:
     result = rollups_update()
     quality_updated_announce(result.projects)
     return result.processed_through
+
+
+@shared_task
+def search_index_tidy() -> int:
+    """Merge the message search index's pending entries before an insert has to
+    (errorsink/sessions/search_index.py); returns the pages merged."""
+    return search_tidy()
 
 
 @shared_task
