@@ -56,3 +56,24 @@ def test_each_message_is_seen_once_with_its_rows_and_pings_are_answered():
     assert len(pongs) == 1  # the server's ping was answered
     times = [received for received, _ in client.messages]
     assert times == sorted(times)
+
+
+def test_a_read_is_timed_when_its_bytes_arrived_not_when_it_was_read():
+    import socket
+    import time
+
+    from bench.load import SO_TIMESTAMPNS, _kernel_time
+
+    server = socket.create_server(("127.0.0.1", 0))
+    reader = socket.create_connection(server.getsockname())
+    writer, _ = server.accept()
+    with server, reader, writer:
+        reader.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sent = time.perf_counter()
+        writer.send(b"a push")
+        time.sleep(0.2)  # a busy client reads late
+        data, ancillary, _, _ = reader.recvmsg(1024, 64)
+        read = time.perf_counter()
+    arrived = _kernel_time(ancillary)
+    assert data == b"a push"
+    assert sent - 0.005 <= arrived <= sent + 0.05 < read - 0.1
