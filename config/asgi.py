@@ -2,6 +2,7 @@
 
 import gc
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -66,3 +67,9 @@ application = ProtocolTypeRouter(
 # out of the collector's sight. Otherwise each full collection walks it all and stalls the event
 # loop for tens of milliseconds, which was the front door's p99 (docs/benchmarks.md).
 gc.freeze()
+
+# The event loop writes each push to 200 sockets, and every write gives up the GIL. With
+# Python's default 5 ms switch interval, a thread rendering a part (or an API request) kept it
+# up to 5 ms each time before the loop got it back: under load, pushes fell seconds behind
+# (docs/benchmarks.md, the load benchmark with and without). 0.5 ms bounds that wait.
+sys.setswitchinterval(0.0005)
