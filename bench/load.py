@@ -196,7 +196,7 @@ class PageSocket:
         self.buffer += data
         if not self.upgraded and not self._upgrade():
             return
-        while (frame := self._next_frame()) is not None:
+        while self.sock.fileno() >= 0 and (frame := self._next_frame()) is not None:
             self._on_frame(*frame, received)
 
     def _upgrade(self) -> bool:
@@ -230,7 +230,10 @@ class PageSocket:
 
     def _on_frame(self, opcode: int, final: bool, payload: bytes, received: float) -> None:
         if opcode == 0x9:  # ping
-            self.sock.send(_masked(0x8A, payload))
+            try:
+                self.sock.send(_masked(0x8A, payload))
+            except OSError as exc:  # the server hung up meanwhile
+                self._lost(exc)
         elif opcode == 0x8:  # close
             self.close()
         elif opcode in (0x0, 0x1, 0x2):
