@@ -33,7 +33,7 @@ from errorsink.live import EventsStored, QualityUpdated, StoredEvent, group_name
 log = logging.getLogger(__name__)
 
 # Under load, the fewest seconds between two pushes of a project (a quiet spell's first event
-# goes at once). Small beside the 150 ms promise; the worker's notifier waits a fifth of it.
+# goes at once). Small beside the 150 ms promise; the worker's notifier waits as long.
 COALESCE_SECONDS = 0.05
 # The event loop is checked this often; later than STALL_SECONDS counts as a stall.
 LOOP_TICK_SECONDS = 0.05

@@ -17,12 +17,14 @@ from errorsink.live import EventsStored, group_name
 
 log = logging.getLogger("errorsink.ingest")
 
-# Short: a notice is one small Redis call, and the hub coalesces per view anyway (50 ms), so
-# a longer wait here only stacks on top of the hub's. At 0.05 it was a third of the p99 budget.
-INTERVAL = 0.01
+# The coalescing that matters under steady load: the hub pushes a notice at once when its own
+# 50 ms have passed, so the two windows line up. 10 ms was measured: the worker's share fell,
+# but the hub then held most notices, and the page saw events later at 100 events/s
+# (p50 63-67 ms against 59) and no sooner under load, for 0.1 core more (docs/benchmarks.md).
+INTERVAL = 0.05
 # A bound on message size, per kind so that a flood of warnings can never crowd the errors out.
-# At 100 messages a second it only bites above 500,000 events/s of one kind for one project,
-# far beyond what one worker stores; the dashboard re-syncs from the database on reconnect anyway.
+# At 20 messages a second it only bites above 100,000 events/s of one kind for one project,
+# beyond what one worker stores; the dashboard re-syncs from the database on reconnect anyway.
 MAX_IDS_PER_KIND = 5000
 
 
