@@ -1,6 +1,5 @@
 """The Celery application: the worker runs the queue readers and the periodic tasks."""
 
-import gc
 import os
 from pathlib import Path
 
@@ -32,9 +31,6 @@ class QueueReaderStep(bootsteps.StartStopStep):
 
         from errorsink.ingest.reader import queue_readers_start
 
-        # As in config/asgi.py: what is loaded by now lives as long as the process, and a full
-        # collection walking it all stalled every reader thread for a few hundred milliseconds.
-        gc.freeze()
         if settings.ERRORSINK_QUEUE_READERS > 0:
             self.running = queue_readers_start(count=settings.ERRORSINK_QUEUE_READERS)
 
