@@ -90,6 +90,18 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",  # in INSTALLED_APPS so /api/v1/docs serves Swagger UI from static, not a CDN
     "axes",  # sign-in brute-force protection (below)
+    # Single sign-on (docs/teams.md): OpenID Connect and the common providers, by environment.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    # Each of GitHub, GitLab, Google and Microsoft only when configured: an unconfigured
+    # provider's routes would answer 500.
+    *(
+        f"allauth.socialaccount.providers.{name}"
+        for name in ("github", "gitlab", "google", "microsoft")
+        if os.environ.get(f"ERRORSINK_{name.upper()}_CLIENT_ID")
+    ),
     "errorsink",
     "dashboard",
 ]
@@ -109,6 +121,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     # Last, as django-axes requires: answers a locked-out sign-in with its page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -126,6 +139,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.context.accounts",
             ],
         },
     }
@@ -141,6 +155,8 @@ LOGIN_URL = "login"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Signs in whoever an identity provider vouches for (dashboard/sso.py); passwords stay above.
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("ERRORSINK_LOGIN_FAILURES", "10"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ERRORSINK_LOGIN_LOCKOUT", "15")))
@@ -149,6 +165,73 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 LOGIN_REDIRECT_URL = "projects"
+
+# django-allauth serves single sign-on only: passwords, their reset and invitations are Django's
+# and errorsink's own views (dashboard/account_views.py).
+ACCOUNT_ADAPTER = "dashboard.sso.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "dashboard.sso.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False  # a provider sign-in starts from a POST (CSRF-safe)
+SOCIALACCOUNT_STORE_TOKENS = False
+# A provider's verified address that matches an account's signs in as that account.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+
+
+def _sso_providers() -> dict:
+    """The identity providers configured in the environment (docs/teams.md, "Single sign-on")."""
+    providers: dict = {}
+    if os.environ.get("ERRORSINK_OIDC_URL"):
+        app = {"provider_id": "oidc", "name": os.environ.get("ERRORSINK_OIDC_NAME", "SSO"),
+               "client_id": os.environ.get("ERRORSINK_OIDC_CLIENT_ID", ""),
+               "secret": os.environ.get("ERRORSINK_OIDC_SECRET", ""),
+               "settings": {"server_url": os.environ["ERRORSINK_OIDC_URL"]}}  # fmt: skip
+        providers["openid_connect"] = {"APPS": [app], "OAUTH_PKCE_ENABLED": True}
+    for name in ("github", "gitlab", "google", "microsoft"):
+        client_id = os.environ.get(f"ERRORSINK_{name.upper()}_CLIENT_ID")
+        if client_id:
+            app = {
+                "client_id": client_id,
+                "secret": os.environ.get(f"ERRORSINK_{name.upper()}_SECRET", ""),
+            }
+            if name == "microsoft":
+                app["settings"] = {
+                    "tenant": os.environ.get("ERRORSINK_MICROSOFT_TENANT", "organizations")
+                }
+            if name == "gitlab" and os.environ.get("ERRORSINK_GITLAB_URL"):
+                app["settings"] = {"gitlab_url": os.environ["ERRORSINK_GITLAB_URL"]}
+            providers[name] = {"APPS": [app]}
+            if name in _SSO_SCOPES:
+                providers[name]["SCOPE"] = _SSO_SCOPES[name]
+    return providers
+
+
+_SSO_ORIGINS = {"github": "https://github.com", "gitlab": "https://gitlab.com",
+                "google": "https://accounts.google.com",
+                "microsoft": "https://login.microsoftonline.com"}  # fmt: skip
+
+
+def _sso_form_origins() -> list[str]:
+    """Where a sign-in through the configured providers goes (their sign-in pages' origins);
+    ERRORSINK_SSO_ORIGINS adds any other, for an OpenID provider whose sign-in page is not on
+    its issuer's host."""
+    origins = [origin for name, origin in _SSO_ORIGINS.items()
+               if os.environ.get(f"ERRORSINK_{name.upper()}_CLIENT_ID")]  # fmt: skip
+    for url in (os.environ.get("ERRORSINK_OIDC_URL"), os.environ.get("ERRORSINK_GITLAB_URL")):
+        if url:
+            parts = urlsplit(url)
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    extra = os.environ.get("ERRORSINK_SSO_ORIGINS", "").split(",")
+    origins += [origin.strip() for origin in extra if origin.strip()]
+    return sorted(set(origins))
+
+
+_SSO_SCOPES = {"github": ["read:user", "user:email"], "gitlab": ["read_user"],
+               "google": ["openid", "email", "profile"]}  # fmt: skip
+SOCIALACCOUNT_PROVIDERS = _sso_providers()
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -213,7 +296,9 @@ SECURE_CSP = {
     "connect-src": ["'self'"],
     "frame-ancestors": ["'none'"],
     "base-uri": ["'self'"],
-    "form-action": ["'self'"],
+    # A sign-in through a provider is a form posted here and redirected to the provider's own
+    # page, which form-action also governs: the configured providers' origins are allowed.
+    "form-action": ["'self'", *_sso_form_origins()],
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
@@ -259,6 +344,10 @@ ERRORSINK_LIVE_DB_KEEP_CONNECTIONS = True
 # The retention of new projects (each project then has its own, edited by its owners); the
 # bounds are the ones owners may choose (errorsink.projects.models.RETENTION_DAYS_MIN/MAX).
 ERRORSINK_RETENTION_DAYS = _env_int_between("ERRORSINK_RETENTION_DAYS", 30, 1, 400)
+# Teams (docs/teams.md): how long an invitation link works, and whether anyone may make an
+# account without one (an operator's choice; off, accounts come from invitations and SSO).
+ERRORSINK_INVITE_DAYS = _env_int_between("ERRORSINK_INVITE_DAYS", 7, 1, 90)
+ERRORSINK_OPEN_SIGNUP = os.environ.get("ERRORSINK_OPEN_SIGNUP", "").lower() in ("1", "true", "yes")
 # The checkout's state folder, shared with the embedded services and the secret key; beat's
 # scheduler creates it when it starts (config/celery.py).
 # An empty value means unset: never the current directory.
@@ -297,6 +386,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "errorsink.tasks.search_index_tidy",
         "schedule": 2.0,
         "options": {"expires": 2.0},
+    },
+    # Every 5 minutes: a deleted project whose purge was cut short (a worker restarted) goes
+    # on being removed; deleting a project also queues a run at once (errorsink/projects/purge.py).
+    "projects-purge": {
+        "task": "errorsink.tasks.projects_purge",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
     },
     "issues-backfill": {
         "task": "errorsink.tasks.issues_backfill",

@@ -10,6 +10,7 @@ urlpatterns = [
     # /store/) never reach Django: errorsink/door answers them (config/asgi.py).
     path("", include("dashboard.urls_settings")),
     path("", include("dashboard.urls_api_keys")),
+    path("", include("dashboard.urls_accounts")),
     path("", include("dashboard.urls")),
 ]
 

@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.access import get_membership_or_404, require_owner
+from dashboard.shown_once import shown_once_clear, shown_once_get, shown_once_set
 from errorsink.projects.api_keys import (
     ApiKeyInvalid,
     api_key_create,
@@ -18,7 +19,6 @@ from errorsink.projects.api_keys import (
 from errorsink.projects.models import ApiKey, Membership
 
 NEW_KEY = "new_api_key"
-NEW_KEY_SECONDS = 120
 
 
 def _render(request, project, role, *, status=200, **extra) -> HttpResponse:
@@ -42,8 +42,7 @@ def api_keys(request: HttpRequest, project_id) -> HttpResponse:
     project, role = membership.project, membership.role
     if request.method == "GET":
         response = _render(request, project, role, **_new_key_once(request, project))
-        response.delete_cookie(NEW_KEY, path=request.path)
-        return response
+        return shown_once_clear(response, NEW_KEY, path=request.path)
     require_owner(membership, "manage API keys")
     name = request.POST.get("name", "")
     scopes = request.POST.getlist("scopes")
@@ -56,20 +55,13 @@ def api_keys(request: HttpRequest, project_id) -> HttpResponse:
             request, project, role, status=422, form_error=str(exc), form_name=name,
             form_scopes=scopes,
         )  # fmt: skip
-    # Post/Redirect/Get, so a reload cannot create a second key. The plaintext waits for the
-    # one page that shows it in a short-lived cookie of this page only: on the browser that
-    # asked for it, never in the database (a session row would keep it if the redirect were
-    # not followed).
     response = redirect("api-keys", project_id=project.id)
-    response.set_signed_cookie(NEW_KEY, f"{key.pk}:{plaintext}", salt=NEW_KEY,
-                               max_age=NEW_KEY_SECONDS, path=request.path, httponly=True,
-                               samesite="Strict", secure=request.is_secure())  # fmt: skip
-    return response
+    return shown_once_set(response, request, NEW_KEY, f"{key.pk}:{plaintext}", path=request.path)
 
 
 def _new_key_once(request: HttpRequest, project) -> dict:
     """The key just created, for the page that follows its creation only."""
-    new = request.get_signed_cookie(NEW_KEY, None, salt=NEW_KEY, max_age=NEW_KEY_SECONDS)
+    new = shown_once_get(request, NEW_KEY)
     if not new:
         return {}
     key_id, _, plaintext = new.partition(":")

@@ -14,10 +14,12 @@ from errorsink.alerts.models import (  # noqa: F401
 from errorsink.issues.models import Issue, IssueHour, IssueSession  # noqa: F401
 from errorsink.projects.models import (  # noqa: F401
     ApiKey,
+    Invitation,
     Membership,
     Project,
     SessionSettings,
     SettingsChange,
+    TeamChange,
     default_retention_days,
 )
 from errorsink.quality.models import (  # noqa: F401

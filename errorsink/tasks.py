@@ -14,6 +14,7 @@ from errorsink.demo import demo_push
 from errorsink.issues.backfill import issues_backfill as backfill
 from errorsink.live import quality_updated_announce
 from errorsink.projects.models import Project
+from errorsink.projects.purge import projects_purge as purge
 from errorsink.projects.retention import retention_prune
 from errorsink.quality.rollups import rollups_update
 from errorsink.sessions.search_index import search_index_tidy as search_tidy
@@ -23,6 +24,12 @@ from errorsink.sessions.search_index import search_index_tidy as search_tidy
 def events_prune() -> dict:
     """Delete what is past its retention, within one run's time budget; returns what went."""
     return dataclasses.asdict(retention_prune())
+
+
+@shared_task
+def projects_purge() -> dict:
+    """Remove the rows of deleted projects, in batches (errorsink/projects/purge.py)."""
+    return dataclasses.asdict(purge())
 
 
 @shared_task

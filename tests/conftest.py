@@ -17,6 +17,7 @@ from errorsink.projects.models import Membership
 from errorsink.projects.services import project_add_member, project_create
 
 CHECKOUT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["tests.mailbox"]  # the `mailbox` fixture: a real SMTP server on loopback
 
 
 @pytest.fixture(autouse=True)

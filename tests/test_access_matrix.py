@@ -43,6 +43,7 @@ from errorsink.issues.models import Issue
 from errorsink.projects.api_keys import api_key_create, api_key_revoke
 from errorsink.projects.models import ApiKey
 from errorsink.projects.services import project_create
+from errorsink.projects.team import invitation_create
 from errorsink.sentry.keys import sentry_key_for
 from tests.door_client import DoorClient
 from tests.ingest_helpers import error_item, items_store
@@ -66,6 +67,7 @@ class Page:
     methods: dict[str, str]
     data: dict = field(default_factory=dict)
     scoped: bool = True
+    lists_projects: bool = True  # unscoped: a page listing one's projects (else one's account)
     # role (or "foreign-ids") -> why that case is a known access bug: xfail, strict.
     bugs: dict[str, str] = field(default_factory=dict)
 
@@ -142,6 +144,34 @@ ROUTES: dict[str, Page | Public | Api | SentryIngest | Socket] = {
         {"GET": MEMBERS, "POST": OWNERS}, data={"name": "matrix", "scopes": ["errors:read"]}
     ),
     "api-key-revoke": Page({"POST": OWNERS}),
+    # Teams (docs/teams.md). Every signed-in user may start a project.
+    "project-new": Page({"POST": MEMBERS}, data={"name": "Started in the matrix"}, scoped=False),
+    "members": Page({"GET": MEMBERS}),
+    "member-invite": Page({"POST": OWNERS}, data={"email": "new@example.com", "role": "member"}),
+    "member-role": Page({"POST": OWNERS}, data={"role": "member"}),  # bob stays a member
+    "member-remove": Page({"POST": OWNERS}),  # bob
+    "invitation-withdraw": Page({"POST": OWNERS}),
+    # A member leaves; alice, the only owner, is refused with a message (a redirect).
+    "project-leave": Page({"POST": MEMBERS}),
+    "project-rename": Page({"POST": OWNERS}, data={"name": "Renamed in the matrix"}),
+    "project-delete": Page({"POST": OWNERS}, data={"confirm": "not its name"}),  # refused
+    "password_change": Page({"GET": MEMBERS}, scoped=False, lists_projects=False),
+    "password_change_done": Page({"GET": MEMBERS}, scoped=False, lists_projects=False),
+    # Accounts: open to everyone; a link's secret is what grants anything.
+    "invitation": Public({"GET": 404, "POST": 404}),  # a token errorsink never made
+    "invitation-renew": Public({"POST": 404}),
+    "signup": Public({"GET": 404}),  # open sign-up is off unless an operator allows it
+    "password_reset": Public({"GET": 200}),
+    "password_reset_done": Public({"GET": 200}),
+    "password_reset_confirm": Public({"GET": 200}),  # "this link does not work"
+    "password_reset_complete": Public({"GET": 200}),
+    # Single sign-on (django-allauth): no provider is configured here.
+    "account_login": Public({"GET": 302}),
+    "socialaccount_login_cancelled": Public({"GET": 200}),
+    "socialaccount_login_error": Public({"GET": 401}),
+    "socialaccount_signup": Public({"GET": 302}),  # no sign-in under way: back to sign in
+    "openid_connect_login": Public({"GET": 404, "POST": 404}),  # no such provider
+    "openid_connect_callback": Public({"GET": 404}),
     # The API (docs/api.md).
     "api:session_errors_latest": Api("errors:read"),
     "api:sessions_list": Api("errors:read"),
@@ -175,7 +205,7 @@ API_ROLES = ("no-key", "session-only", "revoked-key", "other-project-key", "unsc
 SENTRY_ROLES = ("no-key", "session-only", "other-project-key", "project-key")
 SOCKET_ROLES = PAGE_ROLES
 # Parameters a route's path may hold that name an object of a project (for the foreign-ids case).
-OBJECT_PARAMS = ("issue_id", "rule_id", "key_id", "session_id")
+OBJECT_PARAMS = ("issue_id", "rule_id", "key_id", "session_id", "member_id", "invitation_id")
 
 # ---------------------------------------------------------------------------------------------
 # The routes, as configured.
@@ -333,8 +363,14 @@ def world(alice, bob, charlie, project) -> World:
     ))  # fmt: skip
     key, _ = api_key_create(project=project, scopes=ApiKey.SCOPES, name="listed")
     sentry, other_sentry = sentry_key_for(project), sentry_key_for(other)
-    values = {"project_id": project.id, "issue_id": issue.id, "rule_id": rule.id,
-              "key_id": key.id, "session_id": SESSION_ID, "sentry_id": sentry.id}  # fmt: skip
+    invited = invitation_create(project=project, email="invited@example.com", role="member",
+                                by=alice).invitation  # fmt: skip
+    values = {
+        "project_id": project.id, "issue_id": issue.id, "rule_id": rule.id, "key_id": key.id,
+        "session_id": SESSION_ID, "sentry_id": sentry.id,
+        "member_id": project.memberships.get(user=bob).id, "invitation_id": invited.id,
+        "token": "not-a-token-errorsink-made", "uidb64": "MQ", "provider_id": "nowhere",
+    }  # fmt: skip
     return World(
         project=project,
         other=other,
@@ -352,7 +388,9 @@ def _url(route: Route, values: dict) -> str:
             pytest.fail(f"{route.key}: no value for <{name}>; give the matrix's world one")
         return quote(str(values[name]), safe="")
 
-    url = "/" + re.sub(r"<(?:\w+:)?(\w+)>", value, route.route)
+    # django-allauth's OpenID Connect routes are regular expressions: their groups are filled too.
+    plain = re.sub(r"\^?\(\?P<(\w+)>[^)]*\)", r"<\1>", route.route)
+    url = "/" + re.sub(r"<(?:\w+:)?(\w+)>", value, plain)
     if re.search(r"[<>^$(]", url):
         pytest.fail(f"{route.key}: cannot fill the pattern {route.route!r}")
     return url
@@ -471,7 +509,7 @@ def test_page(world, route, expected, role):
             assert response.status_code == 403, f"{where}: expected 403 (owners only)"
         elif method == "GET":
             assert response.status_code == 200, f"{where}: expected 200"
-            if not expected.scoped:  # one's own list: a project only to its members
+            if not expected.scoped and expected.lists_projects:  # a project only to members
                 shown = world.project.name in response.content.decode()
                 assert shown == (role != "outsider"), f"{where}: project shown={shown}"
         else:

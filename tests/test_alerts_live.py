@@ -7,14 +7,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 import pytest
-from aiosmtpd.controller import Controller
 
-from devstack.processes import free_port
 from errorsink.alerts.models import DELIVERED, AlertDelivery, AlertFiring
 from errorsink.alerts.rules import RuleIn, rule_create
 from errorsink.ingest.queue import queue_name, redis_client
@@ -51,15 +48,6 @@ class Receiver:
         return [(at, body) for p, at, body in self.received if p == path]
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
 @pytest.fixture
 def receiver(settings) -> Iterator[Receiver]:
     """On loopback: errorsink sends to it only because the operator allows it (here and in the
@@ -68,15 +56,6 @@ def receiver(settings) -> Iterator[Receiver]:
     receiver = Receiver()
     yield receiver
     receiver.server.shutdown()
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    mailbox, port = Mailbox(), free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield mailbox, port
-    controller.stop()
 
 
 @pytest.fixture

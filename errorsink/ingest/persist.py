@@ -73,7 +73,9 @@ def _existing_projects(project_ids: set[str]) -> set[str]:
         return set()
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id::text FROM errorsink_project WHERE id = ANY(%s::uuid[])", [list(project_ids)]
+            "SELECT id::text FROM errorsink_project"
+            " WHERE id = ANY(%s::uuid[]) AND deleted_at IS NULL",
+            [list(project_ids)],
         )
         return {row[0] for row in cursor.fetchall()}
 

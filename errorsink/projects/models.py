@@ -36,6 +36,9 @@ class Project(models.Model):
     # Events a second the front door accepts for this project; None: ERRORSINK_INGEST_QUOTA,
     # 0: no limit (errorsink/projects/grants.py).
     ingest_quota = models.PositiveIntegerField(null=True, blank=True)
+    # Set when an owner deletes the project: from then on nobody sees it and ingest refuses it,
+    # while a background task removes its rows in batches (errorsink/projects/purge.py).
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -74,6 +77,72 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "user"], name="membership_unique")
         ]
+
+
+class Invitation(models.Model):
+    """A single-use link that makes whoever opens it a member of the project (docs/teams.md).
+
+    Only a hash of the link's secret is stored: the link is shown once and mailed once."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.ROLES, default=Membership.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "email"], name="invitation_project_email")]
+
+    def state(self, now) -> str:
+        """pending, accepted, revoked or expired."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "pending"
+
+
+class TeamChange(models.Model):
+    """One change to a project's team or to the project itself: who, what, about whom, when."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="team_changes")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=200)
+    action = models.CharField(max_length=32)
+    subject = models.CharField(max_length=254, blank=True, default="")
+    detail = models.CharField(max_length=300, blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["project", "-at"], name="team_change_recent")]
+
+    def describe(self) -> str:
+        """What happened, as the sentence that follows the actor's name."""
+        subject, detail = self.subject, self.detail
+        return {
+            "invited": f"invited {subject} {detail}",
+            "invitation withdrawn": f"withdrew the invitation to {subject}",
+            "joined": f"joined {detail} (invitation to {subject})",
+            "role changed": f"changed {subject}'s role ({detail})",
+            "removed": f"removed {subject}",
+            "left": "left the project",
+            "renamed": f"renamed the project ({detail})",
+            "asked for a new link": f"(someone with the link for {subject}) asked for a new one",
+            "deleted the project": "deleted the project",
+        }.get(self.action, f"{self.action} {subject} {detail}".strip())
 
 
 class SessionSettings(models.Model):

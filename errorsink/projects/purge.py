@@ -1,0 +1,137 @@
+"""Deleting a project (docs/teams.md): gone for everyone at once, its rows removed in the
+background in batches that never hold ingest up.
+
+At once, in one transaction: the project is marked deleted, its members, invitations, API keys,
+Sentry key and alert rules are deleted. Its members' open pages close, every page and API call
+about it answers 404, the front door refuses its keys, and the worker dead-letters anything
+still queued for it ("unknown project").
+
+Then a task deletes its events, sessions, rollups and issues, ``BATCH_ROWS`` at a time, each
+batch its own short transaction, sleeping as long as each batch took (so ingest keeps at least
+half the database), and last the project row itself. Beat runs the same purge every few
+minutes, so a purge cut short (a worker restarted) finishes on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.utils import timezone
+
+from errorsink.advisory_lock import advisory_lock
+from errorsink.alerts.models import AlertRule, AlertSignal
+from errorsink.issues.models import Issue, IssueHour, IssueSession
+from errorsink.projects.models import ApiKey, Invitation, Membership, Project
+from errorsink.projects.team import TeamChangeRefused, team_change_record
+from errorsink.quality.models import RollupCodeBucket, RollupMetricBucket, RollupSessionBucket
+from errorsink.sentry.keys import SentryKey
+from errorsink.sessions.models import Event, Session
+
+logger = logging.getLogger("errorsink.projects.purge")
+
+BATCH_ROWS = 5_000
+PAUSE_RATIO = 1.0
+ADVISORY_LOCK_KEY = 0x6572727075726765  # "errpurge"
+
+_ISSUE_OF_PROJECT = f"issue_id IN (SELECT id FROM {Issue._meta.db_table} WHERE project_id = %s)"
+# (table, which rows are the project's), children before the rows they reference.
+PURGE_TABLES: tuple[tuple[str, str], ...] = (
+    (Event._meta.db_table, "project_id = %s"),
+    (AlertSignal._meta.db_table, "project_id = %s"),
+    (IssueHour._meta.db_table, _ISSUE_OF_PROJECT),
+    (IssueSession._meta.db_table, _ISSUE_OF_PROJECT),
+    (Issue._meta.db_table, "project_id = %s"),
+    (Session._meta.db_table, "project_id = %s"),
+    (RollupSessionBucket._meta.db_table, "project_id = %s"),
+    (RollupCodeBucket._meta.db_table, "project_id = %s"),
+    (RollupMetricBucket._meta.db_table, "project_id = %s"),
+)
+
+
+def project_delete(*, project: Project, confirm_name: str, by: AbstractBaseUser) -> None:
+    """Delete the project for everyone now and queue the removal of its rows."""
+    if (confirm_name or "").strip() != project.name:
+        raise TeamChangeRefused("The name typed does not match the project's: nothing was deleted.")
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(id=project.id).update(deleted_at=timezone.now())
+        team_change_record(project=project, actor=by, action="deleted the project")
+        # Deleted through the ORM so each one's signals run: sockets close, the door reloads.
+        for model in (Membership, ApiKey, SentryKey, AlertRule):
+            model.objects.filter(project=project).delete()
+        Invitation.objects.filter(project=project, accepted_at=None).update(
+            revoked_at=timezone.now()
+        )
+    logger.info("project %s (%s) deleted by %s; its rows go in the background",
+                project.id, project.name, by.get_username())  # fmt: skip
+    transaction.on_commit(lambda: _purge_soon(project.id))
+
+
+def _purge_soon(project_id) -> None:
+    from errorsink.tasks import projects_purge
+
+    try:
+        projects_purge.delay()
+    except Exception:  # beat runs the purge anyway within minutes
+        logger.warning("could not queue the purge of project %s", project_id, exc_info=True)
+
+
+@dataclass
+class PurgeResult:
+    ran: bool = False
+    projects: int = 0
+    rows: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+
+
+def projects_purge(
+    *, batch_rows: int = BATCH_ROWS, pause_ratio: float = PAUSE_RATIO
+) -> PurgeResult:
+    """Remove every deleted project's rows, then the project; one run at a time."""
+    started = time.monotonic()
+    result = PurgeResult()
+    with advisory_lock(ADVISORY_LOCK_KEY) as taken:
+        if not taken:
+            return result
+        result.ran = True
+        for project_id in Project.objects.filter(deleted_at__isnull=False).values_list(
+            "id", flat=True
+        ):
+            _purge_one(project_id, result, batch_rows, pause_ratio)
+            result.projects += 1
+    result.seconds = round(time.monotonic() - started, 3)
+    if result.projects:
+        logger.info("purged %d deleted project(s): %d rows in %d batches (%.1fs)",
+                    result.projects, result.rows, result.batches, result.seconds)  # fmt: skip
+    return result
+
+
+def _purge_one(project_id, result: PurgeResult, batch_rows: int, pause_ratio: float) -> None:
+    for table, where in PURGE_TABLES:
+        while True:
+            batch_started = time.monotonic()
+            deleted = _delete_batch(table, where, project_id, batch_rows)
+            result.rows += deleted
+            result.batches += 1
+            if pause_ratio:
+                time.sleep((time.monotonic() - batch_started) * pause_ratio)
+            if deleted < batch_rows:
+                break
+    # What is left is small (settings, history, rules' firings): the ORM's cascade takes it.
+    Project.objects.filter(id=project_id, deleted_at__isnull=False).delete()
+
+
+def _delete_batch(table: str, where: str, project_id, limit: int) -> int:
+    """One batch in its own transaction, by physical row address (tables with composite keys
+    have no single id column)."""
+    sql = (
+        f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
+        f"SELECT ctid FROM {table} WHERE {where} LIMIT %s))"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [project_id, limit])
+        return cursor.rowcount

@@ -1,0 +1,89 @@
+"""Deleting a project: gone for everyone at once (members, keys, rules, ingest), its rows
+removed afterwards in batches, and nothing of any other project touched."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from errorsink.alerts.models import AlertRule, AlertSignal
+from errorsink.alerts.rules import RuleIn, rule_create
+from errorsink.ingest.batch import batch_rows
+from errorsink.ingest.persist import batch_persist
+from errorsink.issues.models import Issue, IssueHour, IssueSession
+from errorsink.projects.api_keys import api_key_create
+from errorsink.projects.models import ApiKey, Invitation, Membership, Project
+from errorsink.projects.purge import project_delete, projects_purge
+from errorsink.projects.services import project_create, projects_for_user
+from errorsink.projects.team import TeamChangeRefused, invitation_create
+from errorsink.quality.models import RollupCodeBucket, RollupSessionBucket
+from errorsink.sentry.keys import SentryKey, sentry_key_for
+from errorsink.sessions.models import Event, Session
+from tests.ingest_helpers import error_item, items_store
+from tests.rollup_helpers import roll_up
+
+pytestmark = pytest.mark.django_db
+
+PER_PROJECT = (Event, Session, Issue, AlertSignal, RollupSessionBucket, RollupCodeBucket)
+
+
+def _counts(project) -> dict[str, int]:
+    counts = {
+        model.__name__: model.objects.filter(project=project).count() for model in PER_PROJECT
+    }
+    counts["IssueHour"] = IssueHour.objects.filter(issue__project=project).count()
+    counts["IssueSession"] = IssueSession.objects.filter(issue__project=project).count()
+    return counts
+
+
+@pytest.fixture
+def two_projects(project, charlie, alice):
+    other = project_create(name="Someone else's bot", owner=charlie)
+    for target in (project, other):
+        items_store([error_item(target.id, session_id=f"call-{n}", code=f"CODE_{n % 3}")
+                     for n in range(12)])  # fmt: skip
+    roll_up()
+    api_key_create(project=project, scopes=ApiKey.SCOPES, name="deploy")
+    sentry_key_for(project)
+    rule_create(project=project, data=RuleIn(name="r", condition={"type": "new_issue"},
+                channels=[{"type": "email", "to": ["o@example.com"]}]))  # fmt: skip
+    invitation_create(project=project, email="dana@example.com", role="member", by=alice)
+    return project, other
+
+
+def test_a_wrong_name_deletes_nothing(two_projects, alice):
+    project, _ = two_projects
+    with pytest.raises(TeamChangeRefused, match="does not match"):
+        project_delete(project=project, confirm_name="voice bot", by=alice)
+    project.refresh_from_db()
+    assert project.deleted_at is None and project.memberships.count() == 2
+
+
+def test_deleting_hides_the_project_at_once_then_purges_it(two_projects, alice, bob,
+                                                           django_capture_on_commit_callbacks,
+                                                           monkeypatch):  # fmt: skip
+    project, other = two_projects
+    queued = []
+    monkeypatch.setattr("errorsink.tasks.projects_purge.delay", lambda: queued.append(1))
+    other_before = _counts(other)
+    assert all(_counts(project).values()), _counts(project)
+    with django_capture_on_commit_callbacks(execute=True):
+        project_delete(project=project, confirm_name=" Voice bot ", by=alice)
+    assert queued == [1]
+    # At once: nobody sees it, its keys and rules are gone, its links dead, ingest refuses it.
+    assert list(projects_for_user(user=alice)) == [] and list(projects_for_user(user=bob)) == []
+    for model in (Membership, ApiKey, SentryKey, AlertRule):
+        assert not model.objects.filter(project=project).exists(), model.__name__
+    assert not Invitation.objects.filter(project=project, revoked_at=None).exists()
+    late = batch_rows([orjson.dumps(error_item(project.id))], received_at=datetime.now(UTC))
+    persisted = batch_persist(late.rows)
+    assert [reason for _, reason in persisted.rejected] == [f"unknown project {project.id}"]
+    # Then the purge, in batches of 5 rows here: every row of the project, none of the other's.
+    result = projects_purge(batch_rows=5, pause_ratio=0)
+    assert result.ran and result.projects == 1 and result.batches > len(PER_PROJECT)
+    assert result.rows == sum(other_before.values())  # the two projects held the same rows
+    assert not Project.objects.filter(id=project.id).exists()
+    assert _counts(other) == other_before
+    assert projects_purge().projects == 0  # nothing left to do
