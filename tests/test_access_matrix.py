@@ -6,14 +6,15 @@ and each must be classified in ROUTES below. A route that ROUTES does not classi
 `test_every_route_is_classified` and its own case, named: a route added later cannot escape.
 
 Callers:
-- pages and public routes: anonymous, outsider (charlie, owner of another project), member (bob),
-  owner (alice), signed in with the session cookie;
+- pages and public routes: anonymous, outsider (charlie, owner of another project), invited
+  (dave, invited to alice's project and not yet joined), removed (erin, a member alice removed),
+  member (bob), owner (alice), signed in with the session cookie;
 - the API (/api/v1, bearer keys): no key, a signed-in owner without a key (a session is no API
   credential), a revoked key, a key of another project, a key of the project lacking the route's
   scope, a key of the project with only that scope;
 - the Sentry ingest endpoints (a DSN's public key): no key, a signed-in owner without a key, the
   key of another project, the project's key;
-- websockets: anonymous, outsider, member, owner;
+- websockets: the same six;
 - and object ids of another project: charlie on his own project with alice's issue, rule, key
   or session in the URL (every route with such an id).
 """
@@ -41,9 +42,9 @@ from errorsink.alerts.rules import RuleIn, rule_create
 from errorsink.door.app import ROUTES as DOOR_ROUTES
 from errorsink.issues.models import Issue
 from errorsink.projects.api_keys import api_key_create, api_key_revoke
-from errorsink.projects.models import ApiKey
-from errorsink.projects.services import project_create
-from errorsink.projects.team import invitation_create
+from errorsink.projects.models import ApiKey, Membership
+from errorsink.projects.services import project_add_member, project_create
+from errorsink.projects.team import invitation_create, member_remove
 from errorsink.sentry.keys import sentry_key_for
 from tests.door_client import DoorClient
 from tests.ingest_helpers import error_item, items_store
@@ -199,7 +200,10 @@ ROUTES: dict[str, Page | Public | Api | SentryIngest | Socket] = {
     "ws/projects/<uuid:project_id>/sessions/<session_id:session_id>/": Socket(),
 }
 
-PAGE_ROLES = ("anonymous", "outsider", "member", "owner")
+PAGE_ROLES = ("anonymous", "outsider", "invited", "removed", "member", "owner")
+# Signed in without belonging: charlie (another project's owner), dave (invited to alice's
+# project, not yet joined), erin (a member alice removed). Each sees what charlie sees.
+OUTSIDERS = ("outsider", "invited", "removed")
 API_ROLES = ("no-key", "session-only", "revoked-key", "other-project-key", "unscoped-key",
              "scoped-key")  # fmt: skip
 SENTRY_ROLES = ("no-key", "session-only", "other-project-key", "project-key")
@@ -352,7 +356,7 @@ def no_celery(monkeypatch):
 
 
 @pytest.fixture
-def world(alice, bob, charlie, project) -> World:
+def world(alice, bob, charlie, project, django_user_model) -> World:
     other = project_create(name="Someone else's bot", owner=charlie)
     items_store([error_item(project.id, session_id=SESSION_ID, message=SECRET)])
     issue = Issue.objects.get(project=project)
@@ -363,8 +367,12 @@ def world(alice, bob, charlie, project) -> World:
     ))  # fmt: skip
     key, _ = api_key_create(project=project, scopes=ApiKey.SCOPES, name="listed")
     sentry, other_sentry = sentry_key_for(project), sentry_key_for(other)
-    invited = invitation_create(project=project, email="invited@example.com", role="member",
+    dave = django_user_model.objects.create_user("dave", email="dave@example.com")
+    invited = invitation_create(project=project, email="dave@example.com", role="member",
                                 by=alice).invitation  # fmt: skip
+    erin = django_user_model.objects.create_user("erin", email="erin@example.com")
+    project_add_member(project=project, user=erin, role=Membership.MEMBER)
+    member_remove(membership=project.memberships.get(user=erin), by=alice)
     values = {
         "project_id": project.id, "issue_id": issue.id, "rule_id": rule.id, "key_id": key.id,
         "session_id": SESSION_ID, "sentry_id": sentry.id,
@@ -374,7 +382,14 @@ def world(alice, bob, charlie, project) -> World:
     return World(
         project=project,
         other=other,
-        users={"anonymous": None, "outsider": charlie, "member": bob, "owner": alice},
+        users={
+            "anonymous": None,
+            "outsider": charlie,
+            "invited": dave,
+            "removed": erin,
+            "member": bob,
+            "owner": alice,
+        },  # fmt: skip
         values=values,
         foreign={**values, "project_id": other.id, "sentry_id": other_sentry.id},
         keys={"sentry": sentry, "other_sentry": other_sentry},
@@ -484,7 +499,7 @@ def _outsider_sees_nothing(client: Client, route: Route, expected: Page, values:
     for method in ("GET", "POST"):
         data = expected.data if method == "POST" else None
         real, none = _send(client, method, url, data), _send(client, method, nowhere, data)
-        where = _where(method, url, "outsider", real)
+        where = _where(method, url, "an outsider", real)
         assert real.status_code in (404, 405), f"{where}: expected 404"
         assert real.status_code == none.status_code, f"{where}, {none.status_code} for none"
         if method in expected.methods:
@@ -494,7 +509,7 @@ def _outsider_sees_nothing(client: Client, route: Route, expected: Page, values:
 @pytest.mark.parametrize("route,expected,role", _cases((Page,), PAGE_ROLES, HTTP_ROUTES))
 def test_page(world, route, expected, role):
     client = _client(world.users[role])
-    if role == "outsider" and expected.scoped:
+    if role in OUTSIDERS and expected.scoped:
         _outsider_sees_nothing(client, route, expected, world.values)
         _checked("pages", route)
         return
@@ -511,7 +526,7 @@ def test_page(world, route, expected, role):
             assert response.status_code == 200, f"{where}: expected 200"
             if not expected.scoped and expected.lists_projects:  # a project only to members
                 shown = world.project.name in response.content.decode()
-                assert shown == (role != "outsider"), f"{where}: project shown={shown}"
+                assert shown == (role not in OUTSIDERS), f"{where}: project shown={shown}"
         else:
             assert not _refused(response) and not _to_login(response), f"{where}: refused"
     _checked("pages", route)

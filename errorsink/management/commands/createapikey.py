@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, project: str, scopes: str, name: str, **options) -> None:
         try:
-            target = Project.objects.get(id=project)
+            target = Project.objects.get(id=project, deleted_at=None)  # a deleted one: none
         except (Project.DoesNotExist, ValidationError, ValueError):
             raise CommandError(f"no project with id {project!r}") from None
         try:
