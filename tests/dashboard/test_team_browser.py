@@ -36,6 +36,16 @@ def _push(project: Project, message: str) -> None:
     enqueue([json.dumps(item)])
 
 
+def _both_widths(page: Page, name: str) -> None:
+    """Screenshots at 1280 and 390 px; nothing may be wider than a phone's screen."""
+    screenshot(page, name)
+    page.set_viewport_size(PHONE)
+    screenshot(page, f"{name}-390")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    page.set_viewport_size(DESKTOP)
+    assert overflow <= 0, f"{name}: the page is {overflow} px wider than 390"
+
+
 def _members_row(page: Page, username: str):
     return page.locator(f"tr.member-row[data-username={username}]")
 
@@ -47,6 +57,7 @@ def test_a_lead_builds_a_team_in_the_browser(contexts, live_server_url, celery_w
     lead.fill("input[name=password]", "alice-password")
     lead.click("button[type=submit]")
     lead.wait_for_url(f"{base}/")
+    _both_widths(lead, "team-0-projects")
     lead.fill("form.new-project input[name=name]", "Support line")
     lead.get_by_role("button", name="Create").click()
     project = Project.objects.get(name="Support line")
@@ -59,13 +70,11 @@ def test_a_lead_builds_a_team_in_the_browser(contexts, live_server_url, celery_w
     lead.get_by_role("button", name="Send invitation").click()
     expect(lead.locator(".flash")).to_contain_text("Invitation sent to dana@example.com")
     link = lead.locator("#invitation-link").inner_text()
-    screenshot(lead, "team-1-invited")
-    lead.set_viewport_size(PHONE)
-    screenshot(lead, "team-1-invited-390")
-    lead.set_viewport_size(DESKTOP)
+    _both_widths(lead, "team-1-invited")
 
     mate.goto(link)
     expect(mate.locator("h1")).to_have_text("Join Support line")
+    _both_widths(mate, "team-2-invitation")
     mate.fill("input[name=username]", "dana")
     mate.fill("input[name=password1]", "dana's long passphrase")
     mate.fill("input[name=password2]", "dana's long passphrase")

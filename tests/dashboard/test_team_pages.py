@@ -83,6 +83,7 @@ def test_a_new_user_joins_through_the_link_and_lands_in_the_project(project, ali
     visitor = _client()
     page = visitor.get(f"/invite/{made.token}/")
     assert page.status_code == 200 and "Join Voice bot" in page.content.decode()
+    assert f'href="/login/?next=/invite/{made.token}/"' in page.content.decode()
     weak = visitor.post(f"/invite/{made.token}/", {"username": "dana", "password1": "short",
                                                     "password2": "short"})  # fmt: skip
     assert weak.status_code == 422 and "too short" in weak.content.decode()
