@@ -82,11 +82,15 @@ def fill_old_events(project_id: str, count: int) -> dict:
 
 def prune_start():
     """Send beat's prune task to the worker, as beat sends it, and wait until it deletes."""
-    from django.db import connection
-
     from errorsink.tasks import events_prune
 
-    task = events_prune.apply_async()
+    return deleting(events_prune.apply_async())
+
+
+def deleting(task):
+    """The task, once it is deleting events (seen in pg_stat_activity)."""
+    from django.db import connection
+
     deadline = time.monotonic() + 60
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
@@ -98,10 +102,10 @@ def prune_start():
             if cursor.fetchone():
                 return task
             time.sleep(0.05)
-    raise RuntimeError("the prune task never started deleting (is the worker running?)")
+    raise RuntimeError("the task never started deleting (is the worker running?)")
 
 
-def _remaining(project_id: str) -> int:
+def remaining(project_id: str) -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -109,7 +113,7 @@ def _remaining(project_id: str) -> int:
         return cursor.fetchone()[0]
 
 
-def _fresh_items() -> list[bytes]:
+def fresh_items() -> list[bytes]:
     """Items of a project of their own: the same items twice would be re-deliveries."""
     from errorsink.projects.models import Project
 
@@ -117,7 +121,7 @@ def _fresh_items() -> list[bytes]:
     return mixed_items(COUNT, str(project.id))
 
 
-def _rates(runs: list[dict]) -> list[int]:
+def rates(runs: list[dict]) -> list[int]:
     return [run["events_per_second"] for run in runs]
 
 
@@ -131,30 +135,30 @@ def main() -> dict:
     fill = fill_old_events(str(old.id), OLD_EVENTS)
     alone, pruning = [], []
     with tempfile.TemporaryDirectory() as logdir, running_worker(env, Path(logdir)) as worker:
-        alone += [ingest_once(_fresh_items(), worker) for _ in range(ROUNDS)]
-        items = _fresh_items()
+        alone += [ingest_once(fresh_items(), worker) for _ in range(ROUNDS)]
+        items = fresh_items()
         task = prune_start()
         while len(pruning) < ROUNDS and not task.ready():
             run = ingest_once(items, worker)
             if not task.ready():  # only runs the prune overlapped from start to end count
                 pruning.append(run)
-            items = _fresh_items()
+            items = fresh_items()
         prune = task.get(timeout=600)
         # Alone again after the prune: the table grew meanwhile, so alone brackets pruning.
-        alone += [ingest_once(_fresh_items(), worker) for _ in range(ROUNDS)]
-    alone_rate = statistics.median(_rates(alone))
-    pruning_rate = statistics.median(_rates(pruning)) if pruning else 0
+        alone += [ingest_once(fresh_items(), worker) for _ in range(ROUNDS)]
+    alone_rate = statistics.median(rates(alone))
+    pruning_rate = statistics.median(rates(pruning)) if pruning else 0
     ratio = round(pruning_rate / alone_rate, 3)
     result = {
         "benchmark": "retention",
         "old_events": fill,
         "ingest_items_per_run": COUNT,
         "ingest_alone": {"median_events_per_second": round(alone_rate),
-                         "runs_events_per_second": _rates(alone)},
+                         "runs_events_per_second": rates(alone)},
         "ingest_while_pruning": {"median_events_per_second": round(pruning_rate),
-                                 "runs_events_per_second": _rates(pruning)},
+                                 "runs_events_per_second": rates(pruning)},
         "prune": {**prune, "events_per_second": round(prune["events"] / prune["seconds"])},
-        "old_events_left": _remaining(str(old.id)),
+        "old_events_left": remaining(str(old.id)),
         "ratio_while_pruning_to_alone": ratio,
         "target_ratio": TARGET_RATIO,
         "within_target": ratio >= TARGET_RATIO,

@@ -142,6 +142,7 @@ class TeamChange(models.Model):
             "renamed": f"renamed the project ({detail})",
             "asked for a new link": f"(someone with the link for {subject}) asked for a new one",
             "deleted the project": "deleted the project",
+            "created the project": "created the project",
         }.get(self.action, f"{self.action} {subject} {detail}".strip())
 
 

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from errorsink.projects.models import Membership, Project, SessionSettings
+from errorsink.projects.team import CREATED, team_change_record
 from errorsink.sentry.keys import sentry_key_for
 
 
@@ -19,6 +20,7 @@ def project_create(*, name: str, owner: AbstractBaseUser | None = None) -> Proje
     sentry_key_for(project)
     if owner is not None:
         Membership.objects.create(project=project, user=owner, role=Membership.OWNER)
+    team_change_record(project=project, actor=owner, action=CREATED)
     return project
 
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 from errorsink.projects.models import Invitation, Membership, Project, TeamChange
 
 NAME_MAX = 200
+CREATED = "created the project"
 
 
 class TeamChangeRefused(Exception):

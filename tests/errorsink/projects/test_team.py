@@ -13,6 +13,7 @@ from django.utils import timezone
 from errorsink.projects.models import Invitation, Membership, TeamChange
 from errorsink.projects.services import project_add_member, project_create
 from errorsink.projects.team import (
+    CREATED,
     TeamChangeRefused,
     invitation_accept,
     invitation_by_token,
@@ -29,8 +30,14 @@ pytestmark = pytest.mark.django_db
 
 
 def _changes(project) -> list[tuple[str, str, str, str]]:
-    rows = TeamChange.objects.filter(project=project).order_by("at", "id")
+    """The project's history after its creation."""
+    rows = TeamChange.objects.filter(project=project).exclude(action=CREATED).order_by("at", "id")
     return [(c.actor_name, c.action, c.subject, c.detail) for c in rows]
+
+
+def test_the_history_starts_with_the_creation(project):
+    [created] = TeamChange.objects.filter(project=project)
+    assert (created.actor_name, created.describe()) == ("alice", "created the project")
 
 
 def test_an_invitation_makes_a_member_once(project, alice, django_user_model):
