@@ -155,8 +155,6 @@ LOGIN_URL = "login"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
-    # Signs in whoever an identity provider vouches for (dashboard/sso.py); passwords stay above.
-    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("ERRORSINK_LOGIN_FAILURES", "10"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ERRORSINK_LOGIN_LOCKOUT", "15")))
@@ -176,9 +174,11 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_LOGIN_ON_GET = False  # a provider sign-in starts from a POST (CSRF-safe)
 SOCIALACCOUNT_STORE_TOKENS = False
-# A provider's verified address that matches an account's signs in as that account.
-SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
-SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+# A sign-in through a provider is its own account, never merged into a password account of the
+# same address: errorsink does not verify addresses, so a merge would hand an account to whoever
+# had typed its address (allauth would wipe that password instead). docs/teams.md says more.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+ACCOUNT_UNIQUE_EMAIL = False
 
 
 def _sso_providers() -> dict:

@@ -4,12 +4,14 @@ where an operator allows it, and asking for a new link when one has expired."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.mail import send_mail
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -50,15 +52,30 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         if request.method == "POST":
             return _join(request, found, request.user, token)
         return render(request, "registration/invitation.html", {"invitation": found})
-    request.session[INVITATION_SESSION_KEY] = found.id
+    request.session[INVITATION_SESSION_KEY] = {"id": found.id, "at": time.time()}
     form = InvitedSignupForm(request.POST or None, email=found.email)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend=PASSWORD_BACKEND)
-        return _join(request, found, user, token)
+        return _sign_up_and_join(request, form, found, token)
     status = 422 if request.method == "POST" else 200
     context = {"invitation": found, "form": form, "token": token}
     return render(request, "registration/invitation.html", context, status=status)
+
+
+def _sign_up_and_join(request: HttpRequest, form, found: Invitation, token: str) -> HttpResponse:
+    """The account and the membership together or neither: one link makes one account, even
+    when it is submitted twice at once (the second waits on the invitation's lock, then finds
+    it spent, and its account is rolled back)."""
+    try:
+        with transaction.atomic():
+            user = form.save()
+            invitation_accept(invitation=found, user=user)
+    except TeamChangeRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("invitation", token)
+    login(request, user, backend=PASSWORD_BACKEND)
+    request.session.pop(INVITATION_SESSION_KEY, None)
+    messages.success(request, f"You joined {found.project.name} as {found.role}.")
+    return redirect("project", found.project_id)
 
 
 def _join(request: HttpRequest, found: Invitation, user, token: str) -> HttpResponse:

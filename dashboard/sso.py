@@ -9,6 +9,7 @@ operator opened sign-up. Whoever signs in this way joins every project such an i
 from __future__ import annotations
 
 import logging
+import time
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
@@ -18,17 +19,23 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard.account_views import INVITATION_SESSION_KEY
+from dashboard.account_views import INVITATION_SESSION_KEY, PASSWORD_BACKEND
 from errorsink.projects.models import Invitation
 from errorsink.projects.team import TeamChangeRefused, invitation_accept, invitations_for_email
 
 logger = logging.getLogger("dashboard.sso")
 
+# An invitation opened in a browser counts for a provider sign-in that follows within this
+# time; later, someone else at the same browser would inherit it.
+OPENED_FOR_SECONDS = 15 * 60
+
 
 def _opened_invitation(request: HttpRequest) -> Invitation | None:
-    invitation_id = request.session.get(INVITATION_SESSION_KEY)
-    if invitation_id is None:
+    """The invitation opened in this browser in the last few minutes, if still pending."""
+    opened = request.session.get(INVITATION_SESSION_KEY)
+    if not isinstance(opened, dict) or time.time() - opened.get("at", 0) > OPENED_FOR_SECONDS:
         return None
+    invitation_id = opened.get("id")
     found = (
         Invitation.objects.select_related("project")
         .filter(id=invitation_id, project__deleted_at=None)
@@ -72,6 +79,11 @@ class AccountAdapter(DefaultAccountAdapter):
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest, sociallogin) -> bool:
         return settings.ERRORSINK_OPEN_SIGNUP or bool(_invitations_for(request, sociallogin))
+
+    def pre_social_login(self, request: HttpRequest, sociallogin) -> None:
+        # The session remembers the user through Django's model backend, as for a password
+        # sign-in (allauth's own backend would check passwords a second time on every sign-in).
+        sociallogin.user.backend = PASSWORD_BACKEND
 
 
 def join_invitations(request: HttpRequest, user, sociallogin) -> str | None:

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.text import slugify
 
 DEFAULT_ERROR_MESSAGE = "Sorry, something went wrong."
@@ -102,6 +103,15 @@ class Invitation(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["project", "email"], name="invitation_project_email")]
+        constraints = [
+            # One live link per person and project, even when two owners invite at once.
+            models.UniqueConstraint(
+                Lower("email"),
+                "project",
+                condition=models.Q(accepted_at=None, revoked_at=None),
+                name="invitation_one_pending",
+            )  # fmt: skip
+        ]
 
     def state(self, now) -> str:
         """pending, accepted, revoked or expired."""

@@ -36,6 +36,7 @@ from errorsink.sessions.models import Event, Session
 logger = logging.getLogger("errorsink.projects.purge")
 
 BATCH_ROWS = 5_000
+RUN_BUDGET_SECONDS = 60.0
 PAUSE_RATIO = 3.0  # seconds asleep per second spent deleting, as retention
 ADVISORY_LOCK_KEY = 0x6572727075726765  # "errpurge"
 
@@ -61,12 +62,12 @@ def project_delete(*, project: Project, confirm_name: str, by: AbstractBaseUser)
     with transaction.atomic():
         Project.objects.select_for_update().filter(id=project.id).update(deleted_at=timezone.now())
         team_change_record(project=project, actor=by, action="deleted the project")
-        # Deleted through the ORM so each one's signals run: sockets close, the door reloads.
-        for model in (Membership, ApiKey, SentryKey, AlertRule):
-            model.objects.filter(project=project).delete()
         Invitation.objects.filter(project=project, accepted_at=None).update(
             revoked_at=timezone.now()
         )
+        # Deleted through the ORM so each one's signals run: sockets close, the door reloads.
+        for model in (Membership, ApiKey, SentryKey, AlertRule):
+            model.objects.filter(project=project).delete()
     logger.info("project %s (%s) deleted by %s; its rows go in the background",
                 project.id, project.name, by.get_username())  # fmt: skip
     transaction.on_commit(lambda: _purge_soon(project.id))
@@ -84,37 +85,51 @@ def _purge_soon(project_id) -> None:
 @dataclass
 class PurgeResult:
     ran: bool = False
-    projects: int = 0
+    projects: int = 0  # removed entirely in this run
     rows: int = 0
     batches: int = 0
     seconds: float = 0.0
+    finished: bool = True  # False: the budget ran out with rows left for the next run
 
 
 def projects_purge(
-    *, batch_rows: int = BATCH_ROWS, pause_ratio: float = PAUSE_RATIO
+    *,
+    batch_rows: int = BATCH_ROWS,
+    pause_ratio: float = PAUSE_RATIO,
+    budget_seconds: float = RUN_BUDGET_SECONDS,
 ) -> PurgeResult:
-    """Remove every deleted project's rows, then the project; one run at a time."""
+    """Remove deleted projects' rows, then the projects; one run at a time, each within a
+    time budget (as retention), so a huge project never holds a worker thread for hours: the
+    task queues the next run itself (errorsink/tasks.py) and beat's every 5 minutes is a net."""
     started = time.monotonic()
     result = PurgeResult()
     with advisory_lock(ADVISORY_LOCK_KEY) as taken:
         if not taken:
             return result
         result.ran = True
-        for project_id in Project.objects.filter(deleted_at__isnull=False).values_list(
-            "id", flat=True
-        ):
-            _purge_one(project_id, result, batch_rows, pause_ratio)
+        deleted = Project.objects.filter(deleted_at__isnull=False).values_list("id", flat=True)
+        deadline = started + budget_seconds
+        for project_id in deleted:
+            if not _purge_one(project_id, result, batch_rows, pause_ratio, deadline):
+                result.finished = False
+                break
             result.projects += 1
     result.seconds = round(time.monotonic() - started, 3)
-    if result.projects:
-        logger.info("purged %d deleted project(s): %d rows in %d batches (%.1fs)",
-                    result.projects, result.rows, result.batches, result.seconds)  # fmt: skip
+    if result.rows:
+        more = "" if result.finished else "; the next run goes on"
+        logger.info("purged %d rows of deleted projects in %d batches (%.1fs), %d project(s) "
+                    "gone%s", result.rows, result.batches, result.seconds, result.projects,
+                    more)  # fmt: skip
     return result
 
 
-def _purge_one(project_id, result: PurgeResult, batch_rows: int, pause_ratio: float) -> None:
+def _purge_one(project_id, result: PurgeResult, batch_rows: int, pause_ratio: float,
+               deadline: float) -> bool:  # fmt: skip
+    """Delete one project's rows until done (True) or the deadline (False)."""
     for table, where in PURGE_TABLES:
         while True:
+            if time.monotonic() >= deadline:
+                return False
             batch_started = time.monotonic()
             deleted = _delete_batch(table, where, project_id, batch_rows)
             result.rows += deleted
@@ -125,6 +140,7 @@ def _purge_one(project_id, result: PurgeResult, batch_rows: int, pause_ratio: fl
                 break
     # What is left is small (settings, history, rules' firings): the ORM's cascade takes it.
     Project.objects.filter(id=project_id, deleted_at__isnull=False).delete()
+    return True
 
 
 def _delete_batch(table: str, where: str, project_id, limit: int) -> int:

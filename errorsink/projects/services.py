@@ -32,7 +32,7 @@ def project_add_member(*, project: Project, user: AbstractBaseUser, role: str) -
 
 
 def projects_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
-    return Project.objects.filter(memberships__user=user).order_by("name")
+    return Project.objects.filter(memberships__user=user, deleted_at=None).order_by("name")
 
 
 def project_for_user(*, user: AbstractBaseUser, project_id: object) -> Project | None:
@@ -40,7 +40,7 @@ def project_for_user(*, user: AbstractBaseUser, project_id: object) -> Project |
     if not getattr(user, "is_authenticated", False):
         return None
     try:
-        return Project.objects.filter(memberships__user=user).get(id=project_id)
+        return Project.objects.filter(memberships__user=user, deleted_at=None).get(id=project_id)
     except (Project.DoesNotExist, ValidationError, ValueError):
         return None
 
@@ -49,7 +49,9 @@ def membership_for_user(*, user: AbstractBaseUser, project_id: object) -> Member
     """The user's membership with its project in one query, or None (callers answer 404)."""
     if not getattr(user, "is_authenticated", False):
         return None
-    memberships = Membership.objects.select_related("project").filter(user=user)
+    memberships = Membership.objects.select_related("project").filter(
+        user=user, project__deleted_at=None
+    )
     try:
         return memberships.filter(project_id=project_id).first()
     except (ValidationError, ValueError):

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -116,6 +116,15 @@ def invitation_create(
     if members.exists():
         raise TeamChangeRefused(f"{email} is already a member of {project.name}.")
     token = secrets.token_urlsafe(32)
+    try:
+        return _invitation_insert(project, email, role, by, token)
+    except IntegrityError:  # another owner invited the same address at the same moment
+        raise TeamChangeRefused(
+            f"An invitation to {email} was sent a moment ago by someone else: that one works."
+        ) from None
+
+
+def _invitation_insert(project: Project, email: str, role: str, by, token: str) -> InvitationMade:
     now = timezone.now()
     with transaction.atomic():
         Invitation.objects.filter(
@@ -159,6 +168,11 @@ def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> Memb
     """Make `user` a member with the invitation's role and spend the link. A user who already
     belongs keeps the higher of the two roles."""
     with transaction.atomic():
+        # The project first, as every team change and the deletion lock it: an invitation
+        # accepted while its project is being deleted waits, then finds it gone.
+        project = Project.objects.select_for_update().filter(id=invitation.project_id).first()
+        if project is None or project.deleted_at is not None:
+            raise TeamChangeRefused("This invitation's project has been deleted.")
         current = Invitation.objects.select_for_update().get(id=invitation.id)
         state = current.state(timezone.now())
         if state != "pending":
@@ -173,7 +187,7 @@ def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> Memb
             membership.save(update_fields=["role"])
         current.accepted_at, current.accepted_by = timezone.now(), user
         current.save(update_fields=["accepted_at", "accepted_by"])
-        team_change_record(project=current.project, actor=user, action="joined",
+        team_change_record(project=project, actor=user, action="joined",
                            subject=current.email, detail=f"as {membership.role}")  # fmt: skip
     return membership
 

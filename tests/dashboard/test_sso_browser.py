@@ -57,7 +57,10 @@ def _through_the_idp(page: Page, username: str) -> None:
     page.get_by_role("button", name="Sign in to the IdP").click()
 
 
-def test_the_invitation_link_then_the_provider(page, sso_url, idp, project, alice):
+def test_the_invitation_link_then_the_provider(page, sso_url, idp, project, alice,
+                                               django_user_model):  # fmt: skip
+    # A password account with the same address stays as it is: the provider's is another one.
+    local = django_user_model.objects.create_user("dana", "dana@example.com", "dana-password")
     made = invitation_create(project=project, email="dana@example.com", role="member", by=alice)
     page.goto(f"{sso_url}/invite/{made.token}/")
     expect(page.locator("h1")).to_have_text("Join Voice bot")
@@ -65,10 +68,12 @@ def test_the_invitation_link_then_the_provider(page, sso_url, idp, project, alic
     _through_the_idp(page, "dana")
     page.wait_for_url(f"{sso_url}/projects/{project.id}/")
     expect(page.locator(".flash", has_text="You joined Voice bot as member")).to_have_count(1)
-    expect(page.locator(".who")).to_have_text("dana")
     screenshot(page, "sso-landed")
-    dana = get_user_model().objects.get(email="dana@example.com")
+    dana = get_user_model().objects.exclude(id=local.id).get(email="dana@example.com")
+    expect(page.locator(".who")).to_have_text(dana.username)
     assert project.role_of(dana) == Membership.MEMBER and not dana.has_usable_password()
+    local.refresh_from_db()
+    assert local.check_password("dana-password") and project.role_of(local) is None
     assert idp.refused == []
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from errorsink import tasks
 from errorsink.alerts.models import AlertRule, AlertSignal
 from errorsink.alerts.rules import RuleIn, rule_create
 from errorsink.ingest.batch import batch_rows
@@ -15,7 +16,7 @@ from errorsink.ingest.persist import batch_persist
 from errorsink.issues.models import Issue, IssueHour, IssueSession
 from errorsink.projects.api_keys import api_key_create
 from errorsink.projects.models import ApiKey, Invitation, Membership, Project
-from errorsink.projects.purge import project_delete, projects_purge
+from errorsink.projects.purge import PurgeResult, project_delete, projects_purge
 from errorsink.projects.services import project_create, projects_for_user
 from errorsink.projects.team import TeamChangeRefused, invitation_create
 from errorsink.quality.models import RollupCodeBucket, RollupSessionBucket
@@ -87,3 +88,19 @@ def test_deleting_hides_the_project_at_once_then_purges_it(two_projects, alice, 
     assert not Project.objects.filter(id=project.id).exists()
     assert _counts(other) == other_before
     assert projects_purge().projects == 0  # nothing left to do
+
+
+def test_a_run_stops_at_its_budget_and_the_task_queues_the_next(two_projects, alice, monkeypatch):
+    project, _ = two_projects
+    monkeypatch.setattr("errorsink.tasks.projects_purge.delay", lambda: None)
+    project_delete(project=project, confirm_name="Voice bot", by=alice)
+    cut = projects_purge(budget_seconds=0)
+    assert cut.ran and not cut.finished and cut.rows == 0
+    assert Event.objects.filter(project=project).exists()
+    queued = []
+    monkeypatch.setattr(
+        "errorsink.tasks.projects_purge.apply_async", lambda **kw: queued.append(kw)
+    )
+    monkeypatch.setattr("errorsink.tasks.purge", lambda: PurgeResult(ran=True, finished=False))
+    tasks.projects_purge()
+    assert queued == [{"countdown": tasks.PURGE_AGAIN_SECONDS}]

@@ -165,3 +165,29 @@ def test_renaming(project, alice):
     with pytest.raises(TeamChangeRefused, match="at most 200"):
         project_rename(project=project, name="x" * 201, by=alice)
     assert _changes(project) == [("alice", "renamed", "", "Voice bot → Support bot")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_owners_inviting_one_address_at_once_leave_one_live_link(django_user_model):
+    alice = django_user_model.objects.create_user("alice")
+    project = project_create(name="Race", owner=alice)
+    barrier, outcomes = threading.Barrier(4), []
+
+    def invite() -> None:
+        barrier.wait()
+        try:
+            invitation_create(project=project, email="dana@example.com", role="member", by=alice)
+            outcomes.append("sent")
+        except TeamChangeRefused as exc:
+            outcomes.append(str(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=invite) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert "sent" in outcomes
+    assert all(o == "sent" or "a moment ago" in o for o in outcomes), outcomes
+    assert len(invitations_pending(project=project)) == 1
