@@ -23,6 +23,9 @@ from errorsink.projects.models import (  # noqa: F401
     default_retention_days,
 )
 from errorsink.quality.models import (  # noqa: F401
+    FigureCodes,
+    FigureMetrics,
+    FigureSessions,
     RollupCodeBucket,
     RollupMetricBucket,
     RollupSessionBucket,

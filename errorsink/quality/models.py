@@ -14,7 +14,12 @@ from django.db import models
 
 HOUR = "h"
 MINUTE = "m"
+DAY = "d"
 SPANS = [(HOUR, "hour"), (MINUTE, "minute")]
+FIGURE_SPANS = [(MINUTE, "minute"), (HOUR, "hour"), (DAY, "day")]
+# Minute rows are written for events that happened within this long before the run, and pruned
+# once older: the last-hour view and its previous hour need them; a margin covers clock skew.
+MINUTE_ROWS_KEPT = "3 hours"
 
 
 class RollupSessionBucket(models.Model):
@@ -108,3 +113,74 @@ class RollupState(models.Model):
 
     class Meta:
         db_table = "errorsink_rollup_state"
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures that windows merge (errorsink/quality/figures.py): one row per bucket and build (and
+# code, and metric), whatever the number of sessions. Distinct sessions are theta sketches
+# (Apache DataSketches, exact below 4,096 sessions), metric values DDSketches (1 % relative
+# accuracy); counts and sums are exact. Minute rows for the last hours, hour and day rows kept.
+
+
+class FigureSessions(models.Model):
+    """Events of one bucket and build, and its sessions: active (any event) and degraded."""
+
+    pk = models.CompositePrimaryKey("project", "span", "bucket", "build_id")
+    project = models.ForeignKey(
+        "errorsink.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    span = models.CharField(max_length=1, choices=FIGURE_SPANS)
+    bucket = models.DateTimeField()
+    build_id = models.CharField(max_length=200)
+    events = models.BigIntegerField()
+    errors = models.BigIntegerField()
+    warnings = models.BigIntegerField()
+    active = models.BinaryField()  # theta sketch of the session ids with an event
+    degraded = models.BinaryField()  # theta sketch of those with a degrading warning
+
+    class Meta:
+        db_table = "errorsink_figure_sessions"
+
+
+class FigureCodes(models.Model):
+    """Events of one kind and code (a termination: cause and SIP code) in one bucket and build,
+    and the sessions they came from."""
+
+    pk = models.CompositePrimaryKey(
+        "project", "span", "bucket", "kind", "code", "sip_code", "build_id"
+    )
+    project = models.ForeignKey(
+        "errorsink.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    span = models.CharField(max_length=1, choices=FIGURE_SPANS)
+    bucket = models.DateTimeField()
+    kind = models.CharField(max_length=12)
+    code = models.CharField(max_length=128)
+    sip_code = models.IntegerField()
+    build_id = models.CharField(max_length=200)
+    count = models.BigIntegerField()
+    sessions = models.BinaryField()  # theta sketch
+
+    class Meta:
+        db_table = "errorsink_figure_codes"
+
+
+class FigureMetrics(models.Model):
+    """The valid values of one metric of one warning code in one bucket and build: their count
+    and sum (exact) and their distribution (a DDSketch, for percentiles)."""
+
+    pk = models.CompositePrimaryKey("project", "span", "bucket", "code", "build_id", "metric")
+    project = models.ForeignKey(
+        "errorsink.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    span = models.CharField(max_length=1, choices=FIGURE_SPANS)
+    bucket = models.DateTimeField()
+    code = models.CharField(max_length=128)
+    build_id = models.CharField(max_length=200)
+    metric = models.CharField(max_length=32)
+    count = models.BigIntegerField()
+    total = models.FloatField()
+    sketch = models.BinaryField()  # DDSketch, protobuf
+
+    class Meta:
+        db_table = "errorsink_figure_metrics"

@@ -185,10 +185,11 @@ def test_a_run_is_a_fixed_number_of_queries(project, django_assert_num_queries):
     _store(project, [{"kind": "warning", "code": "31002", "session_id": f"s{n}", "build_id": "b1",
                       "details": {"metrics": {"jitter_ms": n}}, "minutes_ago": n}
                      for n in range(300)], now)  # fmt: skip
-    # lock, state, reading (2), pending; per chunk its end, BEGIN, lock state, chunk,
-    # projects, 3 upserts, tags, drop, watermark, COMMIT; pending, prune, unlock: the same for
-    # 300 events or 50,000 (no other transaction is open to wait for).
-    with django_assert_num_queries(20):
+    # lock, state, reading (2), pending; per chunk its end, BEGIN, lock state, chunk, its
+    # statistics, projects, 3 upserts, for each of the 3 figure tables its groups, stored rows
+    # and write, tags, drop, watermark, COMMIT; pending, prune, unlock: the same for 300 events
+    # or 50,000 (no other transaction is open to wait for).
+    with django_assert_num_queries(30):
         result = rollups_update()
     assert result.chunks == 1
     assert project_quality(project_id=project.id, window="24h", now=now)["warnings"][0][
