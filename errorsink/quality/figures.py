@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from errorsink.quality.metrics import METRIC_RANGES
 from errorsink.quality.models import MINUTE, MINUTE_ROWS_KEPT
 from errorsink.quality.sketches import (
+    sessions_count,
     sessions_sketch,
     sessions_union,
     values_dump,
@@ -72,9 +73,9 @@ _KEY_TYPES = {"project_id": "uuid", "span": "text", "bucket": "timestamptz", "bu
 def figures_apply(cursor) -> None:
     """Merge the chunk in ``rollup_chunk`` into the three figure tables."""
     _merge(cursor, "errorsink_figure_sessions", SESSION_KEY,
-           ("events", "errors", "warnings", "active", "degraded"),
-           _SESSION_GROUPS, _session_row)  # fmt: skip
-    _merge(cursor, "errorsink_figure_codes", CODE_KEY, ("count", "sessions"),
+           ("events", "errors", "warnings", "active", "degraded", "active_count",
+            "degraded_count"), _SESSION_GROUPS, _session_row)  # fmt: skip
+    _merge(cursor, "errorsink_figure_codes", CODE_KEY, ("count", "sessions", "session_count"),
            _CODE_GROUPS, _code_row)  # fmt: skip
     _merge(cursor, "errorsink_figure_metrics", METRIC_KEY, ("count", "total", "sketch"),
            _METRIC_GROUPS, _metric_row)  # fmt: skip
@@ -83,18 +84,19 @@ def figures_apply(cursor) -> None:
 def _session_row(new: Sequence, old: Sequence | None) -> tuple:
     events, errors, warnings, active, degraded = new
     active, degraded = sessions_sketch(active), sessions_sketch(degraded)
-    if old is None:
-        return events, errors, warnings, active, degraded
-    return (events + old[0], errors + old[1], warnings + old[2],
-            sessions_union([old[3], active]), sessions_union([old[4], degraded]))  # fmt: skip
+    if old is not None:
+        events, errors, warnings = events + old[0], errors + old[1], warnings + old[2]
+        active, degraded = sessions_union([old[3], active]), sessions_union([old[4], degraded])
+    return (events, errors, warnings, active, degraded, sessions_count(active)[0],
+            sessions_count(degraded)[0])  # fmt: skip
 
 
 def _code_row(new: Sequence, old: Sequence | None) -> tuple:
     count, sessions = new
     sessions = sessions_sketch(sessions)
-    if old is None:
-        return count, sessions
-    return count + old[0], sessions_union([old[1], sessions])
+    if old is not None:
+        count, sessions = count + old[0], sessions_union([old[1], sessions])
+    return count, sessions, sessions_count(sessions)[0]
 
 
 def _metric_row(new: Sequence, old: Sequence | None) -> tuple:

@@ -137,6 +137,9 @@ class FigureSessions(models.Model):
     warnings = models.BigIntegerField()
     active = models.BinaryField()  # theta sketch of the session ids with an event
     degraded = models.BinaryField()  # theta sketch of those with a degrading warning
+    # What each sketch counts, so that a series of buckets is read without any sketch.
+    active_count = models.IntegerField(default=0)
+    degraded_count = models.IntegerField(default=0)
 
     class Meta:
         db_table = "errorsink_figure_sessions"
@@ -160,6 +163,7 @@ class FigureCodes(models.Model):
     build_id = models.CharField(max_length=200)
     count = models.BigIntegerField()
     sessions = models.BinaryField()  # theta sketch
+    session_count = models.IntegerField(default=0)  # what the sketch counts
 
     class Meta:
         db_table = "errorsink_figure_codes"

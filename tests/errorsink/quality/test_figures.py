@@ -90,11 +90,14 @@ def _assert_figures_match(project, now) -> None:
         ), key
         assert sessions_count(row.active) == (len(active), True), key
         assert sessions_count(row.degraded) == (len(degraded), True), key
+        assert (row.active_count, row.degraded_count) == (len(active), len(degraded)), key
     stored = {(r.span, r.bucket, r.kind, r.code, r.sip_code, r.build_id): r
               for r in FigureCodes.objects.filter(project=project)}  # fmt: skip
     assert set(stored) == set(codes)
     for key, (count, ids) in codes.items():
-        assert stored[key].count == count and sessions_count(stored[key].sessions)[0] == len(ids)
+        row = stored[key]
+        assert row.count == count and sessions_count(row.sessions) == (len(ids), True), key
+        assert row.session_count == len(ids), key
     stored = {(r.span, r.bucket, r.code, r.build_id, r.metric): r
               for r in FigureMetrics.objects.filter(project=project)}  # fmt: skip
     assert set(stored) == set(metrics)
