@@ -19,7 +19,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from errorsink.quality.selectors import WINDOWS, project_quality
+from errorsink.quality.figure_reads import project_quality
+from errorsink.quality.selectors import WINDOWS
 
 TEMPLATE = "dashboard/partials/quality_panel.html"
 LOADING_TEMPLATE = "dashboard/partials/quality_panel_loading.html"
@@ -148,6 +149,7 @@ class Panel:
     builds: list[BuildRow]
     builds_hidden: int
     has_data: bool
+    accuracy: str = ""
 
     @property
     def end_groups(self) -> list[tuple[str, list[EndRow], int, str]]:
@@ -179,7 +181,17 @@ def panel_build(figures: dict) -> Panel:
         builds_hidden=max(0, len(builds) - BUILDS_SHOWN),
         has_data=bool(sessions["active"] or figures["warnings"] or figures["errors"]
                       or figures["terminations"]),
+        accuracy=_accuracy(figures.get("accuracy")),
     )  # fmt: skip
+
+
+def _accuracy(accuracy: dict | None) -> str:
+    """What the page says of the estimates (the API's ``accuracy``), in a reader's words."""
+    if not accuracy:
+        return ""
+    sessions = ("Session counts are exact" if accuracy["sessions_exact"] else
+                f"Session counts are within {accuracy['sessions_within']:.0%}")  # fmt: skip
+    return f"{sessions}; p95 within {accuracy['p95_within']:.0%}."
 
 
 def _degraded(now: dict, previous: dict) -> Degraded:

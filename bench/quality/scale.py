@@ -123,7 +123,7 @@ def _explain_quality(project, window: str, plans: Path | None) -> dict:
     plans go to `plans` when given)."""
     from django.db import connection
 
-    from errorsink.quality.selectors import project_quality
+    from errorsink.quality.figure_reads import project_quality
 
     captured = []
 

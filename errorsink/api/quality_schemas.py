@@ -31,7 +31,9 @@ class QualityPreviousOut(Schema):
 class MetricOut(Schema):
     count: int = Field(..., description="Valid values (out-of-range or non-numeric left out).")
     avg: float
-    p95: float = Field(..., description="Nearest rank: the ceil(0.95 n)-th smallest value.")
+    p95: float = Field(
+        ..., description="Nearest rank: the ceil(0.95 n)-th smallest value, within 1 %."
+    )
 
 
 class SeriesPointOut(Schema):
@@ -81,6 +83,24 @@ class QualityBuildOut(Schema):
     errors_per_session: float
 
 
+class QualityAccuracyOut(Schema):
+    sessions_exact: bool = Field(
+        ..., description="Every session count exact (true below 4,096 distinct sessions)."
+    )
+    sessions_within: float = Field(
+        ...,
+        description="Otherwise each is within this relative distance (two standard "
+        "errors of the theta sketch); 0 when exact.",
+        examples=[0.0],
+    )
+    p95_within: float = Field(
+        ...,
+        description="Each p95 is within this relative distance of the exact nearest-rank "
+        "value (DDSketch).",
+        examples=[0.01],
+    )
+
+
 class QualityOut(Schema):
     project_id: str
     window: QualityWindowOut
@@ -91,3 +111,4 @@ class QualityOut(Schema):
     terminations: list[QualityTerminationOut]
     errors: list[QualityErrorOut]
     builds: list[QualityBuildOut]
+    accuracy: QualityAccuracyOut = Field(..., description="Which figures are estimates, how close.")

@@ -28,7 +28,8 @@ from errorsink.projects.session_settings import (
     session_settings_get,
     session_settings_update,
 )
-from errorsink.quality.selectors import BUILD_ID_MAX, project_quality, quality_params_problems
+from errorsink.quality.figure_reads import project_quality
+from errorsink.quality.selectors import BUILD_ID_MAX, quality_params_problems
 from errorsink.search import ErrorSearch, SessionSearch
 from errorsink.sessions import selectors
 from errorsink.sessions.listing import sessions_page

@@ -29,7 +29,14 @@ from errorsink.alerts.models import AlertRule, AlertSignal
 from errorsink.issues.models import Issue, IssueHour, IssueSession
 from errorsink.projects.models import ApiKey, Invitation, Membership, Project
 from errorsink.projects.team import TeamChangeRefused, team_change_record
-from errorsink.quality.models import RollupCodeBucket, RollupMetricBucket, RollupSessionBucket
+from errorsink.quality.models import (
+    FigureCodes,
+    FigureMetrics,
+    FigureSessions,
+    RollupCodeBucket,
+    RollupMetricBucket,
+    RollupSessionBucket,
+)
 from errorsink.sentry.keys import SentryKey
 from errorsink.sessions.models import Event, Session
 
@@ -52,6 +59,10 @@ PURGE_TABLES: tuple[tuple[str, str], ...] = (
     (RollupSessionBucket._meta.db_table, "project_id = %s"),
     (RollupCodeBucket._meta.db_table, "project_id = %s"),
     (RollupMetricBucket._meta.db_table, "project_id = %s"),
+    *(
+        (model._meta.db_table, "project_id = %s")
+        for model in (FigureSessions, FigureCodes, FigureMetrics)
+    ),  # fmt: skip
 )
 
 

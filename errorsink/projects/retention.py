@@ -50,7 +50,9 @@ PAUSE_RATIO = 3.0  # seconds asleep per second spent deleting
 ROLLUPS_KEPT = "13 months"
 ADVISORY_LOCK_KEY = 0x6572727072756E65  # "errprune": a fixed key only this service takes.
 # Each rollup table: its hour rows go once their bucket is over 13 months old.
-ROLLUP_TABLES = ("errorsink_rollup_session", "errorsink_rollup_code", "errorsink_rollup_metric")
+ROLLUP_TABLES = ("errorsink_rollup_session", "errorsink_rollup_code", "errorsink_rollup_metric",
+                 "errorsink_figure_sessions", "errorsink_figure_codes",
+                 "errorsink_figure_metrics")  # fmt: skip
 
 
 @dataclass
@@ -194,7 +196,8 @@ WHERE s.id = ANY(%s) AND NOT EXISTS (
 
 
 def rollups_prune_batch(*, table: str, project_id, now: datetime, limit: int) -> int:
-    """Delete up to ``limit`` hour rows of one rollup table over 13 months old; returns how many."""
+    """Delete up to ``limit`` hour and day rows of one rollup table over 13 months old; returns
+    how many."""
     assert table in ROLLUP_TABLES
     # By row address, from a walk of the primary key (project, span, bucket, ...): the tables
     # have composite keys, and a row an upsert changed meanwhile is left for the next run.
@@ -203,7 +206,7 @@ def rollups_prune_batch(*, table: str, project_id, now: datetime, limit: int) ->
             f"""
             DELETE FROM {table} WHERE ctid = ANY(ARRAY(
                 SELECT ctid FROM {table}
-                WHERE project_id = %s AND span = 'h'
+                WHERE project_id = %s AND span IN ('h', 'd')
                   AND bucket < %s::timestamptz - interval '{ROLLUPS_KEPT}'
                 LIMIT %s
             ))

@@ -1,5 +1,6 @@
 """A project's quality figures for one window, merged from the figure tables
-(errorsink/quality/figures.py): the same answer as ``selectors.project_quality``, with distinct
+(errorsink/quality/figures.py): the same answer as ``selectors.project_quality_exact`` (the
+per-session reads, kept as the reference until those rows go), with distinct
 sessions from theta sketches (exact below 4,096) and p95 from DDSketches (within 1 %).
 
 What a window reads. A minute window (1 h) reads its minute rows. An hour window reads whole UTC
@@ -26,11 +27,32 @@ from errorsink.quality.selectors import (
     quality_window,
 )
 from errorsink.quality.sketches import (
+    RELATIVE_ACCURACY,
     sessions_count,
     sessions_union,
     values_merge,
     values_percentile,
 )
+
+# Two standard errors of a theta sketch with 4,096 nominal entries (1/sqrt(4096) = 1.6 %).
+SESSIONS_WITHIN = 0.032
+
+
+@dataclass
+class Accuracy:
+    """Whether every distinct-session count of an answer was exact."""
+
+    sessions_exact: bool = True
+
+    def count(self, sketches: list) -> int:
+        count, exact = sessions_count(sessions_union(sketches))
+        self.sessions_exact = self.sessions_exact and exact
+        return count
+
+    def out(self) -> dict:
+        return {"sessions_exact": self.sessions_exact,
+                "sessions_within": 0.0 if self.sessions_exact else SESSIONS_WITHIN,
+                "p95_within": RELATIVE_ACCURACY}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,7 +94,7 @@ def _build_filter(params: dict) -> str:
     return "" if params["build"] is None else "AND build_id = %(build)s"
 
 
-def project_quality_from_figures(
+def project_quality(
     *, project_id: object, window: str = "24h", build_id: str | None = None,
     now: datetime | None = None,
 ) -> dict:  # fmt: skip
@@ -80,9 +102,11 @@ def project_quality_from_figures(
     params = {"project": project_id, "build": build_id}
     current = window_pieces(span.start, span.end, span.span)
     previous = window_pieces(span.previous_start, span.start, span.span)
-    overall, builds = _sessions(params, current, span.span)
-    before, _ = _sessions(params, previous, span.span)
-    warnings, errors, terminations = _codes(params, current, span.span, overall["active"])
+    accuracy = Accuracy()
+    overall, builds = _sessions(params, current, span.span, accuracy)
+    before, _ = _sessions(params, previous, span.span, accuracy)
+    warnings, errors, terminations = _codes(params, current, span.span, overall["active"],
+                                            accuracy)  # fmt: skip
     metrics = _metrics(params, current)
     for warning in warnings:
         warning["metrics"] = metrics.get(warning["code"], {})
@@ -101,10 +125,13 @@ def project_quality_from_figures(
         "terminations": terminations,
         "errors": errors,
         "builds": builds,
+        "accuracy": accuracy.out(),
     }
 
 
-def _sessions(params: dict, pieces: list[Piece], span: str) -> tuple[dict, list[dict]]:
+def _sessions(
+    params: dict, pieces: list[Piece], span: str, accuracy: Accuracy
+) -> tuple[dict, list[dict]]:
     """Active and degraded sessions of the pieces, overall and per build."""
     sql = f"""
     SELECT build_id, errors, active, degraded FROM errorsink_figure_sessions
@@ -121,13 +148,13 @@ def _sessions(params: dict, pieces: list[Piece], span: str) -> tuple[dict, list[
         return _share(0, 0), []
     every = [blob for blobs in active.values() for blob in blobs]
     every_degraded = [blob for blobs in degraded.values() for blob in blobs]
-    overall = _share(_count(every), _count(every_degraded))
+    overall = _share(accuracy.count(every), accuracy.count(every_degraded))
     first_seen = _first_buckets(params, pieces, span)
     builds = [
         _build_row(
             build,
-            _count(active[build]),
-            _count(degraded[build]),
+            accuracy.count(active[build]),
+            accuracy.count(degraded[build]),
             errors[build],
             first_seen.get(build),
         )  # fmt: skip
@@ -136,10 +163,6 @@ def _sessions(params: dict, pieces: list[Piece], span: str) -> tuple[dict, list[
     builds = [row for row in builds if row["sessions"] or row["errors"]]
     builds.sort(key=lambda row: (-row["sessions"], row["build_id"]))
     return overall, builds
-
-
-def _count(blobs: list) -> int:
-    return sessions_count(sessions_union(blobs))[0]
 
 
 def _first_buckets(params: dict, pieces: list[Piece], span: str) -> dict[str, datetime]:
@@ -156,7 +179,7 @@ def _first_buckets(params: dict, pieces: list[Piece], span: str) -> dict[str, da
         return dict(cursor.fetchall())
 
 
-def _codes(params: dict, pieces: list[Piece], span: str, active: int):
+def _codes(params: dict, pieces: list[Piece], span: str, active: int, accuracy: Accuracy):
     """Warnings (with their series), errors and terminations of the pieces."""
     sql = f"""
     SELECT kind, code, sip_code, count, sessions FROM errorsink_figure_codes
@@ -168,10 +191,10 @@ def _codes(params: dict, pieces: list[Piece], span: str, active: int):
         for kind, code, sip_code, count, sessions in cursor:
             counts[(kind, code, sip_code)] += count
             sketches[(kind, code, sip_code)].append(sessions)
-    series = _series(params, pieces, span)
+    series = _series(params, pieces, span, accuracy)
     warnings, errors, terminations = [], [], []
     for (kind, code, sip_code), count in counts.items():
-        sessions = _count(sketches[(kind, code, sip_code)])
+        sessions = accuracy.count(sketches[(kind, code, sip_code)])
         if kind == "warning":
             row = _code_row(code, count, sessions, sdk="telnyx")
             row["session_share"] = sessions / active if active else 0.0
@@ -188,7 +211,9 @@ def _codes(params: dict, pieces: list[Piece], span: str, active: int):
     return sorted(warnings, key=by_count), sorted(errors, key=by_count), terminations
 
 
-def _series(params: dict, pieces: list[Piece], span: str) -> dict[str, list[dict]]:
+def _series(
+    params: dict, pieces: list[Piece], span: str, accuracy: Accuracy
+) -> dict[str, list[dict]]:
     """Per warning code, its buckets of the window's span: counts, and sessions united over
     the bucket's builds (a session may have changed builds within one bucket)."""
     window = [Piece(span, pieces[0].start, pieces[-1].end)]
@@ -203,26 +228,30 @@ def _series(params: dict, pieces: list[Piece], span: str) -> dict[str, list[dict
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for code, bucket, count, sketches in cursor:
-            sessions = _count(sketches)
+            sessions = accuracy.count(sketches)
             series[code].append({"start": bucket, "count": count, "sessions": sessions})
     return series
 
 
 def _metrics(params: dict, pieces: list[Piece]) -> dict[str, dict[str, dict]]:
     sql = f"""
-    SELECT code, metric, count, total, sketch FROM errorsink_figure_metrics
+    SELECT code, metric, count, total, minimum, maximum, sketch FROM errorsink_figure_metrics
     WHERE project_id = %(project)s AND {_where(pieces, params, "m")} {_build_filter(params)}
     """
     counts, totals, sketches = defaultdict(int), defaultdict(float), defaultdict(list)
+    lows, highs = {}, {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for code, metric, count, total, sketch in cursor:
-            counts[(code, metric)] += count
-            totals[(code, metric)] += total
-            sketches[(code, metric)].append(sketch)
+        for code, metric, count, total, low, high, sketch in cursor:
+            key = (code, metric)
+            counts[key] += count
+            totals[key] += total
+            lows[key], highs[key] = min(lows.get(key, low), low), max(highs.get(key, high), high)
+            sketches[key].append(sketch)
     metrics: dict[str, dict[str, dict]] = {}
     for (code, metric), count in counts.items():
         p95 = values_percentile(values_merge(sketches[(code, metric)]), 0.95)
+        p95 = min(max(p95, lows[(code, metric)]), highs[(code, metric)])
         average = totals[(code, metric)] / count
         metrics.setdefault(code, {})[metric] = {"count": count, "avg": average, "p95": p95}
     return metrics

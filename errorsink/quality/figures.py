@@ -77,8 +77,9 @@ def figures_apply(cursor) -> None:
             "degraded_count"), _SESSION_GROUPS, _session_row)  # fmt: skip
     _merge(cursor, "errorsink_figure_codes", CODE_KEY, ("count", "sessions", "session_count"),
            _CODE_GROUPS, _code_row)  # fmt: skip
-    _merge(cursor, "errorsink_figure_metrics", METRIC_KEY, ("count", "total", "sketch"),
-           _METRIC_GROUPS, _metric_row)  # fmt: skip
+    _merge(cursor, "errorsink_figure_metrics", METRIC_KEY,
+           ("count", "total", "minimum", "maximum", "sketch"), _METRIC_GROUPS,
+           _metric_row)  # fmt: skip
 
 
 def _session_row(new: Sequence, old: Sequence | None) -> tuple:
@@ -102,11 +103,12 @@ def _code_row(new: Sequence, old: Sequence | None) -> tuple:
 def _metric_row(new: Sequence, old: Sequence | None) -> tuple:
     (values,) = new
     sketch = values_sketch(values)
-    count, total = len(values), sum(values)
+    count, total, low, high = len(values), sum(values), min(values), max(values)
     if old is not None:
-        sketch.merge(values_load(old[2]))
+        sketch.merge(values_load(old[4]))
         count, total = count + old[0], total + old[1]
-    return count, total, values_dump(sketch)
+        low, high = min(low, old[2]), max(high, old[3])
+    return count, total, low, high, values_dump(sketch)
 
 
 def _merge(cursor, table: str, key: tuple[str, ...], values: tuple[str, ...], groups_sql: str,

@@ -184,6 +184,10 @@ class FigureMetrics(models.Model):
     metric = models.CharField(max_length=32)
     count = models.BigIntegerField()
     total = models.FloatField()
+    # The extremes, exact: a percentile is never reported outside them, so one value, or many
+    # equal ones, give back exactly that value rather than its bin's.
+    minimum = models.FloatField(default=0.0)
+    maximum = models.FloatField(default=0.0)
     sketch = models.BinaryField()  # DDSketch, protobuf
 
     class Meta:

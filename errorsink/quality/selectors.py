@@ -85,11 +85,13 @@ def quality_params_problems(*, window: str, build_id: str | None) -> dict[str, s
     return problems
 
 
-def project_quality(
+def project_quality_exact(
     *, project_id: object, window: str = "24h", build_id: str | None = None,
     now: datetime | None = None,
 ) -> dict:  # fmt: skip
-    """docs/quality.md response for one project and window, from four reads at most."""
+    """docs/quality.md response for one project and window, from the per-session rows: exact,
+    and the reference the figure reads (errorsink/quality/figure_reads.py) are tested
+    against until those rows go."""
     span = quality_window(window, now=now)
     params = {"project": project_id, "span": span.span, "start": span.start, "end": span.end,
               "previous_start": span.previous_start, "build": build_id}  # fmt: skip

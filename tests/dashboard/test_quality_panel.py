@@ -166,3 +166,14 @@ def test_number_formats():
     )  # fmt: skip
     assert (points(-0.034), points(0.01), points(0.2)) == ("3.4 points", "1 point", "20 points")
     assert (share_width(0.0), share_width(0.001), share_width(0.5)) == ("0.0", "1.0", "50.0")
+
+
+def test_the_panel_says_which_figures_are_estimates():
+    exact = {"sessions_exact": True, "sessions_within": 0.0, "p95_within": 0.01}
+    assert panel_build(_figures(accuracy=exact)).accuracy == (
+        "Session counts are exact; p95 within 1%."
+    )
+    estimated = {**exact, "sessions_exact": False, "sessions_within": 0.032}
+    assert panel_build(_figures(accuracy=estimated)).accuracy == (
+        "Session counts are within 3%; p95 within 1%."
+    )

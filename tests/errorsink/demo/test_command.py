@@ -13,7 +13,7 @@ from errorsink.ingest.queue import queue_name
 from errorsink.projects.models import Membership, Project
 from errorsink.projects.services import project_create
 from errorsink.projects.session_settings import session_settings_update
-from errorsink.quality.selectors import project_quality
+from errorsink.quality.figure_reads import project_quality
 from errorsink.sessions.models import Event, Session
 from tests.errorsink.conftest import dead_letters, drain
 from tests.rollup_helpers import roll_up

@@ -19,7 +19,12 @@ from errorsink.projects.models import ApiKey, Invitation, Membership, Project
 from errorsink.projects.purge import PurgeResult, project_delete, projects_purge
 from errorsink.projects.services import project_create, projects_for_user
 from errorsink.projects.team import TeamChangeRefused, invitation_create
-from errorsink.quality.models import RollupCodeBucket, RollupSessionBucket
+from errorsink.quality.models import (
+    FigureCodes,
+    FigureSessions,
+    RollupCodeBucket,
+    RollupSessionBucket,
+)
 from errorsink.sentry.keys import SentryKey, sentry_key_for
 from errorsink.sessions.models import Event, Session
 from tests.ingest_helpers import error_item, items_store
@@ -27,7 +32,16 @@ from tests.rollup_helpers import roll_up
 
 pytestmark = pytest.mark.django_db
 
-PER_PROJECT = (Event, Session, Issue, AlertSignal, RollupSessionBucket, RollupCodeBucket)
+PER_PROJECT = (
+    Event,
+    Session,
+    Issue,
+    AlertSignal,
+    RollupSessionBucket,
+    RollupCodeBucket,
+    FigureSessions,
+    FigureCodes,
+)
 
 
 def _counts(project) -> dict[str, int]:

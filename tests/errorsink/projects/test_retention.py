@@ -14,13 +14,19 @@ from django.utils import timezone
 from errorsink.projects.models import Project
 from errorsink.projects.retention import (
     ADVISORY_LOCK_KEY,
+    ROLLUP_TABLES,
     events_prune_batch,
     retention_prune,
 )
 from errorsink.projects.services import project_create
-from errorsink.quality.models import RollupCodeBucket, RollupSessionBucket, RollupState
+from errorsink.quality.figure_reads import project_quality
+from errorsink.quality.models import (
+    FigureSessions,
+    RollupCodeBucket,
+    RollupSessionBucket,
+    RollupState,
+)
 from errorsink.quality.rollups import rollups_apply
-from errorsink.quality.selectors import project_quality
 from errorsink.sessions.models import Event, Session
 from errorsink.tasks import events_prune
 from tests.rollup_helpers import roll_up
@@ -144,7 +150,7 @@ def test_it_deletes_in_batches_of_the_size_asked_oldest_first(project):
     assert _kept(project) == [46, 45, 44, 43, 42, 41, 40]
     # 12 events in batches of 5: 5, 5, 2; then one empty batch per rollup table.
     result = retention_prune(now=NOW, batch_rows=5)
-    assert (result.events, result.batches) == (7, 2 + 3)
+    assert (result.events, result.batches) == (7, 2 + len(ROLLUP_TABLES))
 
 
 def test_it_deletes_a_batch_and_its_emptied_sessions_in_five_queries(
@@ -202,6 +208,9 @@ def _rollup_rows(project: Project, span: str, bucket: datetime) -> None:
     RollupCodeBucket.objects.create(project=project, span=span, bucket=bucket, kind="warning",
                                     code="31002", sip_code=0, session_id="s", build_id="",
                                     count=1)  # fmt: skip
+    FigureSessions.objects.create(project=project, span=span, bucket=bucket, build_id="",
+                                  events=1, errors=0, warnings=1, active=b"",
+                                  degraded=b"")  # fmt: skip
 
 
 def test_it_keeps_rollup_hours_for_thirteen_months(project):
@@ -212,11 +221,14 @@ def test_it_keeps_rollup_hours_for_thirteen_months(project):
     _rollup_rows(project, "h", too_old)
     _rollup_rows(project, "h", kept)
     _rollup_rows(project, "m", too_old)  # minute rows are the rollups' own to prune
+    day = too_old.replace(hour=0)
+    FigureSessions.objects.create(project=project, span="d", bucket=day, build_id="", events=1,
+                                  errors=0, warnings=1, active=b"", degraded=b"")  # fmt: skip
 
     result = retention_prune(now=NOW)
 
-    assert result.rollup_rows == 2
-    for model in (RollupSessionBucket, RollupCodeBucket):
+    assert result.rollup_rows == 4  # an hour row of each table, and the figures' old day
+    for model in (RollupSessionBucket, RollupCodeBucket, FigureSessions):
         rows = sorted(model.objects.values_list("span", "bucket"))
         assert rows == [("h", kept), ("m", too_old)]
 

@@ -13,6 +13,7 @@ from errorsink.quality.metrics import METRIC_RANGES
 from errorsink.quality.models import MINUTE
 from errorsink.quality.rollups import DEGRADED_CODE_PATTERN, NOT_DEGRADED_CODES
 from errorsink.quality.selectors import BUCKET_NAMES, EXPECTED_CAUSES, quality_window
+from errorsink.quality.sketches import RELATIVE_ACCURACY
 from errorsink.sessions.models import Event
 
 
@@ -168,23 +169,29 @@ def _builds(events: list[Event], span: str) -> list[dict]:
     return sorted(rows, key=lambda row: (-row["sessions"], row["build_id"]))
 
 
-def without_averages(figures: dict) -> tuple[dict, list[float]]:
-    """The figures with each metric's ``avg`` taken out (floating-point sums differ in their
-    last bits with the order of addition), and those averages in a stable order."""
-    averages = []
+def without_averages(figures: dict) -> tuple[dict, list[tuple[float, float]]]:
+    """The figures with each metric's ``avg`` and ``p95`` taken out (floating-point sums differ
+    in their last bits with the order of addition; p95 comes from a DDSketch), and those values
+    in a stable order."""
+    taken = []
     for warning in figures["warnings"]:
         for name in sorted(warning["metrics"]):
-            averages.append(warning["metrics"][name].pop("avg"))
-    return figures, averages
+            metric = warning["metrics"][name]
+            taken.append((metric.pop("avg"), metric.pop("p95")))
+    return figures, taken
 
 
 def assert_same_figures(actual: dict, expected: dict) -> None:
-    actual, actual_avgs = without_averages(actual)
-    expected, expected_avgs = without_averages(expected)
+    """The figures' counts equal (sessions exact: these tests stay under 4,096), averages
+    equal to the last bits, p95 within the DDSketch's 1 %."""
+    actual = {key: value for key, value in actual.items() if key != "accuracy"}
+    actual, actual_values = without_averages(actual)
+    expected, expected_values = without_averages(expected)
     assert actual == expected
-    assert len(actual_avgs) == len(expected_avgs)
-    for got, want in zip(actual_avgs, expected_avgs, strict=True):
-        assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9)
+    assert len(actual_values) == len(expected_values)
+    for (avg, p95), (want_avg, want_p95) in zip(actual_values, expected_values, strict=True):
+        assert math.isclose(avg, want_avg, rel_tol=1e-9, abs_tol=1e-9)
+        assert abs(p95 - want_p95) <= RELATIVE_ACCURACY * abs(want_p95) + 1e-9, (p95, want_p95)
 
 
 def minutes_ago(now: datetime, minutes: float) -> datetime:

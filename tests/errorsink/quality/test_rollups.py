@@ -20,14 +20,18 @@ from hypothesis import strategies as st
 from bench.items import mixed_items
 from errorsink.ingest.queue import enqueue
 from errorsink.live import group_name
+from errorsink.quality.figure_reads import project_quality
 from errorsink.quality.models import (
+    FigureCodes,
+    FigureMetrics,
+    FigureSessions,
     RollupCodeBucket,
     RollupMetricBucket,
     RollupSessionBucket,
     RollupState,
 )
 from errorsink.quality.rollups import ADVISORY_LOCK_KEY, rollups_apply, rollups_update
-from errorsink.quality.selectors import WINDOWS, project_quality
+from errorsink.quality.selectors import WINDOWS
 from errorsink.sessions.models import Event, Session
 from errorsink.tasks import rollups_compute
 from tests.errorsink.conftest import dead_letters, drain
@@ -97,7 +101,8 @@ def _store(project, rows: list[dict], now) -> None:
 
 
 def _reset_rollups() -> None:
-    for model in (RollupSessionBucket, RollupCodeBucket, RollupMetricBucket, RollupState):
+    for model in (RollupSessionBucket, RollupCodeBucket, RollupMetricBucket, RollupState,
+                  FigureSessions, FigureCodes, FigureMetrics):  # fmt: skip
         model.objects.all().delete()
 
 
@@ -244,7 +249,10 @@ def test_p95_is_the_nearest_rank_value(project, count, p95):
     _settle()
     for window in WINDOWS:
         warning = project_quality(project_id=project.id, window=window, now=now)["warnings"][0]
-        assert warning["metrics"]["jitter_ms"]["p95"] == p95
+        got = warning["metrics"]["jitter_ms"]["p95"]
+        # Within the DDSketch's 1 %, and never outside the values: one value is itself.
+        assert got == pytest.approx(p95, rel=0.01) and 1 <= got <= count
+        assert got == p95 or count > 1
 
 
 def test_bad_metrics_are_left_out_and_never_fail_a_run(project):
