@@ -28,6 +28,17 @@ from devstack.harness import Stack
 # Part 3: generated history, the rollups over it, and the pages and API that read them
 
 
+# Old per-session rows and the figures windows merge, side by side while both are written.
+ROLLUP_TABLES = (
+    "errorsink_rollup_session",
+    "errorsink_rollup_code",
+    "errorsink_rollup_metric",
+    "errorsink_figure_sessions",
+    "errorsink_figure_codes",
+    "errorsink_figure_metrics",
+)
+
+
 def measure_scale(env: dict, logdir: Path, events: int, requests: int, plans: Path | None) -> dict:
     tables_empty()
     load_before = load_average()
@@ -36,9 +47,7 @@ def measure_scale(env: dict, logdir: Path, events: int, requests: int, plans: Pa
     generated["vacuum_analyze_seconds"] = vacuum_analyze(["errorsink_event", "errorsink_session"])
     progress("computing the rollups")
     rollups = _compute_rollups(generated["events"])
-    rollups["vacuum_analyze_seconds"] = vacuum_analyze(
-        ["errorsink_rollup_session", "errorsink_rollup_code", "errorsink_rollup_metric"]
-    )
+    rollups["vacuum_analyze_seconds"] = vacuum_analyze(list(ROLLUP_TABLES))
     rollups["tables"] = _table_sizes()
     big, baseline = people["big"], people["baseline"]
     queries = {window: _explain_quality(big["project"], window, plans) for window in WINDOWS}
@@ -95,8 +104,7 @@ def _compute_rollups(events: int) -> dict:
 def _table_sizes() -> dict:
     from django.db import connection
 
-    tables = ["errorsink_event", "errorsink_session", "errorsink_rollup_session",
-              "errorsink_rollup_code", "errorsink_rollup_metric"]  # fmt: skip
+    tables = ["errorsink_event", "errorsink_session", *ROLLUP_TABLES]
     sizes = {}
     with connection.cursor() as cursor:
         for table in tables:

@@ -103,8 +103,7 @@ def project_quality(
     current = window_pieces(span.start, span.end, span.span)
     previous = window_pieces(span.previous_start, span.start, span.span)
     accuracy = Accuracy()
-    overall, builds = _sessions(params, current, span.span, accuracy)
-    before, _ = _sessions(params, previous, span.span, accuracy)
+    (overall, builds), (before, _) = _sessions(params, current, previous, span, accuracy)
     warnings, errors, terminations = _codes(params, current, span.span, overall["active"],
                                             accuracy)  # fmt: skip
     metrics = _metrics(params, current)
@@ -129,26 +128,39 @@ def project_quality(
     }
 
 
-def _sessions(
-    params: dict, pieces: list[Piece], span: str, accuracy: Accuracy
-) -> tuple[dict, list[dict]]:
-    """Active and degraded sessions of the pieces, overall and per build."""
+def _sessions(params: dict, current: list[Piece], previous: list[Piece], span, accuracy: Accuracy):
+    """Active and degraded sessions of the window, overall and per build, and of the previous
+    window overall, in one read: every row of the previous window is before the window starts."""
+    params["window_start"] = span.start
+    where = _where(current + previous, params, "s")
     sql = f"""
-    SELECT build_id, errors, active, degraded FROM errorsink_figure_sessions
-    WHERE project_id = %(project)s AND {_where(pieces, params, "s")} {_build_filter(params)}
+    SELECT bucket >= %(window_start)s, build_id, errors, active, degraded
+    FROM errorsink_figure_sessions
+    WHERE project_id = %(project)s AND {where} {_build_filter(params)}
     """
-    errors, active, degraded = defaultdict(int), defaultdict(list), defaultdict(list)
+    rows = {True: [], False: []}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for build, build_errors, build_active, build_degraded in cursor:
-            errors[build] += build_errors
-            active[build].append(build_active)
-            degraded[build].append(build_degraded)
-    if not active:
-        return _share(0, 0), []
-    every = [blob for blobs in active.values() for blob in blobs]
-    every_degraded = [blob for blobs in degraded.values() for blob in blobs]
-    overall = _share(accuracy.count(every), accuracy.count(every_degraded))
+        for in_window, *row in cursor:
+            rows[in_window].append(row)
+    window = _sessions_of(rows[True], accuracy)
+    builds = _builds(params, current, span.span, accuracy, rows[True]) if rows[True] else []
+    return (window, builds), (_sessions_of(rows[False], accuracy), [])
+
+
+def _sessions_of(rows: list, accuracy: Accuracy) -> dict:
+    if not rows:
+        return _share(0, 0)
+    return _share(accuracy.count([row[2] for row in rows]),
+                  accuracy.count([row[3] for row in rows]))  # fmt: skip
+
+
+def _builds(params: dict, pieces: list[Piece], span: str, accuracy: Accuracy, rows: list):
+    errors, active, degraded = defaultdict(int), defaultdict(list), defaultdict(list)
+    for build, build_errors, build_active, build_degraded in rows:
+        errors[build] += build_errors
+        active[build].append(build_active)
+        degraded[build].append(build_degraded)
     first_seen = _first_buckets(params, pieces, span)
     builds = [
         _build_row(
@@ -162,7 +174,7 @@ def _sessions(
     ]
     builds = [row for row in builds if row["sessions"] or row["errors"]]
     builds.sort(key=lambda row: (-row["sessions"], row["build_id"]))
-    return overall, builds
+    return builds
 
 
 def _first_buckets(params: dict, pieces: list[Piece], span: str) -> dict[str, datetime]:
@@ -218,7 +230,7 @@ def _series(
     the bucket's builds (a session may have changed builds within one bucket)."""
     window = [Piece(span, pieces[0].start, pieces[-1].end)]
     sql = f"""
-    SELECT code, bucket, sum(count), array_agg(sessions)
+    SELECT code, bucket, sum(count)::bigint, array_agg(sessions)
     FROM errorsink_figure_codes
     WHERE project_id = %(project)s AND kind = 'warning' AND {_where(window, params, "w")}
       {_build_filter(params)}
