@@ -35,6 +35,7 @@ from errorsink.projects.team import (
     project_rename,
     team_changes,
 )
+from errorsink.tasks import projects_purge
 
 logger = logging.getLogger("dashboard.team")
 
@@ -223,6 +224,14 @@ def project_delete_view(request: HttpRequest, project_id) -> HttpResponse:
     except TeamChangeRefused as exc:
         messages.error(request, str(exc))
         return redirect("members", project.id)
+    _purge_soon(project.id)
     messages.success(request, f"Project “{project.name}” deleted. Its events are being removed "
                               "in the background.")  # fmt: skip
     return redirect("projects")
+
+
+def _purge_soon(project_id) -> None:
+    try:
+        projects_purge.delay()  # project_delete has committed: the task sees the deletion
+    except Exception:  # beat runs the purge anyway within minutes
+        logger.warning("could not queue the purge of project %s", project_id, exc_info=True)

@@ -67,7 +67,8 @@ PURGE_TABLES: tuple[tuple[str, str], ...] = (
 
 
 def project_delete(*, project: Project, confirm_name: str, by: AbstractBaseUser) -> None:
-    """Delete the project for everyone now and queue the removal of its rows."""
+    """Delete the project for everyone now; `projects_purge` removes its rows later (the
+    caller queues it, and beat runs it every few minutes anyway)."""
     if (confirm_name or "").strip() != project.name:
         raise TeamChangeRefused("The name typed does not match the project's: nothing was deleted.")
     with transaction.atomic():
@@ -81,16 +82,6 @@ def project_delete(*, project: Project, confirm_name: str, by: AbstractBaseUser)
             model.objects.filter(project=project).delete()
     logger.info("project %s (%s) deleted by %s; its rows go in the background",
                 project.id, project.name, by.get_username())  # fmt: skip
-    transaction.on_commit(lambda: _purge_soon(project.id))
-
-
-def _purge_soon(project_id) -> None:
-    from errorsink.tasks import projects_purge
-
-    try:
-        projects_purge.delay()
-    except Exception:  # beat runs the purge anyway within minutes
-        logger.warning("could not queue the purge of project %s", project_id, exc_info=True)
 
 
 @dataclass

@@ -158,7 +158,8 @@ def test_a_member_leaves(project, bob):
 
 
 def test_rename_and_delete(project, alice, monkeypatch):
-    monkeypatch.setattr("errorsink.tasks.projects_purge.delay", lambda: None)
+    queued = []
+    monkeypatch.setattr("errorsink.tasks.projects_purge.delay", lambda: queued.append(1))
     owner = _client(alice)
     owner.post(f"/projects/{project.id}/rename/", {"name": HOSTILE})
     project.refresh_from_db()
@@ -168,6 +169,7 @@ def test_rename_and_delete(project, alice, monkeypatch):
     assert "does not match" in kept.content.decode()
     gone = owner.post(f"/projects/{project.id}/delete/", {"confirm": HOSTILE}, follow=True)
     assert "being removed in the background" in gone.content.decode()
+    assert queued == [1]  # the purge starts now, not at beat's next turn
     assert owner.get(f"/projects/{project.id}/").status_code == 404
 
 
