@@ -10,21 +10,17 @@ Run with `make bench` (or `python -m bench.project_purge`); prints JSON.
 from __future__ import annotations
 
 import json
-import statistics
 import sys
-import tempfile
-from pathlib import Path
 
 from bench.common import bench_env, prepare_database
-from bench.ingest import COUNT, ingest_once, running_worker
+from bench.ingest import COUNT
 from bench.retention import (
     OLD_EVENTS,
-    ROUNDS,
     TARGET_RATIO,
     deleting,
     fill_old_events,
-    fresh_items,
-    rates,
+    ingest_beside,
+    rate_figures,
     remaining,
 )
 
@@ -48,35 +44,20 @@ def main() -> dict:
 
     doomed = Project.objects.create(name="deleted project", retention_days=400)
     fill = fill_old_events(str(doomed.id), OLD_EVENTS)
-    alone, purging = [], []
-    with tempfile.TemporaryDirectory() as logdir, running_worker(env, Path(logdir)) as worker:
-        alone += [ingest_once(fresh_items(), worker) for _ in range(ROUNDS)]
-        items = fresh_items()
-        task = purge_start(str(doomed.id))
-        while len(purging) < ROUNDS and not task.ready():
-            run = ingest_once(items, worker)
-            if not task.ready():  # only runs the purge overlapped from start to end count
-                purging.append(run)
-            items = fresh_items()
-        purge = task.get(timeout=900)
-        alone += [ingest_once(fresh_items(), worker) for _ in range(ROUNDS)]
-    alone_rate = statistics.median(rates(alone))
-    purging_rate = statistics.median(rates(purging)) if purging else 0
-    ratio = round(purging_rate / alone_rate, 3)
+    alone, purging, purge = ingest_beside(env, lambda: purge_start(str(doomed.id)), timeout=900)
+    alone_figures, purging_figures, ratio = rate_figures(alone, purging)
     result = {
         "benchmark": "project_purge",
         "deleted_project_events": fill,
         "ingest_items_per_run": COUNT,
-        "ingest_alone": {"median_events_per_second": round(alone_rate),
-                         "runs_events_per_second": rates(alone)},
-        "ingest_while_purging": {"median_events_per_second": round(purging_rate),
-                                 "runs_events_per_second": rates(purging)},
+        "ingest_alone": alone_figures,
+        "ingest_while_purging": purging_figures,
         "purge": {**purge, "rows_per_second": round(purge["rows"] / purge["seconds"])},
         "rows_left": remaining(str(doomed.id)),
         "ratio_while_purging_to_alone": ratio,
         "target_ratio": TARGET_RATIO,
         "within_target": ratio >= TARGET_RATIO,
-    }  # fmt: skip
+    }
     print(json.dumps(result, indent=2))
     sys.stdout.flush()
     return result

@@ -125,6 +125,33 @@ def rates(runs: list[dict]) -> list[int]:
     return [run["events_per_second"] for run in runs]
 
 
+def ingest_beside(env: dict, start_task, *, timeout: float) -> tuple[list, list, dict]:
+    """Ingest alone, then while the task `start_task()` queues runs, then alone again (the table
+    grew meanwhile, so the alone runs bracket the overlapped ones). Only runs overlapped with
+    the task from start to end count as beside it."""
+    alone, beside = [], []
+    with tempfile.TemporaryDirectory() as logdir, running_worker(env, Path(logdir)) as worker:
+        alone += [ingest_once(fresh_items(), worker) for _ in range(ROUNDS)]
+        items = fresh_items()
+        task = start_task()
+        while len(beside) < ROUNDS and not task.ready():
+            run = ingest_once(items, worker)
+            if not task.ready():
+                beside.append(run)
+            items = fresh_items()
+        outcome = task.get(timeout=timeout)
+        alone += [ingest_once(fresh_items(), worker) for _ in range(ROUNDS)]
+    return alone, beside, outcome
+
+
+def rate_figures(alone: list, beside: list) -> tuple[dict, dict, float]:
+    alone_rate = statistics.median(rates(alone))
+    beside_rate = statistics.median(rates(beside)) if beside else 0
+    figures = [{"median_events_per_second": round(rate), "runs_events_per_second": rates(runs)}
+               for rate, runs in ((alone_rate, alone), (beside_rate, beside))]  # fmt: skip
+    return figures[0], figures[1], round(beside_rate / alone_rate, 3)
+
+
 def main() -> dict:
     env = bench_env()
     prepare_database(env)
@@ -133,36 +160,20 @@ def main() -> dict:
 
     old = Project.objects.create(name="old events", retention_days=30)
     fill = fill_old_events(str(old.id), OLD_EVENTS)
-    alone, pruning = [], []
-    with tempfile.TemporaryDirectory() as logdir, running_worker(env, Path(logdir)) as worker:
-        alone += [ingest_once(fresh_items(), worker) for _ in range(ROUNDS)]
-        items = fresh_items()
-        task = prune_start()
-        while len(pruning) < ROUNDS and not task.ready():
-            run = ingest_once(items, worker)
-            if not task.ready():  # only runs the prune overlapped from start to end count
-                pruning.append(run)
-            items = fresh_items()
-        prune = task.get(timeout=600)
-        # Alone again after the prune: the table grew meanwhile, so alone brackets pruning.
-        alone += [ingest_once(fresh_items(), worker) for _ in range(ROUNDS)]
-    alone_rate = statistics.median(rates(alone))
-    pruning_rate = statistics.median(rates(pruning)) if pruning else 0
-    ratio = round(pruning_rate / alone_rate, 3)
+    alone, pruning, prune = ingest_beside(env, prune_start, timeout=600)
+    alone_figures, pruning_figures, ratio = rate_figures(alone, pruning)
     result = {
         "benchmark": "retention",
         "old_events": fill,
         "ingest_items_per_run": COUNT,
-        "ingest_alone": {"median_events_per_second": round(alone_rate),
-                         "runs_events_per_second": rates(alone)},
-        "ingest_while_pruning": {"median_events_per_second": round(pruning_rate),
-                                 "runs_events_per_second": rates(pruning)},
+        "ingest_alone": alone_figures,
+        "ingest_while_pruning": pruning_figures,
         "prune": {**prune, "events_per_second": round(prune["events"] / prune["seconds"])},
         "old_events_left": remaining(str(old.id)),
         "ratio_while_pruning_to_alone": ratio,
         "target_ratio": TARGET_RATIO,
         "within_target": ratio >= TARGET_RATIO,
-    }  # fmt: skip
+    }
     print(json.dumps(result, indent=2))
     sys.stdout.flush()
     return result
