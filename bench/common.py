@@ -76,7 +76,7 @@ def tables_empty() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE errorsink_event, errorsink_session, errorsink_issue, errorsink_issue_hour, "
-            "errorsink_issue_session, errorsink_alert_signal, errorsink_rollup_session, "
-            "errorsink_rollup_code, errorsink_rollup_metric, errorsink_rollup_state "
+            "errorsink_issue_session, errorsink_alert_signal, errorsink_figure_sessions, "
+            "errorsink_figure_codes, errorsink_figure_metrics, errorsink_rollup_state "
             "RESTART IDENTITY"
         )

@@ -26,9 +26,6 @@ from errorsink.quality.models import (  # noqa: F401
     FigureCodes,
     FigureMetrics,
     FigureSessions,
-    RollupCodeBucket,
-    RollupMetricBucket,
-    RollupSessionBucket,
     RollupState,
 )
 from errorsink.sentry.keys import SentryKey  # noqa: F401

@@ -28,11 +28,8 @@ from devstack.harness import Stack
 # Part 3: generated history, the rollups over it, and the pages and API that read them
 
 
-# Old per-session rows and the figures windows merge, side by side while both are written.
+# The figures windows merge.
 ROLLUP_TABLES = (
-    "errorsink_rollup_session",
-    "errorsink_rollup_code",
-    "errorsink_rollup_metric",
     "errorsink_figure_sessions",
     "errorsink_figure_codes",
     "errorsink_figure_metrics",
@@ -115,8 +112,6 @@ def _table_sizes() -> dict:
             )
             rows, size = cursor.fetchone()
             sizes[table] = {"rows": rows, "megabytes": round(size / 2**20)}
-        cursor.execute("SELECT sum(cardinality(values)) FROM errorsink_rollup_metric")
-        sizes["errorsink_rollup_metric"]["values"] = cursor.fetchone()[0]
     return sizes
 
 

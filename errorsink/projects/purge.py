@@ -33,9 +33,6 @@ from errorsink.quality.models import (
     FigureCodes,
     FigureMetrics,
     FigureSessions,
-    RollupCodeBucket,
-    RollupMetricBucket,
-    RollupSessionBucket,
 )
 from errorsink.sentry.keys import SentryKey
 from errorsink.sessions.models import Event, Session
@@ -56,9 +53,6 @@ PURGE_TABLES: tuple[tuple[str, str], ...] = (
     (IssueSession._meta.db_table, _ISSUE_OF_PROJECT),
     (Issue._meta.db_table, "project_id = %s"),
     (Session._meta.db_table, "project_id = %s"),
-    (RollupSessionBucket._meta.db_table, "project_id = %s"),
-    (RollupCodeBucket._meta.db_table, "project_id = %s"),
-    (RollupMetricBucket._meta.db_table, "project_id = %s"),
     *(
         (model._meta.db_table, "project_id = %s")
         for model in (FigureSessions, FigureCodes, FigureMetrics)

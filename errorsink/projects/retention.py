@@ -50,9 +50,7 @@ PAUSE_RATIO = 3.0  # seconds asleep per second spent deleting
 ROLLUPS_KEPT = "13 months"
 ADVISORY_LOCK_KEY = 0x6572727072756E65  # "errprune": a fixed key only this service takes.
 # Each rollup table: its hour rows go once their bucket is over 13 months old.
-ROLLUP_TABLES = ("errorsink_rollup_session", "errorsink_rollup_code", "errorsink_rollup_metric",
-                 "errorsink_figure_sessions", "errorsink_figure_codes",
-                 "errorsink_figure_metrics")  # fmt: skip
+ROLLUP_TABLES = ("errorsink_figure_sessions", "errorsink_figure_codes", "errorsink_figure_metrics")
 
 
 @dataclass

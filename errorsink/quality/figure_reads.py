@@ -1,7 +1,7 @@
 """A project's quality figures for one window, merged from the figure tables
-(errorsink/quality/figures.py): the same answer as ``selectors.project_quality_exact`` (the
-per-session reads, kept as the reference until those rows go), with distinct
-sessions from theta sketches (exact below 4,096) and p95 from DDSketches (within 1 %).
+(errorsink/quality/figures.py), by the definitions of errorsink/quality/selectors.py: counts and
+sums exact, distinct sessions from theta sketches (exact below 4,096) and p95 from DDSketches
+(within 1 %).
 
 What a window reads. A minute window (1 h) reads its minute rows. An hour window reads whole UTC
 days from day rows and the hours before the first and after the last whole day from hour rows:
@@ -17,15 +17,9 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
+from errorsink.catalog import lookup
 from errorsink.quality.models import DAY, HOUR, MINUTE
-from errorsink.quality.selectors import (
-    BUCKET_NAMES,
-    EXPECTED_CAUSES,
-    _build_row,
-    _code_row,
-    _share,
-    quality_window,
-)
+from errorsink.quality.selectors import BUCKET_NAMES, EXPECTED_CAUSES, quality_window
 from errorsink.quality.sketches import (
     RELATIVE_ACCURACY,
     sessions_count,
@@ -267,3 +261,28 @@ def _metrics(params: dict, pieces: list[Piece]) -> dict[str, dict[str, dict]]:
         average = totals[(code, metric)] / count
         metrics.setdefault(code, {})[metric] = {"count": count, "avg": average, "p95": p95}
     return metrics
+
+
+def _build_row(
+    build_id: str, active: int, degraded: int, errors: int, first_seen: datetime
+) -> dict:
+    return {
+        "build_id": build_id,
+        "first_seen": first_seen,
+        "sessions": active,
+        "degraded": degraded,
+        "degraded_share": degraded / active if active else 0.0,
+        "errors": errors,
+        "errors_per_session": errors / active if active else 0.0,
+    }
+
+
+def _share(active: int, degraded: int) -> dict:
+    return {"active": active, "degraded": degraded,
+            "degraded_share": degraded / active if active else 0.0}  # fmt: skip
+
+
+def _code_row(code: str, count: int, sessions: int, sdk: str | None = None) -> dict:
+    info = lookup(code, sdk=sdk)
+    return {"code": code, "name": info.name if info else code, "count": count,
+            "sessions": sessions}  # fmt: skip

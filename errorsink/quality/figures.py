@@ -1,5 +1,5 @@
 """The figures windows merge (docs/quality.md): per project, bucket (minute, hour, day) and
-build, and per code and metric, written from each rollup chunk beside the per-session rows.
+build, and per code and metric, written from each rollup chunk.
 
 A chunk's events are grouped in SQL (counts, the distinct session ids of each group, the valid
 metric values); each group becomes sketches here (errorsink/quality/sketches.py) and is merged
@@ -145,9 +145,14 @@ def _stored(cursor, table: str, key: tuple[str, ...], values: tuple[str, ...],
     return {tuple(row[: len(key)]): row[len(key) :] for row in cursor.fetchall()}
 
 
-# Common table expressions for the rollups' minute-row prune (one statement for every table).
-FIGURES_MINUTE_ROWS_PRUNE = ", ".join(
-    f"{name} AS (DELETE FROM errorsink_figure_{name} "
-    f"WHERE span = '{MINUTE}' AND bucket < now() - interval '{MINUTE_ROWS_KEPT}')"
-    for name in ("sessions", "codes", "metrics")
+def _minute_rows_old(table: str) -> str:
+    old = f"now() - interval '{MINUTE_ROWS_KEPT}'"
+    return f"DELETE FROM {table} WHERE span = '{MINUTE}' AND bucket < {old}"
+
+
+# The rollups' minute-row prune: one statement for the three tables.
+MINUTE_ROWS_PRUNE = (
+    f"WITH s AS ({_minute_rows_old('errorsink_figure_sessions')}), "
+    f"c AS ({_minute_rows_old('errorsink_figure_codes')}) "
+    f"{_minute_rows_old('errorsink_figure_metrics')}"
 )

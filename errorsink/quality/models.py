@@ -1,10 +1,8 @@
-"""The quality rollup tables (docs/quality.md): per-session and per-code buckets, metric values
-and the computation's watermark, written only by ``errorsink.quality.rollups``.
+"""The quality rollup tables (docs/quality.md): the figures windows merge and the computation's
+watermark, written only by ``errorsink.quality.rollups``.
 
-Distinct-session counts are not additive across buckets, so the tables keep one row per session
-(and per code and session) and bucket; a window's figures are counted over those rows when read.
-Each table holds hour rows (``span = "h"``) and minute rows (``span = "m"``) for the recent past
-only, so the last hour can be shown per minute.
+Each figure table holds day (``span = "d"``) and hour (``"h"``) rows, and minute rows (``"m"``)
+for the recent past only, so the last hour can be shown per minute.
 """
 
 from __future__ import annotations
@@ -15,90 +13,10 @@ from django.db import models
 HOUR = "h"
 MINUTE = "m"
 DAY = "d"
-SPANS = [(HOUR, "hour"), (MINUTE, "minute")]
 FIGURE_SPANS = [(MINUTE, "minute"), (HOUR, "hour"), (DAY, "day")]
 # Minute rows are written for events that happened within this long before the run, and pruned
 # once older: the last-hour view and its previous hour need them; a margin covers clock skew.
 MINUTE_ROWS_KEPT = "3 hours"
-
-
-class RollupSessionBucket(models.Model):
-    """What one session did in one bucket, on one build: the base of active/degraded counts.
-
-    Events without a session are kept under ``session_id = ""`` so that error and warning totals
-    stay whole; readers leave that row out of session counts.
-    """
-
-    pk = models.CompositePrimaryKey("project", "span", "bucket", "session_id", "build_id")
-    # The primary key starts with the project: no index of its own.
-    project = models.ForeignKey(
-        "errorsink.Project", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    span = models.CharField(max_length=1, choices=SPANS)
-    bucket = models.DateTimeField()
-    session_id = models.CharField(max_length=200)
-    build_id = models.CharField(max_length=200)
-    events = models.IntegerField()
-    errors = models.IntegerField()
-    warnings = models.IntegerField()
-    degraded = models.IntegerField(help_text="network-quality, data-flow, connectivity warnings")
-
-    class Meta:
-        db_table = "errorsink_rollup_session"
-        indexes = [
-            models.Index(fields=["bucket"], condition=models.Q(span=MINUTE), name="rollup_s_min")
-        ]
-
-
-class RollupCodeBucket(models.Model):
-    """Events of one kind and code (a termination: cause and SIP code) of one session in one
-    bucket, on one build."""
-
-    pk = models.CompositePrimaryKey(
-        "project", "span", "bucket", "kind", "code", "sip_code", "session_id", "build_id"
-    )
-    # The primary key starts with the project: no index of its own.
-    project = models.ForeignKey(
-        "errorsink.Project", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    span = models.CharField(max_length=1, choices=SPANS)
-    bucket = models.DateTimeField()
-    kind = models.CharField(max_length=12)
-    code = models.CharField(max_length=128)
-    # 0 when the termination carried none (or not a SIP status): a key column cannot be null.
-    sip_code = models.IntegerField()
-    session_id = models.CharField(max_length=200)
-    build_id = models.CharField(max_length=200)
-    count = models.IntegerField()
-
-    class Meta:
-        db_table = "errorsink_rollup_code"
-        indexes = [
-            models.Index(fields=["bucket"], condition=models.Q(span=MINUTE), name="rollup_c_min")
-        ]
-
-
-class RollupMetricBucket(models.Model):
-    """Every valid value of one metric of one warning code in one bucket, on one build, so a
-    window's average and p95 are exact however its buckets combine."""
-
-    pk = models.CompositePrimaryKey("project", "span", "bucket", "code", "build_id", "metric")
-    # The primary key starts with the project: no index of its own.
-    project = models.ForeignKey(
-        "errorsink.Project", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    span = models.CharField(max_length=1, choices=SPANS)
-    bucket = models.DateTimeField()
-    code = models.CharField(max_length=128)
-    build_id = models.CharField(max_length=200)
-    metric = models.CharField(max_length=32)
-    values = ArrayField(models.FloatField())
-
-    class Meta:
-        db_table = "errorsink_rollup_metric"
-        indexes = [
-            models.Index(fields=["bucket"], condition=models.Q(span=MINUTE), name="rollup_m_min")
-        ]
 
 
 class RollupState(models.Model):

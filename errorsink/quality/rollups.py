@@ -17,14 +17,14 @@ lock list was read just after L, so once all of those are gone every id <= L is 
 was rolled back for good).
 
 Idempotent. Ids are processed in chunks of ``CHUNK_IDS`` events, each in one transaction that locks
-the state row, checks the watermark is still where the chunk starts, upserts the buckets and
-moves the watermark: running twice, or two runs at once, counts each event once. A PostgreSQL
-advisory lock keeps a second run from even trying while one is busy.
+the state row, checks the watermark is still where the chunk starts, merges the chunk into the
+figure tables (errorsink/quality/figures.py) and moves the watermark: running twice, or two runs
+at once, counts each event once. A PostgreSQL advisory lock keeps a second run from even trying
+while one is busy.
 
-Upserts are ``INSERT ... SELECT ... GROUP BY ... ORDER BY <key> ON CONFLICT DO UPDATE``, rows in
-key order, so concurrent writers would lock in the same order. Session tags are locked in the
-order ingest uses for its session upsert (project, then session id, byte order), which keeps the
-two from deadlocking.
+Figure rows are written in key order, so concurrent writers would lock in the same order.
+Session rows are locked in the order ingest uses for its session upsert (project, then session
+id, byte order), which keeps the two from deadlocking.
 
 Metric values are valid when they are JSON numbers within
 ``errorsink.quality.metrics.METRIC_RANGES`` (loss 0-100 %, MOS 1-5, times 0-600 s); anything else is
@@ -44,8 +44,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from errorsink.advisory_lock import advisory_lock
-from errorsink.quality.figures import FIGURES_MINUTE_ROWS_PRUNE, figures_apply
-from errorsink.quality.metrics import METRIC_RANGES
+from errorsink.quality.figures import MINUTE_ROWS_PRUNE, figures_apply
 from errorsink.quality.models import MINUTE_ROWS_KEPT
 from errorsink.quality.tags import TAG_BY_CODE
 
@@ -240,19 +239,7 @@ def _pending_clear() -> None:
 
 def _minute_rows_prune() -> None:
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH s AS (
-                DELETE FROM errorsink_rollup_session
-                WHERE span = 'm' AND bucket < now() - interval '{MINUTE_ROWS_KEPT}'
-            ), m AS (
-                DELETE FROM errorsink_rollup_metric
-                WHERE span = 'm' AND bucket < now() - interval '{MINUTE_ROWS_KEPT}'
-            ), {FIGURES_MINUTE_ROWS_PRUNE}
-            DELETE FROM errorsink_rollup_code
-            WHERE span = 'm' AND bucket < now() - interval '{MINUTE_ROWS_KEPT}'
-            """
-        )
+        cursor.execute(MINUTE_ROWS_PRUNE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,9 +265,6 @@ def rollups_apply(*, after: int, through: int) -> set | None:
         cursor.execute("ANALYZE rollup_chunk")
         cursor.execute("SELECT DISTINCT project_id FROM rollup_chunk")
         projects = {project_id for (project_id,) in cursor.fetchall()}
-        cursor.execute(_SESSIONS_UPSERT)
-        cursor.execute(_CODES_UPSERT)
-        cursor.execute(_METRICS_UPSERT)
         figures_apply(cursor)
         cursor.execute(_TAGS_UPDATE, [list(TAG_BY_CODE), list(TAG_BY_CODE.values())])
         # Dropped now rather than at commit: a caller's outer transaction may apply again.
@@ -313,58 +297,6 @@ CROSS JOIN LATERAL (
                 THEN (e.details #>> '{{termination,sip_code}}')::numeric END AS sip
 ) AS x
 WHERE e.id > %s AND e.id <= %s
-"""
-
-# Both spans from one pass: every event has an hour row, recent ones a minute row too.
-_SPANS = "CROSS JOIN LATERAL (VALUES ('h', c.hour), ('m', c.minute)) AS b(span, bucket)"
-
-_SESSIONS_UPSERT = f"""
-INSERT INTO errorsink_rollup_session AS t
-    (project_id, span, bucket, session_id, build_id, events, errors, warnings, degraded)
-SELECT c.project_id, b.span, b.bucket, c.session_id, c.build_id, count(*),
-       count(*) FILTER (WHERE c.kind = 'error'), count(*) FILTER (WHERE c.kind = 'warning'),
-       count(*) FILTER (WHERE c.degraded)
-FROM rollup_chunk c {_SPANS}
-WHERE b.bucket IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5
-ORDER BY 1, 2, 3, 4, 5
-ON CONFLICT (project_id, span, bucket, session_id, build_id) DO UPDATE SET
-    events = t.events + EXCLUDED.events,
-    errors = t.errors + EXCLUDED.errors,
-    warnings = t.warnings + EXCLUDED.warnings,
-    degraded = t.degraded + EXCLUDED.degraded
-"""
-
-_CODES_UPSERT = f"""
-INSERT INTO errorsink_rollup_code AS t
-    (project_id, span, bucket, kind, code, sip_code, session_id, build_id, count)
-SELECT c.project_id, b.span, b.bucket, c.kind, c.code, c.sip_code, c.session_id, c.build_id,
-       count(*)
-FROM rollup_chunk c {_SPANS}
-WHERE b.bucket IS NOT NULL AND c.kind IN ('error', 'warning', 'termination')
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-ON CONFLICT (project_id, span, bucket, kind, code, sip_code, session_id, build_id)
-DO UPDATE SET count = t.count + EXCLUDED.count
-"""
-
-_RANGES = ", ".join(f"('{name}', {low}, {high})" for name, (low, high) in METRIC_RANGES.items())
-# CASE, not AND, guards the cast: SQL does not promise to evaluate a WHERE clause left to right.
-_METRICS_UPSERT = f"""
-INSERT INTO errorsink_rollup_metric AS t (project_id, span, bucket, code, build_id, metric, values)
-SELECT c.project_id, b.span, b.bucket, c.code, c.build_id, r.metric,
-       array_agg(v.value::float8 ORDER BY v.value)
-FROM rollup_chunk c {_SPANS}
-CROSS JOIN (VALUES {_RANGES}) AS r(metric, low, high)
-CROSS JOIN LATERAL (
-    SELECT CASE WHEN jsonb_typeof(c.metrics -> r.metric) = 'number'
-                THEN (c.metrics ->> r.metric)::numeric END AS value
-) AS v
-WHERE b.bucket IS NOT NULL AND c.metrics IS NOT NULL AND v.value BETWEEN r.low AND r.high
-GROUP BY 1, 2, 3, 4, 5, 6
-ORDER BY 1, 2, 3, 4, 5, 6
-ON CONFLICT (project_id, span, bucket, code, build_id, metric)
-DO UPDATE SET values = t.values || EXCLUDED.values
 """
 
 # Lock the sessions in ingest's order (see module docstring) before changing them. The degraded

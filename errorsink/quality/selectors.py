@@ -1,5 +1,5 @@
-"""Reads of the quality rollups: a project's figures for one window (docs/quality.md), and the
-projects list's hourly counts.
+"""The quality windows and their definitions (docs/quality.md), and the projects list's hourly
+counts; a window's figures are read in errorsink/quality/figure_reads.py.
 
 Definitions (the tests recount raw events with exactly these):
 
@@ -26,12 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from errorsink.catalog import lookup
-from errorsink.quality.models import HOUR, MINUTE, RollupSessionBucket
+from errorsink.quality.models import HOUR, MINUTE, FigureSessions
 
 WINDOWS: dict[str, tuple[timedelta, str]] = {
     "1h": (timedelta(hours=1), MINUTE),
@@ -85,165 +83,13 @@ def quality_params_problems(*, window: str, build_id: str | None) -> dict[str, s
     return problems
 
 
-def project_quality_exact(
-    *, project_id: object, window: str = "24h", build_id: str | None = None,
-    now: datetime | None = None,
-) -> dict:  # fmt: skip
-    """docs/quality.md response for one project and window, from the per-session rows: exact,
-    and the reference the figure reads (errorsink/quality/figure_reads.py) are tested
-    against until those rows go."""
-    span = quality_window(window, now=now)
-    params = {"project": project_id, "span": span.span, "start": span.start, "end": span.end,
-              "previous_start": span.previous_start, "build": build_id}  # fmt: skip
-    overall, previous, builds = _sessions(params)
-    warnings, errors, terminations = _codes(params, active=overall["active"])
-    metrics = _metrics(params)
-    for warning in warnings:
-        warning["metrics"] = metrics.get(warning["code"], {})
-    return {
-        "project_id": str(project_id),
-        "window": {
-            "name": span.name,
-            "start": span.start,
-            "end": span.end,
-            "bucket": BUCKET_NAMES[span.span],
-        },  # fmt: skip
-        "build_id": build_id,
-        "sessions": overall,
-        "previous": {"start": span.previous_start, "end": span.start, "sessions": previous},
-        "warnings": warnings,
-        "terminations": terminations,
-        "errors": errors,
-        "builds": builds,
-    }
-
-
-def _build_filter(params: dict) -> str:
-    return "" if params["build"] is None else "AND build_id = %(build)s"
-
-
-# Distinct sessions are counted in byte order (COLLATE "C"): the same sessions, since equality
-# is byte equality either way, but sorting them so took 30% less time at 10 million events.
-
-
-def _sessions(params: dict) -> tuple[dict, dict, list[dict]]:
-    """Active and degraded sessions of the window and the previous one, and per build."""
-    sql = f"""
-    SELECT GROUPING(build_id) = 0, build_id,
-        count(DISTINCT session_id COLLATE "C")
-            FILTER (WHERE bucket >= %(start)s AND session_id <> ''),
-        count(DISTINCT session_id COLLATE "C")
-            FILTER (WHERE bucket >= %(start)s AND session_id <> '' AND degraded > 0),
-        count(DISTINCT session_id COLLATE "C")
-            FILTER (WHERE bucket < %(start)s AND session_id <> ''),
-        count(DISTINCT session_id COLLATE "C")
-            FILTER (WHERE bucket < %(start)s AND session_id <> '' AND degraded > 0),
-        coalesce(sum(errors) FILTER (WHERE bucket >= %(start)s), 0),
-        min(bucket) FILTER (WHERE bucket >= %(start)s)
-    FROM errorsink_rollup_session
-    WHERE project_id = %(project)s AND span = %(span)s
-      AND bucket >= %(previous_start)s AND bucket < %(end)s {_build_filter(params)}
-    GROUP BY GROUPING SETS ((), (build_id))
-    """
-    overall, previous, builds = _share(0, 0), _share(0, 0), []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for per_build, build, active, degraded, prev_active, prev_degraded, errors, first in cursor:
-            if not per_build:
-                overall, previous = _share(active, degraded), _share(prev_active, prev_degraded)
-            elif active or errors:
-                builds.append(_build_row(build, active, degraded, errors, first))
-    builds.sort(key=lambda row: (-row["sessions"], row["build_id"]))
-    return overall, previous, builds
-
-
-def _build_row(
-    build_id: str, active: int, degraded: int, errors: int, first_seen: datetime
-) -> dict:
-    return {
-        "build_id": build_id,
-        "first_seen": first_seen,
-        "sessions": active,
-        "degraded": degraded,
-        "degraded_share": degraded / active if active else 0.0,
-        "errors": errors,
-        "errors_per_session": errors / active if active else 0.0,
-    }
-
-
-def _share(active: int, degraded: int) -> dict:
-    return {"active": active, "degraded": degraded,
-            "degraded_share": degraded / active if active else 0.0}  # fmt: skip
-
-
-def _codes(params: dict, *, active: int) -> tuple[list[dict], list[dict], list[dict]]:
-    """Warnings (with their series), errors and terminations of the window."""
-    sql = f"""
-    SELECT kind, code, sip_code, bucket, GROUPING(bucket) = 1, sum(count),
-           count(DISTINCT session_id COLLATE "C") FILTER (WHERE session_id <> '')
-    FROM errorsink_rollup_code
-    WHERE project_id = %(project)s AND span = %(span)s
-      AND bucket >= %(start)s AND bucket < %(end)s {_build_filter(params)}
-    GROUP BY GROUPING SETS ((kind, code, sip_code), (kind, code, sip_code, bucket))
-    HAVING GROUPING(bucket) = 1 OR kind = 'warning'
-    ORDER BY kind, code, sip_code, bucket
-    """
-    warnings: dict[str, dict] = {}
-    series: dict[str, list[dict]] = {}
-    errors, terminations = [], []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for kind, code, sip_code, bucket, total, count, sessions in cursor:
-            if not total:
-                series.setdefault(code, []).append(
-                    {"start": bucket, "count": count, "sessions": sessions}
-                )
-            elif kind == "warning":
-                warnings[code] = _code_row(code, count, sessions, sdk="telnyx")
-                warnings[code]["session_share"] = sessions / active if active else 0.0
-            elif kind == "error":
-                errors.append(_code_row(code, count, sessions))
-            else:
-                terminations.append({"cause": code, "sip_code": sip_code or None, "count": count,
-                                     "sessions": sessions,
-                                     "expected": code in EXPECTED_CAUSES})  # fmt: skip
-    for code, row in warnings.items():
-        row["series"] = series.get(code, [])
-    by_count = lambda row: (-row["count"], row["code"])  # noqa: E731
-    terminations.sort(key=lambda row: (-row["sessions"], row["cause"], row["sip_code"] or 0))
-    return sorted(warnings.values(), key=by_count), sorted(errors, key=by_count), terminations
-
-
-def _code_row(code: str, count: int, sessions: int, sdk: str | None = None) -> dict:
-    info = lookup(code, sdk=sdk)
-    return {"code": code, "name": info.name if info else code, "count": count,
-            "sessions": sessions}  # fmt: skip
-
-
-def _metrics(params: dict) -> dict[str, dict[str, dict]]:
-    """Per warning code and metric: how many valid values, their mean and p95."""
-    sql = f"""
-    SELECT code, metric, count(*), avg(v), percentile_disc(0.95) WITHIN GROUP (ORDER BY v)
-    FROM errorsink_rollup_metric CROSS JOIN LATERAL unnest(values) AS v
-    WHERE project_id = %(project)s AND span = %(span)s
-      AND bucket >= %(start)s AND bucket < %(end)s {_build_filter(params)}
-    GROUP BY code, metric
-    """
-    metrics: dict[str, dict[str, dict]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for code, metric, count, avg, p95 in cursor:
-            metrics.setdefault(code, {})[metric] = {"count": count, "avg": avg, "p95": p95}
-    return metrics
-
-
 def projects_hourly_counts(
     *, project_ids: Iterable[object], start: datetime, end: datetime
 ) -> list[dict]:
     """Errors and warnings per project and hour in [start, end), one query for all projects:
     rows ``{"project_id", "bucket", "errors", "warnings"}``."""
     return list(
-        RollupSessionBucket.objects.filter(
+        FigureSessions.objects.filter(
             project_id__in=list(project_ids), span=HOUR, bucket__gte=start, bucket__lt=end
         )
         .values("project_id", "bucket")

@@ -19,12 +19,7 @@ from errorsink.projects.models import ApiKey, Invitation, Membership, Project
 from errorsink.projects.purge import PurgeResult, project_delete, projects_purge
 from errorsink.projects.services import project_create, projects_for_user
 from errorsink.projects.team import TeamChangeRefused, invitation_create
-from errorsink.quality.models import (
-    FigureCodes,
-    FigureSessions,
-    RollupCodeBucket,
-    RollupSessionBucket,
-)
+from errorsink.quality.models import FigureCodes, FigureSessions
 from errorsink.sentry.keys import SentryKey, sentry_key_for
 from errorsink.sessions.models import Event, Session
 from tests.ingest_helpers import error_item, items_store
@@ -37,8 +32,6 @@ PER_PROJECT = (
     Session,
     Issue,
     AlertSignal,
-    RollupSessionBucket,
-    RollupCodeBucket,
     FigureSessions,
     FigureCodes,
 )

@@ -20,12 +20,7 @@ from errorsink.projects.retention import (
 )
 from errorsink.projects.services import project_create
 from errorsink.quality.figure_reads import project_quality
-from errorsink.quality.models import (
-    FigureSessions,
-    RollupCodeBucket,
-    RollupSessionBucket,
-    RollupState,
-)
+from errorsink.quality.models import FigureCodes, FigureSessions, RollupState
 from errorsink.quality.rollups import rollups_apply
 from errorsink.sessions.models import Event, Session
 from errorsink.tasks import events_prune
@@ -194,23 +189,12 @@ def test_it_keeps_the_quality_figures_after_the_raw_events_are_gone(project):
 
 
 def _rollup_rows(project: Project, span: str, bucket: datetime) -> None:
-    RollupSessionBucket.objects.create(
-        project=project,
-        span=span,
-        bucket=bucket,
-        session_id="s",
-        build_id="",
-        events=1,
-        errors=0,
-        warnings=1,
-        degraded=1,
-    )
-    RollupCodeBucket.objects.create(project=project, span=span, bucket=bucket, kind="warning",
-                                    code="31002", sip_code=0, session_id="s", build_id="",
-                                    count=1)  # fmt: skip
     FigureSessions.objects.create(project=project, span=span, bucket=bucket, build_id="",
                                   events=1, errors=0, warnings=1, active=b"",
                                   degraded=b"")  # fmt: skip
+    FigureCodes.objects.create(project=project, span=span, bucket=bucket, kind="warning",
+                               code="31002", sip_code=0, build_id="", count=1,
+                               sessions=b"")  # fmt: skip
 
 
 def test_it_keeps_rollup_hours_for_thirteen_months(project):
@@ -227,8 +211,8 @@ def test_it_keeps_rollup_hours_for_thirteen_months(project):
 
     result = retention_prune(now=NOW)
 
-    assert result.rollup_rows == 4  # an hour row of each table, and the figures' old day
-    for model in (RollupSessionBucket, RollupCodeBucket, FigureSessions):
+    assert result.rollup_rows == 3  # an hour row of each table, and the old day's
+    for model in (FigureSessions, FigureCodes):
         rows = sorted(model.objects.values_list("span", "bucket"))
         assert rows == [("h", kept), ("m", too_old)]
 

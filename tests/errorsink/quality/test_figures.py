@@ -5,7 +5,6 @@ and for windows merged from many buckets."""
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 from collections import Counter, defaultdict
@@ -16,9 +15,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from errorsink.quality.figure_reads import project_quality, window_pieces
+from errorsink.quality.figure_reads import window_pieces
 from errorsink.quality.models import DAY, HOUR, MINUTE, FigureCodes, FigureMetrics, FigureSessions
-from errorsink.quality.selectors import WINDOWS, project_quality_exact
 from errorsink.quality.sketches import (
     RELATIVE_ACCURACY,
     sessions_count,
@@ -156,40 +154,6 @@ def test_windows_merge_many_buckets_within_the_bounds():
     hours = [[rng.lognormvariate(3, 1) for _ in range(200)] for _ in range(720)]
     merged = values_merge(values_dump(values_sketch(values)) for values in hours)
     _assert_close(values_percentile(merged, 0.95), _p95([v for vs in hours for v in vs]))
-
-
-def _without_p95(figures: dict) -> tuple[dict, dict[tuple[str, str], tuple[float, float]]]:
-    """The figures with each metric's avg and p95 taken out, and those values apart."""
-    figures = copy.deepcopy(figures)
-    taken = {}
-    for warning in figures["warnings"]:
-        for metric, values in warning["metrics"].items():
-            taken[(warning["code"], metric)] = (values.pop("avg"), values.pop("p95"))
-    return figures, taken
-
-
-@settings(max_examples=10, database=None, deadline=None, suppress_health_check=list(HealthCheck))
-@given(batches=st.lists(events_strategy(), min_size=1, max_size=2))
-def test_reads_from_figures_equal_the_exact_reads(project, batches):
-    """Every window and build: the same figures as the per-session rows give, p95 within 1 %."""
-    Event.objects.all().delete()
-    _reset_rollups()
-    now = timezone.now()
-    for rows in batches:
-        _store(project, rows, now)
-    _settle()
-    for window in WINDOWS:
-        for build_id in (None, "b1"):
-            kwargs = {"project_id": project.id, "window": window, "build_id": build_id, "now": now}
-            exact, exact_values = _without_p95(project_quality_exact(**kwargs))
-            merged, merged_values = _without_p95(project_quality(**kwargs))
-            assert merged.pop("accuracy") == {"sessions_exact": True, "sessions_within": 0.0,
-                                              "p95_within": 0.01}  # fmt: skip
-            assert merged == exact, (window, build_id)
-            assert merged_values.keys() == exact_values.keys()
-            for key, (avg, p95) in merged_values.items():
-                assert avg == pytest.approx(exact_values[key][0]), key
-                _assert_close(p95, exact_values[key][1])
 
 
 @pytest.mark.parametrize("start,end,expected", [

@@ -25,9 +25,6 @@ from errorsink.quality.models import (
     FigureCodes,
     FigureMetrics,
     FigureSessions,
-    RollupCodeBucket,
-    RollupMetricBucket,
-    RollupSessionBucket,
     RollupState,
 )
 from errorsink.quality.rollups import ADVISORY_LOCK_KEY, rollups_apply, rollups_update
@@ -101,8 +98,7 @@ def _store(project, rows: list[dict], now) -> None:
 
 
 def _reset_rollups() -> None:
-    for model in (RollupSessionBucket, RollupCodeBucket, RollupMetricBucket, RollupState,
-                  FigureSessions, FigureCodes, FigureMetrics):  # fmt: skip
+    for model in (RollupState, FigureSessions, FigureCodes, FigureMetrics):
         model.objects.all().delete()
 
 
@@ -191,10 +187,10 @@ def test_a_run_is_a_fixed_number_of_queries(project, django_assert_num_queries):
                       "details": {"metrics": {"jitter_ms": n}}, "minutes_ago": n}
                      for n in range(300)], now)  # fmt: skip
     # lock, state, reading (2), pending; per chunk its end, BEGIN, lock state, chunk, its
-    # statistics, projects, 3 upserts, for each of the 3 figure tables its groups, stored rows
-    # and write, tags, drop, watermark, COMMIT; pending, prune, unlock: the same for 300 events
-    # or 50,000 (no other transaction is open to wait for).
-    with django_assert_num_queries(30):
+    # statistics, projects, for each of the 3 figure tables its groups, stored rows and write,
+    # tags, drop, watermark, COMMIT; pending, prune, unlock: the same for 300 events or 50,000
+    # (no other transaction is open to wait for).
+    with django_assert_num_queries(27):
         result = rollups_update()
     assert result.chunks == 1
     assert project_quality(project_id=project.id, window="24h", now=now)["warnings"][0][

@@ -51,14 +51,15 @@ FROM errorsink_project AS p, generate_series(1, @sessions@) AS s
 """
 
 
-# The hourly rollups of the same 50 projects over the month, three sessions an hour. Filled and
+# The hourly figures of the same 50 projects over the month, three builds an hour. Filled and
 # analysed, not left empty: an empty table that autovacuum happened to analyse after an earlier
 # test (any that rolls events up) is rightly read by a sequential scan.
 _FILL_ROLLUPS = """
-INSERT INTO errorsink_rollup_session (project_id, span, bucket, session_id, build_id, events,
-    errors, warnings, degraded)
-SELECT p.id, 'h', date_trunc('hour', now()) - h * interval '1 hour', 's' || s, '', 3, 1, 1, 0
-FROM errorsink_project AS p, generate_series(0, 719) AS h, generate_series(1, 3) AS s
+INSERT INTO errorsink_figure_sessions (project_id, span, bucket, build_id, events, errors,
+    warnings, active, degraded, active_count, degraded_count)
+SELECT p.id, 'h', date_trunc('hour', now()) - h * interval '1 hour', 'b' || b, 3, 1, 1, '', '',
+       1, 0
+FROM errorsink_project AS p, generate_series(0, 719) AS h, generate_series(1, 3) AS b
 """
 
 
@@ -74,7 +75,7 @@ def many_events():
         cursor.execute(_FILL_ROLLUPS)
         cursor.execute(_FILL_SESSIONS.replace("@sessions@", str(SESSIONS)))
         cursor.execute("ANALYZE errorsink_event")
-        cursor.execute("ANALYZE errorsink_rollup_session")
+        cursor.execute("ANALYZE errorsink_figure_sessions")
         cursor.execute("ANALYZE errorsink_session")
     return projects[7]
 
@@ -120,7 +121,7 @@ def test_it_serves_the_hot_reads_from_their_indexes_on_hundreds_of_thousands_of_
     # The projects list reads the hourly rollups, by their key, never the event table.
     text = plan_of_read(lambda: selectors.projects_activity_24h(project_ids=[many_events.id]))
     # By their key: an index scan or a bitmap scan of it, whichever the planner prefers.
-    assert re.search(r"Index Scan (using|on) errorsink_rollup_session_pkey", text), text
+    assert re.search(r"Index Scan (using|on) errorsink_figure_sessions_pkey", text), text
     assert "Seq Scan" not in text, text
     assert "errorsink_event" not in text, text
     _assert_triage_reads_use_their_indexes(many_events)
