@@ -22,6 +22,15 @@ figure tables (errorsink/quality/figures.py) and moves the watermark: running tw
 at once, counts each event once. A PostgreSQL advisory lock keeps a second run from even trying
 while one is busy.
 
+Builds. Every event of a session counts under the session's build (its latest non-empty one),
+whatever order and batch its items arrive in: a browser's warning knows no build, and the error
+that brings it may be stored after the warning was counted. Each chunk reads the build from the
+session row; the row remembers the build its events were counted under (``figures_build``), and
+when the two differ the chunk also moves the session's earlier events (every id up to the
+chunk's start) out of the old build's figures and into the new one's. Events without a session
+row count under their own build. Events retention has already deleted cannot move and stay
+under the old build.
+
 Figure rows are written in key order, so concurrent writers would lock in the same order.
 Session rows are locked in the order ingest uses for its session upsert (project, then session
 id, byte order), which keeps the two from deadlocking.
@@ -259,14 +268,15 @@ def rollups_apply(*, after: int, through: int) -> set | None:
         row = cursor.fetchone()
         if row is None or row[0] != after:
             return None
-        cursor.execute(_CHUNK, [after, through])
+        cursor.execute(_CHUNK, {"after": after, "through": through})
+        cursor.execute(_MOVES, {"after": after})
         # A new temporary table has no statistics: without them the planner sorted every
         # grouping below on disk instead of hashing it (3x the time for a 50,000-event chunk).
         cursor.execute("ANALYZE rollup_chunk")
         cursor.execute("SELECT DISTINCT project_id FROM rollup_chunk")
         projects = {project_id for (project_id,) in cursor.fetchall()}
         figures_apply(cursor)
-        cursor.execute(_TAGS_UPDATE, [list(TAG_BY_CODE), list(TAG_BY_CODE.values())])
+        cursor.execute(_SESSIONS_UPDATE, [list(TAG_BY_CODE), list(TAG_BY_CODE.values())])
         # Dropped now rather than at commit: a caller's outer transaction may apply again.
         cursor.execute("DROP TABLE rollup_chunk")
         cursor.execute(
@@ -276,11 +286,10 @@ def rollups_apply(*, after: int, through: int) -> set | None:
     return projects
 
 
-# Each event once, with its buckets and derived columns. The minute bucket is null for events
-# too old to need one. Only integral SIP statuses (100-699) count as SIP codes, else 0.
-_CHUNK = f"""
-CREATE TEMP TABLE rollup_chunk AS
-SELECT e.project_id, e.session_id, e.build_id, e.kind, e.code,
+# The columns the figures group by, of one event ``e``. The minute bucket is null for events too
+# old to need one. Only integral SIP statuses (100-699) count as SIP codes, else 0.
+_EVENT_COLUMNS = f"""
+       e.project_id, e.session_id, e.kind, e.code,
        date_trunc('hour', e.occurred_at, 'UTC') AS hour,
        date_trunc('day', e.occurred_at, 'UTC') AS day,
        CASE WHEN e.occurred_at >= now() - interval '{MINUTE_ROWS_KEPT}'
@@ -290,33 +299,65 @@ SELECT e.project_id, e.session_id, e.build_id, e.kind, e.code,
        CASE WHEN e.kind = 'termination' AND x.sip BETWEEN 100 AND 699 AND x.sip = trunc(x.sip)
             THEN x.sip::int ELSE 0 END AS sip_code,
        CASE WHEN e.kind = 'warning' AND jsonb_typeof(e.details -> 'metrics') = 'object'
-            THEN e.details -> 'metrics' END AS metrics
-FROM errorsink_event e
+            THEN e.details -> 'metrics' END AS metrics"""
+_SIP = """
 CROSS JOIN LATERAL (
-    SELECT CASE WHEN jsonb_typeof(e.details #> '{{termination,sip_code}}') = 'number'
-                THEN (e.details #>> '{{termination,sip_code}}')::numeric END AS sip
-) AS x
-WHERE e.id > %s AND e.id <= %s
+    SELECT CASE WHEN jsonb_typeof(e.details #> '{termination,sip_code}') = 'number'
+                THEN (e.details #>> '{termination,sip_code}')::numeric END AS sip
+) AS x"""
+
+# Each event of the chunk once, counted (sign 1) under its session's build as the session row
+# has it now; an event without a session row under its own. ``figures_build`` is the build the
+# session's earlier events were counted under.
+_CHUNK = f"""
+CREATE TEMP TABLE rollup_chunk AS
+SELECT {_EVENT_COLUMNS},
+       CASE WHEN s.id IS NULL THEN e.build_id ELSE s.build_id END AS build_id,
+       1 AS sign, false AS moved, s.id AS session_row, s.figures_build
+FROM errorsink_event e
+LEFT JOIN errorsink_session s
+       ON s.project_id = e.project_id AND s.session_id = e.session_id AND e.session_id <> ''
+{_SIP}
+WHERE e.id > %(after)s AND e.id <= %(through)s
 """
 
-# Lock the sessions in ingest's order (see module docstring) before changing them. The degraded
-# flag is set in the same pass, for the same events the figures count as degraded.
-_TAGS_UPDATE = """
-WITH tagged AS (
-    SELECT c.project_id, c.session_id,
+# A session whose build moved on since its earlier events were counted: those events (every id
+# up to the chunk's start was counted) come out of the old build (sign -1) and into the new one.
+_MOVES = f"""
+WITH moves AS (
+    SELECT DISTINCT project_id, session_id, figures_build AS old_build, build_id AS new_build
+    FROM rollup_chunk
+    WHERE figures_build IS NOT NULL AND figures_build <> build_id AND NOT moved
+)
+INSERT INTO rollup_chunk
+SELECT {_EVENT_COLUMNS}, side.build_id, side.sign, true, NULL, NULL
+FROM moves m
+JOIN errorsink_event e ON e.project_id = m.project_id AND e.session_id = m.session_id
+{_SIP}
+CROSS JOIN LATERAL (VALUES (m.old_build, -1), (m.new_build, 1)) AS side(build_id, sign)
+WHERE e.id <= %(after)s
+"""
+
+# Lock the sessions in ingest's order (see module docstring) before changing them: the tags
+# and degraded flag from the chunk's own events (the same events the figures count as
+# degraded), and the build the figures now count the session under.
+_SESSIONS_UPDATE = """
+WITH chunk_sessions AS (
+    SELECT c.session_row, min(c.build_id) AS build_id,
            coalesce(array_agg(DISTINCT m.tag) FILTER (WHERE m.tag IS NOT NULL), '{}') AS tags,
            bool_or(c.degraded) AS degraded
     FROM rollup_chunk c
-    LEFT JOIN unnest(%s::text[], %s::text[]) AS m(code, tag) ON m.code = c.code
-    WHERE c.session_id <> '' AND c.kind IN ('error', 'warning')
-      AND (m.tag IS NOT NULL OR c.degraded)
-    GROUP BY 1, 2
+    LEFT JOIN unnest(%s::text[], %s::text[]) AS m(code, tag)
+           ON m.code = c.code AND c.kind IN ('error', 'warning')
+    WHERE c.session_row IS NOT NULL
+    GROUP BY 1
 ), locked AS (
-    SELECT s.id, tagged.tags, tagged.degraded
+    SELECT s.id, cs.tags, cs.degraded, cs.build_id
     FROM errorsink_session s
-    JOIN tagged ON s.project_id = tagged.project_id AND s.session_id = tagged.session_id
-    WHERE NOT tagged.tags::varchar(32)[] <@ s.quality_tags
-       OR (tagged.degraded AND NOT s.degraded)
+    JOIN chunk_sessions cs ON s.id = cs.session_row
+    WHERE NOT cs.tags::varchar(32)[] <@ s.quality_tags
+       OR (cs.degraded AND NOT s.degraded)
+       OR s.figures_build IS DISTINCT FROM cs.build_id
     ORDER BY s.project_id::text COLLATE "C", s.session_id COLLATE "C"
     FOR UPDATE OF s
 )
@@ -325,7 +366,8 @@ SET quality_tags = ARRAY(
     SELECT DISTINCT tag FROM unnest(s.quality_tags || locked.tags::varchar(32)[]) AS tag
     ORDER BY tag
 ),
-    degraded = s.degraded OR locked.degraded
+    degraded = s.degraded OR locked.degraded,
+    figures_build = locked.build_id
 FROM locked
 WHERE s.id = locked.id
 """

@@ -8,9 +8,9 @@ Definitions (the tests recount raw events with exactly these):
   Events belong to the bucket of their ``occurred_at``.
 - A session is *active* when it has any event in the window, *degraded* when one of them is a
   Telnyx 310xx, 320xx or 330xx warning. Events without a session count in totals only.
-- An event's build is its ``build_id`` as stored (ingest gives an event that names none its
-  session's build: errorsink/ingest/persist.py). With ``build_id``, only events of that build
-  count (a session that changed builds is counted under each).
+- An event's build is its session's build (the last one its items named), or its own
+  ``build_id`` when it has no session (errorsink/quality/rollups.py, "Builds"). With
+  ``build_id``, only events of that build count.
 - Metrics: the valid values (see ``errorsink.quality.metrics.METRIC_RANGES``) of a warning code's
   events. ``avg`` is their mean; ``p95`` is by nearest rank: the value at position
   ceil(0.95 x n) of the n values in ascending order (PostgreSQL's ``percentile_disc``), always

@@ -9,6 +9,11 @@ size and union cost grow with the sessions of the window.
 
 Metric values: DDSketch (Datadog's) with 1 % relative accuracy: any quantile it returns is
 within 1 % of a value at that rank. Its bins add, so sketches merge exactly.
+
+Both also take values out again, which the rollups need when a session's events move to the
+build it learned later: a theta sketch by the library's A-not-B, a DDSketch by subtracting the
+bin counts of a sketch of the values taken out (the library merges but has no subtraction; its
+bins are plain counts per value range, so subtracting them is exact).
 """
 
 from __future__ import annotations
@@ -39,6 +44,15 @@ def sessions_union(sketches: Iterable[bytes | memoryview]) -> bytes:
     return union.get_result().serialize()
 
 
+def sessions_without(sketch: bytes, session_ids: Iterable[str]) -> bytes:
+    """The sketch without these sessions (A-not-B)."""
+    whole = datasketches.compact_theta_sketch.deserialize(bytes(sketch))
+    removed = datasketches.update_theta_sketch(THETA_LG_K)
+    for session_id in session_ids:
+        removed.update(session_id)
+    return datasketches.theta_a_not_b().compute(whole, removed.compact()).serialize()
+
+
 def sessions_count(sketch: bytes | memoryview) -> tuple[int, bool]:
     """The distinct sessions a sketch counts, and whether that is exact."""
     theta = datasketches.compact_theta_sketch.deserialize(bytes(sketch))
@@ -60,6 +74,26 @@ def values_load(blob: bytes | memoryview) -> DDSketch:
     message = DDSketchMessage()
     message.ParseFromString(bytes(blob))
     return DDSketchProto.from_proto(message)
+
+
+def values_without(sketch: DDSketch, values: Iterable[float]) -> DDSketch:
+    """The sketch without these values, which it holds (a value it does not hold leaves its bin
+    at no less than zero)."""
+    whole, part = DDSketchProto.to_proto(sketch), DDSketchProto.to_proto(values_sketch(values))
+    _bins_subtract(whole.positiveValues, part.positiveValues)
+    _bins_subtract(whole.negativeValues, part.negativeValues)
+    whole.zeroCount = max(whole.zeroCount - part.zeroCount, 0.0)
+    return DDSketchProto.from_proto(whole)
+
+
+def _bins_subtract(whole, part) -> None:
+    """Both are DDSketch protobuf stores with contiguous bins, as the library writes them."""
+    counts = list(whole.contiguousBinCounts)
+    for index, count in enumerate(part.contiguousBinCounts):
+        at = part.contiguousBinIndexOffset + index - whole.contiguousBinIndexOffset
+        if count and 0 <= at < len(counts):
+            counts[at] = max(counts[at] - count, 0.0)
+    whole.contiguousBinCounts[:] = counts
 
 
 def values_merge(blobs: Iterable[bytes | memoryview]) -> DDSketch:

@@ -30,6 +30,10 @@ class Session(models.Model):
     # Set by the rollups: a network-quality, data-flow or connectivity warning, as the quality
     # figures count a degraded session (errorsink/quality/rollups.py DEGRADED_CODE_PATTERN).
     degraded = models.BooleanField(default=False, db_default=False)
+    # Set by the rollups: the build under which the quality figures have counted this session's
+    # events so far; null before the first ("" is the empty build). When build_id moves on, the
+    # rollups move the session's counted events to it (errorsink/quality/rollups.py).
+    figures_build = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         db_table = "errorsink_session"

@@ -14,12 +14,12 @@ from errorsink.quality.models import MINUTE
 from errorsink.quality.rollups import DEGRADED_CODE_PATTERN, NOT_DEGRADED_CODES
 from errorsink.quality.selectors import BUCKET_NAMES, EXPECTED_CAUSES, quality_window
 from errorsink.quality.sketches import RELATIVE_ACCURACY
-from errorsink.sessions.models import Event
+from errorsink.sessions.models import Event, Session
 
 
 def recount(*, project_id, window: str, build_id: str | None, now: datetime) -> dict:
     span = quality_window(window, now=now)
-    events = list(Event.objects.filter(project_id=project_id))
+    events = events_as_counted(project_id)
     if build_id is not None:
         events = [e for e in events if e.build_id == build_id]
     current = [e for e in events if span.start <= e.occurred_at < span.end]
@@ -45,6 +45,18 @@ def recount(*, project_id, window: str, build_id: str | None, now: datetime) -> 
         "errors": _errors(current),
         "builds": _builds(current, span.span),
     }
+
+
+def events_as_counted(project_id) -> list[Event]:
+    """The project's events, each with the build the figures count it under: its session's
+    (the session row's build), or its own when it has no session row."""
+    sessions = Session.objects.filter(project_id=project_id)
+    builds = dict(sessions.values_list("session_id", "build_id"))
+    events = list(Event.objects.filter(project_id=project_id))
+    for event in events:
+        if event.session_id in builds:
+            event.build_id = builds[event.session_id]
+    return events
 
 
 def _degraded(event: Event) -> bool:

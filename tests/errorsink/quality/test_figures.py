@@ -29,8 +29,19 @@ from errorsink.quality.sketches import (
     values_sketch,
 )
 from errorsink.sessions.models import Event
-from tests.errorsink.quality.recount import _degraded, _metric_values, sip_code_of
-from tests.errorsink.quality.test_rollups import _reset_rollups, _settle, _store, events_strategy
+from tests.errorsink.quality.recount import (
+    _degraded,
+    _metric_values,
+    events_as_counted,
+    sip_code_of,
+)
+from tests.errorsink.quality.test_rollups import (
+    _clear,
+    _reset_rollups,
+    _settle,
+    _store,
+    events_strategy,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FIGURES = (FigureSessions, FigureCodes, FigureMetrics)
@@ -48,7 +59,7 @@ def _buckets(event: Event, now: datetime) -> list[tuple[str, datetime]]:
 def _expected(project, now) -> tuple[dict, dict, dict]:
     sessions, codes, metrics = defaultdict(Counter), defaultdict(Counter), defaultdict(list)
     session_sets, code_sets = defaultdict(set), defaultdict(set)
-    for event in Event.objects.filter(project=project):
+    for event in events_as_counted(project.id):
         for span, bucket in _buckets(event, now):
             key = (span, bucket, event.build_id)
             sessions[key].update({"events": 1, "errors": event.kind == "error",
@@ -116,8 +127,7 @@ def _assert_close(estimate: float, exact: float) -> None:
 @settings(max_examples=10, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batches=st.lists(events_strategy(), min_size=1, max_size=3))
 def test_every_figure_matches_a_recount(project, batches):
-    Event.objects.all().delete()
-    _reset_rollups()
+    _clear()
     now = timezone.now()
     for rows in batches:
         _store(project, rows, now)

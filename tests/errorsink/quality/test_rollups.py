@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import orjson
@@ -12,13 +13,14 @@ import psycopg
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.items import mixed_items
 from errorsink.ingest.queue import enqueue
+from errorsink.ingest.reader import QueueReader
 from errorsink.live import group_name
 from errorsink.quality.figure_reads import project_quality
 from errorsink.quality.models import (
@@ -89,17 +91,35 @@ def events_strategy(draw) -> list[dict]:
 
 
 def _store(project, rows: list[dict], now) -> None:
+    """Store the rows as events, and their sessions as ingest keeps them: a session takes the
+    last non-empty build its items bring, so a later batch may move it to another build."""
     Event.objects.bulk_create(
         _event(project, kind=row["kind"], code=row["code"], session_id=row["session_id"],
                build_id=row["build_id"], details=row["details"],
                occurred_at=now - timedelta(minutes=row["minutes_ago"]))
         for row in rows
     )  # fmt: skip
+    for row in rows:
+        if row["session_id"]:
+            session, _ = Session.objects.get_or_create(
+                project=project, session_id=row["session_id"],
+                defaults={"first_seen": now, "last_seen": now},
+            )  # fmt: skip
+            if row["build_id"]:
+                Session.objects.filter(id=session.id).update(build_id=row["build_id"])
+
+
+def _clear() -> None:
+    Event.objects.all().delete()
+    Session.objects.all().delete()
+    _reset_rollups()
 
 
 def _reset_rollups() -> None:
+    """As if the rollups had never run."""
     for model in (RollupState, FigureSessions, FigureCodes, FigureMetrics):
         model.objects.all().delete()
+    Session.objects.update(figures_build=None)
 
 
 def _settle() -> None:
@@ -122,8 +142,7 @@ def _assert_matches_recount(project, now) -> None:
 @settings(max_examples=25, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batches=st.lists(events_strategy(), min_size=1, max_size=3))
 def test_it_matches_a_recount_whether_run_after_each_batch_or_once(project, batches):
-    Event.objects.all().delete()
-    _reset_rollups()
+    _clear()
     now = timezone.now()
     for rows in batches:
         _store(project, rows, now)
@@ -145,8 +164,7 @@ def test_an_event_committed_late_with_a_lower_id_is_counted(project, alice):
 
 
 def _late_commit_case(project, *, insert_early: bool) -> None:
-    Event.objects.all().delete()
-    _reset_rollups()
+    _clear()
     now = timezone.now()
     db = connection.settings_dict
     with psycopg.connect(
@@ -187,10 +205,10 @@ def test_a_run_is_a_fixed_number_of_queries(project, django_assert_num_queries):
                       "details": {"metrics": {"jitter_ms": n}}, "minutes_ago": n}
                      for n in range(300)], now)  # fmt: skip
     # lock, state, reading (2), pending; per chunk its end, BEGIN, lock state, chunk, its
-    # statistics, projects, for each of the 3 figure tables its groups, stored rows and write,
-    # tags, drop, watermark, COMMIT; pending, prune, unlock: the same for 300 events or 50,000
-    # (no other transaction is open to wait for).
-    with django_assert_num_queries(27):
+    # statistics, moves, projects, for each of the 3 figure tables its groups, stored rows and
+    # write, sessions, drop, watermark, COMMIT; pending, prune, unlock: the same for 300 events
+    # or 50,000 (no other transaction is open to wait for).
+    with django_assert_num_queries(28):
         result = rollups_update()
     assert result.chunks == 1
     assert project_quality(project_id=project.id, window="24h", now=now)["warnings"][0][
@@ -439,3 +457,65 @@ def test_after_the_worker_was_down_for_an_hour_of_events_the_figures_equal_one_r
     rollups_update()  # one run over everything
     for window in WINDOWS:
         assert project_quality(project_id=project.id, window=window, now=now) == caught_up[window]
+
+
+def _session_items(project, n: int, now) -> dict[str, list[bytes]]:
+    """One session's items as a runner and a browser push them: only the error knows the
+    build. Sessions 0 and 1 have a degrading warning (31002); every session a 36004 notice,
+    which degrades nothing."""
+    base = {"project_id": str(project.id), "session_id": f"call-{n}"}
+    at = (now - timedelta(minutes=10, seconds=n)).isoformat()
+    warnings = [{**base, "type": "session_warning", "code": 36004, "occurred_at": at}]
+    if n < 2:
+        warnings.append({**base, "type": "session_warning", "code": 31002, "occurred_at": at,
+                         "metrics": {"jitter_ms": 40 + n}})  # fmt: skip
+    error = {**base, "type": "session_error", "code": "AGENT_HANDLER_FAILED", "message": "boom",
+             "build_id": "good-1", "occurred_at": at}  # fmt: skip
+    end = {**base, "type": "session_end", "cause": "NORMAL_CLEARING", "occurred_at": at}
+    return {"warnings": [orjson.dumps(item) for item in warnings],
+            "error": [orjson.dumps(error)], "end": [orjson.dumps(end)]}  # fmt: skip
+
+
+def _drain_concurrently(readers: int) -> None:
+    """Readers in threads take batches off the same queue at once, as the worker's do, while
+    the rollups run beside them."""
+
+    def work() -> None:
+        try:
+            drain(QueueReader(batch_size=3))
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(readers) as pool:
+        futures = [pool.submit(work) for _ in range(readers)]
+        while not all(future.done() for future in futures):
+            rollups_update()
+        for future in futures:
+            future.result()
+
+
+def test_every_event_of_a_session_counts_under_its_build_whatever_the_order(clean_queue, project):
+    now = timezone.now()
+    sessions = [_session_items(project, n, now) for n in range(40)]
+    # Half the sessions' warnings and ends are stored and counted before their error arrives.
+    enqueue([item for s in sessions[:20] for item in s["warnings"] + s["end"]])
+    _drain_concurrently(2)
+    _settle()
+    # The rest arrive in every order, split across batches taken at once.
+    rest = [item for s in sessions[:20] for item in s["error"]]
+    for n, s in enumerate(sessions[20:]):
+        rest += (
+            s["warnings"] + s["end"] + s["error"]
+            if n % 2
+            else s["error"] + s["end"] + s["warnings"]
+        )
+    enqueue(rest)
+    _drain_concurrently(2)
+    _settle()
+
+    figures = project_quality(project_id=project.id, window="24h", now=now)
+    builds = {row["build_id"]: (row["sessions"], row["degraded"]) for row in figures["builds"]}
+    assert builds == {"good-1": (40, 2)}
+    assert project_quality(project_id=project.id, window="24h", build_id="good-1",
+                           now=now)["sessions"]["active"] == 40  # fmt: skip
+    _assert_matches_recount(project, now)
