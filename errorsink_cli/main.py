@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import unicodedata
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -164,6 +166,9 @@ def settings_set(client: Client, args: argparse.Namespace) -> None:
 
 def quality_show(client: Client, args: argparse.Namespace) -> None:
     query = {"window": args.window, **({"build_id": args.build} if args.build else {})}
+    if args.since or args.until:
+        until = _moment(args.until) if args.until else _iso_now()
+        query.update(window="custom", since=_moment(args.since or ""), until=until)
     body = client.request(
         "GET", f"/projects/{quote(client.project, safe='')}/quality?{urlencode(query)}"
     )
@@ -326,6 +331,24 @@ def _metrics_text(metrics: dict) -> str:
     )
 
 
+_DURATION = re.compile(r"(\d+)([mhd])")
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _moment(text: str) -> str:
+    """A duration (15m, 24h, 7d) as the ISO time that long ago; anything else as given, for the
+    server to check."""
+    match = _DURATION.fullmatch(text.strip())
+    if not match:
+        return text
+    ago = timedelta(**{_DURATION_UNITS[match[2]]: int(match[1])})
+    return (datetime.now(UTC) - ago).isoformat()
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
 def _print_quality_head(body: dict) -> None:
     window = body.get("window", {})
     build = f", build {_clean(str(body['build_id']))}" if body.get("build_id") else ""
@@ -460,6 +483,12 @@ def _parser() -> argparse.ArgumentParser:
     quality.add_argument(
         "--window", choices=QUALITY_WINDOWS, default="24h", help="how far back (default 24h)"
     )
+    quality.add_argument(
+        "--since",
+        metavar="T",
+        help="a custom range from T (ISO 8601 with a zone, or 15m, 24h, 7d ago)",
+    )
+    quality.add_argument("--until", metavar="T", help="... to T (default now)")  # fmt: skip
     quality.add_argument("--build", metavar="BUILD_ID", help="only events of this build")
     quality.add_argument("--json", action="store_true", help="print the API's JSON")
     quality.set_defaults(handler=quality_show)

@@ -244,6 +244,16 @@ def test_it_prints_quality_json_for_one_build(quality_cli, quality_events):
     assert body["sessions"]["active"] == 1
 
 
+def test_it_prints_quality_for_a_custom_range(quality_cli, quality_events):
+    result = quality_cli("projects", "quality", "--since", "2h", "--json")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["window"]["name"] == "custom" and body["window"]["bucket"] == "minute"
+    assert body["sessions"]["active"] == 3
+    result = quality_cli("projects", "quality", "--since", "2026-12-01T00:00:00")
+    assert result.returncode == 1 and "since: needs a time zone" in result.stderr
+
+
 def test_it_reports_a_refused_build_with_its_details(quality_cli):
     result = quality_cli("projects", "quality", "--build", "x" * 201)
     assert result.returncode == 1

@@ -1,10 +1,22 @@
-"""Response shapes of GET /api/v1/projects/{project_id}/quality (docs/quality.md)."""
+"""Query and response shapes of GET /api/v1/projects/{project_id}/quality
+(docs/quality.md)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from ninja import Field, Schema
+
+from errorsink.quality.selectors import BUILD_ID_MAX
+
+
+class QualityQuery(Schema):
+    window: Literal["1h", "24h", "7d", "30d", "custom"] = "24h"
+    build_id: str | None = Field(None, min_length=1, max_length=BUILD_ID_MAX,
+                                 description="Only events of sessions of this build.")  # fmt: skip
+    since: datetime | None = Field(None, description="Start of a custom range (ISO 8601).")
+    until: datetime | None = Field(None, description="End of a custom range, excluded.")
 
 
 class QualityWindowOut(Schema):

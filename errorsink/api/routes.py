@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from django.http import HttpRequest
 from ninja import Query, Router
 
 from errorsink.api.auth import KeyAuth
 from errorsink.api.errors import ApiError
-from errorsink.api.quality_schemas import QualityOut
+from errorsink.api.quality_schemas import QualityOut, QualityQuery
 from errorsink.api.schemas import (
     CodesOut,
     ErrorOut,
@@ -29,7 +27,12 @@ from errorsink.projects.session_settings import (
     session_settings_update,
 )
 from errorsink.quality.figure_reads import project_quality
-from errorsink.quality.selectors import BUILD_ID_MAX, quality_params_problems
+from errorsink.quality.selectors import (
+    CUSTOM,
+    CUSTOM_DAYS_MAX,
+    custom_range_problems,
+    quality_params_problems,
+)
 from errorsink.search import ErrorSearch, SessionSearch
 from errorsink.sessions import selectors
 from errorsink.sessions.listing import sessions_page
@@ -177,21 +180,18 @@ def codes(request: HttpRequest):
     auth=KeyAuth("errors:read"),
     summary="Call quality of a window: degraded sessions, warnings, terminations, builds",
     description="Counted from rollups that trail ingest by seconds. Windows end with the "
-    "current bucket: 1h in minutes, 24h, 7d and 30d in hours (UTC).",
+    "current bucket: 1h in minutes, 24h, 7d and 30d in hours (UTC). `since` and `until` "
+    "(ISO 8601 with a zone) ask for a custom range instead, widened to whole hours (whole "
+    f"minutes within the last three hours), at most {CUSTOM_DAYS_MAX} days.",
     tags=["quality"],
 )
-def quality(
-    request: HttpRequest,
-    project_id: str,
-    window: Literal["1h", "24h", "7d", "30d"] = Query("24h"),
-    build_id: str | None = Query(
-        None,
-        min_length=1,
-        max_length=BUILD_ID_MAX,
-        description="Only events carrying this build.",
-    ),
-):
-    problems = quality_params_problems(window=window, build_id=build_id)
+def quality(request: HttpRequest, project_id: str, query: Query[QualityQuery]):
+    custom = query.window == CUSTOM or query.since is not None or query.until is not None
+    problems = quality_params_problems(window=query.window, build_id=query.build_id)
+    if custom:
+        problems |= custom_range_problems(query.since, query.until)
     if problems:
         raise ApiError(422, details=problems)
-    return project_quality(project_id=request.auth.project_id, window=window, build_id=build_id)
+    return project_quality(project_id=request.auth.project_id, window=query.window,
+                           build_id=query.build_id, since=query.since,
+                           until=query.until)  # fmt: skip

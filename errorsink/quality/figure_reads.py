@@ -19,7 +19,12 @@ from django.db import connection
 
 from errorsink.catalog import lookup
 from errorsink.quality.models import DAY, HOUR, MINUTE
-from errorsink.quality.selectors import BUCKET_NAMES, EXPECTED_CAUSES, quality_window
+from errorsink.quality.selectors import (
+    BUCKET_NAMES,
+    EXPECTED_CAUSES,
+    custom_window,
+    quality_window,
+)
 from errorsink.quality.sketches import (
     RELATIVE_ACCURACY,
     sessions_count,
@@ -90,9 +95,14 @@ def _build_filter(params: dict) -> str:
 
 def project_quality(
     *, project_id: object, window: str = "24h", build_id: str | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, since: datetime | None = None, until: datetime | None = None,
 ) -> dict:  # fmt: skip
-    span = quality_window(window, now=now)
+    """The figures of a named window, or of the custom range [since, until) when both are given
+    (checked by ``custom_range_problems``)."""
+    if since is not None and until is not None:
+        span = custom_window(since, until, now=now)
+    else:
+        span = quality_window(window, now=now)
     params = {"project": project_id, "build": build_id}
     current = window_pieces(span.start, span.end, span.span)
     previous = window_pieces(span.previous_start, span.start, span.span)

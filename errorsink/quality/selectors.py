@@ -5,6 +5,9 @@ Definitions (the tests recount raw events with exactly these):
 
 - Windows end with the current bucket: ``1h`` is 60 minute buckets, ``24h``, ``7d`` and ``30d``
   are 24, 168 and 720 hour buckets (UTC). ``previous`` is the window of the same length before.
+- A ``custom`` window [since, until) is widened to whole buckets: minutes when it lies within
+  the last three hours (where minute rows are kept), else hours. It is at most
+  ``CUSTOM_DAYS_MAX`` days long and ends no later than the current bucket.
   Events belong to the bucket of their ``occurred_at``.
 - A session is *active* when it has any event in the window, *degraded* when one of them is a
   Telnyx 310xx, 320xx or 330xx warning. Events without a session count in totals only.
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -41,6 +44,10 @@ BUCKET_NAMES = {MINUTE: "minute", HOUR: "hour"}
 # Outcomes a caller chose or a call ends with normally: not failures (docs/quality.md).
 EXPECTED_CAUSES = frozenset({"NORMAL_CLEARING", "USER_BUSY", "NO_ANSWER", "CALL_REJECTED"})
 BUILD_ID_MAX = 200
+CUSTOM = "custom"
+CUSTOM_DAYS_MAX = 400
+# Minute rows are kept this long (errorsink/quality/models.py MINUTE_ROWS_KEPT).
+MINUTE_ROWS_SPAN = timedelta(hours=3)
 
 
 @dataclass(frozen=True)
@@ -66,11 +73,42 @@ def quality_window(name: str, *, now: datetime | None = None) -> Window:
     return Window(name=name, start=end - length, end=end, span=span)
 
 
+def custom_window(since: datetime, until: datetime, *, now: datetime | None = None) -> Window:
+    """[since, until) widened to whole buckets and cut at the end of the current one; the
+    caller has checked it with ``custom_range_problems``."""
+    now = now or timezone.now()
+    span = MINUTE if since >= now - MINUTE_ROWS_SPAN else HOUR
+    step = timedelta(minutes=1) if span == MINUTE else timedelta(hours=1)
+    start = _bucket_floor(since, span)
+    end = min(_bucket_floor(until - timedelta(microseconds=1), span), _bucket_floor(now, span))
+    return Window(name=CUSTOM, start=start, end=max(end + step, start + step), span=span)
+
+
+def _bucket_floor(moment: datetime, span: str) -> datetime:
+    moment = moment.astimezone(UTC).replace(second=0, microsecond=0)
+    return moment if span == MINUTE else moment.replace(minute=0)
+
+
+def custom_range_problems(since: datetime | None, until: datetime | None) -> dict[str, str]:
+    """What is wrong with a custom range; empty when it is fine."""
+    if since is None or until is None:
+        missing = "until" if since is not None else "since"
+        return {missing: "since and until go together (ISO 8601 times, with a zone)"}
+    for name, moment in (("since", since), ("until", until)):
+        if moment.tzinfo is None:
+            return {name: "needs a time zone, e.g. 2026-12-01T00:00:00Z"}
+    if until <= since:
+        return {"until": "must be after since"}
+    if until - since > timedelta(days=CUSTOM_DAYS_MAX):
+        return {"until": f"the range may be at most {CUSTOM_DAYS_MAX} days long"}
+    return {}
+
+
 def quality_params_problems(*, window: str, build_id: str | None) -> dict[str, str]:
     """Per parameter what is not allowed; empty when both are fine."""
     problems = {}
-    if window not in WINDOWS:
-        problems["window"] = f"must be one of {', '.join(WINDOWS)}, got {window!r}"
+    if window not in WINDOWS and window != CUSTOM:
+        problems["window"] = f"must be one of {', '.join([*WINDOWS, CUSTOM])}, got {window!r}"
     if build_id is not None and (
         not build_id
         or len(build_id) > BUILD_ID_MAX

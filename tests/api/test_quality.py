@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.utils import timezone
@@ -61,6 +62,31 @@ def test_it_defaults_to_24h_and_filters_by_build(api, project, calls):
     assert [b["build_id"] for b in body["builds"]] == ["b1"]
 
 
+def _iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def test_a_custom_range_counts_only_its_events_in_whole_buckets(api, project, calls, make_event):
+    earlier = timezone.now() - timedelta(days=3)
+    make_event(session_id="old", build_id="b1", code="45002", occurred_at=earlier)
+    roll_up()
+    since, until = earlier - timedelta(hours=2, minutes=30), earlier + timedelta(hours=1)
+    response = api.get(f"/projects/{project.id}/quality?"
+                       + urlencode({"since": _iso(since), "until": _iso(until)}))  # fmt: skip
+    assert response.status_code == 200, response.content
+    body = response.json()
+    window = body["window"]
+    assert window["name"] == "custom" and window["bucket"] == "hour"
+    start = since.replace(minute=0, second=0, microsecond=0)
+    assert window["start"] == _iso(start)
+    assert body["sessions"]["active"] == 1 and [e["code"] for e in body["errors"]] == ["45002"]
+    # Within the last three hours the buckets are minutes, and the range ends with the current.
+    recent = api.get(f"/projects/{project.id}/quality?" + urlencode({
+        "since": _iso(timezone.now() - timedelta(minutes=30)),
+        "until": _iso(timezone.now() + timedelta(days=1))})).json()  # fmt: skip
+    assert recent["window"]["bucket"] == "minute" and recent["sessions"]["active"] == 3
+
+
 def test_it_refuses_a_key_without_errors_read(make_key, project):
     response = ApiClient(make_key("settings:read")).get(f"/projects/{project.id}/quality")
     assert response.status_code == 403
@@ -79,7 +105,12 @@ def test_it_needs_a_key(project):
 @pytest.mark.parametrize(
     "query, field",
     [("window=2h", "window"), ("window=", "window"), ("build_id=" + "x" * 201, "build_id"),
-     ("build_id=", "build_id"), ("build_id=%20b1", "build_id")],
+     ("build_id=", "build_id"), ("build_id=%20b1", "build_id"),
+     ("since=2026-12-01T00:00:00Z", "until"), ("window=custom&until=2026-12-01T00:00:00Z", "since"),
+     ("since=2026-12-02T00:00:00Z&until=2026-12-01T00:00:00Z", "until"),
+     ("since=2026-12-01T00:00:00&until=2026-12-02T00:00:00Z", "since"),
+     ("since=2024-01-01T00:00:00Z&until=2026-12-01T00:00:00Z", "until"),
+     ("since=yesterday&until=2026-12-01T00:00:00Z", "since")],
 )  # fmt: skip
 def test_it_answers_422_with_details_for_what_is_not_allowed(api, project, query, field):
     response = api.get(f"/projects/{project.id}/quality?{query}")
@@ -92,6 +123,6 @@ def test_every_parameter_is_in_the_openapi_document(api):
     document = api.client.get("/api/v1/openapi.json").json()
     operation = document["paths"]["/api/v1/projects/{project_id}/quality"]["get"]
     parameters = {p["name"]: p for p in operation["parameters"]}
-    assert set(parameters) == {"project_id", "window", "build_id"}
-    assert parameters["window"]["schema"]["enum"] == ["1h", "24h", "7d", "30d"]
+    assert set(parameters) == {"project_id", "window", "build_id", "since", "until"}
+    assert parameters["window"]["schema"]["enum"] == ["1h", "24h", "7d", "30d", "custom"]
     assert {"403", "404", "422"} <= set(operation["responses"])
