@@ -23,10 +23,6 @@ from errorsink.quality.figure_reads import project_quality
 from errorsink.quality.selectors import WINDOWS
 
 TEMPLATE = "dashboard/partials/quality_panel.html"
-LOADING_TEMPLATE = "dashboard/partials/quality_panel_loading.html"
-# Windows whose figures take seconds to read at millions of events (README, benchmarks): the
-# page shows at once and fetches their panel after.
-LAZY_WINDOWS = frozenset({"7d", "30d"})
 DEFAULT_WINDOW = "24h"
 
 WINDOW_LABELS = {"1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d"}
@@ -38,8 +34,8 @@ DISPLAY_STEP = {
     "30d": timedelta(days=1),
 }
 # The fewest seconds between two live redraws of a page's panel: the last hour moves with every
-# rollup run; a month's figures barely move in a minute, and at 10 million events cost seconds
-# to read (README, benchmarks).
+# rollup run; a month's figures barely move in a minute, so redrawing them less often leaves the
+# live budget to the rows.
 REDRAW_SECONDS = {"1h": 0.0, "24h": 10.0, "7d": 60.0, "30d": 60.0}
 STACKED_CODES = 6  # the busiest codes get a colour each, the rest stack as "other"
 OTHER = "other"
@@ -374,20 +370,11 @@ def window_links(*, path: str, current: str, params: dict[str, str]) -> list[dic
     return links
 
 
-def panel_html(
-    *, project_id: object, window: str, params: dict[str, str], oob: bool, lazy: bool = False
-) -> SafeString:
-    """The panel for one project and window, read from the rollups (a few queries); with
-    ``lazy``, a long window's panel is only a placeholder that fetches it after the page."""
+def panel_html(*, project_id: object, window: str, params: dict[str, str], oob: bool) -> SafeString:
+    """The panel for one project and window, read from the merged figures: a few queries over
+    at most about 30 day rows and 48 hour rows per key, whatever the window's events."""
     links = window_links(path=reverse("project", args=[project_id]), current=window,
                          params=params)  # fmt: skip
-    if lazy and window in LAZY_WINDOWS:
-        query = urlencode({**{k: v for k, v in params.items() if v}, "window": window})
-        load_url = f"{reverse('project-quality', args=[project_id])}?{query}"
-        context = {"window": window, "window_label": WINDOW_LABELS[window], "windows": links,
-                   "oob": oob, "load_url": load_url}  # fmt: skip
-        html = render_to_string(LOADING_TEMPLATE, context)
-    else:
-        panel = panel_build(project_quality(project_id=project_id, window=window))
-        html = render_to_string(TEMPLATE, {"panel": panel, "windows": links, "oob": oob})
+    panel = panel_build(project_quality(project_id=project_id, window=window))
+    html = render_to_string(TEMPLATE, {"panel": panel, "windows": links, "oob": oob})
     return mark_safe(html.strip())  # the template escaped it; strip() only drops its margins

@@ -17,7 +17,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<uuid:project_id>/", views.project, name="project"),
-    path("projects/<uuid:project_id>/quality/", views.project_quality, name="project-quality"),
     path("projects/<uuid:project_id>/demo/", demo_views.demo_load_view, name="demo-load"),
     path(
         "projects/<uuid:project_id>/sentry-key/rotate/",

@@ -85,9 +85,8 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     fragment = _wants_fragment(request)
     # A filtered table comes with the panel out of band: its window links carry the filters.
     context["quality_panel"] = panel_html(
-        project_id=project.id, window=window, params=_error_filters(request), oob=fragment,
-        lazy=True,
-    )  # fmt: skip
+        project_id=project.id, window=window, params=_error_filters(request), oob=fragment
+    )
     if fragment:
         response = render(request, "dashboard/project.html#error-table", context)
         response.write(context["quality_panel"])
@@ -112,17 +111,6 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     if membership.role == Membership.OWNER:
         context["dead_letters"] = project_dead_letter_count(project_id=project.id)
     return render(request, "dashboard/project.html", context)
-
-
-@login_required
-def project_quality(request: HttpRequest, project_id) -> HttpResponse:
-    """The quality panel alone, for a page that showed a placeholder for a long window."""
-    project = get_membership_or_404(request, project_id).project
-    window = window_param(request.GET.get("window"))
-    html = panel_html(
-        project_id=project.id, window=window, params=_error_filters(request), oob=False
-    )
-    return HttpResponse(html)
 
 
 @login_required

@@ -126,7 +126,6 @@ ROUTES: dict[str, Page | Public | Api | SentryIngest | Socket] = {
     # Pages.
     "projects": Page({"GET": MEMBERS}, scoped=False),
     "project": Page({"GET": MEMBERS}),
-    "project-quality": Page({"GET": MEMBERS}),
     "demo-load": Page({"POST": OWNERS}),  # the project has events: nothing is loaded
     "sentry-key-rotate": Page({"POST": OWNERS}),
     "session-list": Page({"GET": MEMBERS}),

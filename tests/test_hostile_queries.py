@@ -47,7 +47,7 @@ def routes(project, alice) -> dict[str, tuple[Client, str]]:
     page.force_login(alice)
     api = api_client(project)
     pages = {name: reverse(name, args=args) for name, args in [
-        ("projects", []), ("project", [project.id]), ("project-quality", [project.id]),
+        ("projects", []), ("project", [project.id]),
         ("session-list", [project.id]), ("issue", [project.id, issue.id]),
         ("session-timeline", [project.id, "s1"]), ("alert-rules", [project.id]),
         ("dead-letters", [project.id])]}  # fmt: skip
