@@ -139,17 +139,26 @@ def _explain_quality(project, window: str, plans: Path | None) -> dict:
     times = {}
     with connection.cursor() as cursor:
         for sql, params in captured:
-            table = next(word for word in sql.split() if word.startswith("errorsink_rollup"))
+            table = next(word for word in sql.split() if word.startswith("errorsink_figure"))
+            table = _unique(table.removeprefix("errorsink_"), times)
             cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", params)
             plan = cursor.fetchone()[0]
             plan = json.loads(plan) if isinstance(plan, str) else plan
-            times[table.removeprefix("errorsink_")] = round(plan[0]["Execution Time"], 1)
+            times[table] = round(plan[0]["Execution Time"], 1)
             if plans is not None:
                 cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
                 text = "\n".join(line for (line,) in cursor.fetchall())
                 with plans.open("a") as handle:
                     handle.write(f"-- {window} {table}\n{text}\n\n")
     return times
+
+
+def _unique(name: str, taken: dict) -> str:
+    """The table's name, numbered from its second read on (the sessions table is read twice)."""
+    number = 1
+    while (f"{name}_{number}" if number > 1 else name) in taken:
+        number += 1
+    return f"{name}_{number}" if number > 1 else name
 
 
 def _session_cookie(user) -> str:

@@ -26,6 +26,7 @@ from errorsink.quality.selectors import (
     quality_window,
 )
 from errorsink.quality.sketches import (
+    EXACT_BELOW,
     RELATIVE_ACCURACY,
     sessions_count,
     sessions_union,
@@ -230,11 +231,14 @@ def _codes(params: dict, pieces: list[Piece], span: str, active: int, accuracy: 
 def _series(
     params: dict, pieces: list[Piece], span: str, accuracy: Accuracy
 ) -> dict[str, list[dict]]:
-    """Per warning code, its buckets of the window's span: counts, and sessions united over
-    the bucket's builds (a session may have changed builds within one bucket)."""
+    """Per warning code, its buckets of the window's span: counts, and sessions added up over
+    the bucket's builds. They add because the rollups keep every event of a session under the
+    session's one build (errorsink/quality/rollups.py, "Builds"), so no session is in two
+    builds' rows; a row's count is exact below the sketch's nominal entries."""
     window = [Piece(span, pieces[0].start, pieces[-1].end)]
     sql = f"""
-    SELECT code, bucket, sum(count)::bigint, array_agg(sessions)
+    SELECT code, bucket, sum(count)::bigint, sum(session_count)::bigint,
+           bool_and(session_count < {EXACT_BELOW})
     FROM errorsink_figure_codes
     WHERE project_id = %(project)s AND kind = 'warning' AND {_where(window, params, "w")}
       {_build_filter(params)}
@@ -243,8 +247,8 @@ def _series(
     series: dict[str, list[dict]] = defaultdict(list)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for code, bucket, count, sketches in cursor:
-            sessions = accuracy.count(sketches)
+        for code, bucket, count, sessions, exact in cursor:
+            accuracy.sessions_exact = accuracy.sessions_exact and exact
             series[code].append({"start": bucket, "count": count, "sessions": sessions})
     return series
 

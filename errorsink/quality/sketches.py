@@ -19,6 +19,7 @@ bins are plain counts per value range, so subtracting them is exact).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable
 
 import datasketches
@@ -27,6 +28,7 @@ from ddsketch.pb.ddsketch_pb2 import DDSketch as DDSketchMessage
 from ddsketch.pb.proto import DDSketchProto
 
 THETA_LG_K = 12  # 4,096 nominal entries
+EXACT_BELOW = 1 << THETA_LG_K  # a sketch counting fewer sessions holds every one: exact
 RELATIVE_ACCURACY = 0.01
 
 
@@ -97,10 +99,38 @@ def _bins_subtract(whole, part) -> None:
 
 
 def values_merge(blobs: Iterable[bytes | memoryview]) -> DDSketch:
-    merged = DDSketch(relative_accuracy=RELATIVE_ACCURACY)
+    """One sketch of all these. The bins are summed straight from the protobuf messages and the
+    sum parsed once: the library's own parsing adds a message's bins one by one in Python,
+    which was three quarters of a 30-day read in a profile (1,008 sketches, 246,000 bins)."""
+    messages = []
     for blob in blobs:
-        merged.merge(values_load(blob))
-    return merged
+        message = DDSketchMessage()
+        message.ParseFromString(bytes(blob))
+        messages.append(message)
+    if not messages:
+        return DDSketch(relative_accuracy=RELATIVE_ACCURACY)
+    merged = DDSketchMessage()
+    merged.mapping.CopyFrom(messages[0].mapping)
+    merged.zeroCount = sum(message.zeroCount for message in messages)
+    _bins_sum(merged.positiveValues, [message.positiveValues for message in messages])
+    _bins_sum(merged.negativeValues, [message.negativeValues for message in messages])
+    return DDSketchProto.from_proto(merged)
+
+
+def _bins_sum(into, stores: list) -> None:
+    """Contiguous bins of every store added up, index by index (C-level map over slices)."""
+    stores = [store for store in stores if store.contiguousBinCounts]
+    if not stores:
+        return
+    low = min(store.contiguousBinIndexOffset for store in stores)
+    high = max(store.contiguousBinIndexOffset + len(store.contiguousBinCounts) for store in stores)
+    totals = [0.0] * (high - low)
+    for store in stores:
+        start = store.contiguousBinIndexOffset - low
+        end = start + len(store.contiguousBinCounts)
+        totals[start:end] = map(operator.add, totals[start:end], store.contiguousBinCounts)
+    into.contiguousBinIndexOffset = low
+    into.contiguousBinCounts[:] = totals
 
 
 def values_percentile(sketch: DDSketch, fraction: float) -> float | None:

@@ -456,7 +456,10 @@ def test_after_the_worker_was_down_for_an_hour_of_events_the_figures_equal_one_r
     _reset_rollups()
     rollups_update()  # one run over everything
     for window in WINDOWS:
-        assert project_quality(project_id=project.id, window=window, now=now) == caught_up[window]
+        # Averages to the last bits: moving a session's values out of a build subtracts floats.
+        one_run = project_quality(project_id=project.id, window=window, now=now)
+        assert one_run["accuracy"] == caught_up[window].pop("accuracy")
+        assert_same_figures(one_run, caught_up[window])
 
 
 def _session_items(project, n: int, now) -> dict[str, list[bytes]]:
