@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.template.loader import render_to_string
@@ -209,8 +209,10 @@ def _degraded(now: dict, previous: dict) -> Degraded:
 
 
 def _chart(figures: dict, window: str) -> Chart:
-    start, end = figures["window"]["start"], figures["window"]["end"]
-    step = DISPLAY_STEP[window]
+    end, step = figures["window"]["end"], DISPLAY_STEP[window]
+    # Bars start on their step's UTC boundary (a day at midnight, 4 hours at 0, 4, 8 ...), as
+    # the chart's "per day (UTC)" says; the first and last may cover part of the window only.
+    start = _step_floor(figures["window"]["start"], step)
     slots = math.ceil((end - start) / step)
     legend = _legend(figures["warnings"])
     colour_of = {entry.code: entry.colour for entry in legend}
@@ -230,6 +232,13 @@ def _chart(figures: dict, window: str) -> Chart:
     return Chart(bars=bars, legend=legend, width=slots * SLOT, peak=peak,
                  step_label=_step_label(step), axis=axis, table_codes=legend,
                  table_rows=rows)  # fmt: skip
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _step_floor(moment: datetime, step: timedelta) -> datetime:
+    return moment - (moment - _EPOCH) % step
 
 
 def _legend(warnings: list[dict]) -> list[LegendEntry]:

@@ -74,8 +74,14 @@ def test_a_week_is_drawn_in_four_hour_bars_and_a_month_in_days():
     chart = panel_build(week).chart
     assert len(chart.bars) == 42
     assert [bar.total for bar in chart.bars if bar.total] == [3, 4]
-    month = _figures("30d", length=timedelta(days=30))
-    assert len(panel_build(month).chart.bars) == 30
+    # A month's bars are UTC days: the window starts at noon, so the first and last are halves.
+    midnight = END.replace(hour=0)
+    month = _figures("30d", length=timedelta(days=30), warnings=[_warning("31002", [
+        (midnight - timedelta(hours=1), 2), (midnight + timedelta(hours=1), 5)])])  # fmt: skip
+    chart = panel_build(month).chart
+    assert len(chart.bars) == 31 and chart.bars[0].start == midnight - timedelta(days=30)
+    assert [(bar.start, bar.total) for bar in chart.bars if bar.total] == [
+        (midnight - timedelta(days=1), 2), (midnight, 5)]  # fmt: skip
 
 
 def test_codes_beyond_the_busiest_stack_together_as_other():
