@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+import orjson
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from errorsink.api.auth import KeyAuth
@@ -192,6 +193,11 @@ def quality(request: HttpRequest, project_id: str, query: Query[QualityQuery]):
         problems |= custom_range_problems(query.since, query.until)
     if problems:
         raise ApiError(422, details=problems)
-    return project_quality(project_id=request.auth.project_id, window=query.window,
-                           build_id=query.build_id, since=query.since,
-                           until=query.until)  # fmt: skip
+    figures = project_quality(project_id=request.auth.project_id, window=query.window,
+                              build_id=query.build_id, since=query.since,
+                              until=query.until)  # fmt: skip
+    # Written as is: at 30 days the answer has some 8,000 series points, and validating them
+    # against QualityOut and encoding them with the stdlib took 57 ms of a 180 ms answer. The
+    # schema documents the shape; a test holds every answer to it.
+    return HttpResponse(orjson.dumps(figures, option=orjson.OPT_UTC_Z),
+                        content_type="application/json")  # fmt: skip

@@ -28,10 +28,10 @@ from errorsink.quality.selectors import (
 from errorsink.quality.sketches import (
     EXACT_BELOW,
     RELATIVE_ACCURACY,
+    blob_percentile,
     sessions_count,
     sessions_union,
     values_merge,
-    values_percentile,
 )
 
 # Two standard errors of a theta sketch with 4,096 nominal entries (1/sqrt(4096) = 1.6 %).
@@ -270,7 +270,7 @@ def _metrics(params: dict, pieces: list[Piece]) -> dict[str, dict[str, dict]]:
             sketches[key].append(sketch)
     metrics: dict[str, dict[str, dict]] = {}
     for (code, metric), count in counts.items():
-        p95 = values_percentile(values_merge(sketches[(code, metric)]), 0.95)
+        p95 = blob_percentile(values_merge(sketches[(code, metric)]), 0.95)
         p95 = min(max(p95, lows[(code, metric)]), highs[(code, metric)])
         average = totals[(code, metric)] / count
         metrics.setdefault(code, {})[metric] = {"count": count, "avg": average, "p95": p95}

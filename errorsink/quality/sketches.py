@@ -19,13 +19,13 @@ bins are plain counts per value range, so subtracting them is exact).
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Iterable
 
 import datasketches
+import numpy
 from ddsketch import DDSketch
 from ddsketch.pb.ddsketch_pb2 import DDSketch as DDSketchMessage
-from ddsketch.pb.proto import DDSketchProto
+from ddsketch.pb.proto import DDSketchProto, KeyMappingProto
 
 THETA_LG_K = 12  # 4,096 nominal entries
 EXACT_BELOW = 1 << THETA_LG_K  # a sketch counting fewer sessions holds every one: exact
@@ -98,9 +98,9 @@ def _bins_subtract(whole, part) -> None:
     whole.contiguousBinCounts[:] = counts
 
 
-def values_merge(blobs: Iterable[bytes | memoryview]) -> DDSketch:
-    """One sketch of all these. The bins are summed straight from the protobuf messages and the
-    sum parsed once: the library's own parsing adds a message's bins one by one in Python,
+def values_merge(blobs: Iterable[bytes | memoryview]) -> bytes:
+    """One sketch (serialized) of all these. The bins are summed straight from the protobuf
+    messages with numpy: the library's own parsing adds a message's bins one by one in Python,
     which was three quarters of a 30-day read in a profile (1,008 sketches, 246,000 bins)."""
     messages = []
     for blob in blobs:
@@ -108,29 +108,49 @@ def values_merge(blobs: Iterable[bytes | memoryview]) -> DDSketch:
         message.ParseFromString(bytes(blob))
         messages.append(message)
     if not messages:
-        return DDSketch(relative_accuracy=RELATIVE_ACCURACY)
+        return values_dump(DDSketch(relative_accuracy=RELATIVE_ACCURACY))
     merged = DDSketchMessage()
     merged.mapping.CopyFrom(messages[0].mapping)
     merged.zeroCount = sum(message.zeroCount for message in messages)
     _bins_sum(merged.positiveValues, [message.positiveValues for message in messages])
     _bins_sum(merged.negativeValues, [message.negativeValues for message in messages])
-    return DDSketchProto.from_proto(merged)
+    return merged.SerializeToString()
 
 
 def _bins_sum(into, stores: list) -> None:
-    """Contiguous bins of every store added up, index by index (C-level map over slices)."""
+    """Contiguous bins of every store added up, index by index."""
     stores = [store for store in stores if store.contiguousBinCounts]
     if not stores:
         return
     low = min(store.contiguousBinIndexOffset for store in stores)
     high = max(store.contiguousBinIndexOffset + len(store.contiguousBinCounts) for store in stores)
-    totals = [0.0] * (high - low)
+    totals = numpy.zeros(high - low)
     for store in stores:
         start = store.contiguousBinIndexOffset - low
-        end = start + len(store.contiguousBinCounts)
-        totals[start:end] = map(operator.add, totals[start:end], store.contiguousBinCounts)
+        totals[start : start + len(store.contiguousBinCounts)] += store.contiguousBinCounts
     into.contiguousBinIndexOffset = low
-    into.contiguousBinCounts[:] = totals
+    into.contiguousBinCounts[:] = totals.tolist()
+
+
+def blob_percentile(blob: bytes, fraction: float) -> float | None:
+    """``values_percentile`` of a serialized sketch, read from its bins without building the
+    library's sketch (which adds them one by one). Values below zero, which no metric has,
+    take the library's path."""
+    message = DDSketchMessage()
+    message.ParseFromString(blob)
+    if message.negativeValues.contiguousBinCounts:
+        return values_percentile(values_load(blob), fraction)
+    bins = numpy.asarray(message.positiveValues.contiguousBinCounts, dtype=float)
+    count = int(message.zeroCount + bins.sum())
+    if count == 0:
+        return None
+    rank = max(math.ceil(fraction * count) - 1, 0)  # nearest rank, as values_percentile
+    if rank < message.zeroCount:
+        return 0.0
+    index = int(numpy.searchsorted(numpy.cumsum(bins), rank - message.zeroCount + 0.5,
+                                   side="right"))  # fmt: skip
+    key = message.positiveValues.contiguousBinIndexOffset + index
+    return KeyMappingProto.from_proto(message.mapping).value(key)
 
 
 def values_percentile(sketch: DDSketch, fraction: float) -> float | None:

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from django.utils import timezone
 
+from errorsink.api.quality_schemas import QualityOut
 from errorsink.sessions.models import Event
 from tests.api.conftest import ApiClient
 from tests.rollup_helpers import roll_up
@@ -126,3 +127,12 @@ def test_every_parameter_is_in_the_openapi_document(api):
     assert set(parameters) == {"project_id", "window", "build_id", "since", "until"}
     assert parameters["window"]["schema"]["enum"] == ["1h", "24h", "7d", "30d", "custom"]
     assert {"403", "404", "422"} <= set(operation["responses"])
+
+
+@pytest.mark.parametrize("query", ["window=1h", "window=24h", "window=7d", "window=30d",
+                                   "window=30d&build_id=b2"])  # fmt: skip
+def test_every_answer_has_the_documented_shape(api, project, calls, query):
+    """The answer is written without the response schema's validation: this holds it there."""
+    body = api.get(f"/projects/{project.id}/quality?{query}").json()
+    assert QualityOut.model_validate(body).model_dump(mode="json").keys() == body.keys()
+    assert body["window"]["start"].endswith("Z") and body["sessions"]["active"] >= 1

@@ -19,6 +19,7 @@ from errorsink.quality.figure_reads import window_pieces
 from errorsink.quality.models import DAY, HOUR, MINUTE, FigureCodes, FigureMetrics, FigureSessions
 from errorsink.quality.sketches import (
     RELATIVE_ACCURACY,
+    blob_percentile,
     sessions_count,
     sessions_sketch,
     sessions_union,
@@ -163,7 +164,20 @@ def test_windows_merge_many_buckets_within_the_bounds():
     assert exact and estimate == len({session for ids in few for session in ids})
     hours = [[rng.lognormvariate(3, 1) for _ in range(200)] for _ in range(720)]
     merged = values_merge(values_dump(values_sketch(values)) for values in hours)
-    _assert_close(values_percentile(merged, 0.95), _p95([v for vs in hours for v in vs]))
+    _assert_close(blob_percentile(merged, 0.95), _p95([v for vs in hours for v in vs]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(parts=st.lists(st.lists(st.one_of(st.just(0.0), st.floats(0.001, 600_000)), max_size=40),
+                      min_size=1, max_size=6),
+       fraction=st.sampled_from([0.0, 0.5, 0.95, 1.0]))  # fmt: skip
+def test_a_merged_sketch_reads_as_the_library_reads_it(parts, fraction):
+    """The percentile read from merged bins is the library's own on the same sketch: both the
+    merge and the read skip its sketch objects."""
+    merged = values_merge(values_dump(values_sketch(values)) for values in parts)
+    expected = values_percentile(values_sketch(v for values in parts for v in values), fraction)
+    actual = blob_percentile(merged, fraction)
+    assert actual == expected if expected is None else actual == pytest.approx(expected, rel=1e-9)
 
 
 @pytest.mark.parametrize("start,end,expected", [
