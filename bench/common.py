@@ -77,6 +77,7 @@ def tables_empty() -> None:
         cursor.execute(
             "TRUNCATE errorsink_event, errorsink_session, errorsink_issue, errorsink_issue_hour, "
             "errorsink_issue_session, errorsink_alert_signal, errorsink_figure_sessions, "
-            "errorsink_figure_codes, errorsink_figure_metrics, errorsink_rollup_state "
+            "errorsink_figure_codes, errorsink_figure_metrics, errorsink_figure_version, "
+            "errorsink_figure_stretch, errorsink_rollup_state "
             "RESTART IDENTITY"
         )

@@ -26,6 +26,8 @@ from errorsink.quality.models import (  # noqa: F401
     FigureCodes,
     FigureMetrics,
     FigureSessions,
+    FigureStretch,
+    FigureVersion,
     RollupState,
 )
 from errorsink.sentry.keys import SentryKey  # noqa: F401

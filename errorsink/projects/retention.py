@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from errorsink.advisory_lock import advisory_lock
 from errorsink.projects.models import Project
+from errorsink.quality.models import FigureStretch
 from errorsink.quality.rollups import rollups_watermark
 
 logger = logging.getLogger("errorsink.projects.retention")
@@ -48,6 +49,7 @@ BATCH_ROWS = 5_000
 RUN_BUDGET_SECONDS = 60.0
 PAUSE_RATIO = 3.0  # seconds asleep per second spent deleting
 ROLLUPS_KEPT = "13 months"
+STRETCHES_KEPT = timedelta(days=1)
 ADVISORY_LOCK_KEY = 0x6572727072756E65  # "errprune": a fixed key only this service takes.
 # Each rollup table: its hour rows go once their bucket is over 13 months old.
 ROLLUP_TABLES = ("errorsink_figure_sessions", "errorsink_figure_codes", "errorsink_figure_metrics")
@@ -89,6 +91,8 @@ def retention_prune(
 def _prune(now: datetime, batch_rows: int, deadline: float, pause_ratio: float) -> PruneResult:
     result = PruneResult(ran=True)
     through = rollups_watermark()
+    # Kept window stretches are keyed by the window's start, which moves every hour.
+    FigureStretch.objects.filter(made_at__lt=now - STRETCHES_KEPT).delete()
     projects = list(Project.objects.order_by("id").values_list("id", "retention_days"))
     # Each job deletes one batch and says whether a full one went (so there may be more).
     jobs: list[Callable[[], bool]] = [
@@ -211,4 +215,13 @@ def rollups_prune_batch(*, table: str, project_id, now: datetime, limit: int) ->
             """,
             [project_id, now, limit],
         )
-        return cursor.rowcount
+        deleted = cursor.rowcount
+        if deleted:  # a kept window stretch may hold these rows: it is stale now
+            cursor.execute(_VERSION_BUMP, [project_id])
+        return deleted
+
+
+_VERSION_BUMP = """
+INSERT INTO errorsink_figure_version (project_id, version) VALUES (%s, 1)
+ON CONFLICT (project_id) DO UPDATE SET version = errorsink_figure_version.version + 1
+"""

@@ -11,11 +11,13 @@ bucket series (the chart) come from the rows of the window's own span.
 
 from __future__ import annotations
 
+import pickle
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
+from django.utils import timezone
 
 from errorsink.catalog import lookup
 from errorsink.quality.models import DAY, HOUR, MINUTE
@@ -44,8 +46,10 @@ class Accuracy:
 
     sessions_exact: bool = True
 
-    def count(self, sketches: list) -> int:
-        count, exact = sessions_count(sessions_union(sketches))
+    def count(self, sketch: bytes | None) -> int:
+        if sketch is None:
+            return 0
+        count, exact = sessions_count(sketch)
         self.sessions_exact = self.sessions_exact and exact
         return count
 
@@ -100,20 +104,15 @@ def project_quality(
 ) -> dict:  # fmt: skip
     """The figures of a named window, or of the custom range [since, until) when both are given
     (checked by ``custom_range_problems``)."""
+    now = now or timezone.now()
     if since is not None and until is not None:
         span = custom_window(since, until, now=now)
     else:
         span = quality_window(window, now=now)
     params = {"project": project_id, "build": build_id}
-    current = window_pieces(span.start, span.end, span.span)
-    previous = window_pieces(span.previous_start, span.start, span.span)
+    merged = _window_merged(params, span, _day_floor(now))
     accuracy = Accuracy()
-    (overall, builds), (before, _) = _sessions(params, current, previous, span, accuracy)
-    warnings, errors, terminations = _codes(params, current, span.span, overall["active"],
-                                            accuracy)  # fmt: skip
-    metrics = _metrics(params, current)
-    for warning in warnings:
-        warning["metrics"] = metrics.get(warning["code"], {})
+    active = _sessions_of(merged.active, merged.degraded, accuracy)
     return {
         "project_id": str(project_id),
         "window": {
@@ -123,63 +122,114 @@ def project_quality(
             "bucket": BUCKET_NAMES[span.span],
         },  # fmt: skip
         "build_id": build_id,
-        "sessions": overall,
-        "previous": {"start": span.previous_start, "end": span.start, "sessions": before},
-        "warnings": warnings,
-        "terminations": terminations,
-        "errors": errors,
-        "builds": builds,
+        "sessions": active,
+        "previous": {
+            "start": span.previous_start,
+            "end": span.start,
+            "sessions": _sessions_of(*merged.previous, accuracy),
+        },
+        "warnings": _warnings(merged, active["active"], accuracy),
+        "terminations": _terminations(merged, accuracy),
+        "errors": _errors(merged, accuracy),
+        "builds": _builds(merged, accuracy),
         "accuracy": accuracy.out(),
     }
 
 
-def _sessions(params: dict, current: list[Piece], previous: list[Piece], span, accuracy: Accuracy):
-    """Active and degraded sessions of the window, overall and per build, and of the previous
-    window overall, in one read: every row of the previous window is before the window starts."""
-    params["window_start"] = span.start
-    where = _where(current + previous, params, "s")
+# ---------------------------------------------------------------------------------------------
+# A window's rows, merged: counts added, sketches united, per key.
+
+
+@dataclass
+class Merged:
+    """What a stretch of a window adds up to, ready to merge with the next stretch."""
+
+    builds: dict = field(default_factory=dict)  # build: [errors, active, degraded sketches]
+    first_seen: dict = field(default_factory=dict)  # build: first bucket
+    previous: list = field(default_factory=lambda: [None, None])  # active, degraded sketches
+    codes: dict = field(default_factory=dict)  # (kind, code, sip_code): [count, sessions sketch]
+    series: dict = field(default_factory=dict)  # code: [(bucket, count, sessions, exact)]
+    metrics: dict = field(default_factory=dict)  # (code, metric): [count, sum, min, max, sketch]
+
+    @property
+    def active(self) -> bytes | None:
+        return _union(row[1] for row in self.builds.values())
+
+    @property
+    def degraded(self) -> bytes | None:
+        return _union(row[2] for row in self.builds.values())
+
+    def then(self, later: Merged) -> Merged:
+        """This stretch followed by ``later``."""
+        merged = Merged(builds=dict(self.builds), first_seen={**later.first_seen,
+                        **self.first_seen}, series=dict(self.series))  # fmt: skip
+        for build, (errors, active, degraded) in later.builds.items():
+            mine = self.builds.get(build, [0, None, None])
+            merged.builds[build] = [mine[0] + errors, _union([mine[1], active]),
+                                    _union([mine[2], degraded])]  # fmt: skip
+        merged.previous = [
+            _union([a, b]) for a, b in zip(self.previous, later.previous, strict=True)
+        ]
+        merged.codes = dict(self.codes)
+        for key, (count, sessions) in later.codes.items():
+            mine = self.codes.get(key, [0, None])
+            merged.codes[key] = [mine[0] + count, _union([mine[1], sessions])]
+        for code, points in later.series.items():
+            merged.series[code] = merged.series.get(code, []) + points
+        merged.metrics = dict(self.metrics)
+        for key, (count, total, low, high, sketch) in later.metrics.items():
+            mine = self.metrics.get(key)
+            merged.metrics[key] = [count, total, low, high, sketch] if mine is None else [
+                mine[0] + count, mine[1] + total, min(mine[2], low), max(mine[3], high),
+                values_merge([mine[4], sketch])]  # fmt: skip
+        return merged
+
+
+def _union(sketches) -> bytes | None:
+    present = [sketch for sketch in sketches if sketch is not None]
+    if not present:
+        return None
+    return bytes(present[0]) if len(present) == 1 else sessions_union(present)
+
+
+def _rows_merged(params: dict, pieces: list[Piece], previous: list[Piece], span: str) -> Merged:
+    """The pieces' rows (and the previous window's session rows), merged."""
+    merged = Merged()
+    if pieces or previous:
+        _sessions(merged, params, pieces, previous, pieces[0].start if pieces else None)
+    if pieces:
+        merged.first_seen = _first_buckets(params, pieces, span)
+        _codes(merged, params, pieces)
+        merged.series = _series(params, pieces, span)
+        _metrics(merged, params, pieces)
+    return merged
+
+
+def _sessions(merged: Merged, params: dict, pieces, previous, window_start) -> None:
+    """Session rows per build, and the previous window's, in one read: every row of the
+    previous window is before the window starts."""
+    params["window_start"] = window_start or previous[-1].end
     sql = f"""
     SELECT bucket >= %(window_start)s, build_id, errors, active, degraded
     FROM errorsink_figure_sessions
-    WHERE project_id = %(project)s AND {where} {_build_filter(params)}
+    WHERE project_id = %(project)s AND {_where(pieces + previous, params, "s")}
+      {_build_filter(params)}
     """
-    rows = {True: [], False: []}
+    builds, before = defaultdict(lambda: [0, [], []]), [[], []]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for in_window, *row in cursor:
-            rows[in_window].append(row)
-    window = _sessions_of(rows[True], accuracy)
-    builds = _builds(params, current, span.span, accuracy, rows[True]) if rows[True] else []
-    return (window, builds), (_sessions_of(rows[False], accuracy), [])
-
-
-def _sessions_of(rows: list, accuracy: Accuracy) -> dict:
-    if not rows:
-        return _share(0, 0)
-    return _share(accuracy.count([row[2] for row in rows]),
-                  accuracy.count([row[3] for row in rows]))  # fmt: skip
-
-
-def _builds(params: dict, pieces: list[Piece], span: str, accuracy: Accuracy, rows: list):
-    errors, active, degraded = defaultdict(int), defaultdict(list), defaultdict(list)
-    for build, build_errors, build_active, build_degraded in rows:
-        errors[build] += build_errors
-        active[build].append(build_active)
-        degraded[build].append(build_degraded)
-    first_seen = _first_buckets(params, pieces, span)
-    builds = [
-        _build_row(
-            build,
-            accuracy.count(active[build]),
-            accuracy.count(degraded[build]),
-            errors[build],
-            first_seen.get(build),
-        )  # fmt: skip
-        for build in active
-    ]
-    builds = [row for row in builds if row["sessions"] or row["errors"]]
-    builds.sort(key=lambda row: (-row["sessions"], row["build_id"]))
-    return builds
+        for in_window, build, errors, active, degraded in cursor:
+            if in_window:
+                row = builds[build]
+                row[0] += errors
+                row[1].append(active)
+                row[2].append(degraded)
+            else:
+                before[0].append(active)
+                before[1].append(degraded)
+    merged.builds = {build: [errors, _union(active), _union(degraded)]
+                     for build, (errors, active, degraded) in builds.items()}  # fmt: skip
+    merged.previous = [_union(before[0]), _union(before[1])]
 
 
 def _first_buckets(params: dict, pieces: list[Piece], span: str) -> dict[str, datetime]:
@@ -196,8 +246,7 @@ def _first_buckets(params: dict, pieces: list[Piece], span: str) -> dict[str, da
         return dict(cursor.fetchall())
 
 
-def _codes(params: dict, pieces: list[Piece], span: str, active: int, accuracy: Accuracy):
-    """Warnings (with their series), errors and terminations of the pieces."""
+def _codes(merged: Merged, params: dict, pieces: list[Piece]) -> None:
     sql = f"""
     SELECT kind, code, sip_code, count, sessions FROM errorsink_figure_codes
     WHERE project_id = %(project)s AND {_where(pieces, params, "c")} {_build_filter(params)}
@@ -208,29 +257,10 @@ def _codes(params: dict, pieces: list[Piece], span: str, active: int, accuracy: 
         for kind, code, sip_code, count, sessions in cursor:
             counts[(kind, code, sip_code)] += count
             sketches[(kind, code, sip_code)].append(sessions)
-    series = _series(params, pieces, span, accuracy)
-    warnings, errors, terminations = [], [], []
-    for (kind, code, sip_code), count in counts.items():
-        sessions = accuracy.count(sketches[(kind, code, sip_code)])
-        if kind == "warning":
-            row = _code_row(code, count, sessions, sdk="telnyx")
-            row["session_share"] = sessions / active if active else 0.0
-            row["series"] = series.get(code, [])
-            warnings.append(row)
-        elif kind == "error":
-            errors.append(_code_row(code, count, sessions))
-        else:
-            terminations.append({"cause": code, "sip_code": sip_code or None, "count": count,
-                                 "sessions": sessions,
-                                 "expected": code in EXPECTED_CAUSES})  # fmt: skip
-    by_count = lambda row: (-row["count"], row["code"])  # noqa: E731
-    terminations.sort(key=lambda row: (-row["sessions"], row["cause"], row["sip_code"] or 0))
-    return sorted(warnings, key=by_count), sorted(errors, key=by_count), terminations
+    merged.codes = {key: [count, _union(sketches[key])] for key, count in counts.items()}
 
 
-def _series(
-    params: dict, pieces: list[Piece], span: str, accuracy: Accuracy
-) -> dict[str, list[dict]]:
+def _series(params: dict, pieces: list[Piece], span: str) -> dict[str, list[tuple]]:
     """Per warning code, its buckets of the window's span: counts, and sessions added up over
     the bucket's builds. They add because the rollups keep every event of a session under the
     session's one build (errorsink/quality/rollups.py, "Builds"), so no session is in two
@@ -244,37 +274,174 @@ def _series(
       {_build_filter(params)}
     GROUP BY code, bucket ORDER BY code, bucket
     """
-    series: dict[str, list[dict]] = defaultdict(list)
+    series: dict[str, list[tuple]] = defaultdict(list)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for code, bucket, count, sessions, exact in cursor:
-            accuracy.sessions_exact = accuracy.sessions_exact and exact
-            series[code].append({"start": bucket, "count": count, "sessions": sessions})
-    return series
+        for code, *point in cursor:
+            series[code].append(tuple(point))
+    return dict(series)
 
 
-def _metrics(params: dict, pieces: list[Piece]) -> dict[str, dict[str, dict]]:
+def _metrics(merged: Merged, params: dict, pieces: list[Piece]) -> None:
     sql = f"""
     SELECT code, metric, count, total, minimum, maximum, sketch FROM errorsink_figure_metrics
     WHERE project_id = %(project)s AND {_where(pieces, params, "m")} {_build_filter(params)}
     """
-    counts, totals, sketches = defaultdict(int), defaultdict(float), defaultdict(list)
-    lows, highs = {}, {}
+    rows: dict[tuple, list] = {}
+    sketches = defaultdict(list)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for code, metric, count, total, low, high, sketch in cursor:
-            key = (code, metric)
-            counts[key] += count
-            totals[key] += total
-            lows[key], highs[key] = min(lows.get(key, low), low), max(highs.get(key, high), high)
-            sketches[key].append(sketch)
-    metrics: dict[str, dict[str, dict]] = {}
-    for (code, metric), count in counts.items():
-        p95 = blob_percentile(values_merge(sketches[(code, metric)]), 0.95)
-        p95 = min(max(p95, lows[(code, metric)]), highs[(code, metric)])
-        average = totals[(code, metric)] / count
-        metrics.setdefault(code, {})[metric] = {"count": count, "avg": average, "p95": p95}
-    return metrics
+            row = rows.setdefault((code, metric), [0, 0.0, low, high, None])
+            row[0] += count
+            row[1] += total
+            row[2], row[3] = min(row[2], low), max(row[3], high)
+            sketches[(code, metric)].append(sketch)
+    for key, row in rows.items():
+        row[4] = values_merge(sketches[key])
+    merged.metrics = rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed days. The rows of buckets before today (UTC) change only when late events or a
+# session's move reach them, and the rollups bump the project's figure version when they do
+# (errorsink/quality/rollups.py). So what a window merged from them is kept
+# (``FigureStretch``) under that version, and a read merges it with today's rows only: today's
+# day row (one per key) when no event lies after the window's end, else today's hours.
+
+
+def _window_merged(params: dict, span, today: datetime) -> Merged:
+    if span.span == MINUTE or span.start >= today:
+        return _rows_merged(params, window_pieces(span.start, span.end, span.span),
+                            window_pieces(span.previous_start, span.start, span.span),
+                            span.span)  # fmt: skip
+    closed = _closed_merged(params, span, min(span.end, today))
+    if span.end <= today:
+        return closed
+    return closed.then(_rows_merged(params, _today_pieces(params, today, span.end), [], HOUR))
+
+
+def _closed_merged(params: dict, span, end: datetime) -> Merged:
+    """The window's stretch before ``end`` (today's midnight or the window's end) and the whole
+    previous window, kept or merged now."""
+    key = f"{span.span}|{span.previous_start.isoformat()}|{span.start.isoformat()}|" \
+          f"{end.isoformat()}|{params['build']!r}"  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(_STRETCH_READ, {"project": params["project"], "key": key})
+        version, kept_version, kept = cursor.fetchone()
+    if kept is not None and kept_version == version:
+        return pickle.loads(kept)  # noqa: S301 - written by _STRETCH_WRITE below, never by users
+    merged = _rows_merged(params, window_pieces(span.start, end, span.span),
+                          window_pieces(span.previous_start, span.start, span.span),
+                          span.span)  # fmt: skip
+    with connection.cursor() as cursor:
+        blob = pickle.dumps(merged)
+        cursor.execute(_STRETCH_WRITE, {"project": params["project"], "key": key,
+                                        "version": version, "merged": blob})  # fmt: skip
+    return merged
+
+
+def _today_pieces(params: dict, today: datetime, end: datetime) -> list[Piece]:
+    """Today's day row stands for [today, end) when no event of today lies after ``end``."""
+    sql = f"""
+    SELECT EXISTS (SELECT 1 FROM errorsink_figure_sessions
+                   WHERE project_id = %(project)s AND span = 'h' AND bucket >= %(end)s
+                     AND bucket < %(tomorrow)s {_build_filter(params)})
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**params, "end": end, "tomorrow": today + timedelta(days=1)})
+        if cursor.fetchone()[0]:
+            return [Piece(HOUR, today, end)]
+    return [Piece(DAY, today, today + timedelta(days=1))]
+
+
+_STRETCH_READ = """
+SELECT coalesce(v.version, 0), s.version, s.merged
+FROM (SELECT %(project)s::uuid AS project_id) AS p
+LEFT JOIN errorsink_figure_version v ON v.project_id = p.project_id
+LEFT JOIN errorsink_figure_stretch s ON s.project_id = p.project_id AND s.key = %(key)s
+"""
+_STRETCH_WRITE = """
+INSERT INTO errorsink_figure_stretch (project_id, key, version, merged, made_at)
+SELECT id, %(key)s, %(version)s, %(merged)s, now() FROM errorsink_project WHERE id = %(project)s
+ON CONFLICT (project_id, key) DO UPDATE
+SET version = EXCLUDED.version, merged = EXCLUDED.merged, made_at = EXCLUDED.made_at
+"""
+
+
+def _day_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The answer's parts, from the merged window.
+
+
+def _sessions_of(active: bytes | None, degraded: bytes | None, accuracy: Accuracy) -> dict:
+    return _share(accuracy.count(active), accuracy.count(degraded))
+
+
+def _builds(merged: Merged, accuracy: Accuracy) -> list[dict]:
+    builds = [
+        _build_row(
+            build,
+            accuracy.count(active),
+            accuracy.count(degraded),
+            errors,
+            merged.first_seen.get(build),
+        )  # fmt: skip
+        for build, (errors, active, degraded) in merged.builds.items()
+    ]
+    builds = [row for row in builds if row["sessions"] or row["errors"]]
+    builds.sort(key=lambda row: (-row["sessions"], row["build_id"]))
+    return builds
+
+
+def _warnings(merged: Merged, active: int, accuracy: Accuracy) -> list[dict]:
+    metrics: dict[str, dict[str, dict]] = defaultdict(dict)
+    for (code, metric), (count, total, low, high, sketch) in merged.metrics.items():
+        p95 = min(max(blob_percentile(sketch, 0.95), low), high)
+        metrics[code][metric] = {"count": count, "avg": total / count, "p95": p95}
+    warnings = []
+    for (kind, code, _), (count, sketch) in merged.codes.items():
+        if kind != "warning":
+            continue
+        row = _code_row(code, count, accuracy.count(sketch), sdk="telnyx")
+        row["session_share"] = row["sessions"] / active if active else 0.0
+        row["metrics"] = metrics.get(code, {})
+        row["series"] = []
+        for bucket, count, sessions, exact in merged.series.get(code, []):
+            accuracy.sessions_exact = accuracy.sessions_exact and exact
+            row["series"].append({"start": bucket, "count": count, "sessions": sessions})
+        warnings.append(row)
+    return sorted(warnings, key=_by_count)
+
+
+def _errors(merged: Merged, accuracy: Accuracy) -> list[dict]:
+    errors = [_code_row(code, count, accuracy.count(sketch))
+              for (kind, code, _), (count, sketch) in merged.codes.items()
+              if kind == "error"]  # fmt: skip
+    return sorted(errors, key=_by_count)
+
+
+def _terminations(merged: Merged, accuracy: Accuracy) -> list[dict]:
+    terminations = [
+        {
+            "cause": code,
+            "sip_code": sip_code or None,
+            "count": count,
+            "sessions": accuracy.count(sketch),
+            "expected": code in EXPECTED_CAUSES,
+        }  # fmt: skip
+        for (kind, code, sip_code), (count, sketch) in merged.codes.items()
+        if kind == "termination"
+    ]
+    terminations.sort(key=lambda row: (-row["sessions"], row["cause"], row["sip_code"] or 0))
+    return terminations
+
+
+def _by_count(row: dict) -> tuple:
+    return (-row["count"], row["code"])
 
 
 def _build_row(

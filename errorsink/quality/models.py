@@ -110,3 +110,37 @@ class FigureMetrics(models.Model):
 
     class Meta:
         db_table = "errorsink_figure_metrics"
+
+
+# ---------------------------------------------------------------------------------------------
+# Merged stretches of windows (errorsink/quality/figure_reads.py, "Closed days"): what a window
+# merged from the rows before today (UTC), kept until the rollups change such a row.
+
+
+class FigureVersion(models.Model):
+    """Bumped whenever the rollups change a figure row of a project before today (UTC): a
+    merged stretch kept under another version is stale."""
+
+    project = models.OneToOneField(
+        "errorsink.Project", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    version = models.BigIntegerField()
+
+    class Meta:
+        db_table = "errorsink_figure_version"
+
+
+class FigureStretch(models.Model):
+    """One window stretch's merged figures (pickled), under the version it was merged at."""
+
+    pk = models.CompositePrimaryKey("project", "key")
+    project = models.ForeignKey(
+        "errorsink.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    key = models.TextField()  # span, bounds and build filter
+    version = models.BigIntegerField()
+    merged = models.BinaryField()
+    made_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "errorsink_figure_stretch"

@@ -276,6 +276,7 @@ def rollups_apply(*, after: int, through: int) -> set | None:
         cursor.execute("SELECT DISTINCT project_id FROM rollup_chunk")
         projects = {project_id for (project_id,) in cursor.fetchall()}
         figures_apply(cursor)
+        cursor.execute(_VERSIONS_BUMP)
         cursor.execute(_SESSIONS_UPDATE, [list(TAG_BY_CODE), list(TAG_BY_CODE.values())])
         # Dropped now rather than at commit: a caller's outer transaction may apply again.
         cursor.execute("DROP TABLE rollup_chunk")
@@ -285,6 +286,18 @@ def rollups_apply(*, after: int, through: int) -> set | None:
         )
     return projects
 
+
+# Merged stretches of days before today are kept under their project's figure version
+# (errorsink/quality/figure_reads.py, "Closed days"): a chunk that reaches any other day than
+# today bumps it. So does any chunk in the last hour of the day, so a reader whose clock is up
+# to an hour ahead of the database's, already in tomorrow, never keeps a stale today.
+_VERSIONS_BUMP = """
+INSERT INTO errorsink_figure_version (project_id, version)
+SELECT DISTINCT project_id, 1 FROM rollup_chunk
+WHERE day <> date_trunc('day', now(), 'UTC')
+   OR date_trunc('day', now() + interval '1 hour', 'UTC') <> date_trunc('day', now(), 'UTC')
+ON CONFLICT (project_id) DO UPDATE SET version = errorsink_figure_version.version + 1
+"""
 
 # The columns the figures group by, of one event ``e``. The minute bucket is null for events too
 # old to need one. Only integral SIP statuses (100-699) count as SIP codes, else 0.

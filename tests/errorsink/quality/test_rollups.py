@@ -27,6 +27,8 @@ from errorsink.quality.models import (
     FigureCodes,
     FigureMetrics,
     FigureSessions,
+    FigureStretch,
+    FigureVersion,
     RollupState,
 )
 from errorsink.quality.rollups import ADVISORY_LOCK_KEY, rollups_apply, rollups_update
@@ -117,7 +119,8 @@ def _clear() -> None:
 
 def _reset_rollups() -> None:
     """As if the rollups had never run."""
-    for model in (RollupState, FigureSessions, FigureCodes, FigureMetrics):
+    for model in (RollupState, FigureSessions, FigureCodes, FigureMetrics, FigureStretch,
+                  FigureVersion):  # fmt: skip
         model.objects.all().delete()
     Session.objects.update(figures_build=None)
 
@@ -147,6 +150,8 @@ def test_it_matches_a_recount_whether_run_after_each_batch_or_once(project, batc
     for rows in batches:
         _store(project, rows, now)
         _settle()
+        for window in ("24h", "7d"):  # keeps their stretches before today: the next batch
+            project_quality(project_id=project.id, window=window, now=now)  # must renew them
     _assert_matches_recount(project, now)
 
     figures = project_quality(project_id=project.id, window="7d", now=now)
@@ -206,9 +211,9 @@ def test_a_run_is_a_fixed_number_of_queries(project, django_assert_num_queries):
                      for n in range(300)], now)  # fmt: skip
     # lock, state, reading (2), pending; per chunk its end, BEGIN, lock state, chunk, its
     # statistics, moves, projects, for each of the 3 figure tables its groups, stored rows and
-    # write, sessions, drop, watermark, COMMIT; pending, prune, unlock: the same for 300 events
-    # or 50,000 (no other transaction is open to wait for).
-    with django_assert_num_queries(28):
+    # write, versions, sessions, drop, watermark, COMMIT; pending, prune, unlock: the same for 300
+    # events or 50,000 (no other transaction is open to wait for).
+    with django_assert_num_queries(29):
         result = rollups_update()
     assert result.chunks == 1
     assert project_quality(project_id=project.id, window="24h", now=now)["warnings"][0][
