@@ -3,12 +3,14 @@ days before today once, and the rollups and pruning renew them whenever such a d
 
 from __future__ import annotations
 
+import pickle
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from errorsink.projects.retention import rollups_prune_batch
+from errorsink.quality import figure_reads
 from errorsink.quality.figure_reads import project_quality
 from errorsink.quality.models import FigureStretch, FigureVersion
 from tests.errorsink.quality.recount import assert_same_figures, recount
@@ -112,3 +114,18 @@ def test_pruning_a_kept_day_renews_the_stretch(project):
     deleted = rollups_prune_batch(table="errorsink_figure_codes", project_id=project.id,
                                   now=later, limit=1000)  # fmt: skip
     assert deleted and _version(project) > before
+
+
+def test_a_process_reuses_the_stretch_it_holds_and_reads_one_it_does_not(project, monkeypatch):
+    now = timezone.now()
+    _store(project, _rows(3 * DAY_MINUTES, "s1") + _rows(1, "s2"), now)
+    _settle()
+    first = project_quality(project_id=project.id, window="7d", now=now)
+    unpickled, loads = [], pickle.loads
+    monkeypatch.setattr(figure_reads.pickle, "loads",
+                        lambda blob: unpickled.append(blob) or loads(blob))  # fmt: skip
+    assert project_quality(project_id=project.id, window="7d", now=now) == first
+    assert unpickled == []  # held in this process: not fetched, not unpickled
+    figure_reads._kept.clear()  # as another process, which only has the kept row
+    assert project_quality(project_id=project.id, window="7d", now=now) == first
+    assert len(unpickled) == 1
