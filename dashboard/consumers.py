@@ -32,7 +32,7 @@ from dashboard.issue_views import issue_events_context, issue_summary_context
 from dashboard.live_db import live_read
 from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
-from dashboard.quality_panel import REDRAW_SECONDS, panel_html, window_param
+from dashboard.quality_panel import REDRAW_SECONDS, PanelWindow, panel_html, window_read
 from dashboard.raw_socket import SCOPE_KEY
 from dashboard.triage import filters_read, issue_table_html
 from errorsink.alerts.evaluate import alerts_firing
@@ -245,7 +245,7 @@ class ProjectConsumer(_LiveConsumer):
     def part_interval(self, name: str) -> float:
         if name == "quality":
             # A long window's figures barely move in seconds and cost the most to read.
-            return REDRAW_SECONDS[self._window()]
+            return REDRAW_SECONDS[self._window().name]
         return self.ISSUES_REDRAW_SECONDS
 
     async def render_part(self, name: str) -> str:
@@ -287,8 +287,8 @@ class ProjectConsumer(_LiveConsumer):
         return ("quality", self._window(), self.params.get("code", ""),
                 self.params.get("source", ""))  # fmt: skip
 
-    def _window(self) -> str:
-        return window_param(self.params.get("window"))
+    def _window(self) -> PanelWindow:
+        return window_read(self.params)
 
     def _quality_panel(self) -> str:
         params = {"code": self.params.get("code", ""), "source": self.params.get("source", "")}

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from errorsink.quality.figure_reads import project_quality
-from errorsink.quality.selectors import WINDOWS
+from errorsink.quality.selectors import CUSTOM, WINDOWS, custom_range_problems
 
 TEMPLATE = "dashboard/partials/quality_panel.html"
 DEFAULT_WINDOW = "24h"
@@ -36,7 +36,15 @@ DISPLAY_STEP = {
 # The fewest seconds between two live redraws of a page's panel: the last hour moves with every
 # rollup run; a month's figures barely move in a minute, so redrawing them less often leaves the
 # live budget to the rows.
-REDRAW_SECONDS = {"1h": 0.0, "24h": 10.0, "7d": 60.0, "30d": 60.0}
+REDRAW_SECONDS = {"1h": 0.0, "24h": 10.0, "7d": 60.0, "30d": 60.0, CUSTOM: 60.0}
+# A custom range's bars: the first step that draws it in at most about 60 bars.
+CUSTOM_STEPS = [timedelta(minutes=1), timedelta(minutes=5), timedelta(hours=1),
+                timedelta(hours=4), timedelta(days=1), timedelta(days=7)]  # fmt: skip
+CUSTOM_BARS = 60
+BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1)}
+# The page's own names for a custom range's bounds (the error list has since and until), as a
+# datetime-local input sends them: no zone, read as UTC.
+RANGE_FROM, RANGE_TO = "qfrom", "qto"
 STACKED_CODES = 6  # the busiest codes get a colour each, the rest stack as "other"
 OTHER = "other"
 # A build is compared only with enough calls behind both figures, so three calls page nobody.
@@ -146,6 +154,22 @@ class Panel:
     builds_hidden: int
     has_data: bool
     accuracy: str = ""
+    custom: bool = False
+
+    @property
+    def window_phrase(self) -> str:
+        """The window in a sentence: "the last 24 h", or a custom range's bounds."""
+        return self.window_label if self.custom else f"the last {self.window_label}"
+
+    @property
+    def previous_phrase(self) -> str:
+        return (
+            "the same length of time before" if self.custom else f"the previous {self.window_label}"
+        )
+
+    @property
+    def hours_on_axis(self) -> bool:
+        return self.end - self.start <= timedelta(days=2)
 
     @property
     def end_groups(self) -> list[tuple[str, list[EndRow], int, str]]:
@@ -153,6 +177,56 @@ class Panel:
             ("Failures", self.failed_ends, self.failed_total, "failed"),
             ("Expected outcomes", self.expected_ends, self.expected_total, "expected"),
         ]
+
+
+@dataclass(frozen=True)
+class PanelWindow:
+    """The window a page asked for: a named one, or a custom range with its bounds (UTC).
+    ``problem`` says why a custom range asked for was not taken (the default shows instead)."""
+
+    name: str = DEFAULT_WINDOW
+    since: datetime | None = None
+    until: datetime | None = None
+    problem: str = ""
+
+    @property
+    def params(self) -> dict[str, str]:
+        """What a URL carries for this window (the page's links, its socket)."""
+        if self.name != CUSTOM:
+            return {"window": self.name}
+        return {"window": CUSTOM, RANGE_FROM: _local(self.since), RANGE_TO: _local(self.until)}
+
+    @property
+    def query(self) -> str:
+        return urlencode(self.params)
+
+
+def window_read(query) -> PanelWindow:
+    """The window of a page's (or its socket's) query string."""
+    name = query.get("window")
+    if name != CUSTOM:
+        return PanelWindow(name=window_param(name))
+    since, until = _utc(query.get(RANGE_FROM)), _utc(query.get(RANGE_TO))
+    if since is None or until is None:
+        return PanelWindow(problem="A custom range needs a start and an end.")
+    problems = custom_range_problems(since, until)
+    if problems:
+        return PanelWindow(
+            problem=f"The custom range was not shown: {next(iter(problems.values()))}."
+        )
+    return PanelWindow(name=CUSTOM, since=since, until=until)
+
+
+def _utc(value: str | None) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _local(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M") if moment else ""
 
 
 def panel_build(figures: dict) -> Panel:
@@ -164,7 +238,7 @@ def panel_build(figures: dict) -> Panel:
     sessions = figures["sessions"]
     return Panel(
         window=window,
-        window_label=WINDOW_LABELS[window],
+        window_label=_window_label(figures["window"]),
         start=figures["window"]["start"],
         end=figures["window"]["end"],
         chart=chart,
@@ -178,6 +252,7 @@ def panel_build(figures: dict) -> Panel:
         has_data=bool(sessions["active"] or figures["warnings"] or figures["errors"]
                       or figures["terminations"]),
         accuracy=_accuracy(figures.get("accuracy")),
+        custom=window == CUSTOM,
     )  # fmt: skip
 
 
@@ -208,8 +283,23 @@ def _degraded(now: dict, previous: dict) -> Degraded:
 # The chart
 
 
+def _window_label(window: dict) -> str:
+    if window["name"] != CUSTOM:
+        return WINDOW_LABELS[window["name"]]
+    start, end = window["start"], window["end"]
+    return f"{start:%b %-d %H:%M} to {end:%b %-d %H:%M} UTC"
+
+
+def _display_step(window: dict) -> timedelta:
+    if window["name"] != CUSTOM:
+        return DISPLAY_STEP[window["name"]]
+    length, bucket = window["end"] - window["start"], BUCKETS[window["bucket"]]
+    steps = [step for step in CUSTOM_STEPS if step >= bucket]  # no finer than the figures
+    return next((step for step in steps if length / step <= CUSTOM_BARS), steps[-1])
+
+
 def _chart(figures: dict, window: str) -> Chart:
-    end, step = figures["window"]["end"], DISPLAY_STEP[window]
+    end, step = figures["window"]["end"], _display_step(figures["window"])
     # Bars start on their step's UTC boundary (a day at midnight, 4 hours at 0, 4, 8 ...), as
     # the chart's "per day (UTC)" says; the first and last may cover part of the window only.
     start = _step_floor(figures["window"]["start"], step)
@@ -296,7 +386,7 @@ def _step_label(step: timedelta) -> str:
     hours = minutes // 60
     if hours < 24:
         return "hour" if hours == 1 else f"{hours} hours"
-    return "day"
+    return {1: "day", 7: "week"}.get(hours // 24, f"{hours // 24} days")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,11 +469,18 @@ def window_links(*, path: str, current: str, params: dict[str, str]) -> list[dic
     return links
 
 
-def panel_html(*, project_id: object, window: str, params: dict[str, str], oob: bool) -> SafeString:
+def panel_html(
+    *, project_id: object, window: PanelWindow, params: dict[str, str], oob: bool
+) -> SafeString:
     """The panel for one project and window, read from the merged figures: a few queries over
     at most about 30 day rows and 48 hour rows per key, whatever the window's events."""
-    links = window_links(path=reverse("project", args=[project_id]), current=window,
-                         params=params)  # fmt: skip
-    panel = panel_build(project_quality(project_id=project_id, window=window))
-    html = render_to_string(TEMPLATE, {"panel": panel, "windows": links, "oob": oob})
+    path = reverse("project", args=[project_id])
+    links = window_links(path=path, current=window.name, params=params)
+    figures = project_quality(project_id=project_id, window=window.name, since=window.since,
+                              until=window.until)  # fmt: skip
+    context = {"panel": panel_build(figures), "windows": links, "oob": oob, "path": path,
+               "window": window, "kept": {k: v for k, v in params.items() if v},
+               "range_from": _local(window.since or figures["window"]["start"]),
+               "range_to": _local(window.until or figures["window"]["end"])}  # fmt: skip
+    html = render_to_string(TEMPLATE, context)
     return mark_safe(html.strip())  # the template escaped it; strip() only drops its margins

@@ -30,7 +30,8 @@ RANGE_PRESETS = [
 ]  # fmt: skip
 STATUS_TABS = [*STATUSES, "all"]
 PAGE_PARAMS = tuple(dict.fromkeys(
-    [*ErrorSearch.model_fields, *IssueSearch.model_fields, "from", ISSUES_CURSOR, "window"]
+    [*ErrorSearch.model_fields, *IssueSearch.model_fields, "from", ISSUES_CURSOR, "window",
+     "qfrom", "qto"]
 ))  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from dashboard.present import (
     sparkline_points,
     timeline_annotate,
 )
-from dashboard.quality_panel import panel_html, window_param
+from dashboard.quality_panel import panel_html, window_read
 from dashboard.sentry_views import sentry_panel
 from dashboard.triage import RANGE_PRESETS, errors_list, filters_read, issue_table_html
 from errorsink import catalog
@@ -61,7 +61,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     membership = get_membership_or_404(request, project_id)
     project = membership.project
     filters = filters_read(request.GET)
-    window = window_param(request.GET.get("window"))
+    window = window_read(request.GET)
     errors = errors_list(project_id=project.id, filters=filters)
     # Read before the panel: the socket redraws it if the rollups moved since (a reconnect).
     drawn = str(rollups_watermark())
@@ -78,7 +78,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
         "sort_choices": SORT_CHOICES,
         "codes": sorted({info.code for info in catalog.all_codes() if info.kind == "error"}),
         "live_url": live_url(
-            f"/ws/projects/{project.id}/", **{**filters.params, "window": window, "rollups": drawn}
+            f"/ws/projects/{project.id}/", **{**filters.params, **window.params, "rollups": drawn}
         ),
         "issue_table": issue_table_html(project=project, filters=filters),
     }

@@ -46,6 +46,8 @@ EXPECTED_CAUSES = frozenset({"NORMAL_CLEARING", "USER_BUSY", "NO_ANSWER", "CALL_
 BUILD_ID_MAX = 200
 CUSTOM = "custom"
 CUSTOM_DAYS_MAX = 400
+# No event is older; it also keeps a range's previous window within what datetime holds.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 # Minute rows are kept this long (errorsink/quality/models.py MINUTE_ROWS_KEPT).
 MINUTE_ROWS_SPAN = timedelta(hours=3)
 
@@ -99,6 +101,10 @@ def custom_range_problems(since: datetime | None, until: datetime | None) -> dic
             return {name: "needs a time zone, e.g. 2026-12-01T00:00:00Z"}
     if until <= since:
         return {"until": "must be after since"}
+    if since < EARLIEST:
+        return {"since": f"must be after {EARLIEST:%Y-%m-%d}"}
+    if since > timezone.now():
+        return {"since": "must not be in the future"}
     if until - since > timedelta(days=CUSTOM_DAYS_MAX):
         return {"until": f"the range may be at most {CUSTOM_DAYS_MAX} days long"}
     return {}

@@ -111,7 +111,9 @@ def test_it_needs_a_key(project):
      ("since=2026-12-02T00:00:00Z&until=2026-12-01T00:00:00Z", "until"),
      ("since=2026-12-01T00:00:00&until=2026-12-02T00:00:00Z", "since"),
      ("since=2024-01-01T00:00:00Z&until=2026-12-01T00:00:00Z", "until"),
-     ("since=yesterday&until=2026-12-01T00:00:00Z", "since")],
+     ("since=yesterday&until=2026-12-01T00:00:00Z", "since"),
+     ("since=9999-12-31T23:00:00Z&until=9999-12-31T23:30:00Z", "since"),
+     ("since=0001-01-01T00:00:00Z&until=0001-01-02T00:00:00Z", "since")],
 )  # fmt: skip
 def test_it_answers_422_with_details_for_what_is_not_allowed(api, project, query, field):
     response = api.get(f"/projects/{project.id}/quality?{query}")

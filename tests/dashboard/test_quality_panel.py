@@ -12,10 +12,12 @@ from dashboard.quality_panel import (
     OTHER,
     PLOT_HEIGHT,
     STACKED_CODES,
+    PanelWindow,
     _nice_ceiling,
     panel_build,
     window_links,
     window_param,
+    window_read,
 )
 from dashboard.templatetags.quality import percent, points, share_width
 
@@ -183,3 +185,28 @@ def test_the_panel_says_which_figures_are_estimates():
     assert panel_build(_figures(accuracy=estimated)).accuracy == (
         "Session counts are within 3%; p95 within 1%."
     )
+
+
+def test_a_custom_range_is_read_as_utc_and_drawn_in_at_most_60_bars():
+    window = window_read(
+        {"window": "custom", "qfrom": "2026-12-01T00:00", "qto": "2026-12-05T00:00"}
+    )
+    assert (window.name, window.since, window.until) == (
+        "custom", datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 5, tzinfo=UTC))  # fmt: skip
+    assert window.params == {
+        "window": "custom",
+        "qfrom": "2026-12-01T00:00",
+        "qto": "2026-12-05T00:00",
+    }
+    assert window_read({"window": "7d", "qfrom": "x"}) == PanelWindow(name="7d")
+    assert window_read({"window": "custom", "qfrom": "2026-12-01T00:00"}).problem
+    too_long = window_read(
+        {"window": "custom", "qfrom": "2025-01-01T00:00", "qto": "2026-12-01T00:00"}
+    )
+    assert too_long.name == "24h" and "at most 400 days" in too_long.problem
+    for hours, bucket, step in ((1, "minute", "minute"), (3, "minute", "5 minutes"),
+                                (1, "hour", "hour"), (48, "hour", "hour"), (96, "hour", "4 hours"),
+                                (24 * 30, "hour", "day"), (24 * 90, "hour", "week")):  # fmt: skip
+        figures = _figures("custom", length=timedelta(hours=hours))
+        figures["window"]["bucket"] = bucket  # never finer bars than the figures' buckets
+        assert panel_build(figures).chart.step_label == step, (hours, bucket)

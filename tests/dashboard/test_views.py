@@ -566,3 +566,47 @@ def test_the_project_page_says_how_many_events_the_quota_refused(client, project
     finally:
         redis_client().delete(*keys)
     assert "42 events refused in the last hour (the quota is 5000 events a second" in html
+
+
+# --- a custom range on the page (issue 27) ---------------------------------------------------
+
+
+def test_the_panel_shows_a_custom_range_and_the_page_keeps_it(client, alice, project, make_event):
+    now = timezone.now().replace(second=0, microsecond=0)
+    inside, outside = now - timedelta(days=3), now - timedelta(days=6)
+    for session_id, moment in (("in1", inside), ("in2", inside), ("out", outside)):
+        make_event(project, session_id=session_id, kind=Event.WARNING, code="31002",
+                   occurred_at=moment)  # fmt: skip
+    roll_up()
+    client.force_login(alice)
+    start, end = (
+        (now - timedelta(days=4)).replace(minute=0),
+        (now - timedelta(days=2)).replace(minute=0),
+    )
+    qfrom, qto = start.strftime("%Y-%m-%dT%H:%M"), end.strftime("%Y-%m-%dT%H:%M")
+    html = client.get(_project_url(project, window="custom", qfrom=qfrom, qto=qto,
+                                   code="A%26B")).content.decode()  # fmt: skip
+    panel = _panel(html)
+    label = f"{start:%b %-d %H:%M} to {end:%b %-d %H:%M} UTC"
+    assert f'How calls are going <span class="muted">· {label}</span>' in panel
+    assert 'data-window="custom"' in panel and "2 of 2 active sessions" in panel
+    assert "Warnings per hour" in panel  # 48 hours: hour bars
+    assert (
+        f'name="qfrom" value="{qfrom}"' in panel and '<details class="custom-range" open>' in panel
+    )
+    # The error filters' form and the live socket carry the range; so do the window links'
+    # other filters (the code).
+    assert html.count(f'name="qfrom" value="{qfrom}"') == 2  # the panel's form and the filters'
+    assert f"qfrom={qfrom.replace(':', '%3A')}" in html and "window=custom" in html
+    assert f'href="{_project_url(project)}?code=A%26B&amp;window=7d"' in panel
+
+
+def test_a_custom_range_that_cannot_be_shown_says_why(client, alice, project):
+    client.force_login(alice)
+    html = client.get(_project_url(project, window="custom", qfrom="2026-12-05T10:00",
+                                   qto="2026-12-01T10:00")).content.decode()  # fmt: skip
+    panel = _panel(html)
+    assert "The custom range was not shown: must be after since." in panel
+    assert 'data-window="24h"' in panel
+    html = client.get(_project_url(project, window="custom", qfrom="yesterday")).content.decode()
+    assert "A custom range needs a start and an end." in _panel(html)
