@@ -284,16 +284,16 @@ class ProjectConsumer(_LiveConsumer):
         return True
 
     def quality_key(self) -> tuple:
-        return ("quality", self._window(), self.params.get("code", ""),
-                self.params.get("source", ""))  # fmt: skip
+        # The panel's links and custom form carry the page's filters: pages share its bytes
+        # only when those match too.
+        return ("quality", self._window(), tuple(sorted(self.filters.params.items())))
 
     def _window(self) -> PanelWindow:
         return window_read(self.params)
 
     def _quality_panel(self) -> str:
-        params = {"code": self.params.get("code", ""), "source": self.params.get("source", "")}
-        return panel_html(project_id=self.project_id, window=self._window(), params=params,
-                          oob=True)  # fmt: skip
+        return panel_html(project_id=self.project_id, window=self._window(),
+                          params=self.filters.params, oob=True)  # fmt: skip
 
     def _sync_read(self) -> tuple[list[int], list[str]]:
         """The page's errors and issues, and the panel again if the rollups moved since the

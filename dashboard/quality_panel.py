@@ -10,6 +10,7 @@ figure is also in a table. ``panel_html`` reads and renders, for the page and it
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,8 @@ BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1)}
 # The page's own names for a custom range's bounds (the error list has since and until), as a
 # datetime-local input sends them: no zone, read as UTC.
 RANGE_FROM, RANGE_TO = "qfrom", "qto"
+# Parameters the panel sets itself, never carried over from the page's filters.
+PANEL_OWN = frozenset({"window", RANGE_FROM, RANGE_TO, "cursor", "issues_cursor"})
 STACKED_CODES = 6  # the busiest codes get a colour each, the rest stack as "other"
 OTHER = "other"
 # A build is compared only with enough calls behind both figures, so three calls page nobody.
@@ -75,6 +78,7 @@ class Bar:
     total: int
     x: int
     segments: list[Segment] = field(default_factory=list)
+    label: str = ""  # when it starts, as its tooltip says it: a day bar by its date alone
 
 
 @dataclass
@@ -95,7 +99,7 @@ class Chart:
     width: int
     peak: int
     step_label: str
-    axis: list[datetime]
+    axis: list[tuple[datetime, str]]  # (moment, label)
     table_codes: list[LegendEntry]
     table_rows: list[tuple[datetime, list[int], int]]
 
@@ -110,8 +114,8 @@ class Chart:
     def rects(self) -> SafeString:
         return mark_safe("".join(
             f'<rect class="c{segment.colour}" x="{bar.x}" y="{segment.y}" width="{BAR}" '
-            f'height="{segment.height}"><title>{bar.start:%b %-d %H:%M}: {segment.count} '
-            f"{escape(segment.name)}</title></rect>"
+            f'height="{segment.height}"><title>{bar.label} · {escape(segment.name)}: '
+            f"{segment.count}</title></rect>"
             for bar in self.bars for segment in bar.segments))  # fmt: skip
 
     @property
@@ -202,12 +206,14 @@ class Panel:
 @dataclass(frozen=True)
 class PanelWindow:
     """The window a page asked for: a named one, or a custom range with its bounds (UTC).
-    ``problem`` says why a custom range asked for was not taken (the default shows instead)."""
+    ``problem`` says why a custom range asked for was not taken (the default shows instead);
+    ``asked`` keeps what was typed, so the form shows it again beside the message."""
 
     name: str = DEFAULT_WINDOW
     since: datetime | None = None
     until: datetime | None = None
     problem: str = ""
+    asked: tuple[str, str] = ("", "")
 
     @property
     def params(self) -> dict[str, str]:
@@ -221,20 +227,31 @@ class PanelWindow:
         return urlencode(self.params)
 
 
+# What the form says for each of custom_range_problems' complaints, in the form's own words.
+_RANGE_PROBLEMS = {
+    "must be after since": "“To” must be after “From”.",
+    "must not be in the future": "“From” is in the future.",
+}
+
+
 def window_read(query) -> PanelWindow:
     """The window of a page's (or its socket's) query string."""
     name = query.get("window")
     if name != CUSTOM:
         return PanelWindow(name=window_param(name))
-    since, until = _utc(query.get(RANGE_FROM)), _utc(query.get(RANGE_TO))
-    if since is None or until is None:
-        return PanelWindow(problem="A custom range needs a start and an end.")
+    asked = (str(query.get(RANGE_FROM) or "")[:40], str(query.get(RANGE_TO) or "")[:40])
+    since, until = _utc(asked[0]), _utc(asked[1])
+    unread = [label for label, moment in (("From", since), ("To", until)) if moment is None]
+    if unread:
+        return PanelWindow(asked=asked, problem="The custom range was not shown: "
+                           + " and ".join(f"“{label}”" for label in unread)
+                           + " needs a date and a time.")  # fmt: skip
     problems = custom_range_problems(since, until)
     if problems:
-        return PanelWindow(
-            problem=f"The custom range was not shown: {next(iter(problems.values()))}."
-        )
-    return PanelWindow(name=CUSTOM, since=since, until=until)
+        reason = next(iter(problems.values()))
+        reason = _RANGE_PROBLEMS.get(reason, f"{reason[0].upper()}{reason[1:]}.")
+        return PanelWindow(asked=asked, problem=f"The custom range was not shown: {reason}")
+    return PanelWindow(name=CUSTOM, since=since, until=until, asked=asked)
 
 
 def _utc(value: str | None) -> datetime | None:
@@ -337,7 +354,11 @@ def _chart(figures: dict, window: str) -> Chart:
     totals = [sum(row) for row in counts]
     peak = _nice_ceiling(max(totals, default=0))
     bars = [_bar(slot, start + slot * step, counts[slot], legend, peak) for slot in range(slots)]
-    axis = [start, start + (end - start) / 2, end]
+    for bar in bars:
+        bar.label = (
+            f"{bar.start:%b %-d}" if step >= timedelta(days=1) else f"{bar.start:%b %-d %H:%M}"
+        )
+    axis = _axis(start, end, step)
     rows = [(bar.start, counts[i], totals[i]) for i, bar in enumerate(bars) if totals[i]]
     return Chart(bars=bars, legend=legend, width=slots * SLOT, peak=peak,
                  step_label=_step_label(step), axis=axis, table_codes=legend,
@@ -397,6 +418,17 @@ def _nice_ceiling(value: int) -> int:
         if factor * magnitude >= value:
             return factor * magnitude
     return 10 * magnitude  # pragma: no cover - the loop always returns
+
+
+def _axis(start: datetime, end: datetime, step: timedelta) -> list[tuple[datetime, str]]:
+    """Start, middle and end, labelled so that a date alone always means its midnight."""
+    days = step >= timedelta(days=1) or end - start > timedelta(days=2)
+    labels = []
+    for moment in (start, start + (end - start) / 2, end):
+        at_midnight = moment.hour == moment.minute == 0
+        labels.append((moment, f"{moment:%b %-d}" if days and at_midnight else
+                       f"{moment:%b %-d %H:%M}" if days else f"{moment:%H:%M}"))  # fmt: skip
+    return labels
 
 
 def _step_label(step: timedelta) -> str:
@@ -493,14 +525,25 @@ def panel_html(
     *, project_id: object, window: PanelWindow, params: dict[str, str], oob: bool
 ) -> SafeString:
     """The panel for one project and window, read from the merged figures: a few queries over
-    at most about 30 day rows and 48 hour rows per key, whatever the window's events."""
+    at most about 30 day rows and 48 hour rows per key, whatever the window's events.
+    ``params`` are the page's other filters, which its links and its custom range keep."""
     path = reverse("project", args=[project_id])
-    links = window_links(path=path, current=window.name, params=params)
+    kept = {k: v for k, v in params.items() if v and k not in PANEL_OWN}
+    links = window_links(path=path, current=window.name, params=kept)
     figures = project_quality(project_id=project_id, window=window.name, since=window.since,
                               until=window.until)  # fmt: skip
-    context = {"panel": panel_build(figures), "windows": links, "oob": oob, "path": path,
-               "window": window, "kept": {k: v for k, v in params.items() if v},
-               "range_from": _local(window.since or figures["window"]["start"]),
-               "range_to": _local(window.until or figures["window"]["end"])}  # fmt: skip
+    shown = figures["window"]
+    context = {
+        "panel": panel_build(figures), "windows": links, "oob": oob, "path": path,
+        "window": window, "kept": kept,
+        # Live redraws keep the form as the reader left it (htmx hx-preserve, by this id); other
+        # filters make another form, so another id.
+        "custom_id": "quality-custom-" + hashlib.sha256(
+            urlencode(sorted(kept.items())).encode()).hexdigest()[:12],
+        "range_from": window.asked[0] or _local(shown["start"]),
+        "range_to": window.asked[1] or _local(shown["end"]),
+        "widened": window.name == CUSTOM and (window.since, window.until) != (shown["start"],
+                                                                              shown["end"]),
+    }  # fmt: skip
     html = render_to_string(TEMPLATE, context)
     return mark_safe(html.strip())  # the template escaped it; strip() only drops its margins

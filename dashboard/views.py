@@ -45,12 +45,6 @@ def _wants_fragment(request: HttpRequest) -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
-def _error_filters(request: HttpRequest) -> dict[str, str]:
-    """What the quality panel is filtered by: the error list's code and source."""
-    return {"code": request.GET.get("code", "").strip()[:128],
-            "source": request.GET.get("source", "").strip()[:32]}  # fmt: skip
-
-
 SORT_CHOICES = [("last_seen", "newest activity"), ("count", "most events"),
                 ("sessions", "most sessions")]  # fmt: skip
 
@@ -85,7 +79,7 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     fragment = _wants_fragment(request)
     # A filtered table comes with the panel out of band: its window links carry the filters.
     context["quality_panel"] = panel_html(
-        project_id=project.id, window=window, params=_error_filters(request), oob=fragment
+        project_id=project.id, window=window, params=filters.params, oob=fragment
     )
     if fragment:
         response = render(request, "dashboard/project.html#error-table", context)

@@ -210,3 +210,29 @@ def test_a_custom_range_is_read_as_utc_and_drawn_in_at_most_60_bars():
         figures = _figures("custom", length=timedelta(hours=hours))
         figures["window"]["bucket"] = bucket  # never finer bars than the figures' buckets
         assert panel_build(figures).chart.step_label == step, (hours, bucket)
+
+
+def test_a_date_alone_on_the_axis_or_a_bar_means_its_midnight():
+    """30 days to 12:00: only the first tick is a midnight; day bars say a date alone."""
+    month = panel_build(
+        _figures(
+            "30d",
+            length=timedelta(days=30),
+            warnings=[_warning("31002", [(END - timedelta(days=3), 4)])],
+        )
+    )
+    labels = [label for _, label in month.chart.axis]
+    assert labels == ["Oct 23", "Nov 7 06:00", "Nov 22 12:00"]
+    assert all(bar.label == f"{bar.start:%b %-d}" for bar in month.chart.bars)
+    assert "<title>Nov 19 · NAME_31002: 4</title>" in month.chart.rects
+    day = panel_build(
+        _figures("24h", warnings=[_warning("31002", [(END - timedelta(hours=2), 1)])])
+    )
+    assert [label for _, label in day.chart.axis] == ["12:00", "00:00", "12:00"]
+    assert "<title>Nov 22 10:00 · NAME_31002: 1</title>" in day.chart.rects
+
+
+def test_a_code_name_in_a_bar_is_escaped():
+    warning = _warning("31002", [(END - timedelta(hours=2), 1)])
+    warning["name"] = "<b>x</b>"
+    assert "&lt;b&gt;x&lt;/b&gt;: 1" in panel_build(_figures(warnings=[warning])).chart.rects

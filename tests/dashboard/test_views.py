@@ -585,20 +585,22 @@ def test_the_panel_shows_a_custom_range_and_the_page_keeps_it(client, alice, pro
     )
     qfrom, qto = start.strftime("%Y-%m-%dT%H:%M"), end.strftime("%Y-%m-%dT%H:%M")
     html = client.get(_project_url(project, window="custom", qfrom=qfrom, qto=qto,
-                                   code="A%26B")).content.decode()  # fmt: skip
+                                   code="A%26B", q="went")).content.decode()  # fmt: skip
     panel = _panel(html)
     label = f"{start:%b %-d %H:%M} to {end:%b %-d %H:%M} UTC"
     assert f'How calls are going <span class="muted">· {label}</span>' in panel
     assert 'data-window="custom"' in panel and "2 of 2 active sessions" in panel
     assert "Warnings per hour" in panel  # 48 hours: hour bars
-    assert (
-        f'name="qfrom" value="{qfrom}"' in panel and '<details class="custom-range" open>' in panel
-    )
-    # The error filters' form and the live socket carry the range; so do the window links'
-    # other filters (the code).
+    assert f'name="qfrom" value="{qfrom}"' in panel
+    assert re.search(
+        r'<details class="custom-range" id="quality-custom-\w+" hx-preserve open>', panel
+    )  # kept as the reader left it when the socket redraws the panel
+    # The error filters' form and the live socket carry the range.
     assert html.count(f'name="qfrom" value="{qfrom}"') == 2  # the panel's form and the filters'
     assert f"qfrom={qfrom.replace(':', '%3A')}" in html and "window=custom" in html
-    assert f'href="{_project_url(project)}?code=A%26B&amp;window=7d"' in panel
+    # The window links and the range's form keep every filter of the page: the words too.
+    assert f'href="{_project_url(project)}?q=went&amp;code=A%26B&amp;window=7d"' in panel
+    assert '<input type="hidden" name="q" value="went">' in panel
 
 
 def test_a_custom_range_that_cannot_be_shown_says_why(client, alice, project):
@@ -606,7 +608,7 @@ def test_a_custom_range_that_cannot_be_shown_says_why(client, alice, project):
     html = client.get(_project_url(project, window="custom", qfrom="2026-12-05T10:00",
                                    qto="2026-12-01T10:00")).content.decode()  # fmt: skip
     panel = _panel(html)
-    assert "The custom range was not shown: must be after since." in panel
+    assert "The custom range was not shown: “To” must be after “From”." in panel
     assert 'data-window="24h"' in panel
     html = client.get(_project_url(project, window="custom", qfrom="yesterday")).content.decode()
-    assert "A custom range needs a start and an end." in _panel(html)
+    assert "“To” needs a date and a time." in _panel(html)
