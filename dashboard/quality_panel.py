@@ -358,7 +358,7 @@ def _chart(figures: dict, window: str) -> Chart:
         bar.label = (
             f"{bar.start:%b %-d}" if step >= timedelta(days=1) else f"{bar.start:%b %-d %H:%M}"
         )
-    axis = _axis(start, end, step)
+    axis = _axis(start, start + slots * step, step)  # the bars' own edges
     rows = [(bar.start, counts[i], totals[i]) for i, bar in enumerate(bars) if totals[i]]
     return Chart(bars=bars, legend=legend, width=slots * SLOT, peak=peak,
                  step_label=_step_label(step), axis=axis, table_codes=legend,

@@ -213,7 +213,7 @@ def test_a_custom_range_is_read_as_utc_and_drawn_in_at_most_60_bars():
 
 
 def test_a_date_alone_on_the_axis_or_a_bar_means_its_midnight():
-    """30 days to 12:00: only the first tick is a midnight; day bars say a date alone."""
+    """30 days to 12:00: day bars, the axis at their edges; a date alone means midnight."""
     month = panel_build(
         _figures(
             "30d",
@@ -222,7 +222,7 @@ def test_a_date_alone_on_the_axis_or_a_bar_means_its_midnight():
         )
     )
     labels = [label for _, label in month.chart.axis]
-    assert labels == ["Oct 23", "Nov 7 06:00", "Nov 22 12:00"]
+    assert labels == ["Oct 23", "Nov 7 12:00", "Nov 23"]  # the bars run to midnight
     assert all(bar.label == f"{bar.start:%b %-d}" for bar in month.chart.bars)
     assert "<title>Nov 19 · NAME_31002: 4</title>" in month.chart.rects
     day = panel_build(
