@@ -348,20 +348,26 @@ def _closed_merged(params: dict, span, end: datetime) -> Merged:
     with _sketch_cursor() as cursor:
         cursor.execute(_STRETCH_READ, {"project": params["project"], "key": key,
                                        "held": held_version})  # fmt: skip
-        version, kept_version, kept = cursor.fetchone()
+        version, kept_version, kept, database_today = cursor.fetchone()
+    if end > database_today:  # this clock runs ahead: "before today" is not closed yet
+        return _stretch_rows(params, span, end)
     if kept_version == version:
         if held_version == version:
             return held
         if kept is not None:
             return _keep(params["project"], key, version, pickle.loads(kept))  # noqa: S301
-    merged = _rows_merged(params, window_pieces(span.start, end, span.span),
-                          window_pieces(span.previous_start, span.start, span.span),
-                          span.span)  # fmt: skip
+    merged = _stretch_rows(params, span, end)
     with connection.cursor() as cursor:
         blob = pickle.dumps(merged)  # read back above only: never from users
         cursor.execute(_STRETCH_WRITE, {"project": params["project"], "key": key,
                                         "version": version, "merged": blob})  # fmt: skip
     return _keep(params["project"], key, version, merged)
+
+
+def _stretch_rows(params: dict, span, end: datetime) -> Merged:
+    return _rows_merged(params, window_pieces(span.start, end, span.span),
+                        window_pieces(span.previous_start, span.start, span.span),
+                        span.span)  # fmt: skip
 
 
 # Part of every stretch's key: a change to ``Merged`` (or its module's name) must change it, so
@@ -402,7 +408,8 @@ def _today_pieces(params: dict, today: datetime, end: datetime) -> list[Piece]:
 # The stretch itself only when this process does not hold that version of it already.
 _STRETCH_READ = """
 SELECT coalesce(v.version, 0), s.version,
-       CASE WHEN s.version IS DISTINCT FROM %(held)s THEN s.merged END
+       CASE WHEN s.version IS DISTINCT FROM %(held)s THEN s.merged END,
+       date_trunc('day', now(), 'UTC')
 FROM (SELECT %(project)s::uuid AS project_id) AS p
 LEFT JOIN errorsink_figure_version v ON v.project_id = p.project_id
 LEFT JOIN errorsink_figure_stretch s ON s.project_id = p.project_id AND s.key = %(key)s

@@ -289,13 +289,15 @@ def rollups_apply(*, after: int, through: int) -> set | None:
 
 # Merged stretches of days before today are kept under their project's figure version
 # (errorsink/quality/figure_reads.py, "Closed days"): a chunk that reaches any other day than
-# today bumps it. So does any chunk in the last hour of the day, so a reader whose clock is up
-# to an hour ahead of the database's, already in tomorrow, never keeps a stale today.
+# today bumps it, today by the database's clock as this statement runs. So does a chunk in the
+# day's last minute, whose commit (moments after this) may land in tomorrow, when a reader
+# already takes today as closed. A reader keeps only days before the database's today.
 _VERSIONS_BUMP = """
 INSERT INTO errorsink_figure_version (project_id, version)
 SELECT DISTINCT project_id, 1 FROM rollup_chunk
-WHERE day <> date_trunc('day', now(), 'UTC')
-   OR date_trunc('day', now() + interval '1 hour', 'UTC') <> date_trunc('day', now(), 'UTC')
+WHERE day <> date_trunc('day', clock_timestamp(), 'UTC')
+   OR date_trunc('day', clock_timestamp() + interval '1 minute', 'UTC')
+      <> date_trunc('day', clock_timestamp(), 'UTC')
 ON CONFLICT (project_id) DO UPDATE SET version = errorsink_figure_version.version + 1
 """
 

@@ -70,8 +70,8 @@ def test_a_session_moved_to_its_later_build_renews_the_kept_stretch(project):
 
 def test_todays_events_are_read_beside_the_kept_stretch(project, django_assert_num_queries):
     now = timezone.now()
-    if (now + timedelta(hours=1)).date() != now.date():
-        pytest.skip("in the day's last hour every chunk renews the stretches (by design)")
+    if (now + timedelta(minutes=2)).date() != now.date():
+        pytest.skip("in the day's last minute every chunk renews the stretches (by design)")
     _store(project, _rows(3 * DAY_MINUTES, "s1"), now)
     _settle()
     # Cold: the stretch's version and row, its five reads and its write; then today's probe
@@ -129,3 +129,16 @@ def test_a_process_reuses_the_stretch_it_holds_and_reads_one_it_does_not(project
     figure_reads._kept.clear()  # as another process, which only has the kept row
     assert project_quality(project_id=project.id, window="7d", now=now) == first
     assert len(unpickled) == 1
+
+
+def test_a_reader_whose_clock_runs_ahead_keeps_nothing_of_the_databases_today(project):
+    """A web process a day ahead of the database takes the database's today as closed: it
+    must not keep it, since the rollups will not bump the version for it."""
+    now = timezone.now()
+    _store(project, _rows(1, "s1") + _rows(3 * DAY_MINUTES, "s2"), now)
+    _settle()
+    ahead = now + timedelta(days=1)
+    _assert_recounted(project, ahead)
+    assert not FigureStretch.objects.filter(project=project).exists()
+    _assert_recounted(project, now)  # in step: kept
+    assert FigureStretch.objects.filter(project=project).exists()
