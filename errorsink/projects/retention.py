@@ -41,7 +41,7 @@ from django.utils import timezone
 from errorsink.advisory_lock import advisory_lock
 from errorsink.projects.models import Project
 from errorsink.quality.models import FigureStretch
-from errorsink.quality.rollups import rollups_watermark
+from errorsink.quality.rollups import figure_version_bump, rollups_watermark
 
 logger = logging.getLogger("errorsink.projects.retention")
 
@@ -217,11 +217,5 @@ def rollups_prune_batch(*, table: str, project_id, now: datetime, limit: int) ->
         )
         deleted = cursor.rowcount
         if deleted:  # a kept window stretch may hold these rows: it is stale now
-            cursor.execute(_VERSION_BUMP, [project_id])
+            figure_version_bump(cursor, project_id)
         return deleted
-
-
-_VERSION_BUMP = """
-INSERT INTO errorsink_figure_version (project_id, version) VALUES (%s, 1)
-ON CONFLICT (project_id) DO UPDATE SET version = errorsink_figure_version.version + 1
-"""

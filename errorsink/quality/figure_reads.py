@@ -162,30 +162,28 @@ class Merged:
         return _union(row[2] for row in self.builds.values())
 
     def then(self, later: Merged) -> Merged:
-        """This stretch followed by ``later``."""
-        merged = Merged(builds=dict(self.builds), first_seen={**later.first_seen,
-                        **self.first_seen}, series=dict(self.series))  # fmt: skip
-        for build, (errors, active, degraded) in later.builds.items():
-            mine = self.builds.get(build, [0, None, None])
-            merged.builds[build] = [mine[0] + errors, _union([mine[1], active]),
-                                    _union([mine[2], degraded])]  # fmt: skip
-        merged.previous = [
-            _union([a, b]) for a, b in zip(self.previous, later.previous, strict=True)
-        ]
-        merged.codes = dict(self.codes)
-        for key, (count, sessions) in later.codes.items():
-            mine = self.codes.get(key, [0, None])
-            merged.codes[key] = [mine[0] + count, _union([mine[1], sessions])]
-        for code, (points, exact) in later.series.items():
-            mine = self.series.get(code, [[], True])
-            merged.series[code] = [mine[0] + points, mine[1] and exact]
-        merged.metrics = dict(self.metrics)
-        for key, (count, total, low, high, sketch) in later.metrics.items():
-            mine = self.metrics.get(key)
-            merged.metrics[key] = [count, total, low, high, sketch] if mine is None else [
-                mine[0] + count, mine[1] + total, min(mine[2], low), max(mine[3], high),
-                values_merge([mine[4], sketch])]  # fmt: skip
-        return merged
+        """This stretch followed by ``later``: per key, counts added and sketches united."""
+        return Merged(
+            builds=_joined(self.builds, later.builds, lambda a, b: [
+                a[0] + b[0], _union([a[1], b[1]]), _union([a[2], b[2]])]),
+            first_seen=_joined(self.first_seen, later.first_seen, lambda a, b: a),
+            previous=[_union(pair) for pair in zip(self.previous, later.previous, strict=True)],
+            codes=_joined(self.codes, later.codes, lambda a, b: [
+                a[0] + b[0], _union([a[1], b[1]])]),
+            series=_joined(self.series, later.series, lambda a, b: [a[0] + b[0], a[1] and b[1]]),
+            metrics=_joined(self.metrics, later.metrics, lambda a, b: [
+                a[0] + b[0], a[1] + b[1], min(a[2], b[2]), max(a[3], b[3]),
+                values_merge([a[4], b[4]])]),
+        )  # fmt: skip
+
+
+def _joined(earlier: dict, later: dict, join) -> dict:
+    """Both dicts' keys; a key in both takes ``join(earlier's, later's)``. The values are shared,
+    never changed: a kept stretch's own are among them (see ``_kept``)."""
+    joined = dict(earlier)
+    for key, value in later.items():
+        joined[key] = join(earlier[key], value) if key in earlier else value
+    return joined
 
 
 def _sketch_cursor():

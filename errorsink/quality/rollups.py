@@ -292,14 +292,23 @@ def rollups_apply(*, after: int, through: int) -> set | None:
 # today bumps it, today by the database's clock as this statement runs. So does a chunk in the
 # day's last minute, whose commit (moments after this) may land in tomorrow, when a reader
 # already takes today as closed. A reader keeps only days before the database's today.
-_VERSIONS_BUMP = """
+_VERSION_BUMPED = (
+    "ON CONFLICT (project_id) DO UPDATE SET version = errorsink_figure_version.version + 1\n"
+)
+_VERSIONS_BUMP = f"""
 INSERT INTO errorsink_figure_version (project_id, version)
 SELECT DISTINCT project_id, 1 FROM rollup_chunk
 WHERE day <> date_trunc('day', clock_timestamp(), 'UTC')
    OR date_trunc('day', clock_timestamp() + interval '1 minute', 'UTC')
       <> date_trunc('day', clock_timestamp(), 'UTC')
-ON CONFLICT (project_id) DO UPDATE SET version = errorsink_figure_version.version + 1
-"""
+{_VERSION_BUMPED}"""
+
+
+def figure_version_bump(cursor, project_id: object) -> None:
+    """For a change to a project's figure rows other than a rollup chunk's (pruning)."""
+    cursor.execute(f"INSERT INTO errorsink_figure_version (project_id, version) "
+                   f"VALUES (%s, 1) {_VERSION_BUMPED}", [project_id])  # fmt: skip
+
 
 # The columns the figures group by, of one event ``e``. The minute bucket is null for events too
 # old to need one. Only integral SIP statuses (100-699) count as SIP codes, else 0.
