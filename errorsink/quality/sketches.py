@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from itertools import chain
 
 import datasketches
 import numpy
@@ -69,7 +70,23 @@ def values_sketch(values: Iterable[float]) -> DDSketch:
 
 
 def values_dump(sketch: DDSketch) -> bytes:
-    return DDSketchProto.to_proto(sketch).SerializeToString()
+    message = DDSketchProto.to_proto(sketch)
+    _bins_trim(message.positiveValues)
+    _bins_trim(message.negativeValues)
+    return message.SerializeToString()
+
+
+def _bins_trim(store) -> None:
+    """The store without its leading and trailing empty bins. The library grows its bins in
+    chunks of 128, so a minute's sketch of two values was 132 bins, 130 of them zero: five
+    times the bytes every read fetches and parses. The offset keeps each count's index."""
+    counts = store.contiguousBinCounts
+    first = next((n for n, count in enumerate(counts) if count), len(counts))
+    last = next((n for n in range(len(counts) - 1, first - 1, -1) if counts[n]), first - 1)
+    if first == 0 and last == len(counts) - 1:
+        return
+    store.contiguousBinIndexOffset += first
+    store.contiguousBinCounts[:] = counts[first : last + 1]
 
 
 def values_load(blob: bytes | memoryview) -> DDSketch:
@@ -118,18 +135,28 @@ def values_merge(blobs: Iterable[bytes | memoryview]) -> bytes:
 
 
 def _bins_sum(into, stores: list) -> None:
-    """Contiguous bins of every store added up, index by index."""
+    """Contiguous bins of every store added up, index by index: every store's counts joined
+    into one array first and summed by bin index in one call (a numpy slice per store cost
+    more in converting each small store than in adding)."""
     stores = [store for store in stores if store.contiguousBinCounts]
     if not stores:
         return
-    low = min(store.contiguousBinIndexOffset for store in stores)
-    high = max(store.contiguousBinIndexOffset + len(store.contiguousBinCounts) for store in stores)
-    totals = numpy.zeros(high - low)
-    for store in stores:
-        start = store.contiguousBinIndexOffset - low
-        totals[start : start + len(store.contiguousBinCounts)] += store.contiguousBinCounts
-    into.contiguousBinIndexOffset = low
-    into.contiguousBinCounts[:] = totals.tolist()
+    lengths = numpy.fromiter((len(store.contiguousBinCounts) for store in stores),
+                             dtype=numpy.int64, count=len(stores))  # fmt: skip
+    offsets = numpy.fromiter((store.contiguousBinIndexOffset for store in stores),
+                             dtype=numpy.int64, count=len(stores))  # fmt: skip
+    counts = numpy.fromiter(chain.from_iterable(store.contiguousBinCounts for store in stores),
+                            dtype=float, count=int(lengths.sum()))  # fmt: skip
+    low = int(offsets.min())
+    # Each count's bin: its store's offset plus its place within the store.
+    firsts = numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
+    bins = numpy.repeat(offsets - low, lengths) + numpy.arange(counts.size) - firsts
+    totals = numpy.bincount(bins, weights=counts)
+    filled = numpy.flatnonzero(totals)
+    if not filled.size:
+        return
+    into.contiguousBinIndexOffset = low + int(filled[0])
+    into.contiguousBinCounts[:] = totals[filled[0] : filled[-1] + 1].tolist()
 
 
 def blob_percentile(blob: bytes, fraction: float) -> float | None:

@@ -11,6 +11,8 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from ddsketch.pb.ddsketch_pb2 import DDSketch as DDSketchMessage
+from ddsketch.pb.proto import DDSketchProto
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -178,6 +180,26 @@ def test_a_merged_sketch_reads_as_the_library_reads_it(parts, fraction):
     expected = values_percentile(values_sketch(v for values in parts for v in values), fraction)
     actual = blob_percentile(merged, fraction)
     assert actual == expected if expected is None else actual == pytest.approx(expected, rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.floats(0.001, 600_000), min_size=1, max_size=20),
+       fraction=st.sampled_from([0.0, 0.5, 0.95, 1.0]))  # fmt: skip
+def test_a_stored_sketch_keeps_no_empty_edge_bins(values, fraction):
+    """The library pads its bins to chunks of 128; a stored sketch holds its first to its last
+    filled bin only, reads as the padded one does, and merges with sketches stored padded
+    before (rows written before the trim)."""
+    sketch = values_sketch(values)
+    stored, padded = DDSketchMessage(), DDSketchProto.to_proto(sketch)
+    stored.ParseFromString(values_dump(sketch))
+    bins = stored.positiveValues.contiguousBinCounts
+    assert bins[0] and bins[-1] and len(bins) < len(padded.positiveValues.contiguousBinCounts)
+    expected = values_percentile(sketch, fraction)
+    loaded = values_load(stored.SerializeToString())
+    assert values_percentile(loaded, fraction) == pytest.approx(expected, rel=1e-9)
+    merged = values_merge([stored.SerializeToString(), padded.SerializeToString()])
+    doubled = values_percentile(values_sketch(values + values), fraction)
+    assert blob_percentile(merged, fraction) == pytest.approx(doubled, rel=1e-9)
 
 
 @pytest.mark.parametrize("start,end,expected", [
