@@ -106,7 +106,7 @@ class FigureMetrics(models.Model):
     # equal ones, give back exactly that value rather than its bin's.
     minimum = models.FloatField(default=0.0)
     maximum = models.FloatField(default=0.0)
-    sketch = models.BinaryField()  # DDSketch, protobuf
+    sketch = models.BinaryField()  # DDSketch bins (errorsink/quality/sketches.py, Bins)
 
     class Meta:
         db_table = "errorsink_figure_metrics"

@@ -8,7 +8,8 @@ HLL, which at 1,000 sessions was already 2 % off, and over exact sets of session
 size and union cost grow with the sessions of the window.
 
 Metric values: DDSketch (Datadog's) with 1 % relative accuracy: any quantile it returns is
-within 1 % of a value at that rank. Its bins add, so sketches merge exactly.
+within 1 % of a value at that rank. Its bins add, so sketches merge exactly; they are stored as
+a plain run of counts (``Bins``) that numpy reads without copying.
 
 Both also take values out again, which the rollups need when a session's events move to the
 build it learned later: a theta sketch by the library's A-not-B, a DDSketch by subtracting the
@@ -19,12 +20,14 @@ bins are plain counts per value range, so subtracting them is exact).
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterable
-from itertools import chain
+from dataclasses import dataclass
 
 import datasketches
 import numpy
 from ddsketch import DDSketch
+from ddsketch.mapping import LogarithmicMapping
 from ddsketch.pb.ddsketch_pb2 import DDSketch as DDSketchMessage
 from ddsketch.pb.proto import DDSketchProto, KeyMappingProto
 
@@ -69,115 +72,109 @@ def values_sketch(values: Iterable[float]) -> DDSketch:
     return sketch
 
 
+# How a DDSketch is stored: its bins as one run of little-endian float64 counts, from its first
+# to its last filled bin, after a 13-byte header (this format's number, the first bin's index,
+# the count of zeros). Reads sum the bins of hundreds of sketches; taken from the library's
+# protobuf, each count was a Python float built by hand (5 ms for the 60,000 bins of the last
+# hour at 10 million events), where ``numpy.frombuffer`` takes these bytes as they are (0.03 ms).
+# The library keeps the mapping (relative accuracy 1 %, logarithmic) and the sketch itself;
+# this is only how its bins lie in a row. The metrics have no negative values (their ranges,
+# errorsink/quality/metrics.py, start at zero), so only the positive bins are stored.
+BINS_FORMAT = 1
+_HEADER = struct.Struct("<Bid")
+_MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)  # DDSketch's own for this accuracy
+
+
+@dataclass(frozen=True)
+class Bins:
+    """A stored DDSketch: counts of bins ``offset``, ``offset + 1``, ... and of zeros."""
+
+    offset: int
+    counts: numpy.ndarray
+    zeros: float = 0.0
+
+    def dump(self) -> bytes:
+        filled = numpy.flatnonzero(self.counts)
+        if not filled.size:
+            return _HEADER.pack(BINS_FORMAT, 0, self.zeros)
+        counts = self.counts[filled[0] : filled[-1] + 1]
+        header = _HEADER.pack(BINS_FORMAT, self.offset + int(filled[0]), self.zeros)
+        return header + counts.astype("<f8").tobytes()
+
+    @classmethod
+    def load(cls, blob: bytes | memoryview) -> Bins:
+        version, offset, zeros = _HEADER.unpack_from(blob)
+        if version != BINS_FORMAT:
+            raise ValueError(f"not a stored sketch of format {BINS_FORMAT}: {version}")
+        return cls(offset, numpy.frombuffer(blob, dtype="<f8", offset=_HEADER.size), zeros)
+
+    @classmethod
+    def of(cls, sketch: DDSketch) -> Bins:
+        message = DDSketchProto.to_proto(sketch)
+        if message.negativeValues.contiguousBinCounts:
+            raise ValueError("a metric sketch holds no negative values")
+        store = message.positiveValues
+        counts = numpy.asarray(store.contiguousBinCounts, dtype=float)
+        return cls(store.contiguousBinIndexOffset, counts, message.zeroCount)
+
+    def sketch(self) -> DDSketch:
+        """The library's sketch of these bins."""
+        message = DDSketchMessage()
+        message.mapping.CopyFrom(KeyMappingProto.to_proto(_MAPPING))
+        message.zeroCount = self.zeros
+        message.positiveValues.contiguousBinIndexOffset = self.offset
+        message.positiveValues.contiguousBinCounts[:] = self.counts.tolist()
+        return DDSketchProto.from_proto(message)
+
+
 def values_dump(sketch: DDSketch) -> bytes:
-    message = DDSketchProto.to_proto(sketch)
-    _bins_trim(message.positiveValues)
-    _bins_trim(message.negativeValues)
-    return message.SerializeToString()
-
-
-def _bins_trim(store) -> None:
-    """The store without its leading and trailing empty bins. The library grows its bins in
-    chunks of 128, so a minute's sketch of two values was 132 bins, 130 of them zero: five
-    times the bytes every read fetches and parses. The offset keeps each count's index."""
-    counts = store.contiguousBinCounts
-    first = next((n for n, count in enumerate(counts) if count), len(counts))
-    last = next((n for n in range(len(counts) - 1, first - 1, -1) if counts[n]), first - 1)
-    if first == 0 and last == len(counts) - 1:
-        return
-    store.contiguousBinIndexOffset += first
-    store.contiguousBinCounts[:] = counts[first : last + 1]
+    return Bins.of(sketch).dump()
 
 
 def values_load(blob: bytes | memoryview) -> DDSketch:
-    message = DDSketchMessage()
-    message.ParseFromString(bytes(blob))
-    return DDSketchProto.from_proto(message)
+    return Bins.load(blob).sketch()
 
 
 def values_without(sketch: DDSketch, values: Iterable[float]) -> DDSketch:
     """The sketch without these values, which it holds (a value it does not hold leaves its bin
     at no less than zero)."""
-    whole, part = DDSketchProto.to_proto(sketch), DDSketchProto.to_proto(values_sketch(values))
-    _bins_subtract(whole.positiveValues, part.positiveValues)
-    _bins_subtract(whole.negativeValues, part.negativeValues)
-    whole.zeroCount = max(whole.zeroCount - part.zeroCount, 0.0)
-    return DDSketchProto.from_proto(whole)
-
-
-def _bins_subtract(whole, part) -> None:
-    """Both are DDSketch protobuf stores with contiguous bins, as the library writes them."""
-    counts = list(whole.contiguousBinCounts)
-    for index, count in enumerate(part.contiguousBinCounts):
-        at = part.contiguousBinIndexOffset + index - whole.contiguousBinIndexOffset
-        if count and 0 <= at < len(counts):
-            counts[at] = max(counts[at] - count, 0.0)
-    whole.contiguousBinCounts[:] = counts
+    whole, part = Bins.of(sketch), Bins.of(values_sketch(values))
+    low = min(whole.offset, part.offset)
+    counts = _summed([(whole.offset - low, whole.counts), (part.offset - low, -part.counts)])
+    return Bins(low, numpy.maximum(counts, 0.0), max(whole.zeros - part.zeros, 0.0)).sketch()
 
 
 def values_merge(blobs: Iterable[bytes | memoryview]) -> bytes:
-    """One sketch (serialized) of all these. The bins are summed straight from the protobuf
-    messages with numpy: the library's own parsing adds a message's bins one by one in Python,
-    which was three quarters of a 30-day read in a profile (1,008 sketches, 246,000 bins)."""
-    messages = []
-    for blob in blobs:
-        message = DDSketchMessage()
-        message.ParseFromString(bytes(blob))
-        messages.append(message)
-    if not messages:
-        return values_dump(DDSketch(relative_accuracy=RELATIVE_ACCURACY))
-    merged = DDSketchMessage()
-    merged.mapping.CopyFrom(messages[0].mapping)
-    merged.zeroCount = sum(message.zeroCount for message in messages)
-    _bins_sum(merged.positiveValues, [message.positiveValues for message in messages])
-    _bins_sum(merged.negativeValues, [message.negativeValues for message in messages])
-    return merged.SerializeToString()
+    """One stored sketch of all these: bins added index by index."""
+    stored = [Bins.load(blob) for blob in blobs]
+    filled = [bins for bins in stored if bins.counts.size]
+    zeros = float(sum(bins.zeros for bins in stored))
+    if not filled:
+        return Bins(0, numpy.zeros(0), zeros).dump()
+    low = min(bins.offset for bins in filled)
+    return Bins(low, _summed([(bins.offset - low, bins.counts) for bins in filled]), zeros).dump()
 
 
-def _bins_sum(into, stores: list) -> None:
-    """Contiguous bins of every store added up, index by index: every store's counts joined
-    into one array first and summed by bin index in one call (a numpy slice per store cost
-    more in converting each small store than in adding)."""
-    stores = [store for store in stores if store.contiguousBinCounts]
-    if not stores:
-        return
-    lengths = numpy.fromiter((len(store.contiguousBinCounts) for store in stores),
-                             dtype=numpy.int64, count=len(stores))  # fmt: skip
-    offsets = numpy.fromiter((store.contiguousBinIndexOffset for store in stores),
-                             dtype=numpy.int64, count=len(stores))  # fmt: skip
-    counts = numpy.fromiter(chain.from_iterable(store.contiguousBinCounts for store in stores),
-                            dtype=float, count=int(lengths.sum()))  # fmt: skip
-    low = int(offsets.min())
-    # Each count's bin: its store's offset plus its place within the store.
-    firsts = numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
-    bins = numpy.repeat(offsets - low, lengths) + numpy.arange(counts.size) - firsts
-    totals = numpy.bincount(bins, weights=counts)
-    filled = numpy.flatnonzero(totals)
-    if not filled.size:
-        return
-    into.contiguousBinIndexOffset = low + int(filled[0])
-    into.contiguousBinCounts[:] = totals[filled[0] : filled[-1] + 1].tolist()
+def _summed(placed: list[tuple[int, numpy.ndarray]]) -> numpy.ndarray:
+    totals = numpy.zeros(max(start + counts.size for start, counts in placed))
+    for start, counts in placed:
+        totals[start : start + counts.size] += counts
+    return totals
 
 
 def blob_percentile(blob: bytes, fraction: float) -> float | None:
-    """``values_percentile`` of a serialized sketch, read from its bins without building the
-    library's sketch (which adds them one by one). Values below zero, which no metric has,
-    take the library's path."""
-    message = DDSketchMessage()
-    message.ParseFromString(blob)
-    if message.negativeValues.contiguousBinCounts:
-        return values_percentile(values_load(blob), fraction)
-    bins = numpy.asarray(message.positiveValues.contiguousBinCounts, dtype=float)
-    count = int(message.zeroCount + bins.sum())
+    """``values_percentile`` of a stored sketch, read from its bins without building the
+    library's sketch (which adds them one by one), by the library's own key mapping."""
+    bins = Bins.load(blob)
+    count = int(bins.zeros + bins.counts.sum())
     if count == 0:
         return None
     rank = max(math.ceil(fraction * count) - 1, 0)  # nearest rank, as values_percentile
-    if rank < message.zeroCount:
+    if rank < bins.zeros:
         return 0.0
-    index = int(numpy.searchsorted(numpy.cumsum(bins), rank - message.zeroCount + 0.5,
+    index = int(numpy.searchsorted(numpy.cumsum(bins.counts), rank - bins.zeros + 0.5,
                                    side="right"))  # fmt: skip
-    key = message.positiveValues.contiguousBinIndexOffset + index
-    return KeyMappingProto.from_proto(message.mapping).value(key)
+    return _MAPPING.value(bins.offset + index)
 
 
 def values_percentile(sketch: DDSketch, fraction: float) -> float | None:

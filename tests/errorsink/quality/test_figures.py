@@ -5,13 +5,13 @@ and for windows merged from many buckets."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import random
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ddsketch.pb.ddsketch_pb2 import DDSketch as DDSketchMessage
 from ddsketch.pb.proto import DDSketchProto
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +21,7 @@ from errorsink.quality.figure_reads import window_pieces
 from errorsink.quality.models import DAY, HOUR, MINUTE, FigureCodes, FigureMetrics, FigureSessions
 from errorsink.quality.sketches import (
     RELATIVE_ACCURACY,
+    Bins,
     blob_percentile,
     sessions_count,
     sessions_sketch,
@@ -183,23 +184,22 @@ def test_a_merged_sketch_reads_as_the_library_reads_it(parts, fraction):
 
 
 @settings(max_examples=40, deadline=None)
-@given(values=st.lists(st.floats(0.001, 600_000), min_size=1, max_size=20),
+@given(values=st.lists(st.one_of(st.just(0.0), st.floats(0.001, 600_000)), max_size=20),
        fraction=st.sampled_from([0.0, 0.5, 0.95, 1.0]))  # fmt: skip
-def test_a_stored_sketch_keeps_no_empty_edge_bins(values, fraction):
+def test_a_stored_sketch_is_its_filled_bins_and_reads_as_the_library(values, fraction):
     """The library pads its bins to chunks of 128; a stored sketch holds its first to its last
-    filled bin only, reads as the padded one does, and merges with sketches stored padded
-    before (rows written before the trim)."""
+    filled bin only (a header and 8 bytes a bin), and loads back to a sketch that reads as the
+    library's own."""
     sketch = values_sketch(values)
-    stored, padded = DDSketchMessage(), DDSketchProto.to_proto(sketch)
-    stored.ParseFromString(values_dump(sketch))
-    bins = stored.positiveValues.contiguousBinCounts
-    assert bins[0] and bins[-1] and len(bins) < len(padded.positiveValues.contiguousBinCounts)
+    stored = Bins.load(values_dump(sketch))
+    positive = [value for value in values if value > 0]
+    if positive:
+        assert stored.counts[0] and stored.counts[-1]
+        assert len(values_dump(sketch)) == 13 + 8 * stored.counts.size
+    assert stored.counts.sum() == len(positive) and stored.zeros == len(values) - len(positive)
     expected = values_percentile(sketch, fraction)
-    loaded = values_load(stored.SerializeToString())
-    assert values_percentile(loaded, fraction) == pytest.approx(expected, rel=1e-9)
-    merged = values_merge([stored.SerializeToString(), padded.SerializeToString()])
-    doubled = values_percentile(values_sketch(values + values), fraction)
-    assert blob_percentile(merged, fraction) == pytest.approx(doubled, rel=1e-9)
+    loaded = values_percentile(values_load(values_dump(sketch)), fraction)
+    assert loaded == expected if expected is None else loaded == pytest.approx(expected, rel=1e-9)
 
 
 @pytest.mark.parametrize("start,end,expected", [
@@ -217,3 +217,14 @@ def test_an_hour_window_reads_whole_days_from_day_rows(start, end, expected):
 
     pieces = window_pieces(at(start), at(end), HOUR)
     assert [(p.span, p.start, p.end) for p in pieces] == [(s, at(a), at(b)) for s, a, b in expected]
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(st.one_of(st.just(0.0), st.floats(0.001, 600_000)), max_size=30))
+def test_the_migration_stores_a_protobuf_sketch_as_its_bins(values):
+    """Migration 0027 rewrote the sketches stored as the library's protobuf: the same bytes as
+    the sketch stored now."""
+    migration = importlib.import_module("errorsink.migrations.0027_metric_sketch_bins")
+    sketch = values_sketch(values)
+    protobuf = DDSketchProto.to_proto(sketch).SerializeToString()
+    assert migration.bins_of_protobuf(protobuf) == values_dump(sketch)
