@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = [
     "bench.ingest",
     "bench.retention",
+    "bench.partition_migration",
     "bench.project_purge",
     "bench.live_latency",
     "bench.quality",

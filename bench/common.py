@@ -68,14 +68,15 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def tables_empty() -> None:
-    """Empty every table that grows with events (events, sessions, issues, rollups and their
-    watermark, alert signals) between runs; one list, so a new table is emptied by every
-    benchmark."""
+    """Empty every table that grows with events (events and their keys, sessions, issues,
+    rollups and their watermark, alert signals) between runs; one list, so a new table is
+    emptied by every benchmark."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE errorsink_event, errorsink_session, errorsink_issue, errorsink_issue_hour, "
+            "TRUNCATE errorsink_event, errorsink_event_key, errorsink_session, errorsink_issue, "
+            "errorsink_issue_hour, "
             "errorsink_issue_session, errorsink_alert_signal, errorsink_figure_sessions, "
             "errorsink_figure_codes, errorsink_figure_metrics, errorsink_figure_version, "
             "errorsink_figure_stretch, errorsink_rollup_state "

@@ -11,18 +11,59 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 from bench.common import bench_env, prepare_database
-from bench.ingest import COUNT
+from bench.ingest import COUNT, ingest_once, running_worker
 from bench.retention import (
-    OLD_EVENTS,
+    ROUNDS,
     TARGET_RATIO,
-    deleting,
     fill_old_events,
-    ingest_beside,
+    fresh_items,
     rate_figures,
     remaining,
 )
+
+PURGE_EVENTS = 1_000_000
+
+
+def deleting(task):
+    """The task, once it is deleting events (seen in pg_stat_activity)."""
+    from django.db import connection
+
+    deadline = time.monotonic() + 60
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE %s AND pid <> pg_backend_pid()",
+                ["%DELETE FROM errorsink_event%"],
+            )
+            if cursor.fetchone():
+                return task
+            time.sleep(0.05)
+    raise RuntimeError("the task never started deleting (is the worker running?)")
+
+
+def ingest_beside(env: dict, start_task, *, timeout: float) -> tuple[list, list, dict]:
+    """Ingest alone, then while the task `start_task()` queues runs, then alone again (the table
+    grew meanwhile, so the alone runs bracket the overlapped ones). Only runs overlapped with
+    the task from start to end count as beside it."""
+    alone, beside = [], []
+    with tempfile.TemporaryDirectory() as logdir, running_worker(env, Path(logdir)) as worker:
+        alone += [ingest_once(fresh_items(), worker) for _ in range(ROUNDS)]
+        items = fresh_items()
+        task = start_task()
+        while len(beside) < ROUNDS and not task.ready():
+            run = ingest_once(items, worker)
+            if not task.ready():
+                beside.append(run)
+            items = fresh_items()
+        outcome = task.get(timeout=timeout)
+        alone += [ingest_once(fresh_items(), worker) for _ in range(ROUNDS)]
+    return alone, beside, outcome
 
 
 def purge_start(project_id: str):
@@ -43,7 +84,7 @@ def main() -> dict:
     from errorsink.projects.models import Project
 
     doomed = Project.objects.create(name="deleted project", retention_days=400)
-    fill = fill_old_events(str(doomed.id), OLD_EVENTS)
+    fill = fill_old_events(str(doomed.id), PURGE_EVENTS)
     alone, purging, purge = ingest_beside(env, lambda: purge_start(str(doomed.id)), timeout=900)
     alone_figures, purging_figures, ratio = rate_figures(alone, purging)
     result = {

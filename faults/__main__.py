@@ -14,8 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m faults", description=__doc__)
     parser.add_argument("--short", action="store_true", help="smaller counts, for make test")
     parser.add_argument("--only", action="append", default=[],
-                        help="run only these scenarios (worker_sigkill, redis_kill, "
-                        "postgres_kill, hostile, scale_out); repeatable")  # fmt: skip
+                        help="run only these scenarios (worker_sigkill, partition_boundary, "
+                        "redis_kill, postgres_kill, hostile, scale_out); repeatable")  # fmt: skip
     args = parser.parse_args(argv)
     from faults.stack import prepare
 
@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     from faults import scenarios
 
     sizes = scenarios.SHORT if args.short else scenarios.Sizes()
-    names = args.only or ["worker_sigkill", "redis_kill", "postgres_kill", "hostile", "scale_out"]
+    names = args.only or ["worker_sigkill", "partition_boundary", "redis_kill", "postgres_kill",
+                          "hostile", "scale_out"]  # fmt: skip
     tallies = []
     print(f"{'scenario':<34} {'pushed':>8} {'stored':>8} {'dead':>6} {'lost':>5} {'dup':>4}  "
           "notes", flush=True)  # fmt: skip

@@ -8,6 +8,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from devstack.harness import Stack
 from devstack.processes import rss_mb
@@ -31,10 +32,11 @@ class Sizes:
     hostile_items: int = 5_000  # on the queue, and as many again through the API
     rate: float = 2_000.0  # items a second pushed
     scale_items: int = 1_500  # at 50 a second, so a dashboard shows every row
+    boundary_items: int = 20_000  # each pushed twice
 
 
 SHORT = Sizes(kill_items=10_000, kills=2, outage_items=4_000, hostile_items=500,
-              scale_items=300)  # fmt: skip
+              scale_items=300, boundary_items=2_000)  # fmt: skip
 
 
 def _project(name: str):
@@ -77,6 +79,51 @@ def worker_sigkill(env: dict, sizes: Sizes) -> Tally:
     if moments and moments[-1] >= len(items):
         result.notes["caveat"] = "the last kill came after every item was stored"
     return result
+
+
+def partition_boundary(env: dict, sizes: Sizes) -> Tally:
+    """Every item pushed twice across the event table's day boundary (docs/storage.md), while
+    the worker is SIGKILLed: half the items as a producer that stamps a retry again sends them
+    (the first copy dated the last moments of yesterday, UTC, the second the first moments of
+    today, so the copies belong in different daily partitions), half with no time of their own
+    (each copy takes its batch's arrival time). Each must be stored once."""
+    project, procs = _project("boundary"), processes(env)
+    queue_reset()
+    first, second = _across_midnight(_items(sizes.boundary_items, str(project.id)))
+    try:
+        worker = procs.worker()
+        pusher = Pusher(first + second, sizes.rate * 0.6).start()
+        for _ in range(max(1, sizes.kills // 5)):
+            time.sleep(random.uniform(0.5, 2.0))
+            procs.kill(worker)
+            worker = procs.worker()
+        pusher.done.wait()
+        settled(str(project.id), len(first), timeout=600)
+    finally:
+        procs.stop()
+    return tally(f"re-sent across midnight, SIGKILL x{max(1, sizes.kills // 5)}",
+                 str(project.id), pushed=len(first) + len(second), identities=len(first),
+                 crashes_unasked=procs.crashed())  # fmt: skip
+
+
+def _across_midnight(items: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Each item as first sent and as sent again."""
+    import orjson
+
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first, second = [], []
+    for n, raw in enumerate(items):
+        item = {**orjson.loads(raw), "event_id": f"boundary-{n}"}
+        if n % 2:
+            before, after = (midnight - timedelta(milliseconds=n + 1),
+                             midnight + timedelta(milliseconds=n + 1))  # fmt: skip
+            first.append(orjson.dumps({**item, "occurred_at": before.isoformat()}))
+            second.append(orjson.dumps({**item, "occurred_at": after.isoformat()}))
+        else:
+            item.pop("occurred_at", None)
+            first.append(orjson.dumps(item))
+            second.append(first[-1])
+    return first, second
 
 
 def redis_kill(env: dict, sizes: Sizes) -> Tally:

@@ -17,7 +17,8 @@ from django.db import DataError, IntegrityError, connection, transaction
 
 from errorsink.ingest.alert_feed import alert_counts_add
 from errorsink.ingest.issues import issues_added, issues_store, issues_upsert
-from errorsink.ingest.rows import COLUMN_NAMES, EVENT_COLUMNS, EventRow
+from errorsink.ingest.rows import COLUMN_NAMES, EventRow
+from errorsink.sessions.event_keys import generation_of, generation_ready, keys_stored
 
 
 @dataclass
@@ -97,78 +98,72 @@ def _persist_isolating_bad_rows(
         return stored, rejected + more_rejected
 
 
-_CREATE_STAGING = f"""
-CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
-    seq integer, {", ".join(f"{name} {kind}" for name, kind, _ in EVENT_COLUMNS)}
-) ON COMMIT DELETE ROWS
-"""
-
-_INSERT_FROM_STAGING = f"""
-INSERT INTO errorsink_event ({", ".join(COLUMN_NAMES)})
-SELECT {", ".join(name + cast for name, _, cast in EVENT_COLUMNS)}
-FROM ingest_staging ORDER BY seq
-ON CONFLICT (project_id, event_id) DO NOTHING
-RETURNING id, project_id::text, event_id
-"""
-
-
 def events_persist(rows: list[EventRow]) -> StoredBatch:
     """Store rows in one transaction; events stored already are skipped.
 
-    The fast path COPYs the batch straight into the event table. The unique (project, event
-    id) constraint stays the guarantee: if any event of the batch is stored already (a
-    re-delivery), the savepoint rolls back and the batch goes through a staging table and
-    INSERT ... ON CONFLICT DO NOTHING instead. Either way the sessions are upserted with counts
-    from exactly the rows inserted.
+    Each event's key (project, event id) goes into the key table (errorsink/sessions/
+    event_keys.py) with its id, and the key decides whether an event is stored already: the
+    previous generation's keys are looked up first, and the fast path COPYs the batch's keys,
+    then its events. A key the current generation holds makes the key COPY fail (a re-delivery);
+    the savepoint rolls back and the batch goes through INSERT ... ON CONFLICT DO NOTHING on the
+    keys instead, storing the events whose keys went in. Either way the sessions are upserted
+    with counts from exactly the rows inserted.
     """
     if not rows:
         return StoredBatch()
     rows = _first_of_each_event(rows)
+    generation = generation_of(rows[0].received_at)  # a batch arrives at one time
+    generation_ready(generation)
     with transaction.atomic():
+        found = keys_stored([(row.project_id, row.event_id) for row in rows],
+                            generations=range(generation - 1, generation))  # fmt: skip
+        earlier = _with_ids(found, rows)
+        if earlier:
+            rows = [row for row in rows if (row.project_id, row.event_id) not in found]
         rows = _with_session_builds(rows)
         try:
             with transaction.atomic():
-                return _persist_by_copy(rows)
+                batch = _persist_by_copy(rows, generation)
         except IntegrityError:
-            return _persist_by_upsert(rows)
+            batch = _persist_by_upsert(rows, generation)
+    if earlier:
+        batch.add(StoredBatch(already_stored=_stored_batch(earlier).by_project))
+    return batch
 
 
-def _persist_by_upsert(rows: list[EventRow]) -> StoredBatch:
+_KEYS_INSERT = """
+INSERT INTO errorsink_event_key (project_id, event_id, generation, event)
+SELECT * FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::bigint[])
+ON CONFLICT DO NOTHING
+RETURNING event
+"""
+
+
+def _persist_by_upsert(rows: list[EventRow], generation: int) -> StoredBatch:
     with connection.cursor() as cursor:
-        cursor.execute(_CREATE_STAGING)
-        _copy(
-            cursor,
-            f"COPY ingest_staging (seq, {', '.join(COLUMN_NAMES)}) FROM STDIN",
-            [row[:-1] for row in rows],
-        )
-        cursor.execute(_INSERT_FROM_STAGING)
-        inserted = {(project_id, event_id): pk for pk, project_id, event_id in cursor.fetchall()}
-        keys = [(row.project_id, row.event_id) for row in rows]
-        stored = [
-            (inserted[key], row) for key, row in zip(keys, rows, strict=True) if key in inserted
-        ]
+        ids = _ids_drawn(cursor, len(rows))
+        cursor.execute(_KEYS_INSERT, [[row.project_id for row in rows],
+                                      [row.event_id for row in rows], [generation] * len(rows),
+                                      ids])  # fmt: skip
+        inserted = {pk for (pk,) in cursor.fetchall()}
+        stored = [(pk, row) for pk, row in zip(ids, rows, strict=True) if pk in inserted]
+        _events_copy(cursor, stored)
         # Counted from the rows really inserted: a re-delivered event changes no count.
         _sessions_upsert(cursor, [row for _, row in stored])
         issues_upsert(cursor, [row for _, row in stored])
         alert_counts_add(cursor, [row for _, row in stored])
-        already = _stored_before(cursor, [row for key, row in zip(keys, rows, strict=True)
-                                          if key not in inserted])  # fmt: skip
+    others = [row for pk, row in zip(ids, rows, strict=True) if pk not in inserted]
+    found = keys_stored([(row.project_id, row.event_id) for row in others],
+                        generations=range(generation - 1, generation + 1))  # fmt: skip
     batch = _stored_batch(stored)
-    batch.already_stored = _stored_batch(already).by_project
+    batch.already_stored = _stored_batch(_with_ids(found, others)).by_project
     return batch
 
 
-def _stored_before(cursor, rows: list[EventRow]) -> list[tuple[int, EventRow]]:
-    """The stored ids of rows a re-delivery found stored already."""
-    if not rows:
-        return []
-    cursor.execute(
-        "SELECT e.id, e.project_id::text, e.event_id FROM errorsink_event e "
-        "JOIN unnest(%s::uuid[], %s::text[]) AS k(project_id, event_id) "
-        "ON e.project_id = k.project_id AND e.event_id = k.event_id",
-        [[row.project_id for row in rows], [row.event_id for row in rows]],
-    )
-    found = {(project_id, event_id): pk for pk, project_id, event_id in cursor.fetchall()}
+def _with_ids(
+    found: dict[tuple[str, str], int], rows: list[EventRow]
+) -> list[tuple[int, EventRow]]:
+    """The rows stored before, with their stored ids."""
     return [(found[key], row) for row in rows
             if (key := (row.project_id, row.event_id)) in found]  # fmt: skip
 
@@ -220,25 +215,34 @@ def _stored_batch(stored: list[tuple[int, EventRow]]) -> StoredBatch:
     return StoredBatch(by_project={uuid.UUID(key): events for key, events in grouped.items()})
 
 
-def _persist_by_copy(rows: list[EventRow]) -> StoredBatch:
+def _persist_by_copy(rows: list[EventRow], generation: int) -> StoredBatch:
     # Optimistic: re-deliveries are rare (a worker died mid-batch), so the batch is not checked
-    # against the table first; a duplicate makes the COPY fail and the caller takes the
-    # ON CONFLICT path instead.
+    # against the current generation's keys first; a duplicate makes the key COPY fail and the
+    # caller takes the ON CONFLICT path instead.
     # Every row is inserted or none is: the issues' share is worked out before any lock is taken.
     issues = issues_added(rows)
     with connection.cursor() as cursor:
-        # Ids drawn up front keep arrival order and tell the notifier what was stored.
-        cursor.execute(
-            "SELECT nextval('errorsink_event_id_seq') FROM generate_series(1, %s)", [len(rows)]
-        )
-        stored = list(zip((pk for (pk,) in cursor.fetchall()), rows, strict=True))
-        # The id drawn for each row takes the place of its seq.
-        copy_sql = f"COPY errorsink_event (id, {', '.join(COLUMN_NAMES)}) FROM STDIN"
-        _copy(cursor, copy_sql, [(pk, *row[1:-1]) for pk, row in stored])
+        stored = list(zip(_ids_drawn(cursor, len(rows)), rows, strict=True))
+        _copy(cursor, "COPY errorsink_event_key (project_id, event_id, generation, event) "
+              "FROM STDIN", [(row.project_id, row.event_id, generation, pk)
+                             for pk, row in stored])  # fmt: skip
+        _events_copy(cursor, stored)
         _sessions_upsert(cursor, rows)
         issues_store(cursor, issues)
         alert_counts_add(cursor, rows)
     return _stored_batch(stored)
+
+
+def _ids_drawn(cursor, count: int) -> list[int]:
+    # Ids drawn up front keep arrival order and tell the notifier what was stored.
+    cursor.execute("SELECT nextval('errorsink_event_id_seq') FROM generate_series(1, %s)", [count])
+    return [pk for (pk,) in cursor.fetchall()]
+
+
+def _events_copy(cursor, stored: list[tuple[int, EventRow]]) -> None:
+    # The id drawn for each row takes the place of its seq.
+    copy_sql = f"COPY errorsink_event (id, {', '.join(COLUMN_NAMES)}) FROM STDIN"
+    _copy(cursor, copy_sql, [(pk, *row[1:-1]) for pk, row in stored])
 
 
 def _copy(cursor, sql: str, rows: list[tuple]) -> None:

@@ -36,6 +36,7 @@ from errorsink.quality.models import (
 )
 from errorsink.sentry.keys import SentryKey
 from errorsink.sessions.models import Event, Session
+from errorsink.sessions.partitions import partitions_of
 
 logger = logging.getLogger("errorsink.projects.purge")
 
@@ -122,7 +123,7 @@ def projects_purge(
 def _purge_one(project_id, result: PurgeResult, batch_rows: int, pause_ratio: float,
                deadline: float) -> bool:  # fmt: skip
     """Delete one project's rows until done (True) or the deadline (False)."""
-    for table, where in PURGE_TABLES:
+    for table, where in _leaf_tables(PURGE_TABLES):
         while True:
             if time.monotonic() >= deadline:
                 return False
@@ -139,9 +140,17 @@ def _purge_one(project_id, result: PurgeResult, batch_rows: int, pause_ratio: fl
     return True
 
 
+def _leaf_tables(tables) -> list[tuple[str, str]]:
+    """Each table, or each of its partitions (the event table's days): a row's address is only
+    its own within one partition, so a batch picked by address from the whole table would
+    delete other projects' rows of other days that happen to sit at the same addresses."""
+    return [(leaf, where) for table, where in tables
+            for leaf in (partitions_of(table) or [table])]  # fmt: skip
+
+
 def _delete_batch(table: str, where: str, project_id, limit: int) -> int:
     """One batch in its own transaction, by physical row address (tables with composite keys
-    have no single id column)."""
+    have no single id column), of a table that is not partitioned."""
     sql = (
         f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
         f"SELECT ctid FROM {table} WHERE {where} LIMIT %s))"

@@ -1,30 +1,36 @@
-"""Retention (docs/quality.md): each project's raw events are deleted once older than its
-retention, in small batches that never hold ingest up; rollup hours go after 13 months.
+"""Retention (docs/storage.md): each project's raw events go once older than its retention, by
+whole daily partitions where every project's retention has passed them, row by row only where
+a project keeps less than the longest; rollup hours go after 13 months.
 
-How old an event is. From when it happened (``occurred_at``: the time the dashboard shows and
-the rollups bucket by), or from when it arrived where that is earlier, so that a client whose
-clock runs in the future cannot keep an event forever. An event that arrives already older than
-its project's retention is counted by the rollups, then pruned by the next run.
+How old an event is. By its partition, from when it happened (``occurred_at``: the time the
+dashboard shows and the rollups bucket by): a day's events go once the end of their day is
+older than the retention, so an event outlives its retention by less than a day. The default
+partition (errorsink/sessions/partitions.py) holds events outside the daily partitions (a clock
+years off, days before the first partition); there age counts from when it happened or arrived,
+whichever is earlier, so that a client whose clock runs in the future cannot keep an event
+forever, and an event that arrives already older than its retention goes at the next run.
+
+Whole partitions. Each run first makes the partitions ahead, then drops the daily partitions past
+the longest retention of any project (``partitions_drop``): a file unlinked, no dead rows, no
+vacuum. Only a project that keeps less than the longest has its rows of the days between deleted
+row by row, a day's partition at a time (``BATCH_ROWS`` at a time along the project's own index
+entries), as do the default partition's old rows.
 
 Never before the rollups. Only events the rollups have counted (ids up to their watermark) are
-deleted, so every quality figure outlives the raw events it was counted from.
+deleted or dropped, so every quality figure outlives the raw events it was counted from.
 
-Never stalling ingest. A batch deletes at most ``BATCH_ROWS`` events of one project, oldest first
-along the ``event_retention`` index, and the sessions it left empty, in its own short
-transaction. Ingest only inserts events, so it never waits for the rows a batch deletes (but
-for a re-delivered copy of one, which waits for that short transaction to end); the emptied
-sessions are locked with SKIP LOCKED, so one an ingest batch is writing to is skipped
-rather than waited for (it has a new event anyway). Between batches the run sleeps three times
-as long as the batch took, so it is busy a quarter of the time at most and leaves the CPU to
-ingest: on the 2-core machine, deleting without a pause cut ingest to 0.64 of its rate, and
-with this pause ingest kept 0.84 to 1.23 of it (medians, a noisy machine) while 6,000 to
-20,000 events a second went (`make bench`; README, Benchmarks). A run stops after
-``RUN_BUDGET_SECONDS`` and the next run (beat, every 5 minutes) carries on; projects take
-turns, one batch each, so one project's backlog never starves another's. An advisory lock keeps
-two runs from overlapping.
+Never stalling ingest. A row batch deletes at most ``BATCH_ROWS`` events of one project, and the
+sessions it left empty, in its own short transaction. Ingest only inserts events, so it never
+waits for the rows a batch deletes (but for a re-delivered copy of one, which waits for that
+short transaction to end); the emptied sessions are locked with SKIP LOCKED, so one an ingest
+batch is writing to is skipped rather than waited for (it has a new event anyway). Between
+batches the run sleeps three times as long as the batch took, so it is busy a quarter of the
+time at most and leaves the CPU to ingest. A run stops after ``RUN_BUDGET_SECONDS`` and the next
+run (beat, every 5 minutes) carries on; projects take turns, one batch each, so one project's
+backlog never starves another's. An advisory lock keeps two runs from overlapping.
 
-Sessions emptied by the prune are deleted with their last events; other sessions, and the counts
-of the sessions that keep some events, are left as they are.
+Sessions emptied are deleted with their last events; other sessions, and the counts of the
+sessions that keep some events, are left as they are.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -42,6 +49,15 @@ from errorsink.advisory_lock import advisory_lock
 from errorsink.projects.models import Project
 from errorsink.quality.models import FigureStretch
 from errorsink.quality.rollups import figure_version_bump, rollups_watermark
+from errorsink.sessions.event_keys import generations_keep
+from errorsink.sessions.partitions import (
+    DEFAULT_PARTITION,
+    day_start,
+    partition_days,
+    partition_name,
+    partitions_drop,
+    partitions_make,
+)
 
 logger = logging.getLogger("errorsink.projects.retention")
 
@@ -61,6 +77,8 @@ class PruneResult:
     events: int = 0
     sessions: int = 0
     rollup_rows: int = 0
+    partitions_dropped: int = 0
+    partitions_made: int = 0
     batches: int = 0
     seconds: float = 0.0
     finished: bool = True  # False: the budget ran out with old rows left for the next run
@@ -93,13 +111,15 @@ def _prune(now: datetime, batch_rows: int, deadline: float, pause_ratio: float) 
     through = rollups_watermark()
     # Kept window stretches are keyed by the window's start, which moves every hour.
     FigureStretch.objects.filter(made_at__lt=now - STRETCHES_KEPT).delete()
+    result.partitions_made = len(partitions_make(now=now))
+    generations_keep(now=now)  # the idempotency keys' (errorsink/sessions/event_keys.py)
     projects = list(Project.objects.order_by("id").values_list("id", "retention_days"))
-    # Each job deletes one batch and says whether a full one went (so there may be more).
-    jobs: list[Callable[[], bool]] = [
-        _events_job(result, project_id, now - timedelta(days=days), through, batch_rows)
-        for project_id, days in projects
-    ]
-    jobs += [
+    longest = max((days for _, days in projects), default=settings.ERRORSINK_RETENTION_DAYS)
+    dropped = partitions_drop(before=now - timedelta(days=longest), counted_through=through)
+    result.partitions_dropped = len(dropped.days)
+    result.events += dropped.events
+    result.sessions += dropped.sessions
+    jobs = _row_jobs(result, projects, now, through, batch_rows) + [
         _rollups_job(result, table, project_id, now, batch_rows)
         for project_id, _ in projects
         for table in ROLLUP_TABLES
@@ -118,10 +138,29 @@ def _prune(now: datetime, batch_rows: int, deadline: float, pause_ratio: float) 
     return result
 
 
-def _events_job(result, project_id, before: datetime, through: int, limit: int):
+def _row_jobs(result, projects, now: datetime, through: int, limit: int) -> list[Callable]:
+    """Each job deletes one batch and says whether a full one went (so there may be more): the
+    default partition's old rows of each project, and a shorter-lived project's rows of each
+    day's partition its retention has passed but another project's has not (the days past
+    every retention are dropped whole, by this run or, if it could not have the table, the
+    next)."""
+    days = partition_days()
+    kept_from = now - timedelta(days=max((retention for _, retention in projects), default=0))
+    jobs = []
+    for project_id, retention in projects:
+        before = now - timedelta(days=retention)
+        jobs.append(_events_job(result, DEFAULT_PARTITION, project_id, before, through, limit))
+        jobs += [_events_job(result, partition_name(day), project_id, None, through, limit)
+                 for day in days
+                 if kept_from < day_start(day + timedelta(days=1)) <= before]  # fmt: skip
+    return jobs
+
+
+def _events_job(result, table: str, project_id, before: datetime | None, through: int,
+                limit: int):  # fmt: skip
     def job() -> bool:
         deleted, sessions = events_prune_batch(
-            project_id=project_id, before=before, through=through, limit=limit
+            project_id=project_id, before=before, through=through, limit=limit, table=table
         )
         result.events += deleted
         result.sessions += sessions
@@ -144,12 +183,19 @@ def _rollups_job(result, table: str, project_id, now: datetime, limit: int):
 
 
 def events_prune_batch(
-    *, project_id, before: datetime, through: int, limit: int
-) -> tuple[int, int]:
-    """Delete up to ``limit`` of the project's events older than ``before`` with ids up to
-    ``through``, and the sessions that left empty; returns (events, sessions) deleted."""
+    *, project_id, before: datetime | None, through: int, limit: int,
+    table: str = DEFAULT_PARTITION,
+) -> tuple[int, int]:  # fmt: skip
+    """Delete up to ``limit`` of the project's events in ``table`` (a partition) with ids up to
+    ``through``, older than ``before`` where given (else all of them), and the sessions that
+    left empty; returns (events, sessions) deleted."""
+    assert table == DEFAULT_PARTITION or table.startswith("errorsink_event_p")
+    # The default partition's rows by age, oldest first; a day's partition's all at once.
+    age = "" if before is None else _OLDER_THAN_BEFORE
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_EVENTS_DELETE, [project_id, before, through, limit])
+        cursor.execute(_EVENTS_DELETE.format(table=table, age=age),
+                       {"project": project_id, "before": before, "through": through,
+                        "limit": limit})  # fmt: skip
         deleted, session_ids = cursor.fetchone()
         if not session_ids:
             return deleted, 0
@@ -164,16 +210,18 @@ def events_prune_batch(
         return deleted, cursor.rowcount
 
 
-# The ids first (ARRAY keeps the plan an index walk plus primary-key lookups, never a join over
-# the table). Ordered by the index, oldest first, so no sort over the backlog.
+_OLDER_THAN_BEFORE = (
+    "AND LEAST(occurred_at, received_at) < %(before)s ORDER BY LEAST(occurred_at, received_at)"
+)
+# By row address, from the project's own entries of the partition's indexes (the addresses
+# first, as an array, keeps the plan a walk of those entries, never a join over the table).
 _EVENTS_DELETE = """
 WITH gone AS (
-    DELETE FROM errorsink_event
-    WHERE id = ANY(ARRAY(
-        SELECT id FROM errorsink_event
-        WHERE project_id = %s AND LEAST(occurred_at, received_at) < %s AND id <= %s
-        ORDER BY LEAST(occurred_at, received_at)
-        LIMIT %s
+    DELETE FROM {table}
+    WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM {table}
+        WHERE project_id = %(project)s AND id <= %(through)s {age}
+        LIMIT %(limit)s
     ))
     RETURNING session_id
 )

@@ -7,7 +7,6 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models import F
-from django.db.models.functions import Least
 
 from errorsink.projects.models import Project
 
@@ -107,10 +106,11 @@ class Event(models.Model):
 
     class Meta:
         db_table = "errorsink_event"
-        constraints = [
-            # The idempotency key: a re-delivered item can never make a second row.
-            models.UniqueConstraint(fields=["project", "event_id"], name="event_unique")
-        ]
+        # Partitioned by day of occurred_at (migration 0028, errorsink/sessions/partitions.py):
+        # the primary key in the database is (id, occurred_at), ids stay unique by their
+        # sequence, and every index below is one per partition. The idempotency key, which
+        # PostgreSQL could only enforce within a partition here, is kept in the event key
+        # table instead (errorsink/sessions/event_keys.py).
         # Partial indexes: each kind pays only for the index its own queries use, which keeps
         # batch inserts fast (ingest writes every row through every index).
         indexes = [
@@ -142,10 +142,6 @@ class Event(models.Model):
                 SearchVector("message", config="simple"),
                 condition=models.Q(kind="error"),
                 name="event_message_search",
-            ),
-            # Pruning: a project's events from the oldest, by the age retention goes by.
-            models.Index(
-                models.F("project"), Least("occurred_at", "received_at"), name="event_retention"
             ),
         ]
 

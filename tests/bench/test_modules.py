@@ -14,6 +14,7 @@ pytestmark = pytest.mark.pure
         "bench.__main__",
         "bench.ingest",
         "bench.retention",
+        "bench.partition_migration",
         "bench.project_purge",
         "bench.live_latency",
         "bench.quality",

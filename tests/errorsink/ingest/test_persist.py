@@ -3,7 +3,7 @@ that cannot be stored handed back with a reason."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -11,10 +11,23 @@ import pytest
 from errorsink.alerts.models import AlertCount, AlertRule
 from errorsink.ingest.batch import batch_rows
 from errorsink.ingest.persist import EventRow, batch_persist, events_persist
+from errorsink.sessions.event_keys import (
+    GENERATION_DAYS,
+    generation_make,
+    generation_of,
+    generation_ready,
+)
 from errorsink.sessions.models import Event, Session
 from tests.errorsink.ingest.test_pipeline import UNKNOWN_PROJECT, seed_session_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def key_generation_checked():
+    """Ingest checks once per process that the key table has this week's partition
+    (errorsink/sessions/event_keys.py): done before the queries a test counts."""
+    generation_ready(generation_of(datetime.now(UTC)))
 
 
 def _items(project_id, count: int, prefix: str) -> list[bytes]:
@@ -30,10 +43,11 @@ def test_it_writes_a_batch_in_a_fixed_number_of_queries(project, django_assert_n
     items = [orjson.dumps({**seed_session_error(project.id), "event_id": f"q{n}",
                            "session_id": f"s{n % 40}"}) for n in range(300)]  # fmt: skip
     rows = _rows(items)
-    # BEGIN, SAVEPOINT, draw new ids, COPY, upsert sessions, upsert issues (with their hours,
-    # sessions and alert signals), add new sessions to the issues, read the project's
-    # event-count alert rules, RELEASE, COMMIT: the same ten for 300 rows as for one.
-    with django_assert_num_queries(10):
+    # BEGIN, look the keys up in the previous generation (errorsink/sessions/event_keys.py),
+    # SAVEPOINT, draw new ids, COPY keys and events, upsert sessions, upsert issues (with their
+    # hours, sessions and alert signals), add new sessions to the issues, read the project's
+    # event-count alert rules, RELEASE, COMMIT: the same twelve for 300 rows as for one.
+    with django_assert_num_queries(12):
         stored = events_persist(rows)
     assert stored.count == 300
     assert Session.objects.count() == 40
@@ -47,7 +61,7 @@ def test_event_count_alert_rules_cost_a_batch_one_more_query(project, django_ass
                                             "window_seconds": 60, "code": code})  # fmt: skip
     items = [orjson.dumps({**seed_session_error(project.id), "event_id": f"q{n}"})
              for n in range(300)]  # fmt: skip
-    with django_assert_num_queries(11):  # the ten above, and one upsert of every counter
+    with django_assert_num_queries(13):  # the twelve above, and one upsert of every counter
         events_persist(_rows(items))
     counted = dict(AlertCount.objects.values_list("rule__name", "count"))
     assert counted == {"AGENT_CHILD_CRASHED": 300}
@@ -70,21 +84,21 @@ def test_an_event_without_a_build_gets_its_sessions_build_in_one_more_query(
         warning(5, "other", build_id="v9"),
         warning(6, "unknown", build_id=""),
     ])  # fmt: skip
-    # The seven of events_persist (warnings: no issues) and one read of the stored sessions builds.
-    with django_assert_num_queries(8):
+    # The nine of events_persist (warnings: no issues) and one read of the stored sessions builds.
+    with django_assert_num_queries(10):
         events_persist(rows)
     builds = dict(Event.objects.values_list("event_id", "build_id"))
     assert builds == {"w0": "v1", "w1": "v1", "w2": "v3", "w3": "v3", "w4": "", "w5": "v9",
                       "w6": ""}  # fmt: skip
     # Items that all name their build cost no read.
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(9):
         events_persist(_rows([warning(7, "known", build_id="v9")]))
 
 
 def test_it_checks_the_projects_of_a_batch_in_one_more_query(project, django_assert_num_queries):
     rows = _rows(_items(project.id, 300, "p") + _items(UNKNOWN_PROJECT, 2, "u"))
 
-    with django_assert_num_queries(11):  # the projects, then the ten of events_persist
+    with django_assert_num_queries(13):  # the projects, then the twelve of events_persist
         persisted = batch_persist(rows)
 
     assert persisted.stored.count == 300
@@ -126,3 +140,42 @@ def test_it_stores_the_rest_of_a_batch_around_a_row_the_database_refuses(project
     [(row, reason)] = persisted.rejected
     assert row.event_id == "r2"
     assert reason.startswith("rejected by the database: invalid input syntax for type json")
+
+
+def _warning(project_id, **fields) -> bytes:
+    # No event_id and no time: the id comes from the content, the time from the batch.
+    return orjson.dumps({"type": "session_warning", "project_id": str(project_id),
+                         "session_id": "s1", "code": "HIGH_JITTER", **fields})  # fmt: skip
+
+
+@pytest.mark.parametrize("fields", [
+    {},  # no time of its own: each delivery takes its batch's
+    {"event_id": "captured-twice", "occurred_at": "2026-06-19T12:00:00Z"},
+], ids=["without-a-time", "same-id-another-time"])  # fmt: skip
+def test_an_event_is_stored_once_when_delivered_again_after_midnight(project, fields):
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    events_persist(batch_rows([_warning(project.id, **fields)],
+                              received_at=midnight - timedelta(seconds=30)).rows)  # fmt: skip
+    if "occurred_at" in fields:  # a second capture of one event id, stamped again
+        fields = {**fields, "occurred_at": "2026-06-20T08:00:00Z"}
+
+    again = batch_rows(
+        [_warning(project.id, **fields)], received_at=midnight + timedelta(seconds=30)
+    )
+    batch = events_persist(again.rows)
+
+    [stored] = Event.objects.all()
+    assert batch.count == 0 and batch.to_announce() == {project.id: [(stored.pk, "warning")]}
+    assert Session.objects.get().warning_count == 1
+
+
+def test_an_event_is_stored_once_a_generation_later_and_again_after_two(project):
+    """docs/storage.md: a key is kept for one to two generations of arrival."""
+    now = datetime.now(UTC)
+    week = timedelta(days=GENERATION_DAYS)
+    generation_make(generation_of(now - 2 * week))
+    for received_at in (now - 2 * week, now - week, now):
+        events_persist(batch_rows([_warning(project.id)], received_at=received_at).rows)
+    # Stored two weeks ago; a week ago found in the previous generation; now the key of two
+    # weeks ago is two generations back, no longer looked up: stored again.
+    assert Event.objects.count() == 2

@@ -3,7 +3,7 @@ removed afterwards in batches, and nothing of any other project touched."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -22,6 +22,7 @@ from errorsink.projects.team import TeamChangeRefused, invitation_create
 from errorsink.quality.models import FigureCodes, FigureSessions
 from errorsink.sentry.keys import SentryKey, sentry_key_for
 from errorsink.sessions.models import Event, Session
+from errorsink.sessions.partitions import day_start, partition_make
 from tests.ingest_helpers import error_item, items_store
 from tests.rollup_helpers import roll_up
 
@@ -104,3 +105,25 @@ def test_a_run_stops_at_its_budget_and_the_task_queues_the_next(two_projects, al
     monkeypatch.setattr("errorsink.tasks.purge", lambda: PurgeResult(ran=True, finished=False))
     tasks.projects_purge()
     assert queued == [{"countdown": tasks.PURGE_AGAIN_SECONDS}]
+
+
+def test_the_purge_deletes_by_address_within_each_day_only(project, charlie, alice):
+    """Rows of two days' partitions sit at the same addresses in each: a deleted project's
+    rows of one day and another project's of the other. Only the deleted project's go."""
+    other = project_create(name="Someone else's bot", owner=charlie)
+    today = datetime.now(UTC).date()
+    first, second = today - timedelta(days=10), today - timedelta(days=9)
+    for day in (first, second):
+        partition_make(day)
+    for target, day in ((project, first), (other, second)):
+        noon = day_start(day) + timedelta(hours=12)
+        items_store([error_item(target.id, session_id=f"call-{n}",
+                                occurred_at=(noon + timedelta(seconds=n)).isoformat())
+                     for n in range(12)])  # fmt: skip
+    kept = sorted(Event.objects.filter(project=other).values_list("pk", flat=True))
+    project_delete(project=project, confirm_name=project.name, by=alice)
+
+    projects_purge(pause_ratio=0)
+
+    assert not Event.objects.filter(project_id=project.id).exists()
+    assert sorted(Event.objects.filter(project=other).values_list("pk", flat=True)) == kept

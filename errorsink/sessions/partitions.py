@@ -1,0 +1,188 @@
+"""The event table's daily partitions (docs/storage.md): made ahead, dropped whole.
+
+``errorsink_event`` is partitioned by range of ``occurred_at``, one partition per UTC day named
+``errorsink_event_pYYYYMMDD``, and a default partition for the rest (a clock years off, the days
+before the first partition). The event's own time, so a session's timeline and a day's figures
+read the days they cover; the idempotency key, which PostgreSQL would enforce within one
+partition only, lives apart (errorsink/sessions/event_keys.py).
+
+Made ahead: ``partitions_make`` creates the partitions from the day after the newest one (or
+today) through ``DAYS_AHEAD`` days from now, so ingest never waits for one; rows of those days
+that the default partition holds already (a clock running days ahead) move into the new one.
+
+Dropped whole: a day's partition goes once every project's retention has passed its end and the
+rollups have counted its rows (``partitions_drop``); the sessions whose last event it held go
+with it. Dropping takes an exclusive lock on the event table for an instant, so the statement
+waits at most ``LOCK_TIMEOUT`` for it (ingest's short transactions queue behind a waiting drop)
+and a drop that timed out is tried again by the next run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import OperationalError, connection, transaction
+
+PARENT = "errorsink_event"
+DEFAULT_PARTITION = "errorsink_event_default"
+DAYS_AHEAD = 3
+LOCK_TIMEOUT = "500ms"
+_NAME = re.compile(r"^errorsink_event_p(\d{8})$")
+
+
+def partition_name(day: date) -> str:
+    return f"{PARENT}_p{day:%Y%m%d}"
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def partitions_of(table: str) -> list[str]:
+    """The names of a table's partitions; none for a table that is not partitioned."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = %s::regclass ORDER BY c.relname",
+            [table],
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
+def partition_days() -> list[date]:
+    """The days that have a partition, oldest first."""
+    days = [datetime.strptime(match[1], "%Y%m%d").date()
+            for name in partitions_of(PARENT) if (match := _NAME.match(name))]  # fmt: skip
+    return sorted(days)
+
+
+def partitions_make(*, now: datetime) -> list[date]:
+    """Partitions from the day after the newest one (today if there is none) through
+    ``DAYS_AHEAD`` days from ``now``; returns the days made. One that cannot have the table
+    within ``LOCK_TIMEOUT`` is left, with the days after it, to the next run."""
+    today = now.astimezone(UTC).date()
+    existing = partition_days()
+    day = existing[-1] + timedelta(days=1) if existing else today
+    made = []
+    while day <= today + timedelta(days=DAYS_AHEAD):
+        try:
+            partition_make(day)
+        except OperationalError as exc:
+            if not _lock_timed_out(exc):
+                raise
+            break
+        made.append(day)
+        day += timedelta(days=1)
+    return made
+
+
+def partition_make(day: date) -> None:
+    """One day's partition, with the rows of that day the default partition held: moved out
+    first, since PostgreSQL refuses a partition whose rows the default partition has."""
+    bounds = {"start": day_start(day), "end": day_start(day + timedelta(days=1))}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        cursor.execute(
+            f"CREATE TEMP TABLE event_moving AS "
+            f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} "
+            f"WHERE occurred_at >= %(start)s AND occurred_at < %(end)s RETURNING *) "
+            f"SELECT * FROM moved",
+            bounds,
+        )
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF {PARENT} "
+            f"FOR VALUES FROM (%(start)s) TO (%(end)s)",
+            bounds,
+        )
+        indexes_name(cursor, partition_name(day))
+        cursor.execute(f"INSERT INTO {PARENT} SELECT * FROM event_moving")
+        cursor.execute("DROP TABLE event_moving")  # now: a caller's transaction may make more
+
+
+# Each index of a partition, with the name of the table's index it belongs to.
+_PARTITION_INDEXES = """
+SELECT c.relname, parent.relname FROM pg_index x
+JOIN pg_class c ON c.oid = x.indexrelid
+JOIN pg_inherits i ON i.inhrelid = x.indexrelid
+JOIN pg_class parent ON parent.oid = i.inhparent
+WHERE x.indrelid = %s::regclass
+"""
+
+
+def indexes_name(cursor, partition: str) -> None:
+    """Name a partition's indexes after the table's (``<partition>_event_timeline``): PostgreSQL
+    names them from their columns, and plans read better with the name the code uses."""
+    cursor.execute(_PARTITION_INDEXES, [partition])
+    for name, parent in cursor.fetchall():
+        wanted = f"{partition}_{parent}"
+        if name != wanted:
+            cursor.execute(f'ALTER INDEX "{name}" RENAME TO "{wanted}"')
+
+
+def _lock_timed_out(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == "55P03"  # lock_not_available
+
+
+@dataclass
+class Dropped:
+    days: list[date]
+    events: int = 0
+    sessions: int = 0
+
+
+def partitions_drop(*, before: datetime, counted_through: int) -> Dropped:
+    """Drop the partitions that end at or before ``before`` and whose every row the rollups
+    have counted (ids up to ``counted_through``), with the sessions whose last event they held.
+    Stops at the first partition not yet counted: a later one holds later events."""
+    days = []
+    for day in partition_days():
+        if day_start(day + timedelta(days=1)) > before:
+            break
+        if _newest_id(day) > counted_through:
+            break
+        days.append(day)
+    if not days:
+        return Dropped([])
+    return _drop(days)
+
+
+def _newest_id(day: date) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {partition_name(day)}")
+        return cursor.fetchone()[0]
+
+
+def _drop(days: list[date]) -> Dropped:
+    names = [partition_name(day) for day in days]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            # The planner's statistics count the rows without reading them (an estimate).
+            cursor.execute(
+                "SELECT coalesce(sum(greatest(reltuples, 0)), 0)::bigint FROM pg_class "
+                "WHERE relname = ANY(%s)",
+                [names],
+            )
+            events = cursor.fetchone()[0]
+            # Checks deferred to the commit (the project key) are run now: PostgreSQL will not
+            # drop a table with some pending, as when the caller's transaction wrote its rows.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f"DROP TABLE {', '.join(names)}")
+    except OperationalError as exc:
+        if not _lock_timed_out(exc):
+            raise
+        return Dropped([])
+    return Dropped(days, events, _sessions_ended_before(day_start(days[-1] + timedelta(days=1))))
+
+
+def _sessions_ended_before(end: datetime) -> int:
+    """Sessions whose newest event (``last_seen``) is before ``end``: every event of theirs was
+    in a dropped partition, or is in the default one and past retention by its own rule. In its
+    own transaction, after the drop: the event table is not held while the sessions are read.
+    A batch ingesting a new event of one meanwhile either goes first (and the session is kept,
+    its last_seen now recent) or makes the session afresh."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM errorsink_session WHERE last_seen < %s", [end])
+        return cursor.rowcount
