@@ -180,7 +180,14 @@ def main() -> dict:
         "ingest_while_pruning": pruning_figures,
         "prune_first_run": {
             key: dropping[key]
-            for key in ("events", "sessions", "partitions_dropped", "seconds", "finished")
+            for key in (
+                "events",
+                "sessions",
+                "partitions_dropped",
+                "drop_seconds",
+                "seconds",
+                "finished",
+            )
         },  # fmt: skip
         "ratio_of_the_dropping_run_to_alone": round(
             rates(pruning)[0] / statistics.median(rates(alone)), 3

@@ -78,6 +78,7 @@ class PruneResult:
     sessions: int = 0
     rollup_rows: int = 0
     partitions_dropped: int = 0
+    drop_seconds: float = 0.0  # the drop itself: the table held, the files unlinked
     partitions_made: int = 0
     batches: int = 0
     seconds: float = 0.0
@@ -116,7 +117,7 @@ def _prune(now: datetime, batch_rows: int, deadline: float, pause_ratio: float) 
     projects = list(Project.objects.order_by("id").values_list("id", "retention_days"))
     longest = max((days for _, days in projects), default=settings.ERRORSINK_RETENTION_DAYS)
     dropped = partitions_drop(before=now - timedelta(days=longest), counted_through=through)
-    result.partitions_dropped = len(dropped.days)
+    result.partitions_dropped, result.drop_seconds = len(dropped.days), dropped.seconds
     result.events += dropped.events
     result.sessions += dropped.sessions
     jobs = _row_jobs(result, projects, now, through, batch_rows) + [

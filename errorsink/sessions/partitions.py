@@ -20,6 +20,7 @@ and a drop that timed out is tried again by the next run.
 from __future__ import annotations
 
 import re
+import time as time_module
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -130,6 +131,7 @@ class Dropped:
     days: list[date]
     events: int = 0
     sessions: int = 0
+    seconds: float = 0.0  # the drop's transaction, from its first statement to its commit
 
 
 def partitions_drop(*, before: datetime, counted_through: int) -> Dropped:
@@ -156,6 +158,7 @@ def _newest_id(day: date) -> int:
 
 def _drop(days: list[date]) -> Dropped:
     names = [partition_name(day) for day in days]
+    started = time_module.monotonic()
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
@@ -174,7 +177,9 @@ def _drop(days: list[date]) -> Dropped:
         if not _lock_timed_out(exc):
             raise
         return Dropped([])
-    return Dropped(days, events, _sessions_ended_before(day_start(days[-1] + timedelta(days=1))))
+    seconds = round(time_module.monotonic() - started, 3)
+    ended = _sessions_ended_before(day_start(days[-1] + timedelta(days=1)))
+    return Dropped(days, events, ended, seconds)
 
 
 def _sessions_ended_before(end: datetime) -> int:
