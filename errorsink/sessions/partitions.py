@@ -12,9 +12,10 @@ that the default partition holds already (a clock running days ahead) move into 
 
 Dropped whole: a day's partition goes once every project's retention has passed its end and the
 rollups have counted its rows (``partitions_drop``); the sessions whose last event it held go
-with it. Dropping takes an exclusive lock on the event table for an instant, so the statement
-waits at most ``LOCK_TIMEOUT`` for it (ingest's short transactions queue behind a waiting drop)
-and a drop that timed out is tried again by the next run.
+with it. Detaching takes an exclusive lock on the event table for an instant, so the statement
+waits at most ``LOCK_TIMEOUT`` for it (ingest's short transactions queue behind a waiting
+detach) and one that timed out is tried again by the next run; the detached days are dropped
+after, without the lock.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def partitions_drop(*, before: datetime, counted_through: int) -> Dropped:
     """Drop the partitions that end at or before ``before`` and whose every row the rollups
     have counted (ids up to ``counted_through``), with the sessions whose last event they held.
     Stops at the first partition not yet counted: a later one holds later events."""
+    detached_drop()  # what a run stopped between its detach and its drop left
     days = []
     for day in partition_days():
         if day_start(day + timedelta(days=1)) > before:
@@ -157,6 +159,9 @@ def _newest_id(day: date) -> int:
 
 
 def _drop(days: list[date]) -> Dropped:
+    """Detach the days while holding the table (catalog work only), then drop them after: the
+    files go at the drop's commit, gigabytes at a time, and the table is not held for that
+    (47 days of 10 million events: 3.75 s held when dropped in place)."""
     names = [partition_name(day) for day in days]
     started = time_module.monotonic()
     try:
@@ -170,16 +175,32 @@ def _drop(days: list[date]) -> Dropped:
             )
             events = cursor.fetchone()[0]
             # Checks deferred to the commit (the project key) are run now: PostgreSQL will not
-            # drop a table with some pending, as when the caller's transaction wrote its rows.
+            # detach a table with some pending, as when the caller's transaction wrote its rows.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f"DROP TABLE {', '.join(names)}")
+            for name in names:
+                cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
     except OperationalError as exc:
         if not _lock_timed_out(exc):
             raise
         return Dropped([])
     seconds = round(time_module.monotonic() - started, 3)
+    detached_drop()
     ended = _sessions_ended_before(day_start(days[-1] + timedelta(days=1)))
     return Dropped(days, events, ended, seconds)
+
+
+def detached_drop() -> None:
+    """Drop the days detached from the event table: these, and any a run that stopped between
+    the detach and the drop left behind."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relname ~ %s "
+            "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)",
+            [_NAME.pattern],
+        )
+        names = [name for (name,) in cursor.fetchall()]
+        if names:
+            cursor.execute(f"DROP TABLE {', '.join(names)}")
 
 
 def _sessions_ended_before(end: datetime) -> int:

@@ -157,3 +157,17 @@ def test_a_drop_waits_briefly_for_a_long_reader_and_the_next_run_drops(project):
 
     assert retention_prune(now=NOW).partitions_dropped == 1
     assert not Event.objects.exists()
+
+
+def test_a_day_detached_but_not_dropped_by_a_stopped_run_is_dropped_by_the_next(project):
+    partition_make(_days_ago(40))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE errorsink_event DETACH PARTITION {partition_name(_days_ago(40))}"
+        )
+
+    retention_prune(now=NOW)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [partition_name(_days_ago(40))])
+        assert cursor.fetchone()[0] is None
