@@ -15,7 +15,6 @@ def _without_grouping() -> None:
 
     rows.event_grouping = lambda event: (None, None)
     persist.issues_added = lambda rows: None
-    persist.issues_upsert = lambda cursor, rows: None
 
 
 if __name__ == "__main__":

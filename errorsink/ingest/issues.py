@@ -26,6 +26,7 @@ from django.db import transaction
 from errorsink.issues.models import TITLE_MAX
 
 if TYPE_CHECKING:
+    from errorsink.ingest.builds import Builds
     from errorsink.ingest.rows import EventRow
 
 _ISSUES_UPSERT = """
@@ -147,16 +148,18 @@ class IssuesAdded:
     sessions: dict[tuple[str, str], list[str]]  # each issue's sessions in the batch
 
 
-def issues_added(rows: list[EventRow]) -> IssuesAdded | None:
+def issues_added(rows: list[EventRow], session_builds: Builds | None = None) -> IssuesAdded | None:
     """The issues' share of the rows, or None when no row is an error of an issue. Pure
     Python, and called by ingest before its first locking statement: concurrent batches lock
     the same issue and session rows until they commit, and Python run inside that span also
-    waits for the interpreter lock behind the other ingest threads."""
+    waits for the interpreter lock behind the other ingest threads. An error that names no
+    build counts under its session's, from ``session_builds`` (errorsink/ingest/builds.py)."""
     groups = _rows_by_issue(rows)
     if not groups:
         return None
     keys = sorted(groups)
-    issues = [_issue_added(key, groups[key], n) for n, key in enumerate(keys)]
+    issues = [_issue_added(key, groups[key], n, session_builds or {})
+              for n, key in enumerate(keys)]  # fmt: skip
     sessions = {key: [*issue["sessions"], *issue["known_sessions"]]
                 for key, issue in zip(keys, issues, strict=True)}  # fmt: skip
     return IssuesAdded(keys, orjson.dumps(issues).decode(), sessions)
@@ -178,9 +181,9 @@ def issues_store(cursor, added: IssuesAdded | None) -> None:
     transaction.on_commit(lambda: STORED_PAIRS.remember(issue_ids, added.sessions))
 
 
-def issues_upsert(cursor, rows: list[EventRow]) -> None:
+def issues_upsert(cursor, rows: list[EventRow], session_builds: Builds | None = None) -> None:
     """Add the stored error rows to their issues, creating the issues they are the first of."""
-    issues_store(cursor, issues_added(rows))
+    issues_store(cursor, issues_added(rows, session_builds))
 
 
 @cache
@@ -198,7 +201,9 @@ def _rows_by_issue(rows: list[EventRow]) -> dict[tuple[str, str], list[EventRow]
     return groups
 
 
-def _issue_added(key: tuple[str, str], rows: list[EventRow], n: int) -> dict:
+def _issue_added(
+    key: tuple[str, str], rows: list[EventRow], n: int, session_builds: Builds
+) -> dict:
     """What one batch adds to the n-th issue, as the upsert reads it. Summarised a column at a
     time (taken out of the rows in C): a pass per figure costs the batch a fraction of an object
     updated row by row."""
@@ -213,10 +218,19 @@ def _issue_added(key: tuple[str, str], rows: list[EventRow], n: int) -> dict:
         "project_id": first.project_id, "fingerprint": first.fingerprint,
         "parts": first.fingerprint_parts or [], "title": _title(first), "code": first.code,
         "events": len(rows), "first_seen": first_seen, "last_seen": last_seen,
-        "builds": sorted(set(builds) - {""}),
+        "builds": _builds(first.project_id, sessions, builds, session_builds),
         "hours": _per_hour(seen, first_seen, last_seen),
         "sessions": new, "known_id": known_id, "known_sessions": known, "n": n,
     }  # fmt: skip
+
+
+def _builds(project_id: str, sessions: tuple[str, ...], builds: tuple[str, ...],
+            session_builds: Builds) -> list[str]:  # fmt: skip
+    named = set(builds)
+    if "" in named and session_builds:
+        unnamed = {session for session, build in zip(sessions, builds, strict=True) if not build}
+        named |= {session_builds.get((project_id, session), "") for session in unnamed}
+    return sorted(named - {""})
 
 
 def _per_hour(seen: list[datetime], first_seen: datetime, last_seen: datetime) -> dict:

@@ -13,7 +13,7 @@ import threading
 
 from channels.layers import get_channel_layer
 
-from errorsink.live import EventsStored, group_name
+from errorsink.live import events_stored_message, group_name
 
 log = logging.getLogger("errorsink.ingest")
 
@@ -69,7 +69,7 @@ class Notifier:
         with self._lock:
             pending, self._pending = self._pending, {}
         for project_id, events in pending.items():
-            message = EventsStored.of(newest_per_kind(events, MAX_IDS_PER_KIND)).encode()
+            message = events_stored_message(newest_per_kind(events, MAX_IDS_PER_KIND))
             try:
                 await layer.group_send(group_name(project_id), message)
             except Exception:  # a dashboard hint must never stop ingest
@@ -78,6 +78,8 @@ class Notifier:
 
 def newest_per_kind(events: list[tuple[int, str]], limit: int) -> list[tuple[int, str]]:
     """The newest `limit` events of each kind, in their original order."""
+    if len(events) <= limit:  # every kind is within the limit: the common case, no loop
+        return events
     kept, counts = [], {}
     for event in reversed(events):
         if counts.get(event[1], 0) < limit:

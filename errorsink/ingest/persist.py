@@ -16,9 +16,14 @@ import orjson
 from django.db import DataError, IntegrityError, connection, transaction
 
 from errorsink.ingest.alert_feed import alert_counts_add
-from errorsink.ingest.issues import issues_added, issues_store, issues_upsert
+from errorsink.ingest.builds import SESSION_BUILDS, Builds
+from errorsink.ingest.issues import IssuesAdded, issues_added, issues_store
 from errorsink.ingest.rows import COLUMN_NAMES, EventRow
 from errorsink.sessions.event_keys import generation_of, generation_ready, keys_stored
+
+PROJECT, EVENT_ID, SESSION, BUILD = map(
+    EventRow._fields.index, ("project_id", "event_id", "session_id", "build_id")
+)
 
 
 @dataclass
@@ -120,7 +125,8 @@ def events_persist(rows: list[EventRow]) -> StoredBatch:
         earlier = _with_ids(found, rows)
         if earlier:
             rows = [row for row in rows if (row.project_id, row.event_id) not in found]
-        rows = _with_session_builds(rows)
+        if not rows:  # all of it stored in the previous generation: only announce it again
+            return StoredBatch(already_stored=_stored_batch(earlier).by_project)
         try:
             with transaction.atomic():
                 batch = _persist_by_copy(rows, generation)
@@ -147,11 +153,13 @@ def _persist_by_upsert(rows: list[EventRow], generation: int) -> StoredBatch:
                                       ids])  # fmt: skip
         inserted = {pk for (pk,) in cursor.fetchall()}
         stored = [(pk, row) for pk, row in zip(ids, rows, strict=True) if pk in inserted]
-        _events_copy(cursor, stored)
+        inserted_rows = [row for _, row in stored]
         # Counted from the rows really inserted: a re-delivered event changes no count.
-        _sessions_upsert(cursor, [row for _, row in stored])
-        issues_upsert(cursor, [row for _, row in stored])
-        alert_counts_add(cursor, [row for _, row in stored])
+        sessions = sessions_summed(inserted_rows)
+        builds = _builds_of(inserted_rows, sessions.builds)
+        _events_copy(cursor, stored, builds)
+        issues = issues_added(inserted_rows, builds)
+        _counters_add(cursor, issues, sessions, inserted_rows)
     others = [row for pk, row in zip(ids, rows, strict=True) if pk not in inserted]
     found = keys_stored([(row.project_id, row.event_id) for row in others],
                         generations=range(generation - 1, generation + 1))  # fmt: skip
@@ -168,43 +176,15 @@ def _with_ids(
             if (key := (row.project_id, row.event_id)) in found]  # fmt: skip
 
 
-def _with_session_builds(rows: list[EventRow]) -> list[EventRow]:
-    """Rows that name no build take their session's: the build a later item of the batch gives
-    it, else the one stored. A browser SDK's warning does not know the agent's build, and "most
-    degraded calls are on build X" needs it; stored once, it never changes, so every figure
-    computed from the events is the same however often it is computed."""
-    missing = {(row.project_id, row.session_id) for row in rows
-               if not row.build_id and row.session_id}  # fmt: skip
-    if not missing:
-        return rows
-    builds = {(row.project_id, row.session_id): row.build_id for row in rows if row.build_id}
-    builds = _stored_builds(missing - builds.keys()) | builds
-    return [
-        row._replace(build_id=builds.get((row.project_id, row.session_id), ""))
-        if not row.build_id and row.session_id
-        else row
-        for row in rows
-    ]
-
-
-def _stored_builds(keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    if not keys:
-        return {}
-    projects, sessions = zip(*sorted(keys), strict=True)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT s.project_id::text, s.session_id, s.build_id FROM errorsink_session s "
-            "JOIN unnest(%s::uuid[], %s::text[]) AS k(project_id, session_id) "
-            "ON s.project_id = k.project_id AND s.session_id = k.session_id "
-            "WHERE s.build_id <> ''",
-            [list(projects), list(sessions)],
-        )
-        return {(project, session): build for project, session, build in cursor.fetchall()}
-
-
 def _first_of_each_event(rows: list[EventRow]) -> list[EventRow]:
     """A batch may hold the same item twice (pushed twice in a burst): keep the first."""
-    return list({(row.project_id, row.event_id): row for row in reversed(rows)}.values())[::-1]
+    keys = [(row[PROJECT], row[EVENT_ID]) for row in rows]
+    if len(set(keys)) == len(rows):  # the common case: nothing to drop
+        return rows
+    firsts = {}
+    for key, row in zip(keys, rows, strict=True):
+        firsts.setdefault(key, row)
+    return list(firsts.values())
 
 
 def _stored_batch(stored: list[tuple[int, EventRow]]) -> StoredBatch:
@@ -219,30 +199,46 @@ def _persist_by_copy(rows: list[EventRow], generation: int) -> StoredBatch:
     # Optimistic: re-deliveries are rare (a worker died mid-batch), so the batch is not checked
     # against the current generation's keys first; a duplicate makes the key COPY fail and the
     # caller takes the ON CONFLICT path instead.
+    sessions = sessions_summed(rows)
+    builds = _builds_of(rows, sessions.builds)
     # Every row is inserted or none is: the issues' share is worked out before any lock is taken.
-    issues = issues_added(rows)
+    issues = issues_added(rows, builds)
     with connection.cursor() as cursor:
         stored = list(zip(_ids_drawn(cursor, len(rows)), rows, strict=True))
         _copy(cursor, "COPY errorsink_event_key (project_id, event_id, generation, event) "
               "FROM STDIN", [(row.project_id, row.event_id, generation, pk)
                              for pk, row in stored])  # fmt: skip
-        _events_copy(cursor, stored)
-        _sessions_upsert(cursor, rows)
-        issues_store(cursor, issues)
-        alert_counts_add(cursor, rows)
+        _events_copy(cursor, stored, builds)
+        _counters_add(cursor, issues, sessions, rows)
     return _stored_batch(stored)
+
+
+def _counters_add(cursor, issues: IssuesAdded | None, sessions: SessionsSummed,
+                  rows: list[EventRow]) -> None:  # fmt: skip
+    """The statements that update rows other batches update too (issues, sessions, alert
+    counters), last: each holds its row locks until the commit, and the other reader threads'
+    batches wait on them, so nothing slow may come after them (the events' COPY came first)."""
+    issues_store(cursor, issues)
+    _sessions_store(cursor, sessions)
+    alert_counts_add(cursor, rows)
 
 
 def _ids_drawn(cursor, count: int) -> list[int]:
     # Ids drawn up front keep arrival order and tell the notifier what was stored.
-    cursor.execute("SELECT nextval('errorsink_event_id_seq') FROM generate_series(1, %s)", [count])
-    return [pk for (pk,) in cursor.fetchall()]
+    cursor.execute("SELECT array(SELECT nextval('errorsink_event_id_seq')"
+                   " FROM generate_series(1, %s))", [count])  # fmt: skip
+    return cursor.fetchone()[0]
 
 
-def _events_copy(cursor, stored: list[tuple[int, EventRow]]) -> None:
-    # The id drawn for each row takes the place of its seq.
+def _events_copy(cursor, stored: list[tuple[int, EventRow]], builds: Builds) -> None:
+    """COPY the rows, the id drawn for each taking the place of its seq; a row that names no
+    build takes its session's (errorsink/ingest/builds.py)."""
     copy_sql = f"COPY errorsink_event (id, {', '.join(COLUMN_NAMES)}) FROM STDIN"
-    _copy(cursor, copy_sql, [(pk, *row[1:-1]) for pk, row in stored])
+    _copy(cursor, copy_sql, [
+        (pk, *row[1:BUILD], builds.get((row[PROJECT], row[SESSION]), ""), *row[BUILD + 1:-1])
+        if not row[BUILD] and row[SESSION] and builds else (pk, *row[1:-1])
+        for pk, row in stored
+    ])  # fmt: skip
 
 
 def _copy(cursor, sql: str, rows: list[tuple]) -> None:
@@ -277,8 +273,16 @@ ON CONFLICT (project_id, session_id) DO UPDATE SET
 """
 
 
-def _sessions_upsert(cursor, rows: list[EventRow]) -> None:
-    """One upsert for every session the stored rows belong to, counted from those rows."""
+@dataclass
+class SessionsSummed:
+    """What a batch adds to its sessions, ready for the upsert."""
+
+    payload: str | None  # the upsert's JSON, an entry per session; None without sessions
+    builds: Builds  # the build a row of the batch gives each session
+
+
+def sessions_summed(rows: list[EventRow]) -> SessionsSummed:
+    """The rows' sessions, counted from the rows: pure Python, before any lock is taken."""
     sessions: dict[tuple[str, str], dict] = {}
     for row in rows:
         if not row.session_id:
@@ -301,11 +305,24 @@ def _sessions_upsert(cursor, rows: list[EventRow]) -> None:
         if kind == "termination":
             entry["end_cause"] = row.code
     if not sessions:
-        return
+        return SessionsSummed(None, {})
     # Sorted keys: two workers touching the same sessions lock them in the same order. The
     # context is already JSON text; it goes in as a JSON string and is parsed by PostgreSQL.
     ordered = [sessions[key] for key in sorted(sessions)]
     for entry in ordered:
         if entry["customer_context"] is not None:
             entry["customer_context"] = orjson.Fragment(entry["customer_context"])
-    cursor.execute(_SESSIONS_UPSERT, [orjson.dumps(ordered).decode()])
+    builds = {key: entry["build_id"] for key, entry in sessions.items() if entry["build_id"]}
+    return SessionsSummed(orjson.dumps(ordered).decode(), builds)
+
+
+def _sessions_store(cursor, summed: SessionsSummed) -> None:
+    """One upsert for every session of the batch."""
+    if summed.payload is not None:
+        cursor.execute(_SESSIONS_UPSERT, [summed.payload])
+
+
+def _builds_of(rows: list[EventRow], given: Builds) -> Builds:
+    """The build of each session of a row that names none (errorsink/ingest/builds.py)."""
+    wanted = {(row[PROJECT], row[SESSION]) for row in rows if not row[BUILD] and row[SESSION]}
+    return SESSION_BUILDS.of(wanted, given) if wanted else {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import orjson
 from django.db import OperationalError, connection, transaction
 
 from errorsink.sessions.partitions import partitions_of
@@ -77,9 +78,12 @@ def generations_keep(*, now: datetime) -> tuple[list[int], list[int]]:
 
 # The stored ids of keys among a batch's: the previous generation's (the current one's fail the
 # batch's own write), or every generation's for a batch that failed it.
+# The keys travel as one JSON array of [project, event id] pairs: made by orjson in C, where
+# two array parameters were quoted element by element in Python (a tenth of ingest's time).
 _STORED = f"""
 SELECT k.project_id::text, k.event_id, k.event FROM {KEYS} k
-JOIN unnest(%s::uuid[], %s::text[]) AS b(project_id, event_id)
+JOIN (SELECT (pair->>0)::uuid AS project_id, pair->>1 AS event_id
+      FROM json_array_elements(%s::json) AS pair) AS b
   ON k.project_id = b.project_id AND k.event_id = b.event_id
 WHERE k.generation >= %s AND k.generation < %s
 """
@@ -90,10 +94,8 @@ def keys_stored(keys: list[tuple[str, str]], *, generations: range) -> dict[tupl
     id."""
     if not keys:
         return {}
-    projects, event_ids = zip(*keys, strict=True)
     with connection.cursor() as cursor:
-        cursor.execute(_STORED, [list(projects), list(event_ids), generations.start,
-                                 generations.stop])  # fmt: skip
+        cursor.execute(_STORED, [orjson.dumps(keys).decode(), generations.start, generations.stop])
         return {(project, event_id): pk for project, event_id, pk in cursor.fetchall()}
 
 

@@ -9,8 +9,11 @@ import orjson
 import pytest
 
 from errorsink.alerts.models import AlertCount, AlertRule
+from errorsink.ingest import persist
 from errorsink.ingest.batch import batch_rows
+from errorsink.ingest.builds import SessionBuilds
 from errorsink.ingest.persist import EventRow, batch_persist, events_persist
+from errorsink.issues.models import Issue
 from errorsink.sessions.event_keys import (
     GENERATION_DAYS,
     generation_make,
@@ -44,8 +47,8 @@ def test_it_writes_a_batch_in_a_fixed_number_of_queries(project, django_assert_n
                            "session_id": f"s{n % 40}"}) for n in range(300)]  # fmt: skip
     rows = _rows(items)
     # BEGIN, look the keys up in the previous generation (errorsink/sessions/event_keys.py),
-    # SAVEPOINT, draw new ids, COPY keys and events, upsert sessions, upsert issues (with their
-    # hours, sessions and alert signals), add new sessions to the issues, read the project's
+    # SAVEPOINT, draw new ids, COPY keys and events, upsert issues (with their hours, sessions
+    # and alert signals), add new sessions to the issues, upsert sessions, read the project's
     # event-count alert rules, RELEASE, COMMIT: the same twelve for 300 rows as for one.
     with django_assert_num_queries(12):
         stored = events_persist(rows)
@@ -67,15 +70,16 @@ def test_event_count_alert_rules_cost_a_batch_one_more_query(project, django_ass
     assert counted == {"AGENT_CHILD_CRASHED": 300}
 
 
-def test_an_event_without_a_build_gets_its_sessions_build_in_one_more_query(
-    project, django_assert_num_queries
+def test_an_event_without_a_build_gets_its_sessions_build_read_once_per_process(
+    project, django_assert_num_queries, monkeypatch
 ):
     def warning(n: int, session_id: str, **fields) -> bytes:
         return orjson.dumps({"type": "session_warning", "project_id": str(project.id),
                              "session_id": session_id, "code": "HIGH_JITTER",
                              "event_id": f"w{n}", **fields})  # fmt: skip
 
-    events_persist(_rows([warning(0, "known", build_id="v1")]))  # stored earlier
+    events_persist(_rows([warning(0, "known", build_id="v1")]))  # stored by another worker
+    monkeypatch.setattr(persist, "SESSION_BUILDS", SessionBuilds())  # which this one never saw
     rows = _rows([
         warning(1, "known"),  # the stored session's build
         warning(2, "later"),  # the build a later item of the batch gives the session
@@ -90,9 +94,29 @@ def test_an_event_without_a_build_gets_its_sessions_build_in_one_more_query(
     builds = dict(Event.objects.values_list("event_id", "build_id"))
     assert builds == {"w0": "v1", "w1": "v1", "w2": "v3", "w3": "v3", "w4": "", "w5": "v9",
                       "w6": ""}  # fmt: skip
+    # Sessions seen with a build are remembered: their next rows cost no read.
+    with django_assert_num_queries(9):
+        events_persist(_rows([warning(7, "known"), warning(8, "later"), warning(9, "other")]))
+    assert Event.objects.get(event_id="w8").build_id == "v3"
+    # A session still without one is asked for again: its build may have come since.
+    Session.objects.filter(session_id="unknown").update(build_id="v4")
+    with django_assert_num_queries(10):
+        events_persist(_rows([warning(10, "unknown")]))
+    assert Event.objects.get(event_id="w10").build_id == "v4"
     # Items that all name their build cost no read.
     with django_assert_num_queries(9):
-        events_persist(_rows([warning(7, "known", build_id="v9")]))
+        events_persist(_rows([warning(11, "new", build_id="v9")]))
+
+
+def test_an_error_without_a_build_counts_its_sessions_build_in_its_issue(project, monkeypatch):
+    events_persist(_rows([orjson.dumps({"type": "session_warning", "project_id": str(project.id),
+                                        "session_id": "s-err", "code": "HIGH_JITTER",
+                                        "build_id": "v7"})]))  # fmt: skip
+    monkeypatch.setattr(persist, "SESSION_BUILDS", SessionBuilds())  # read from the session
+    error = {**seed_session_error(project.id), "session_id": "s-err", "build_id": ""}
+    events_persist(_rows([orjson.dumps(error)]))
+    assert Issue.objects.get().builds == ["v7"]
+    assert Event.objects.get(kind="error").build_id == "v7"
 
 
 def test_it_checks_the_projects_of_a_batch_in_one_more_query(project, django_assert_num_queries):
