@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from errorsink.paging import LIMIT_DEFAULT
@@ -47,13 +48,31 @@ def session_events(
     *, project_id: object, session_id: str, kinds: tuple[str, ...] | None = None
 ) -> SessionEvents:
     """The first SESSION_EVENTS_MAX events of one session, maybe of some kinds only (index
-    `event_timeline`); one row more is read to know whether there were more."""
+    `event_timeline`); one row more is read to know whether there were more.
+
+    Bounded by the session's first and last moments, which ingest keeps in the same transaction
+    as its events: PostgreSQL then opens only the days' partitions the session spans (pruned at
+    run time), not every day the retention keeps."""
     limit = SESSION_EVENTS_MAX
     events = _events().filter(project_id=project_id, session_id=session_id)
+    events = events.filter(**_within_session(project_id, session_id))
     if kinds is not None:
         events = events.filter(kind__in=kinds)
     rows = list(events.order_by("occurred_at", "id")[: limit + 1])
     return SessionEvents(events=rows[:limit], truncated=len(rows) > limit, limit=limit)
+
+
+# A session without its row (never, since ingest writes both together) is read unbounded.
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _within_session(project_id: object, session_id: str) -> dict:
+    session = Session.objects.filter(project_id=project_id, session_id=session_id)
+    first = Subquery(session.values("first_seen")[:1])
+    last = Subquery(session.values("last_seen")[:1])
+    return {"occurred_at__gte": Coalesce(first, Value(_EARLIEST)),
+            "occurred_at__lte": Coalesce(last, Value(_LATEST))}  # fmt: skip
 
 
 def session_exists(*, project_id: object, session_id: str) -> bool:

@@ -8,11 +8,14 @@ import re
 import uuid
 from datetime import timedelta
 
+import orjson
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from errorsink.ingest.batch import batch_rows
+from errorsink.ingest.persist import events_persist
 from errorsink.issues.models import Issue
 from errorsink.issues.selectors import errors_page, issue_events_page
 from errorsink.projects.retention import events_prune_batch
@@ -187,3 +190,27 @@ def test_it_prunes_a_projects_rows_of_a_day_along_an_index_without_a_scan(old_ev
     pattern = rf"Index (Only )?Scan (using|on) {partition_name(day)}_event_(timeline|unique) "
     assert re.search(pattern, text), text
     assert "Tid Scan" in text, text
+
+
+def test_a_sessions_timeline_opens_only_the_days_it_spans(project):
+    """Two sessions, today and tomorrow (whose partition is made ahead): reading one runs the
+    other day's partition not at all (pruned at run time by the session's first and last)."""
+    now = timezone.now()
+    for session, moment in (("today", now), ("tomorrow", now + timedelta(days=1))):
+        items = [orjson.dumps({"type": "session_warning", "project_id": str(project.id),
+                               "session_id": session, "code": "HIGH_JITTER",
+                               "event_id": f"{session}{n}", "occurred_at": moment.isoformat()})
+                 for n in range(3)]  # fmt: skip
+        events_persist(batch_rows(items, received_at=now).rows)
+    with CaptureQueriesContext(connection) as queries:
+        timeline = selectors.session_events(project_id=project.id, session_id="today")
+    assert [event.event_id for event in timeline.events] == ["today0", "today1", "today2"]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + queries.captured_queries[-1]["sql"])
+        text = "\n".join(row[0] for row in cursor.fetchall())
+    tomorrow = partition_name((now + timedelta(days=1)).date())
+    scans = [line for line in text.splitlines() if f" on {tomorrow} " in line]
+    assert scans and all("(never executed)" in line for line in scans), text
+    today = partition_name(now.date())
+    assert any(f" on {today} " in line and "never executed" not in line
+               for line in text.splitlines()), text  # fmt: skip
