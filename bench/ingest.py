@@ -1,7 +1,8 @@
 """Ingest throughput: 100,000 mixed items pushed onto the queue until committed, against a raw
 COPY of the same normalised rows into the same table, measured in the same run.
 
-Three set-ups, alternated in each round: the product as it is; grouping off (no fingerprints,
+Four set-ups, alternated in each round: the product as it is, with one worker process (as
+`make run` starts it) and with two (as compose.yaml deploys it); grouping off (no fingerprints,
 no issue counters, no issue index); and before triage (grouping off and no text search index
 either). Their ratios tell what grouping costs ingest, what the search index costs, and both.
 
@@ -48,10 +49,10 @@ ISSUE_INDEXES = ("event_issue_newest", "event_fingerprint_missing")
 # The words index of text search (errorsink/search.py): a filter of the triage view, not part of
 # grouping, so kept while grouping is off; its own cost is measured by dropping it too.
 SEARCH_INDEXES = ("event_message_search",)
-# Six rounds, the median reported: one round on this machine swings by 10 to 20 % either way.
-# Each set-up goes first, second and third in two rounds each, so no set-up always follows the
-# same one (and the truncation, index rebuilds and autovacuum that follow it).
-ROUNDS = 6
+# Eight rounds, the medians reported: one round on this machine swings by 10 to 20 % either way.
+# Each set-up goes first, second, third and fourth in two rounds each, so no set-up always
+# follows the same one (and the truncation, index rebuilds and autovacuum that follow it).
+ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,14 @@ class Setup:
     name: str
     grouping: bool
     dropped: tuple[str, ...]
+    workers: int = 1
 
 
 SETUPS = (
     Setup("grouping_on", grouping=True, dropped=()),
+    # compose.yaml's two worker processes: on 2 cores the worker's Python (one core, the GIL)
+    # bounds ingest, and a second process gives it the other core beside PostgreSQL.
+    Setup("two_workers", grouping=True, dropped=(), workers=2),
     Setup("grouping_off", grouping=False, dropped=ISSUE_INDEXES),
     Setup("before_triage", grouping=False, dropped=ISSUE_INDEXES + SEARCH_INDEXES),
 )
@@ -75,23 +80,36 @@ SETUPS = (
 def running_worker(
     env: dict[str, str], logdir: Path, *, grouping: bool = True
 ) -> Iterator[subprocess.Popen]:
-    stack = Stack(env, logdir)
-    if grouping:
-        worker = stack.worker(name="bench")
-    else:
-        command = worker_command(concurrency=2, hostname=f"bench-off-{os.getpid()}@%h")
-        command = [sys.executable, "-m", "bench.worker_without_grouping", *command[1:]]
-        worker = stack.start(command, name="worker-off", ready="ready")
-    try:
+    with running_workers(env, logdir, grouping=grouping) as [worker]:
         yield worker
+
+
+@contextmanager
+def running_workers(
+    env: dict[str, str], logdir: Path, *, grouping: bool = True, count: int = 1
+) -> Iterator[list[subprocess.Popen]]:
+    stack = Stack(env, logdir)
+    try:
+        yield [_worker_started(stack, grouping, n) for n in range(count)]
     finally:
         stack.stop()
 
 
+def _worker_started(stack: Stack, grouping: bool, n: int) -> subprocess.Popen:
+    if grouping:
+        return stack.worker(name=f"bench{n}")
+    command = worker_command(concurrency=2, hostname=f"bench-off-{n}-{os.getpid()}@%h")
+    command = [sys.executable, "-m", "bench.worker_without_grouping", *command[1:]]
+    return stack.start(command, name="worker-off", ready="ready")
+
+
 def measure_end_to_end(items: list[bytes], env: dict[str, str], logdir: Path, setup: Setup) -> dict:
     tables_empty()
-    with _indexes_dropped(setup.dropped), running_worker(env, logdir, grouping=setup.grouping) as w:
-        return ingest_once(items, w)
+    with (
+        _indexes_dropped(setup.dropped),
+        running_workers(env, logdir, grouping=setup.grouping, count=setup.workers) as workers,
+    ):
+        return ingest_once(items, workers)
 
 
 @contextmanager
@@ -118,8 +136,9 @@ def _indexes_dropped(names: tuple[str, ...]) -> Iterator[None]:
                 editor.add_index(Event, index)
 
 
-def ingest_once(items: list[bytes], worker: subprocess.Popen) -> dict:
-    """Push ``items`` to a running worker and wait until every one is committed."""
+def ingest_once(items: list[bytes], worker: subprocess.Popen | list[subprocess.Popen]) -> dict:
+    """Push ``items`` to running workers and wait until every one is committed."""
+    workers = worker if isinstance(worker, list) else [worker]
     from django.db import connection
 
     from errorsink.ingest.queue import processing_prefix, queue_name, redis_client
@@ -127,7 +146,7 @@ def ingest_once(items: list[bytes], worker: subprocess.Popen) -> dict:
     with connection.cursor() as cursor:
         before = _last_id(cursor)
     client = redis_client()
-    cpu_before = process_cpu_seconds(worker.pid), program_cpu_seconds("postgres")
+    cpu_before = _workers_cpu(workers), program_cpu_seconds("postgres")
     started = time.perf_counter()
     for offset in range(0, len(items), PUSH_CHUNK):
         client.lpush(queue_name(), *items[offset : offset + PUSH_CHUNK])
@@ -138,12 +157,12 @@ def ingest_once(items: list[bytes], worker: subprocess.Popen) -> dict:
     while client.llen(queue_name()) or any(client.scan_iter(processing_prefix() + "*")):
         time.sleep(0.005)
     elapsed = time.perf_counter() - started
-    worker_cpu = process_cpu_seconds(worker.pid) - cpu_before[0]
+    worker_cpu = _workers_cpu(workers) - cpu_before[0]
     postgres_cpu = program_cpu_seconds("postgres") - cpu_before[1]
     with connection.cursor() as cursor:
         while _count_events(cursor, after=before) < len(items):  # a check: every item is stored
             time.sleep(0.05)
-    # CPU seconds the worker used per second of the run: near 1.0 means the worker's Python
+    # CPU seconds the workers used per second of the run: near 1.0 a worker means its Python
     # (one core, the GIL) is the bottleneck; well below, it waits on PostgreSQL or Redis.
     # CPU seconds of the worker and of PostgreSQL together: what the run cost the machine,
     # which other load on it changes far less than the wall-clock figures.
@@ -151,6 +170,10 @@ def ingest_once(items: list[bytes], worker: subprocess.Popen) -> dict:
             "events_per_second": round(len(items) / elapsed),
             "worker_cpu_per_second": round(worker_cpu / elapsed, 2),
             "cpu_seconds": round(worker_cpu + postgres_cpu, 2)}  # fmt: skip
+
+
+def _workers_cpu(workers: list[subprocess.Popen]) -> float:
+    return sum(process_cpu_seconds(worker.pid) for worker in workers)
 
 
 def measure_raw_copy(items: list[bytes], setup: Setup = SETUPS[0]) -> dict:
@@ -207,6 +230,19 @@ def compared(rounds: list[dict], with_it: str, without_it: str) -> dict:
                 lambda m: m["raw_copy"]["rows_per_second"]))}}  # fmt: skip
 
 
+def medians(rounds: list[dict], name: str) -> dict:
+    """One set-up's figures, the median of each over the rounds."""
+
+    def median(figure) -> float:
+        return statistics.median(figure(r[name]) for r in rounds)
+
+    return {"events_per_second": median(lambda m: m["end_to_end"]["events_per_second"]),
+            "events_per_cpu_second": round(median(
+                lambda m: COUNT / m["end_to_end"]["cpu_seconds"])),
+            "raw_copy_rows_per_second": median(lambda m: m["raw_copy"]["rows_per_second"]),
+            "ratio_to_raw_copy": median(lambda m: m["ratio_to_raw_copy"])}  # fmt: skip
+
+
 def main() -> dict:
     env = bench_env()
     prepare_database(env)
@@ -218,13 +254,11 @@ def main() -> dict:
         # Set-ups alternated within each round: the machine's drift shows in the rounds.
         rounds = [measure_round(items, env, Path(logdir), first=n % len(SETUPS))
                   for n in range(ROUNDS)]  # fmt: skip
-    last = rounds[-1]["grouping_on"]
     result = {
         "benchmark": "ingest",
         "items": COUNT,
-        "end_to_end": last["end_to_end"],
-        "raw_copy": last["raw_copy"],
-        "ratio_end_to_end_to_raw_copy": last["ratio_to_raw_copy"],
+        # Per set-up, the medians over the rounds; each ratio is to the raw COPY of its round.
+        "setups": {setup.name: medians(rounds, setup.name) for setup in SETUPS},
         # Issues: fingerprints, counters and the issue index, text search's index in both.
         "grouping_on_to_off": compared(rounds, "grouping_on", "grouping_off"),
         # Text search's words index alone, neither set-up grouping.

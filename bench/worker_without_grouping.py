@@ -14,7 +14,7 @@ def _without_grouping() -> None:
     from errorsink.ingest import persist, rows
 
     rows.event_grouping = lambda event: (None, None)
-    persist.issues_added = lambda rows: None
+    persist.issues_added = lambda rows, session_builds=None: None
 
 
 if __name__ == "__main__":

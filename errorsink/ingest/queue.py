@@ -111,8 +111,9 @@ local over = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[1])
 if over > 0 then
     redis.call('LTRIM', KEYS[1], over, -1)
     redis.call('INCRBY', KEYS[2], over)
+    return over
 end
-return over
+return 0
 """
 
 

@@ -1,6 +1,5 @@
-"""The stored event as ingest writes it: one row type, and the column list that the COPY, the
-staging table and its INSERT are written from (tests/errorsink/ingest/test_rows.py holds it to
-the event model).
+"""The stored event as ingest writes it: one row type, and the column list the COPY is written
+from (tests/errorsink/ingest/test_rows.py holds it to the event model).
 """
 
 from __future__ import annotations
@@ -13,30 +12,12 @@ import orjson
 from errorsink.ingest.formats import NormalisedEvent
 from errorsink.issues.grouping import fingerprint_cached
 
-# Every column ingest writes, in EventRow's order: its name, its type in the staging table
-# (JSON travels as text) and the cast that turns the staged value into the event column's type.
-EVENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("project_id", "uuid", ""),
-    ("event_id", "text", ""),
-    ("session_id", "text", ""),
-    ("kind", "text", ""),
-    ("code", "text", ""),
-    ("name", "text", ""),
-    ("message", "text", ""),
-    ("occurred_at", "timestamptz", ""),
-    ("received_at", "timestamptz", ""),
-    ("source", "text", ""),
-    ("severity", "text", ""),
-    ("recoverable", "boolean", ""),
-    ("build_id", "text", ""),
-    ("stack", "text", ""),
-    ("customer_context", "text", "::jsonb"),
-    ("details", "text", "::jsonb"),
-    ("item_type", "text", ""),
-    ("raw", "text", "::json"),
-    ("fingerprint", "uuid", ""),
-)
-COLUMN_NAMES = tuple(name for name, _, _ in EVENT_COLUMNS)
+# Every column ingest writes, in EventRow's order (the event's id is drawn at write time).
+COLUMN_NAMES: tuple[str, ...] = (
+    "project_id", "event_id", "session_id", "kind", "code", "name", "message", "occurred_at",
+    "received_at", "source", "severity", "recoverable", "build_id", "stack", "customer_context",
+    "details", "item_type", "raw", "fingerprint",
+)  # fmt: skip
 
 
 class EventRow(NamedTuple):

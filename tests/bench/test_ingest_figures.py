@@ -4,7 +4,7 @@ CPU figure is taken from PostgreSQL's processes as well as the worker's."""
 import pytest
 
 from bench.cpu import process_cpu_seconds, program_cpu_seconds
-from bench.ingest import compared
+from bench.ingest import compared, medians
 
 
 def _measured(events_per_second: int, cpu_seconds: float, copy_rows_per_second: int) -> dict:
@@ -47,3 +47,16 @@ def test_postgres_cpu_is_read_from_the_running_server(django_db_blocker):
         # connection (another test worker's) ends meanwhile, which made the test flaky.
         assert after > before
         assert program_cpu_seconds("postgres") >= after
+
+
+@pytest.mark.pure
+def test_each_setups_figures_are_medians_over_the_rounds():
+    rounds = [{"on": _measured(900, 12.5, 2000)}, {"on": _measured(800, 10.0, 1000)},
+              {"on": _measured(1000, 10.0, 2500)}]  # fmt: skip
+    # COUNT (100,000) events per CPU second: 8,000, 10,000, 10,000; ratios 0.45, 0.8, 0.4.
+    assert medians(rounds, "on") == {
+        "events_per_second": 900,
+        "events_per_cpu_second": 10_000,
+        "raw_copy_rows_per_second": 2000,
+        "ratio_to_raw_copy": 0.45,
+    }

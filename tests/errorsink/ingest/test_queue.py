@@ -47,6 +47,16 @@ def test_it_writes_dead_letters_with_the_reason_the_original_text_and_the_time(c
     )
 
 
+def test_only_a_full_dead_letter_list_warns_of_what_it_dropped(clean_queue, settings, caplog):
+    settings.ERRORSINK_DEAD_LETTERS_MAX = 3
+    queue = WorkerQueue(clean_queue, "w1")
+    queue.dead_letter([(b"1", "a"), (b"2", "b")])
+    assert "dropped" not in caplog.text  # room for both: nothing dropped, nothing said
+    queue.dead_letter([(b"3", "c"), (b"4", "d")])
+    assert "dropped its 1 oldest entries" in caplog.text
+    assert clean_queue.get(dead_letters_dropped_name()) == b"1"
+
+
 def test_a_huge_item_is_dead_lettered_cut_with_its_size(clean_queue, settings):
     settings.ERRORSINK_DEAD_ITEM_MAX_BYTES = 1000
     WorkerQueue(clean_queue, "w1").dead_letter([(b"x" * 10_000_000, "too big")])
