@@ -323,6 +323,9 @@ def _sessions_store(cursor, summed: SessionsSummed) -> None:
 
 
 def _builds_of(rows: list[EventRow], given: Builds) -> Builds:
-    """The build of each session of a row that names none (errorsink/ingest/builds.py)."""
+    """The build of each session of a row that names none (errorsink/ingest/builds.py); what
+    the batch itself says is remembered once it is stored."""
+    if given:
+        transaction.on_commit(lambda: SESSION_BUILDS.remember(given))
     wanted = {(row[PROJECT], row[SESSION]) for row in rows if not row[BUILD] and row[SESSION]}
     return SESSION_BUILDS.of(wanted, given) if wanted else {}

@@ -28,8 +28,19 @@ def test_the_batch_s_own_builds_win_and_unknown_sessions_are_read(
         assert memory.of({key}, {}) == {key: "v1"}
     with django_assert_num_queries(0):
         assert memory.of({key}, {}) == {key: "v1"}
-        assert memory.of({key}, {key: "v2"}) == {key: "v2"}
-        assert memory.of({key}, {}) == {key: "v2"}  # the batch's build is remembered too
+        assert memory.of({key}, {key: "v2"}) == {key: "v2"}  # what the batch says wins
+        # ...but is remembered only once the batch is stored (ingest does it on commit).
+        assert memory.of({key}, {}) == {key: "v1"}
+
+
+def test_past_its_age_it_reads_again(project, django_assert_num_queries):
+    _session(project, "stored", "v1")
+    memory = SessionBuilds(max_age=0.0)  # trusted for no time at all
+    key = (str(project.id), "stored")
+    memory.of({key}, {})
+    Session.objects.filter(session_id="stored").update(build_id="v2")
+    with django_assert_num_queries(1):
+        assert memory.of({key}, {}) == {key: "v2"}
 
 
 def test_past_its_limit_it_starts_again_and_reads_once_more(project, django_assert_num_queries):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from django.db import transaction
 
 from errorsink.alerts.models import AlertCount, AlertRule
 from errorsink.ingest import persist
@@ -106,6 +107,31 @@ def test_an_event_without_a_build_gets_its_sessions_build_read_once_per_process(
     # Items that all name their build cost no read.
     with django_assert_num_queries(9):
         events_persist(_rows([warning(11, "new", build_id="v9")]))
+
+
+def test_a_session_s_newer_build_reaches_its_later_rows_whatever_the_batch(project, monkeypatch):
+    monkeypatch.setattr(persist, "SESSION_BUILDS", SessionBuilds())
+
+    def item(n: int, **fields) -> bytes:
+        return orjson.dumps({"type": "session_warning", "project_id": str(project.id),
+                             "session_id": "s", "code": "HIGH_JITTER", "event_id": f"b{n}",
+                             **fields})  # fmt: skip
+
+    events_persist(_rows([item(1, build_id="1.0"), item(2)]))
+    events_persist(_rows([item(3, build_id="1.1")]))  # every row names its build
+    events_persist(_rows([item(4)]))
+    assert Event.objects.get(event_id="b4").build_id == "1.1"
+
+
+def test_a_batch_rolled_back_teaches_the_memory_nothing(project, monkeypatch):
+    monkeypatch.setattr(persist, "SESSION_BUILDS", SessionBuilds())
+    item = {"type": "session_warning", "project_id": str(project.id), "session_id": "r",
+            "code": "HIGH_JITTER"}  # fmt: skip
+    with pytest.raises(RuntimeError), transaction.atomic():
+        events_persist(_rows([orjson.dumps({**item, "event_id": "r1", "build_id": "ghost"})]))
+        raise RuntimeError("the batch fails after its rows were written")
+    events_persist(_rows([orjson.dumps({**item, "event_id": "r2"})]))
+    assert Event.objects.get(event_id="r2").build_id == ""
 
 
 def test_an_error_without_a_build_counts_its_sessions_build_in_its_issue(project, monkeypatch):
