@@ -181,9 +181,9 @@ def issues_store(cursor, added: IssuesAdded | None) -> None:
     transaction.on_commit(lambda: STORED_PAIRS.remember(issue_ids, added.sessions))
 
 
-def issues_upsert(cursor, rows: list[EventRow], session_builds: Builds | None = None) -> None:
+def issues_upsert(cursor, rows: list[EventRow]) -> None:
     """Add the stored error rows to their issues, creating the issues they are the first of."""
-    issues_store(cursor, issues_added(rows, session_builds))
+    issues_store(cursor, issues_added(rows))
 
 
 @cache
