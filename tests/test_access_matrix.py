@@ -180,6 +180,9 @@ ROUTES: dict[str, Page | Public | Api | SentryIngest | Socket] = {
     # The front door's ingest routes: an empty list is a 422, nothing enqueued.
     "door:events": Api("errors:write", body=[]),
     "door:events-batch": Api("errors:write", body=[]),
+    # OTLP: an empty export request ({} in OTLP JSON); /v1/traces names no project (the key's).
+    "door:otlp-traces": Api("errors:write", body={}, scoped=False),
+    "door:otlp-project-traces": Api("errors:write", body={}),
     "api:session_settings_read": Api("settings:read"),
     "api:session_settings_patch": Api("settings:write", body={}),
     "api:codes": Api(None, scoped=False),

@@ -13,11 +13,12 @@ from errorsink.api.errors import ApiError, error_json
 @dataclass
 class Answer:
     status: int
-    body: dict | list
+    body: dict | list | bytes  # bytes: encoded already, in ``content_type`` (OTLP's protobuf)
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
 
     def encoded(self) -> bytes:
-        return orjson.dumps(self.body)
+        return self.body if isinstance(self.body, bytes) else orjson.dumps(self.body)
 
 
 def api_error_answer(error: ApiError, request_id: str) -> Answer:

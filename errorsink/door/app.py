@@ -31,6 +31,7 @@ from errorsink.api.request_id import (
 from errorsink.door.answers import Answer, api_error_answer
 from errorsink.door.events import SCOPE as EVENTS_SCOPE
 from errorsink.door.events import events_post
+from errorsink.door.otlp import otlp_post
 from errorsink.door.request import DoorRequest
 from errorsink.door.sentry import sentry_post
 
@@ -65,6 +66,11 @@ ROUTES: list[DoorRoute] = [
     DoorRoute("door:sentry-store", "api/<sentry_id>/store/",
               re.compile(r"/api/(\d{1,18})/store/"), None,
               lambda request, key_id: sentry_post(request, int(key_id), envelope=False)),
+    DoorRoute("door:otlp-traces", "v1/traces", re.compile(r"/v1/traces()"), EVENTS_SCOPE,
+              lambda request, _: otlp_post(request, None)),
+    DoorRoute("door:otlp-project-traces", "api/v1/projects/<project_id>/otlp/v1/traces",
+              re.compile(r"/api/v1/projects/([^/]+)/otlp/v1/traces"), EVENTS_SCOPE,
+              otlp_post),
 ]  # fmt: skip
 OUTAGES = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
 
@@ -135,7 +141,7 @@ def _admissible(request: DoorRequest) -> None:
 async def _send(send, answer: Answer, request_id: str) -> None:
     body = answer.encoded()
     headers = [
-        (b"content-type", b"application/json"),
+        (b"content-type", answer.content_type.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"x-request-id", request_id.encode()),
         (b"x-content-type-options", b"nosniff"),

@@ -70,6 +70,13 @@ class GrantCache:
         found = grants.sentry_keys.get(key_id)
         return grants, found if _sentry_matches(grants, key_id, public_key) else None
 
+    async def sentry_public_key(self, public_key: str) -> tuple[Grants, SentryGrant | None]:
+        """The grant of a DSN's public key given alone (the OTLP receiver's bearer token)."""
+        grants = await self.current()
+        if public_key not in grants.sentry_public_keys and await self._behind(grants):
+            grants = await self.reload()
+        return grants, grants.sentry_public_keys.get(public_key)
+
     async def _behind(self, grants: Grants) -> bool:
         client, _ = door_redis()
         return await client.get(GRANTS_VERSION_KEY) != grants.version

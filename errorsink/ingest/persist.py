@@ -301,7 +301,7 @@ def sessions_summed(rows: list[EventRow]) -> SessionsSummed:
         entry["last_seen"] = max(entry["last_seen"], occurred_at)
         entry["error_count"] += kind == "error"
         entry["warning_count"] += kind == "warning"
-        entry["event_count"] += 1
+        entry["event_count"] += kind != "turn"  # a turn's spans are not events of the call
         if kind == "termination":
             entry["end_cause"] = row.code
     if not sessions:

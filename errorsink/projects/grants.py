@@ -47,6 +47,8 @@ class Grants:
     api_keys: dict[str, ApiKeyGrant] = field(default_factory=dict)  # by SHA-256 of the key
     sentry_keys: dict[int, SentryGrant] = field(default_factory=dict)  # by DSN id
     quotas: dict[str, int] = field(default_factory=dict)  # events/s by project; 0 = none
+    # The same Sentry keys by public key: the OTLP receiver takes one as a bearer token.
+    sentry_public_keys: dict[str, SentryGrant] = field(default_factory=dict)
 
     def quota_of(self, project_id: str) -> int:
         return self.quotas.get(project_id, quota_effective(None))
@@ -72,7 +74,8 @@ def grants_load() -> Grants:
         str(project_id): quota_effective(quota)
         for project_id, quota in Project.objects.values_list("id", "ingest_quota")
     }
-    return Grants(version, api_keys, sentry_keys, quotas)
+    by_public_key = {grant.public_key: grant for grant in sentry_keys.values()}
+    return Grants(version, api_keys, sentry_keys, quotas, by_public_key)
 
 
 def grants_changed(**_signal) -> None:

@@ -74,7 +74,9 @@ class Event(models.Model):
     WARNING = "warning"
     TERMINATION = "termination"
     INFO = "info"
-    KINDS = [(ERROR, "Error"), (WARNING, "Warning"), (TERMINATION, "Termination"), (INFO, "Info")]
+    TURN = "turn"  # a voice turn or one of its stages (errorsink/ingest/formats/turns.py)
+    KINDS = [(ERROR, "Error"), (WARNING, "Warning"), (TERMINATION, "Termination"), (INFO, "Info"),
+             (TURN, "Turn")]  # fmt: skip
 
     id = models.BigAutoField(primary_key=True)
     # No index of its own: every index below starts with the project already. The lone one

@@ -149,7 +149,7 @@ def test_it_publishes_every_queue_item_format_as_the_request_body():
     one, many = post["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
     assert many["items"] == one and many["maxItems"] == 1000
     formats = {schema["title"]: schema for schema in one["oneOf"]}
-    assert list(formats) == ["SessionError", "AgentError", "SessionWarning", "SessionEnd",
+    assert list(formats) == ["SessionError", "AgentError", "SessionWarning", "SessionEnd", "Turn",
                              "TelnyxError", "TelnyxWarning", "TelnyxHangup", "OneBuddError",
                              "GecxError", "SentryEvent"]  # fmt: skip
     # The project comes from the URL, so no item names it.

@@ -62,6 +62,7 @@ from errorsink.ingest.formats.shared import (
     show,
 )
 from errorsink.ingest.formats.telnyx import TelnyxError, TelnyxHangup, TelnyxWarning
+from errorsink.ingest.formats.turns import Turn
 from errorsink.ingest.formats.voicethere import AgentError, SessionEnd, SessionError, SessionWarning
 
 __all__ = [
@@ -77,7 +78,7 @@ __all__ = [
 ]
 
 
-RUNNER_FORMATS = (SessionError, AgentError, SessionWarning, SessionEnd)
+RUNNER_FORMATS = (SessionError, AgentError, SessionWarning, SessionEnd, Turn)
 SDK_FORMATS = (TelnyxError, TelnyxWarning, TelnyxHangup, OneBuddError, GecxError, SentryEvent)
 
 

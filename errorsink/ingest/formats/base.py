@@ -25,7 +25,7 @@ from errorsink.ingest.formats.shared import (
     content_id,
 )
 
-DEFAULT_SEVERITY = {"error": "medium", "warning": "low", "termination": "low"}
+DEFAULT_SEVERITY = {"error": "medium", "warning": "low", "termination": "low", "turn": "low"}
 # Fields of every item that are checked after the item's own: a reason names them only when
 # nothing else is wrong.
 LATE_FIELDS = ("event_id", "source", "build_id", "customer_context", "fingerprint")

@@ -109,15 +109,16 @@ class AgentError(RunnerItem):
         )
 
 
-def metrics_details(metrics: Any) -> dict:
-    """A warning's metrics as details: the valid values under ``metrics`` (only the names the
-    rollups know), and under ``metric_problems`` why each other one was left out. A bad value
-    never refuses the warning: the warning still counts, only that figure is missing."""
+def metrics_details(metrics: Any, ranges: dict[str, tuple[int, int]] = METRIC_RANGES) -> dict:
+    """A warning's (or a turn's) metrics as details: the valid values under ``metrics`` (only
+    the names in ``ranges``, which the rollups know), and under ``metric_problems`` why each
+    other one was left out. A bad value never refuses the item: it still counts, only that
+    figure is missing."""
     if type(metrics) is not dict:
         problem = f"must be an object, got {json_type(metrics)} {show(metrics)}"
         return {"metric_problems": {"metrics": problem}}
     valid, problems = {}, {}
-    for name in METRIC_RANGES:
+    for name in ranges:
         value = metrics.get(name)
         if value is None:  # absent, or null: not sent
             continue

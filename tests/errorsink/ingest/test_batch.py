@@ -54,7 +54,7 @@ def test_it_turns_a_mixed_batch_into_rows_and_rejections_in_item_order():
     assert [reason.split(":")[0] for _, reason in batch.rejected] == [
         "item is not valid JSON",
         'unknown type "mystery"; expected one of agent_error, sdk_event, session_end, '
-        "session_error, session_warning",
+        "session_error, session_warning, turn",
         "cannot be stored",
     ]
     assert [item for item, _ in batch.rejected] == [items[1], items[3], items[5]]

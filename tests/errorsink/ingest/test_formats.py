@@ -616,7 +616,7 @@ def bad(**fields) -> bytes:
         (
             item(type="session_panic"),
             'unknown type "session_panic"; expected one of agent_error, sdk_event, session_end, '
-            "session_error, session_warning",
+            "session_error, session_warning, turn",
         ),
         (item(code="X"), "item has no 'type' field; expected one of "),
         (item(type=3), "field 'type' must be a string, got number"),
