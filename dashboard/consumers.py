@@ -42,6 +42,7 @@ from errorsink.projects.services import project_for_user
 from errorsink.quality.rollups import rollups_watermark
 from errorsink.sessions.models import Event
 from errorsink.sessions.selectors import LATEST_ERRORS, EventMeta, events_by_ids, session_events
+from errorsink.turns.reads import timeline_folded
 
 # How often a page that stopped reading is checked for having read everything again.
 BEHIND_POLL_SECONDS = 0.25
@@ -365,7 +366,7 @@ class SessionConsumer(_LiveConsumer):
         self._shown = len(timeline.events)
         self._start = timeline.events[0].occurred_at if timeline.events else None
         self._last = None
-        rows = self._rows(timeline.events)
+        rows = self._rows(timeline_folded(timeline.events, project_id=self.project_id))
         return render_to_string(self.SYNC, {"rows": rows, "timeline": timeline})
 
     def _timeline_new(self, ids: list[int]) -> str:
@@ -375,6 +376,8 @@ class SessionConsumer(_LiveConsumer):
         events.sort(key=lambda event: (event.occurred_at, event.pk))
         if self._last is None or (events[0].occurred_at, events[0].pk) < self._last:
             return self._timeline_all()
+        if any(event.kind == Event.TURN for event in events):
+            return self._timeline_all()  # a stage joins its turn's row, wherever that is
         if self._timeline.truncated:
             return ""  # after the cut; re-sending the cut list would not show them either
         if self._shown + len(events) > self._timeline.limit:

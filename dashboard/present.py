@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
@@ -14,6 +15,8 @@ from dashboard.templatetags.when import duration_ms
 from errorsink import catalog
 from errorsink.quality.selectors import EXPECTED_CAUSES
 from errorsink.sessions.models import Event
+from errorsink.turns.reads import STAGES as TURN_STAGES
+from errorsink.turns.reads import Turn
 
 TERMINATION_FIELDS = (
     ("cause", "cause"),
@@ -126,7 +129,40 @@ def timeline_annotate(events: list[Event], *, start: datetime) -> list[Event]:
             event.termination_rows.append(("defaulted", f"the SDK's cause {default}"))
         event.metrics_rows = _rows(details.get("metrics"))
         event.metric_problem_rows = _rows(details.get("metric_problems"))
+    _turns_drawn([event.turn for event in events if getattr(event, "turn", None) is not None])
     return events
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One row of a turn's waterfall, placed in percent of the session's longest turn."""
+
+    name: str
+    label: str
+    ms: float
+    left: float
+    width: float
+
+
+def _turns_drawn(turns: list[Turn]) -> None:
+    """Each turn's waterfall: its stages one after another, then voice-to-voice from zero, on
+    one scale for the whole session so that a slow turn looks slow beside the others."""
+    scale = max((max(turn.voice_to_voice_ms or 0, sum(turn.stages.values())) for turn in turns),
+                default=0) or 1  # fmt: skip
+    for turn in turns:
+        bars, at = [], 0.0
+        for name, label in TURN_STAGES:
+            if (ms := turn.stages.get(name)) is not None:
+                bars.append(Bar(name, label, ms, at / scale * 100, _width(ms, scale)))
+                at += ms
+        if (total := turn.voice_to_voice_ms) is not None:
+            bars.append(Bar("voice_to_voice_ms", "voice-to-voice", total, 0.0,
+                            _width(total, scale)))  # fmt: skip
+        turn.bars = bars
+
+
+def _width(ms: float, scale: float) -> float:
+    return round(max(ms / scale * 100, 0.5), 2)  # a 3 ms stage still shows
 
 
 def _termination_value(key: str, value: object) -> object:

@@ -26,6 +26,7 @@ from errorsink.projects.quota import quota_effective, quota_refused_last_hour
 from errorsink.projects.services import projects_for_user
 from errorsink.quality.rollups import rollups_watermark
 from errorsink.sessions import selectors
+from errorsink.turns.reads import timeline_folded
 
 
 @login_required
@@ -111,9 +112,9 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
 def session_timeline(request: HttpRequest, project_id, session_id: str) -> HttpResponse:
     project = get_membership_or_404(request, project_id).project
     timeline = selectors.session_events(project_id=project.id, session_id=session_id)
-    events = timeline.events
-    if not events:
+    if not timeline.events:
         raise Http404("No such session")
+    events = timeline_folded(timeline.events, project_id=project.id)
     timeline_annotate(events, start=events[0].occurred_at)
     ws_path = reverse("session-timeline", args=[project.id, session_id])
     context = {

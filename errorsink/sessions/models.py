@@ -7,6 +7,7 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models import F
+from django.db.models.fields.json import KT
 
 from errorsink.projects.models import Project
 
@@ -137,6 +138,14 @@ class Event(models.Model):
                 fields=["id"],
                 condition=models.Q(kind="error", fingerprint__isnull=True),
                 name="event_fingerprint_missing",
+            ),
+            # A turn's stages that came without a session (docs/turns.md), found by their
+            # trace when the turn is read. Only turn rows without a session enter it.
+            models.Index(
+                "project",
+                KT("details__turn__trace_id"),
+                condition=models.Q(kind="turn", session_id=""),
+                name="event_turn_stages",
             ),
             # Words in an error's message (errorsink/search.py): PostgreSQL's own text search,
             # since the embedded PostgreSQL has no pg_trgm.
