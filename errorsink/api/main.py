@@ -22,6 +22,7 @@ from errorsink.api.errors import (
 )
 from errorsink.api.issue_routes import router as issues_router
 from errorsink.api.routes import router
+from errorsink.api.turn_routes import router as turns_router
 
 logger = logging.getLogger("errorsink.api")
 
@@ -115,6 +116,7 @@ def build_api() -> NinjaAPI:
     api.add_router("/", router)
     api.add_router("/", issues_router)
     api.add_router("/", alerts_router)
+    api.add_router("/", turns_router)
     return api
 
 

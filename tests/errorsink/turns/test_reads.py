@@ -101,3 +101,24 @@ def test_the_timeline_page_shows_a_turn_as_one_row_with_its_waterfall(reader, pr
     assert "left out of the latency figures: -500.0 is below 0" in page
     assert 'class="badge turn-slow"' in page
     assert "the greeting" in page
+
+
+def test_the_api_gives_a_sessions_turns_to_a_reading_key_of_its_project(reader, project):
+    agent = Agent(resource={"service.version": "b2"})
+    pipecat_conversation(agent, "conv-api", [PipecatTurn(1, None), PipecatTurn(2, 1.05)],
+                         start=START)  # fmt: skip
+    _store(reader, project, agent.finished())
+    key = api_key_create(project=project, scopes=["errors:read"])[1]
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    body = client.get(f"/api/v1/projects/{project.id}/sessions/conv-api/turns").json()
+    assert [turn["number"] for turn in body["turns"]] == [1, 2]
+    second = body["turns"][1]
+    assert (second["voice_to_voice_ms"], second["stt_ms"], second["llm_ms"], second["tts_ms"]) == (
+        1050.0,
+        200.0,
+        500.0,
+        150.0,
+    )
+    assert second["build_id"] == "b2" and second["slow"] is False and body["truncated"] is False
+    missing = client.get(f"/api/v1/projects/{project.id}/sessions/nope/turns")
+    assert missing.status_code == 404
