@@ -178,6 +178,7 @@ ROUTES: dict[str, Page | Public | Api | SentryIngest | Socket] = {
     "api:session_errors": Api("errors:read"),
     "api:session_timeline": Api("errors:read"),
     "api:session_turns": Api("errors:read"),
+    "api:latency": Api("errors:read"),
     # The front door's ingest routes: an empty list is a 422, nothing enqueued.
     "door:events": Api("errors:write", body=[]),
     "door:events-batch": Api("errors:write", body=[]),

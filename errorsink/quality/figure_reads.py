@@ -22,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from errorsink.catalog import lookup
+from errorsink.quality.metrics import METRIC_RANGES
 from errorsink.quality.models import DAY, HOUR, MINUTE
 from errorsink.quality.selectors import (
     BUCKET_NAMES,
@@ -300,6 +301,7 @@ def _metrics(merged: Merged, params: dict, pieces: list[Piece]) -> None:
     sql = f"""
     SELECT code, metric, count, total, minimum, maximum, sketch FROM errorsink_figure_metrics
     WHERE project_id = %(project)s AND {_where(pieces, params, "m")} {_build_filter(params)}
+      AND metric IN ({", ".join(f"'{name}'" for name in METRIC_RANGES)})
     """
     rows: dict[tuple, list] = {}
     sketches = defaultdict(list)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from errorsink.quality.metrics import METRIC_RANGES
+from errorsink.quality.metrics import ALL_METRIC_RANGES
 from errorsink.quality.models import MINUTE, MINUTE_ROWS_KEPT
 from errorsink.quality.sketches import (
     sessions_count,
@@ -49,11 +49,12 @@ _CODE_GROUPS = f"""
 SELECT c.project_id, b.span, b.bucket, c.kind, c.code, c.sip_code, c.build_id, c.sign, count(*),
        coalesce(array_agg(c.session_id) FILTER (WHERE c.session_id <> ''), '{{}}')
 FROM rollup_chunk c {_SPANS}
-WHERE b.bucket IS NOT NULL AND c.kind IN ('error', 'warning', 'termination')
+WHERE b.bucket IS NOT NULL AND c.kind IN ('error', 'warning', 'termination', 'turn')
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 """
 
-_RANGES = ", ".join(f"('{name}', {low}, {high})" for name, (low, high) in METRIC_RANGES.items())
+# A warning's call-quality metrics and a turn's latencies (errorsink/turns/figures.py reads those).
+_RANGES = ", ".join(f"('{name}', {low}, {high})" for name, (low, high) in ALL_METRIC_RANGES.items())
 # CASE, not AND, guards the cast: SQL does not promise to evaluate a WHERE clause left to right.
 _METRIC_GROUPS = f"""
 SELECT c.project_id, b.span, b.bucket, c.code, c.build_id, r.metric, c.sign,

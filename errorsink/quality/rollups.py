@@ -322,7 +322,7 @@ _EVENT_COLUMNS = f"""
         AND e.code NOT IN ({", ".join(f"'{code}'" for code in NOT_DEGRADED_CODES)})) AS degraded,
        CASE WHEN e.kind = 'termination' AND x.sip BETWEEN 100 AND 699 AND x.sip = trunc(x.sip)
             THEN x.sip::int ELSE 0 END AS sip_code,
-       CASE WHEN e.kind = 'warning' AND jsonb_typeof(e.details -> 'metrics') = 'object'
+       CASE WHEN e.kind IN ('warning', 'turn') AND jsonb_typeof(e.details -> 'metrics') = 'object'
             THEN e.details -> 'metrics' END AS metrics"""
 _SIP = """
 CROSS JOIN LATERAL (

@@ -8,6 +8,7 @@ from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models import F
 from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from errorsink.projects.models import Project
 
@@ -66,6 +67,11 @@ class OriginalJSONField(models.JSONField):
         if value is None or not isinstance(value, str):
             return value
         return super().from_db_value(value, expression, connection)
+
+
+def voice_to_voice() -> Cast:
+    """A turn's voice-to-voice in ms, as the slowest-turns index orders it."""
+    return Cast(KT("details__metrics__voice_to_voice_ms"), models.FloatField())
 
 
 class Event(models.Model):
@@ -146,6 +152,16 @@ class Event(models.Model):
                 KT("details__turn__trace_id"),
                 condition=models.Q(kind="turn", session_id=""),
                 name="event_turn_stages",
+            ),
+            # "The slowest turns of a window" (errorsink/turns/figures.py): per partition in
+            # voice-to-voice order, so a window reads ten entries per day, not every turn.
+            models.Index(
+                "project",
+                voice_to_voice().desc(),
+                condition=models.Q(
+                    kind="turn", code="turn", details__metrics__has_key="voice_to_voice_ms"
+                ),
+                name="event_turn_slowest",
             ),
             # Words in an error's message (errorsink/search.py): PostgreSQL's own text search,
             # since the embedded PostgreSQL has no pg_trgm.

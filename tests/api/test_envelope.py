@@ -175,6 +175,7 @@ def test_it_serves_the_openapi_document_with_every_route():
         "/api/v1/projects/{project_id}/sessions/{session_id}/errors",
         "/api/v1/projects/{project_id}/sessions/{session_id}/timeline",
         "/api/v1/projects/{project_id}/sessions/{session_id}/turns",
+        "/api/v1/projects/{project_id}/latency",
         "/api/v1/projects/{project_id}/events",
         "/api/v1/projects/{project_id}/events/batch",
         "/api/v1/projects/{project_id}/session-settings",
