@@ -29,6 +29,7 @@ from django.utils.safestring import SafeString, mark_safe
 from dashboard.access_live import CLOSE_NO_ACCESS, CLOSE_SIGNED_OUT, user_group
 from dashboard.hub import Message, layer_call, project_hub
 from dashboard.issue_views import issue_events_context, issue_summary_context
+from dashboard.latency_panel import latency_panel_html
 from dashboard.live_db import live_read
 from dashboard.live_rows import row_html, row_metas
 from dashboard.present import timeline_annotate
@@ -293,8 +294,11 @@ class ProjectConsumer(_LiveConsumer):
         return window_read(self.params)
 
     def _quality_panel(self) -> str:
-        return panel_html(project_id=self.project_id, window=self._window(),
-                          params=self.filters.params, oob=True)  # fmt: skip
+        """The quality panel and the latency panel: both are figures of the rollups."""
+        window = self._window()
+        quality = panel_html(project_id=self.project_id, window=window,
+                             params=self.filters.params, oob=True)  # fmt: skip
+        return quality + latency_panel_html(project_id=self.project_id, window=window, oob=True)
 
     def _sync_read(self) -> tuple[list[int], list[str]]:
         """The page's errors and issues, and the panel again if the rollups moved since the

@@ -8,6 +8,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from dashboard.access import get_membership_or_404
 from dashboard.demo_views import demo_offer
+from dashboard.latency_panel import latency_panel_html
 from dashboard.present import (
     first_event_commands,
     live_url,
@@ -81,6 +82,9 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
     # A filtered table comes with the panel out of band: its window links carry the filters.
     context["quality_panel"] = panel_html(
         project_id=project.id, window=window, params=filters.params, oob=fragment
+    )
+    context["latency_panel"] = (
+        "" if fragment else latency_panel_html(project_id=project.id, window=window, oob=False)
     )
     if fragment:
         response = render(request, "dashboard/project.html#error-table", context)

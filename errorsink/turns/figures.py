@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from errorsink.quality.figure_reads import Piece, window_pieces
 from errorsink.quality.metrics import TURN_METRIC_RANGES
-from errorsink.quality.selectors import BUCKET_NAMES, quality_window
+from errorsink.quality.selectors import BUCKET_NAMES, custom_window, quality_window
 from errorsink.quality.sketches import RELATIVE_ACCURACY, blob_percentile, values_merge
 from errorsink.sessions.models import Event, voice_to_voice
 
@@ -33,12 +33,20 @@ SLOWER_RATIO, SLOWER_MS = 1.2, 200.0
 
 
 def project_latency(*, project_id: object, window: str = "24h", build_id: str | None = None,
-                    now: datetime | None = None) -> dict:  # fmt: skip
-    span = quality_window(window, now=now or timezone.now())
+                    now: datetime | None = None, since: datetime | None = None,
+                    until: datetime | None = None) -> dict:  # fmt: skip
+    """The figures of a named window, or of the custom range [since, until) when both are
+    given (checked by ``custom_range_problems``), as the quality figures take them."""
+    now = now or timezone.now()
+    if since is not None and until is not None:
+        span = custom_window(since, until, now=now)
+    else:
+        span = quality_window(window, now=now)
     pieces = window_pieces(span.start, span.end, span.span)
     params = {"project": project_id, "build": build_id}
-    metrics = _metrics(params, pieces)
     counts = _turn_counts(params, pieces)
+    # A project that sends no turns pays one read for the panel, not three.
+    metrics = _metrics(params, pieces) if counts else {}
     overall = _figures(_merged(metrics.values()))
     return {
         "project_id": str(project_id),
@@ -52,7 +60,7 @@ def project_latency(*, project_id: object, window: str = "24h", build_id: str | 
         "turns": sum(count for count, _ in counts.values()),
         **overall,
         "builds": _builds(metrics, counts),
-        "slowest": _slowest(params, span.start, span.end),
+        "slowest": _slowest(params, span.start, span.end) if counts else [],
         "accuracy": {"percentiles_within": RELATIVE_ACCURACY},
     }
 
@@ -175,6 +183,7 @@ def _slowest(params: dict, start: datetime, end: datetime) -> list[dict]:
     return [
         {"session_id": turn.session_id, "number": turn.details.get("turn", {}).get("number"),
          "started_at": turn.occurred_at, "build_id": turn.build_id, "event_id": turn.event_id,
+         "pk": turn.pk,
          "voice_to_voice_ms": turn.details["metrics"][VOICE_TO_VOICE]}
         for turn in turns[:SLOWEST]
     ]  # fmt: skip

@@ -143,3 +143,52 @@ def test_the_api_answers_the_figures_and_refuses_a_bad_window(project, clean_que
     assert body["slowest"][0]["session_id"] == "s0"
     refused = client.get(f"/api/v1/projects/{project.id}/latency?window=2y")
     assert refused.status_code == 422
+
+
+def test_the_project_page_shows_the_latency_panel_with_a_slower_build_marked(
+    project, clean_queue, alice
+):  # fmt: skip
+    from django.test import Client
+
+    _clear()
+    now = timezone.now()
+
+    def turns(voice: float, minutes_ago: int) -> list[dict]:
+        return [{"voice_to_voice_ms": voice + n, "stt_ms": 200.0, "llm_ms": voice / 2,
+                 "tts_ms": 150.0, "minutes_ago": minutes_ago} for n in range(20)]  # fmt: skip
+
+    enqueue(_items(project.id, [("v1", turns(900.0, 50)), ("v2", turns(1900.0, 10))], now))
+    drain(QueueReader(batch_size=500, notify=lambda message: None))
+    _settle()
+    client = Client()
+    client.force_login(alice)
+    page = client.get(f"/projects/{project.id}/?window=1h").content.decode()
+    assert "How long callers wait" in page and 'id="latency-p95"' in page
+    assert "slower than v1</span> voice-to-voice p95" in page
+    assert page.count('<li><a href="/projects/') >= 10  # the slowest turns, linked
+    assert f"/projects/{project.id}/sessions/s1/#tl-event-" in page
+
+
+def test_a_project_without_turns_says_how_to_send_them(project, alice):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(alice)
+    page = client.get(f"/projects/{project.id}/").content.decode()
+    assert "No voice turns in the last 24 h" in page and "/v1/traces" in page
+
+
+def test_the_figures_cost_three_reads_however_many_turns_and_builds(
+    project, clean_queue, django_assert_num_queries
+):  # fmt: skip
+    _clear()
+    now = timezone.now()
+    turn = {"voice_to_voice_ms": 1000.0, "stt_ms": 1.0, "llm_ms": 2.0, "tts_ms": 3.0,
+            "minutes_ago": 5}  # fmt: skip
+    for builds in (2, 12):
+        enqueue(_items(project.id, [(f"b{n}", [turn] * 3) for n in range(builds)], now))
+        drain(QueueReader(batch_size=500, notify=lambda message: None))
+        _settle()
+        with django_assert_num_queries(3):  # turn counts, latencies, the slowest turns
+            figures = project_latency(project_id=project.id, window="7d", now=now)
+        assert len(figures["builds"]) == builds
