@@ -43,6 +43,11 @@ def beat_command() -> list[str]:
     return ["celery", "--app", "config", "beat", "--loglevel", "INFO"]
 
 
+def otlp_grpc_command(*, port: int = 4317, bind: str = "0.0.0.0") -> list[str]:
+    """OTLP/gRPC for agent frameworks' traces (docs/turns.md); OTLP/HTTP is served by web."""
+    return ["python", "manage.py", "otlp_grpc", "--bind", bind, "--port", str(port)]
+
+
 def migrate_command() -> list[str]:
     return ["python", "manage.py", "migrate", "--noinput"]
 
@@ -53,6 +58,7 @@ def entrypoints(*, port: int = 8000) -> dict[str, str]:
         "web": web_command(port=port),
         "worker": worker_command(),
         "beat": beat_command(),
+        "otlp": otlp_grpc_command(),
         "migrate": migrate_command(),
     }
     return {name: shlex.join(command) for name, command in commands.items()}

@@ -46,12 +46,16 @@ def listen_address() -> str:
 
 
 def stack_commands(*, port: int, bind: str | None = None) -> dict[str, list[str]]:
-    """Web and worker (with beat). Web listens on this machine only unless ``bind`` says
-    otherwise (ERRORSINK_BIND=0.0.0.0 to let other machines in); compose binds all addresses
-    inside its container."""
+    """Web, worker (with beat) and the OTLP/gRPC receiver. Web and OTLP listen on this
+    machine only unless ``bind`` says otherwise (ERRORSINK_BIND=0.0.0.0 to let other machines
+    in); compose binds all addresses inside its containers. OTLP/gRPC's port is
+    ERRORSINK_OTLP_GRPC_PORT (4317, the protocol's own, unless set)."""
+    address = bind or listen_address()
+    otlp_port = int(os.environ.get("ERRORSINK_OTLP_GRPC_PORT", "4317"))
     return {
-        "web": processes.web_command(port=port, bind=bind or listen_address()),
+        "web": processes.web_command(port=port, bind=address),
         "worker": processes.worker_command(embedded_beat=True),
+        "otlp": processes.otlp_grpc_command(port=otlp_port, bind=address),
     }
 
 

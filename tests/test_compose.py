@@ -28,7 +28,8 @@ def makefile_entrypoints() -> dict[str, str]:
 
 
 def test_it_defines_every_service_of_the_stack():
-    assert set(compose()["services"]) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    assert set(compose()["services"]) == {"postgres", "redis", "migrate", "web", "worker", "beat",
+                                          "otlp"}  # fmt: skip
 
 
 def test_it_runs_the_defined_command_line_in_each_app_service():
@@ -43,7 +44,8 @@ def test_it_prints_the_same_command_lines_with_make():
 
 def test_it_shares_one_environment_block_with_every_setting():
     services = compose()["services"]
-    environments = [services[name]["environment"] for name in ("migrate", "web", "worker", "beat")]
+    environments = [services[name]["environment"]
+                    for name in ("migrate", "web", "worker", "beat", "otlp")]  # fmt: skip
     assert all(env == environments[0] for env in environments)
     assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "PORT",
             "ERRORSINK_QUEUE"} <= set(environments[0])  # fmt: skip

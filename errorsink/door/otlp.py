@@ -15,6 +15,7 @@ import uuid
 
 import redis
 from django.db import InterfaceError, OperationalError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from errorsink.api.errors import SERVICE_UNAVAILABLE_RETRY_AFTER
 from errorsink.door.answers import Answer
@@ -61,9 +62,22 @@ async def otlp_post(request: DoorRequest, path_project: str | None) -> Answer:
 async def _answered(request: DoorRequest, path_project: str | None, media_type: str) -> Answer:
     if media_type not in MEDIA_TYPES:
         raise OtlpRefused(415, f"Content-Type must be {PROTOBUF} or {JSON}, got {media_type!r}")
+    token = bearer(request.header(b"authorization"))
+    # Refused before the body is read: a wrong key never costs an upload's inflating.
+    _, _, request.key_label = await _authorised(token, path_project)
+    export = request_decode(await _body(request), media_type)
+    rejected, message = await export_queue(token, path_project, export)
+    return Answer(200, response_encode(media_type, rejected, message), {}, media_type)
+
+
+async def export_queue(
+    token: str, path_project: str | None, export: ExportTraceServiceRequest
+) -> tuple[int, str]:
+    """Queue the export's turn spans for the key's project (OTLP/HTTP and OTLP/gRPC alike):
+    how many spans were not used, and why. OtlpRefused for a key, a project or the quota."""
+    extracted = turns_extract(spans_of(export))
     for _ in range(3):
-        grants, project_id = await _authorised(request, path_project)
-        extracted = turns_extract(spans_of(request_decode(await _body(request), media_type)))
+        grants, project_id, _ = await _authorised(token, path_project)
         payloads, refused = _validated(extracted, project_id)
         queued = await queue_checked(payloads, project_id=project_id, grants=grants)
         if queued.outcome == "stale":
@@ -73,32 +87,35 @@ async def _answered(request: DoorRequest, path_project: str | None, media_type: 
             quota = grants.quota_of(project_id)
             raise OtlpRefused(429, f"over this project's ingest quota of {quota:,} events a "
                                    f"second; retry in {QUOTA_RETRY_AFTER}s")  # fmt: skip
-        rejected, message = _partial(extracted, refused)
-        return Answer(200, response_encode(media_type, rejected, message), {}, media_type)
+        return _partial(extracted, refused)
     raise OtlpRefused(503, "the project's keys kept changing; retry")
 
 
-async def _authorised(request: DoorRequest, path_project: str | None) -> tuple[Grants, str]:
-    """The project of the bearer token: an API key with errors:write, or a DSN's public key."""
-    scheme, _, token = request.header(b"authorization").partition(" ")
+def bearer(authorization: str) -> str:
+    scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise OtlpRefused(401, "Missing key: send Authorization: Bearer <API key or DSN public "
                                "key> (the exporter's headers)")  # fmt: skip
+    return token
+
+
+async def _authorised(token: str, path_project: str | None) -> tuple[Grants, str, str]:
+    """The grants, the project of the token and a label for the access log: the token is an
+    API key with errors:write, or a DSN's public key."""
     grants, grant = await grant_cache.api_key(token)
     if grant is not None:
-        request.key_label = grant.prefix
-        project_id, scopes = grant.project_id, grant.scopes
+        project_id, scopes, label = grant.project_id, grant.scopes, grant.prefix
     else:
         grants, sentry = await grant_cache.sentry_public_key(token)
         if sentry is None:
             raise OtlpRefused(401, "Invalid or revoked key")
-        project_id, scopes = sentry.project_id, frozenset({SCOPE})
+        project_id, scopes, label = sentry.project_id, frozenset({SCOPE}), "dsn"
     if path_project is not None and not _same_project(project_id, path_project):
         raise OtlpRefused(404, "No such project")
     if SCOPE not in scopes:
         raise OtlpRefused(403, f"This API key lacks the scope {SCOPE}")
-    return grants, project_id
+    return grants, project_id, label
 
 
 def _same_project(granted: str, path_project: str) -> bool:
