@@ -196,6 +196,68 @@ def quality_show(client: Client, args: argparse.Namespace) -> None:
     ])  # fmt: skip
 
 
+_STAGES = (("end_of_turn_ms", "end of turn"), ("stt_ms", "STT"), ("llm_ms", "LLM first token"),
+           ("tts_ms", "TTS first byte"))  # fmt: skip
+
+
+def latency_show(client: Client, args: argparse.Namespace) -> None:
+    project = quote(client.project, safe="")
+    if args.session:
+        body = client.request("GET", f"/projects/{project}/sessions/{quote(args.session)}/turns")
+        if args.json:
+            _print_json(body)
+        else:
+            _print_turns(body)
+        return
+    query = {"window": args.window, **({"build_id": args.build} if args.build else {})}
+    body = client.request("GET", f"/projects/{project}/latency?{urlencode(query)}")
+    if args.json:
+        _print_json(body)
+        return
+    _print_quality_head(body, sessions=False)
+    voice = body.get("voice_to_voice", {})
+    print(f"Turns: {body.get('turns', 0)}; voice-to-voice p50 {_ms(voice.get('p50'))}, "
+          f"p95 {_ms(voice.get('p95'))} over {voice.get('count', 0)} measured")  # fmt: skip
+    stages = body.get("stages", {})
+    _print_section("stages", ["STAGE", "P50", "P95", "VALUES"], [
+        [label, _ms(stages[name]["p50"]), _ms(stages[name]["p95"]), stages[name]["count"]]
+        for name, label in _STAGES if stages.get(name, {}).get("count")
+    ])  # fmt: skip
+    _print_section("builds", ["BUILD", "TURNS", "V2V P50", "V2V P95", "SLOWER THAN"], [
+        [b["build_id"] or "(none)", b["turns"], _ms(b["voice_to_voice"]["p50"]),
+         _ms(b["voice_to_voice"]["p95"]), b["slower_than"] or "-"]
+        for b in body.get("builds", [])
+    ])  # fmt: skip
+    _print_section("slow turns", ["VOICE-TO-VOICE", "SESSION", "TURN", "STARTED", "BUILD"], [
+        [_ms(t["voice_to_voice_ms"]), t["session_id"], t["number"] or "-",
+         _time(t["started_at"]), t["build_id"] or "-"]
+        for t in body.get("slowest", [])
+    ])  # fmt: skip
+
+
+def _print_turns(body: dict) -> None:
+    print(f"Session {_clean(str(body.get('session_id')))}: {len(body.get('turns', []))} turns"
+          + (" (cut: the session has more events than are read)" if body.get("truncated")
+             else ""))  # fmt: skip
+    _print_section("turns", ["TURN", "STARTED", "VOICE-TO-VOICE", "EOT", "STT", "LLM", "TTS",
+                             "NOTE"], [
+        [t["number"] or "-", _time(t["started_at"]), _ms(t["voice_to_voice_ms"]),
+         *[_ms(t[name]) for name, _ in _STAGES], _turn_note(t)]
+        for t in body.get("turns", [])
+    ])  # fmt: skip
+
+
+def _turn_note(turn: dict) -> str:
+    notes = ["slow"] if turn.get("slow") else []
+    notes += ["interrupted"] if turn.get("interrupted") else []
+    notes += [f"{name} left out: {why}" for name, why in (turn.get("problems") or {}).items()]
+    return "; ".join(notes) or "-"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
 # ---------------------------------------------------------------------------------------------
 # HTTP
 
@@ -349,11 +411,13 @@ def _iso_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _print_quality_head(body: dict) -> None:
+def _print_quality_head(body: dict, *, sessions: bool = True) -> None:
     window = body.get("window", {})
     build = f", build {_clean(str(body['build_id']))}" if body.get("build_id") else ""
     print(f"Window {window.get('name')}: {_time(window.get('start', ''))} to "
           f"{_time(window.get('end', ''))} UTC, by {window.get('bucket')}{build}")  # fmt: skip
+    if not sessions:
+        return
     now, before = body.get("sessions", {}), body.get("previous", {}).get("sessions", {})
     print(f"Sessions: {now.get('active', 0)} active, {now.get('degraded', 0)} degraded "
           f"({_percent(now.get('degraded_share', 0))}); previous window "
@@ -407,7 +471,7 @@ def _parser() -> argparse.ArgumentParser:
     top = parser.add_subparsers(title="commands", metavar="projects")
     projects = top.add_parser("projects", help="a project's errors, quality and session settings")
     groups = projects.add_subparsers(
-        title="commands", metavar="{errors,issues,session-settings,quality}"
+        title="commands", metavar="{errors,issues,sessions,session-settings,quality,latency}"
     )
 
     errors = groups.add_parser("errors", help="the project's errors")
@@ -492,6 +556,18 @@ def _parser() -> argparse.ArgumentParser:
     quality.add_argument("--build", metavar="BUILD_ID", help="only events of this build")
     quality.add_argument("--json", action="store_true", help="print the API's JSON")
     quality.set_defaults(handler=quality_show)
+
+    latency = groups.add_parser(
+        "latency", parents=[leaf],
+        help="voice turns: voice-to-voice and stage latency per build, or one session's turns",
+    )  # fmt: skip
+    latency.add_argument(
+        "--window", choices=QUALITY_WINDOWS, default="24h", help="how far back (default 24h)"
+    )
+    latency.add_argument("--build", metavar="BUILD_ID", help="only turns of this build")
+    latency.add_argument("--session", metavar="SESSION_ID", help="this session's turns instead")
+    latency.add_argument("--json", action="store_true", help="print the API's JSON")
+    latency.set_defaults(handler=latency_show)
     return parser
 
 

@@ -323,3 +323,39 @@ def test_it_lists_sessions_with_filters(cli, project):
     clean = cli("projects", "sessions", "list", "--no-has-errors").stdout.splitlines()
     assert [line.split()[0] for line in clean[1:]] == ["call-0"]
     assert cli("projects", "sessions", "list", "--q", "zzz").stdout.strip() == "No sessions."
+
+
+@pytest.fixture
+def turn_events(project):
+    """Two turns of one session (one slow and interrupted) with their stages, as the OTLP
+    receiver stores them, rolled up."""
+    at = timezone.now() - timedelta(minutes=5)
+    for number, (voice, interrupted) in enumerate(((900.0, False), (1800.0, True)), start=1):
+        span = f"{number:016x}"
+        _event(project, 200 + number, session_id="call-1", build_id="v3", kind=Event.TURN,
+               code="turn", name=f"Turn {number}", occurred_at=at,
+               details={"metrics": {"voice_to_voice_ms": voice},
+                        "turn": {"trace_id": "a" * 32, "span_id": span, "number": number,
+                                 "interrupted": interrupted}})  # fmt: skip
+        _event(project, 210 + number, session_id="", build_id="v3", kind=Event.TURN,
+               code="llm", occurred_at=at,
+               details={"metrics": {"llm_ms": voice / 2},
+                        "turn": {"trace_id": "a" * 32, "span_id": f"{number:08x}" * 2,
+                                 "parent_span_id": span}})  # fmt: skip
+    rollups_update()
+    rollups_update()
+
+
+def test_it_prints_latency_per_build_and_a_sessions_turns(quality_cli, turn_events):
+    result = quality_cli("projects", "latency", "--window", "1h")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Turns: 2; voice-to-voice p50" in out and "over 2 measured" in out
+    assert re.search(r"LLM first token\s+4\d\d ms\s+9\d\d ms\s+2", out)
+    assert re.search(r"call-1\s+2\s+", out)  # the slowest turns name session and number
+    result = quality_cli("projects", "latency", "--session", "call-1")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"2\s+\S+ \S+\s+1,800 ms\s+-\s+-\s+900 ms\s+-\s+slow; interrupted",
+                     result.stdout)  # fmt: skip
+    missing = quality_cli("projects", "latency", "--session", "nope")
+    assert missing.returncode == 1 and "No such session" in missing.stderr
