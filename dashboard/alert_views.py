@@ -36,12 +36,16 @@ TYPES = [
     ("new_issue", "A new issue appears"),
     ("regression", "A resolved issue regresses"),
     ("degraded_share", "A share of sessions is degraded"),
+    ("latency_p95", "Callers wait too long (latency p95)"),
 ]
+STAGE_CHOICES = [("voice_to_voice", "voice-to-voice"), ("stt", "speech to text"),
+                 ("llm", "LLM first token"), ("tts", "TTS first byte"),
+                 ("end_of_turn", "end of turn")]  # fmt: skip
 
 
 def _rule_page_context(membership: Membership) -> dict:
     return {"project": membership.project, "is_owner": membership.role == Membership.OWNER,
-            "types": TYPES}  # fmt: skip
+            "types": TYPES, "stages": STAGE_CHOICES}  # fmt: skip
 
 
 def _owner(request: HttpRequest, project_id) -> Membership:
@@ -161,7 +165,8 @@ def form_initial(rule: AlertRule | None = None) -> dict:
     """The form's fields for a rule (or the defaults of a new one)."""
     if rule is None:
         return {"type": "event_count", "threshold": "10", "window_minutes": "5",
-                "share_percent": "20", "min_sessions": "20", "cooldown_minutes": "10"}  # fmt: skip
+                "share_percent": "20", "min_sessions": "20", "cooldown_minutes": "10",
+                "stage": "voice_to_voice", "threshold_ms": "1500", "min_turns": "20"}  # fmt: skip
     condition, channels = rule.condition, rule.channels
     by_type = {channel["type"]: channel for channel in channels}
     share = condition.get("threshold") if rule.kind == "degraded_share" else None
@@ -172,6 +177,9 @@ def form_initial(rule: AlertRule | None = None) -> dict:
         "code": condition.get("code", ""), "issue_id": str(condition.get("issue_id") or ""),
         "share_percent": f"{share * 100:g}" if share is not None else "20",
         "min_sessions": str(condition.get("min_sessions", 20)),
+        "stage": condition.get("stage", "voice_to_voice"),
+        "threshold_ms": f"{condition.get('threshold_ms', 1500):g}",
+        "min_turns": str(condition.get("min_turns", 20)),
         "webhook_url": by_type.get("webhook", {}).get("url", ""),
         "slack_url": by_type.get("slack", {}).get("url", ""),
         "email_to": ", ".join(by_type.get("email", {}).get("to", [])),
@@ -185,8 +193,12 @@ def rule_from_form(form) -> dict:
     errors: dict[str, str] = {}
     kind = form.get("type", "")
     condition: dict = {"type": kind}
-    if kind in ("event_count", "degraded_share"):
+    if kind in ("event_count", "degraded_share", "latency_p95"):
         condition["window_seconds"] = _number(form, "window_minutes", errors, scale=60)
+    if kind == "latency_p95":
+        condition["stage"] = form.get("stage", "voice_to_voice")
+        condition["threshold_ms"] = _number(form, "threshold_ms", errors, integer=False)
+        condition["min_turns"] = _number(form, "min_turns", errors)
     if kind == "event_count":
         condition["threshold"] = _number(form, "threshold", errors)
         if form.get("code", "").strip():
@@ -239,6 +251,7 @@ def _number(form, field: str, errors: dict, *, scale: int = 1, integer: bool = T
 _LABELS = {
     "type": "Condition", "threshold": "Threshold", "window_minutes": "Window",
     "issue_id": "Issue", "share_percent": "Degraded share", "min_sessions": "Minimum sessions",
+    "stage": "Stage", "threshold_ms": "Latency", "min_turns": "Minimum turns",
     "cooldown_minutes": "Cooldown", "channels": "Channels", "name": "Name", "code": "Code",
     "webhook_url": "Webhook URL", "slack_url": "Slack URL", "email_to": "Email recipients",
 }  # fmt: skip

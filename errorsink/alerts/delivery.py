@@ -110,8 +110,11 @@ def _headline(body: dict) -> str:
 
 def _value_text(body: dict) -> str:
     value = body["value"]
-    if body["rule"]["condition"]["type"] == "degraded_share":
+    condition = body["rule"]["condition"]
+    if condition["type"] == "degraded_share":
         return f"{value:.0%} of sessions degraded"
+    if condition["type"] == "latency_p95":
+        return f"p95 {value:,.0f} ms (threshold {body['threshold']:,.0f} ms)"
     return f"value {value:g}" + (f" (threshold {body['threshold']:g})"
                                  if body["threshold"] is not None else "")  # fmt: skip
 

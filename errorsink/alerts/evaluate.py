@@ -25,6 +25,7 @@ from errorsink.alerts.links import DashboardLinks, links_registered
 from errorsink.alerts.models import (
     DEGRADED_SHARE,
     EVENT_COUNT,
+    LATENCY_P95,
     NEW_ISSUE,
     REGRESSION,
     AlertDelivery,
@@ -34,6 +35,7 @@ from errorsink.alerts.models import (
 from errorsink.alerts.rules import rule_describe
 from errorsink.sessions.models import Event
 from errorsink.sessions.serialise import event_out
+from errorsink.turns.figures import latency_recent, slowest_turns
 
 EVALUATE_LOCK = 0x616C657274  # "alert": one evaluation at a time across workers
 SAMPLE_SIZE = 5
@@ -124,6 +126,14 @@ def _measure(rule: AlertRule, now: datetime, counts: dict, signals: dict):
         share = degraded / started if started else 0.0
         holds = started >= condition.get("min_sessions", 20) and share >= condition["threshold"]
         return share, holds, lambda: _warnings_sample(rule, now)
+    if rule.kind == LATENCY_P95:
+        p95, turns = latency_recent(
+            project_id=rule.project_id, metric=f"{condition.get('stage', 'voice_to_voice')}_ms",
+            seconds=condition["window_seconds"], now=now,
+        )  # fmt: skip
+        holds = p95 is not None and turns >= condition.get("min_turns", 20)
+        holds = holds and p95 >= condition["threshold_ms"]
+        return p95 or 0.0, holds, lambda: _turns_sample(rule, now)
     issue_ids = signals.get((rule.project_id, rule.kind), [])
     return len(issue_ids), bool(issue_ids), lambda: _issues_sample(rule, issue_ids)
 
@@ -193,6 +203,12 @@ def _warnings_sample(rule: AlertRule, now: datetime) -> list[Event]:
     return list(warnings.order_by("-id")[:SAMPLE_SIZE])
 
 
+def _turns_sample(rule: AlertRule, now: datetime) -> list[Event]:
+    """The window's slowest turns (voice-to-voice), whichever stage the rule watches."""
+    since = now - timedelta(seconds=rule.condition["window_seconds"])
+    return slowest_turns(project_id=rule.project_id, since=since, limit=SAMPLE_SIZE)
+
+
 def _issues_sample(rule: AlertRule, issue_ids: list[int]) -> list[Event]:
     """The newest error of each issue that made the rule fire."""
     from errorsink.issues.models import Issue
@@ -221,7 +237,7 @@ def firing_record(
     the caller starts once the transaction commits."""
     url = dashboard_url(rule, sample, links)
     firing = AlertFiring.objects.create(
-        rule=rule, fired_at=now, value=value, threshold=rule.condition.get("threshold"),
+        rule=rule, fired_at=now, value=value, threshold=_threshold(rule),
         url=url, test=test, body=firing_body(rule, value=value, sample=sample, now=now,
                                              url=url, test=test),
     )  # fmt: skip
@@ -242,11 +258,15 @@ def firing_body(
         "project": {"id": str(rule.project_id), "name": rule.project.name},
         "fired_at": now.isoformat(),
         "value": value,
-        "threshold": rule.condition.get("threshold"),
+        "threshold": _threshold(rule),
         "url": url,
         "test": test,
         "sample": [_jsonable(event_out(event)) for event in sample],
     }  # fmt: skip
+
+
+def _threshold(rule: AlertRule) -> float | None:
+    return rule.condition.get("threshold", rule.condition.get("threshold_ms"))
 
 
 def _jsonable(event: dict) -> dict:
@@ -267,6 +287,8 @@ def dashboard_url(rule: AlertRule, sample: list[Event], links: DashboardLinks) -
         return f"{base}{project}?{urlencode({'code': condition['code']})}"
     if rule.kind == DEGRADED_SHARE:
         return f"{base}{project}#quality"
+    if rule.kind == LATENCY_P95:
+        return f"{base}{project}#latency-panel"
     return base + project
 
 

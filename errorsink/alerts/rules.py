@@ -15,6 +15,7 @@ from errorsink.alerts.models import (
     COOLDOWN_DEFAULT_SECONDS,
     DEGRADED_SHARE,
     EVENT_COUNT,
+    LATENCY_P95,
     NEW_ISSUE,
     REGRESSION,
     AlertRule,
@@ -66,8 +67,35 @@ class DegradedShareCondition(_Strict):
     )
 
 
+# A turn's stages as the latency figures name them (errorsink/turns/figures.py), in words.
+STAGES = {
+    "voice_to_voice": "voice-to-voice",
+    "stt": "speech to text",
+    "llm": "LLM first token",
+    "tts": "TTS first byte",
+    "end_of_turn": "end of turn",
+}
+
+
+class LatencyP95Condition(_Strict):
+    type: Literal["latency_p95"]
+    stage: Literal["voice_to_voice", "stt", "llm", "tts", "end_of_turn"] = Field(
+        "voice_to_voice", description="Which wait: the whole turn's or one stage's"
+    )
+    threshold_ms: float = Field(gt=0, le=3_600_000,
+                                description="Fires when the window's p95 reaches this")  # fmt: skip
+    window_seconds: Window
+    min_turns: int = Field(
+        20, ge=1, le=1_000_000, description="Turns measured in the window before it can fire"
+    )
+
+
 Condition = Annotated[
-    EventCountCondition | NewIssueCondition | RegressionCondition | DegradedShareCondition,
+    EventCountCondition
+    | NewIssueCondition
+    | RegressionCondition
+    | DegradedShareCondition
+    | LatencyP95Condition,
     Field(discriminator="type"),
 ]
 
@@ -192,6 +220,12 @@ def rule_describe(condition: dict) -> str:
         return (f"{condition['threshold']:.0%} of sessions degraded in "
                 f"{duration_words(condition['window_seconds'])} "
                 f"(at least {condition.get('min_sessions', 20)} sessions)")  # fmt: skip
+    if kind == LATENCY_P95:
+        stage = STAGES[condition.get("stage", "voice_to_voice")]
+        stage = stage[0].upper() + stage[1:]
+        return (f"{stage} p95 of {condition['threshold_ms']:,.0f} ms or more in "
+                f"{duration_words(condition['window_seconds'])} "
+                f"(at least {condition.get('min_turns', 20)} turns)")  # fmt: skip
     return {NEW_ISSUE: "A new issue", REGRESSION: "A resolved issue regresses"}[kind]
 
 

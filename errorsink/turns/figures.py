@@ -12,7 +12,7 @@ window with the longest voice-to-voice, from the index ``event_turn_slowest``.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection
 from django.utils import timezone
@@ -187,3 +187,48 @@ def _slowest(params: dict, start: datetime, end: datetime) -> list[dict]:
          "voice_to_voice_ms": turn.details["metrics"][VOICE_TO_VOICE]}
         for turn in turns[:SLOWEST]
     ]  # fmt: skip
+
+
+# A rule's window up to this long reads minute rows (kept for the last three hours); a longer
+# one reads hour rows, so it is counted in whole hours.
+MINUTE_WINDOW_MAX = timedelta(hours=2)
+
+
+def latency_recent(*, project_id: object, metric: str, seconds: int,
+                   now: datetime) -> tuple[float | None, int]:  # fmt: skip
+    """The p95 of one latency over the last ``seconds`` and how many values it is of, for the
+    latency alert rules (errorsink/alerts/evaluate.py): one read of the rollups' rows."""
+    since = now - timedelta(seconds=seconds)
+    if timedelta(seconds=seconds) <= MINUTE_WINDOW_MAX:
+        span, start = "m", since.replace(second=0, microsecond=0)
+    else:
+        span, start = "h", since.replace(minute=0, second=0, microsecond=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count, total, minimum, maximum, sketch FROM errorsink_figure_metrics "
+            "WHERE project_id = %s AND span = %s AND bucket >= %s AND metric = %s",
+            [project_id, span, start, metric],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return None, 0
+    merged = [sum(row[0] for row in rows), sum(row[1] for row in rows),
+              min(row[2] for row in rows), max(row[3] for row in rows),
+              [bytes(row[4]) for row in rows]]  # fmt: skip
+    figure = _percentiles(merged)
+    return figure["p95"], figure["count"]
+
+
+def slowest_turns(*, project_id: object, since: datetime, limit: int) -> list[Event]:
+    """The turns since then with the longest voice-to-voice (index ``event_turn_slowest``)."""
+    return list(
+        Event.objects.filter(
+            project_id=project_id,
+            kind=Event.TURN,
+            code="turn",
+            occurred_at__gte=since,
+            details__metrics__has_key=VOICE_TO_VOICE,
+        ).order_by(voice_to_voice().desc())[  # fmt: skip
+            :limit
+        ]
+    )

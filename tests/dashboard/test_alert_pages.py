@@ -72,6 +72,14 @@ def test_an_owner_creates_a_rule_from_the_form(client, alice, project):
         ({"webhook_url": ""}, "Channels: give at least one"),
         ({"email_to": "not-an-address"}, "is not an email address"),
         ({"type": "degraded_share", "share_percent": "150"}, "Degraded share: between 0 and 100"),
+        (
+            {"type": "latency_p95", "stage": "llm", "threshold_ms": "0", "min_turns": "20"},
+            "Latency: Input should be greater than 0",
+        ),
+        (
+            {"type": "latency_p95", "stage": "dns", "threshold_ms": "900", "min_turns": "20"},
+            "Stage: Input should be",
+        ),
     ],
 )
 def test_bad_input_is_named_on_the_page_and_nothing_is_saved(client, alice, project, change,
@@ -179,3 +187,18 @@ def test_an_internal_receiver_is_refused_on_the_form_with_its_reason(client, ali
     page = response.content.decode()
     assert "Webhook URL: the URL goes to" in page or "Webhook URL: the URL must not carry" in page
     assert not AlertRule.objects.exists()
+
+
+def test_an_owner_creates_a_latency_rule_and_edits_it_with_its_own_fields(client, alice, project):
+    client.force_login(alice)
+    form = {**FORM, "type": "latency_p95", "stage": "tts", "threshold_ms": "450",
+            "min_turns": "30", "window_minutes": "15"}  # fmt: skip
+    response = client.post(reverse("alert-rule-new", args=[project.id]), form)
+    rule = AlertRule.objects.get()
+    assert response.status_code == 302
+    assert rule.condition == {"type": "latency_p95", "stage": "tts", "threshold_ms": 450.0,
+                              "window_seconds": 900, "min_turns": 30}  # fmt: skip
+    assert rule.name == "TTS first byte p95 of 450 ms or more in 15 minutes (at least 30 turns)"
+    edit = client.get(reverse("alert-rule", args=[project.id, rule.id])).content.decode()
+    assert '<option value="tts" selected>' in edit and 'name="threshold_ms"' in edit
+    assert 'value="450"' in edit and 'value="30"' in edit

@@ -207,3 +207,47 @@ def test_an_error_leaves_the_window_exactly_window_seconds_after_it_arrived(proj
     for second in (0, 50, 60):
         alerts_evaluate(now=T0 + timedelta(seconds=second))
     assert _firings(rule) == [T0, T0 + timedelta(seconds=50)]  # at 60 s it has left
+
+
+def _turns(project, at: datetime, llm_ms: list[float]) -> None:
+    """Turns with an LLM stage each, stored by the ingest code and rolled up."""
+    from errorsink.quality.rollups import rollups_update
+
+    items = []
+    for value in llm_ms:
+        n = next(_serial)
+        common = {"type": "turn", "project_id": str(project.id), "trace_id": f"{n + 1:032x}",
+                  "occurred_at": at.isoformat()}  # fmt: skip
+        items.append(orjson.dumps({**common, "part": "turn", "span_id": f"{n + 1:016x}",
+                                   "session_id": f"call{n}",
+                                   "metrics": {"voice_to_voice_ms": value * 2}}))  # fmt: skip
+        items.append(orjson.dumps({**common, "part": "llm", "span_id": f"{n + 1:08x}" * 2,
+                                   "parent_span_id": f"{n + 1:016x}",
+                                   "metrics": {"llm_ms": value}}))  # fmt: skip
+    events_persist(batch_rows(items, received_at=at).rows)
+    rollups_update()
+    rollups_update()
+
+
+def test_a_latency_rule_fires_on_its_stages_p95_once_enough_turns_were_measured(project):
+    now = datetime.now(UTC).replace(microsecond=0)
+    llm = _rule(project, {"type": "latency_p95", "stage": "llm", "threshold_ms": 800,
+                          "window_seconds": 600, "min_turns": 5})  # fmt: skip
+    voice = _rule(project, {"type": "latency_p95", "threshold_ms": 5000, "window_seconds": 10800,
+                            "min_turns": 5})  # fmt: skip
+    assert voice.condition["stage"] == "voice_to_voice"
+    _turns(project, now - timedelta(minutes=2), [900.0] * 4)
+    alerts_evaluate(now=now)
+    assert _firings(llm) == []  # p95 900 ms, but only 4 turns
+    _turns(project, now - timedelta(minutes=1), [950.0])
+    alerts_evaluate(now=now + timedelta(seconds=2))
+    firing = AlertFiring.objects.get(rule=llm)
+    assert firing.value == pytest.approx(950.0, rel=0.01)
+    assert [event["code"] for event in firing.body["sample"]] == ["turn"] * 5  # the slowest turns
+    assert firing.threshold == firing.body["threshold"] == 800
+    assert firing.body["url"].endswith("#latency-panel")
+    assert _firings(voice) == []  # 1,900 ms against 5,000
+    AlertRule.objects.filter(id=voice.id).update(condition={**voice.condition,
+                                                            "threshold_ms": 1800})  # fmt: skip
+    alerts_evaluate(now=now + timedelta(seconds=4))
+    assert len(_firings(voice)) == 1  # three hours: read from hour rows
