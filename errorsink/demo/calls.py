@@ -25,6 +25,9 @@ from errorsink.demo.day import (
     SDK_ERRORS,
     SDK_WARNINGS,
     TIERS,
+    TURN_MODELS,
+    TURNS_LLM_SLOWER,
+    TURNS_MAX,
     WARNING_MESSAGES,
 )
 from errorsink.projects.models import (
@@ -164,6 +167,7 @@ class _Call:
         getattr(self, f"_{outcome}")()
         if outcome in CONNECTED:
             self._network(bad)
+            self._turns()
 
     def _start_fraction(self, now: datetime, window: timedelta, low: float, high: float) -> float:
         for _ in range(20):  # rejection sampling against the hour of the day
@@ -454,6 +458,39 @@ class _Call:
             for name in names:
                 if name == names[0] or rng.random() < 0.5:
                     self._warning(at, name, metrics)
+
+    def _turns(self) -> None:
+        """The turns Pipecat traced while the call talked (OTLP spans, as the receiver queues
+        them): the turn with its voice-to-voice, and its STT, LLM and TTS stages. The
+        regression's bigger prompt makes its LLM slower to the first token. Drawn from a
+        generator of their own, after everything else: the rest of the day stays as it was."""
+        rng = random.Random(f"{self.event_prefix}:turns")
+        slower = TURNS_LLM_SLOWER if self.build.regression else 1.0
+        trace = f"{rng.getrandbits(127) + 1:032x}"
+        at, number = rng.uniform(0.5, 2.0), 1
+        while at < self.measured_until and number <= TURNS_MAX:
+            stages = {
+                "stt": rng.lognormvariate(math.log(220), 0.25),
+                "llm": rng.lognormvariate(math.log(520 * slower), 0.35),
+                "tts": rng.lognormvariate(math.log(170), 0.3),
+            }
+            span = f"{rng.getrandbits(63) + 1:016x}"
+            turn = {"type": "turn", "part": "turn", "framework": "pipecat", "trace_id": trace,
+                    "span_id": span, "session_id": self.session_id, "number": number,
+                    "interrupted": rng.random() < 0.08}  # fmt: skip
+            if number > 1:  # the greeting comes before anyone spoke: no voice-to-voice
+                total = sum(stages.values()) + rng.uniform(150, 350)
+                turn["metrics"] = {"voice_to_voice_ms": round(total, 1)}
+            self._push(at, turn)
+            for part, ms in stages.items():
+                provider, model = TURN_MODELS[part]
+                self._push(at, {"type": "turn", "part": part, "framework": "pipecat",
+                                "trace_id": trace, "span_id": f"{rng.getrandbits(63) + 1:016x}",
+                                "parent_span_id": span, "session_id": self.session_id,
+                                "provider": provider, "model": model,
+                                "metrics": {f"{part}_ms": round(ms, 1)}})  # fmt: skip
+            at += rng.uniform(8, 20)
+            number += 1
 
     def _metrics(self, trouble: str, bad: bool) -> dict:
         """What the runner measured when it warned: one snapshot of all four figures."""

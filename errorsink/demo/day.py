@@ -100,4 +100,10 @@ CHILD_STACKS = (
     "    at ChildProcess.start (/runner/child.js:23:5)",
 )
 TIERS = ("free", "pro", "pro", "enterprise")
+# Voice turns (docs/turns.md): at most this many a call, and the regression's LLM this much
+# slower to its first token; the services each stage ran on.
+TURNS_MAX = 6
+TURNS_LLM_SLOWER = 1.8
+TURN_MODELS = {"stt": ("deepgram", "nova-3"), "llm": ("openai", "gpt-4.1-mini"),
+               "tts": ("cartesia", "sonic-2")}  # fmt: skip
 LOCALES = ("en-US", "en-US", "en-GB", "de-DE", "fr-FR", "es-ES")

@@ -4,6 +4,7 @@ deterministic and idempotent per seed."""
 from __future__ import annotations
 
 import re
+import statistics
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -66,6 +67,7 @@ def test_it_uses_every_format_a_voice_session_produces(items):
         ("session_error", None),
         ("session_warning", None),
         ("session_end", None),
+        ("turn", None),
         ("sdk_event", "telnyx.warning"),
         ("sdk_event", "telnyx.error"),
         ("sdk_event", "telnyx.notification"),
@@ -172,3 +174,19 @@ def test_a_session_keeps_its_event_ids_whatever_the_other_options():
     assert {item["event_id"] for item in few} <= set(by_id)
     for item in few:
         assert {**item, "occurred_at": None} == {**by_id[item["event_id"]], "occurred_at": None}
+
+
+def test_connected_calls_have_turns_and_the_regression_answers_slower(items):
+    turns = [item for item in items if item["type"] == "turn" and item["part"] == "turn"]
+    stages = [item for item in items if item["type"] == "turn" and item["part"] != "turn"]
+    assert turns and len(stages) == 3 * len(turns)
+    spans = {item["span_id"] for item in turns}
+    assert all(stage["parent_span_id"] in spans for stage in stages)
+    assert all("metrics" not in turn for turn in turns if turn["number"] == 1)  # the greeting
+    voice = defaultdict(list)
+    for turn in turns:
+        if "metrics" in turn:
+            voice[turn["build_id"]].append(turn["metrics"]["voice_to_voice_ms"])
+    median = {build: statistics.median(values) for build, values in voice.items()}
+    others = [value for build, value in median.items() if build != REGRESSION]
+    assert median[REGRESSION] > 1.3 * max(others)
