@@ -1,5 +1,6 @@
 """The front door against the bare parse-and-LPUSH app (bench/bare_app.py) under the same
-Daphne, in the same run: single events, batches of 100 and Sentry envelopes.
+Daphne, in the same run: single events, batches of 100, Sentry envelopes and OTLP exports of
+a voice turn (docs/turns.md).
 
 wrk (Debian's, installed when missing) drives each with 16 connections on 2 threads; a Lua
 script gives every request its own event ids, so nothing is deduplicated. The worker is not
@@ -43,11 +44,14 @@ function init(args) thread_id = id end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "CONTENT_TYPE"
 AUTH_LINE
-local template = [==[BODY]==]
+local template = BODY
 function request()
   counter = counter + 1
   local unique = string.format("RUN-%d-%d", thread_id, counter)
-  return wrk.format(nil, nil, nil, (template:gsub("UNIQUE", unique)))
+  local hex = string.format("%08x%08x", thread_id, counter)
+  local trace = string.format("RUN%02x%06x", thread_id, counter)
+  local body = template:gsub("UNIQUE", unique):gsub("HEXID", hex):gsub(TRACE_SLOT, trace)
+  return wrk.format(nil, nil, nil, body)
 end
 function done(summary, latency, requests)
   io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.errors.status,
@@ -89,6 +93,66 @@ def _envelope_body() -> str:
     return f'{{"event_id": "UNIQUE"}}\n{{"type": "event"}}\n{json.dumps(event)}\n'
 
 
+# Sixteen bytes in a protobuf body that wrk replaces by a trace id of its own per request.
+TRACE_SLOT = b"Q" * 16
+
+
+def _lua_string(body: str | bytes) -> str:
+    """The body as a Lua literal: text in a long bracket, bytes (protobuf) byte by byte."""
+    if isinstance(body, str):
+        return f"[==[{body}]==]"
+    return '"' + "".join(f"\\{byte:03d}" for byte in body) + '"'
+
+
+def _otlp_protobuf_body() -> bytes:
+    """The same export as ``_otlp_body`` as the OTLP exporters send it: protobuf, its trace id
+    the slot wrk fills in."""
+    from errorsink.turns.otlp import request_decode
+
+    text = _otlp_body().replace("RUN00000000HEXID", TRACE_SLOT.hex())
+    return request_decode(text.encode(), "application/json").SerializeToString()
+
+
+def _otlp_body() -> str:
+    """One Pipecat turn as its exporter sends it, in OTLP's JSON: the conversation span (not a
+    turn: ignored), the turn and its STT, LLM and TTS spans. Its trace id is unique per request
+    once wrk fills it in (8 hex digits of the run, 16 of the thread and request)."""
+    trace, start = "RUN00000000HEXID", time.time_ns() - 10**9
+
+    def span(name: str, span_id: str, parent: str, attributes: dict) -> dict:
+        return {"traceId": trace, "spanId": span_id, "parentSpanId": parent, "name": name,
+                "kind": 1, "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 10**9),
+                "attributes": [{"key": key, "value": _any_value(value)}
+                               for key, value in attributes.items()]}  # fmt: skip
+
+    turn = "00000000000000b2"
+    spans = [
+        span("conversation", "00000000000000a1", "", {"conversation.id": "bench-otlp"}),
+        span("turn", turn, "00000000000000a1", {
+            "turn.number": 2, "conversation.id": "bench-otlp",
+            "turn.user_bot_latency_seconds": 1.21, "turn.was_interrupted": False}),
+        *[span(stage, f"00000000000000c{n}", turn, {
+            "metrics.ttfb": 0.2 + n / 10, "gen_ai.provider.name": "bench",
+            "gen_ai.request.model": f"{stage}-model"})
+          for n, stage in enumerate(("stt", "llm", "tts"))],
+    ]  # fmt: skip
+    resource = {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "pipecat"}},
+        {"key": "service.version", "value": {"stringValue": "agent@bench"}}]}  # fmt: skip
+    return json.dumps({"resourceSpans": [{"resource": resource, "scopeSpans": [
+        {"scope": {"name": "pipecat.turn"}, "spans": spans}]}]})  # fmt: skip
+
+
+def _any_value(value: object) -> dict:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}  # OTLP's JSON writes 64-bit integers as strings
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    return {"stringValue": str(value)}
+
+
 def scenarios(target: dict) -> list[dict]:
     """(name, events per request, door url/headers/body, bare body) for each kind."""
     project_id = target["project_id"]
@@ -100,6 +164,12 @@ def scenarios(target: dict) -> list[dict]:
          "body": _batch_body(project_id), "content_type": "application/json"},
         {"name": "envelope", "events": 1, "url": target["envelope_url"], "auth": None,
          "body": _envelope_body(), "content_type": "application/x-sentry-envelope"},
+        # Four turn items a request (the turn and its three stages; the conversation ignored),
+        # in protobuf as Pipecat's and LiveKit's exporters send them, and in OTLP's JSON.
+        {"name": "otlp_protobuf", "events": 4, "url": target["otlp_url"], "auth": bearer,
+         "body": _otlp_protobuf_body(), "content_type": "application/x-protobuf"},
+        {"name": "otlp_json", "events": 4, "url": target["otlp_url"], "auth": bearer,
+         "body": _otlp_body(), "content_type": "application/json"},
     ]  # fmt: skip
 
 
@@ -107,8 +177,8 @@ def wrk_run(wrk: str, url: str, scenario: dict, workdir: Path) -> dict:
     run = uuid.uuid4().hex[:8]
     auth = f'wrk.headers["Authorization"] = "{scenario["auth"]}"' if scenario["auth"] else ""
     script = (WRK_SCRIPT.replace("CONTENT_TYPE", scenario["content_type"])
-              .replace("AUTH_LINE", auth).replace("BODY", scenario["body"])
-              .replace("RUN", run))  # fmt: skip
+              .replace("AUTH_LINE", auth).replace("TRACE_SLOT", f'"{TRACE_SLOT.decode()}"')
+              .replace("BODY", _lua_string(scenario["body"])).replace("RUN", run))  # fmt: skip
     path = workdir / f"{scenario['name']}-{run}.lua"
     path.write_text(script)
     command = [wrk, "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--timeout", "10s",
@@ -144,6 +214,7 @@ def _target(port: int, quota: int | None = 0) -> tuple[dict, list]:
         "events_url": f"{base}/api/v1/projects/{project.id}/events",
         "batch_url": f"{base}/api/v1/projects/{project.id}/events/batch",
         "envelope_url": f"{base}/api/{key.id}/envelope/?sentry_key={key.public_key}",
+        "otlp_url": f"{base}/v1/traces",
     }, [project, user]  # fmt: skip
 
 

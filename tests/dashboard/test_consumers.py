@@ -291,6 +291,41 @@ async def test_it_appends_new_events_of_the_session_to_its_timeline(alice, proje
 
 
 @run
+async def test_a_turn_redraws_the_timeline_with_its_stage_folded_into_it(alice, project):
+    """A stage's span may arrive after its turn's: the page is redrawn, so the stage joins the
+    turn's row instead of standing alone at the end."""
+    start = timezone.now()
+    first = await database_sync_to_async(event_create)(project, session_id="s1", occurred_at=start)
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/sessions/s1/")
+    await communicator.receive_from(timeout=5)
+    trace, span = "f" * 32, "1" * 16
+    turn = await _store(
+        project,
+        session_id="s1",
+        kind=Event.TURN,
+        code="turn",
+        name="Turn 2",
+        occurred_at=start + timedelta(seconds=2),
+        details={
+            "metrics": {"voice_to_voice_ms": 1400},
+            "turn": {"trace_id": trace, "span_id": span, "number": 2},
+        },
+    )
+    sync = await communicator.receive_from(timeout=2)
+    assert sync.startswith('<ol id="timeline-rows" hx-swap-oob="true">')
+    assert _timeline_ids(sync) == [first.pk, turn.pk] and "1,400 ms" in sync
+    stage = await _store(project, session_id="s1", kind=Event.TURN, code="llm",
+                         occurred_at=start + timedelta(seconds=2),
+                         details={"metrics": {"llm_ms": 640},
+                                  "turn": {"trace_id": trace, "span_id": "2" * 16,
+                                           "parent_span_id": span}})  # fmt: skip
+    sync = await communicator.receive_from(timeout=2)
+    assert _timeline_ids(sync) == [first.pk, turn.pk] and stage.pk not in _timeline_ids(sync)
+    assert "LLM first token" in sync and "640 ms" in sync
+    await communicator.disconnect()
+
+
+@run
 async def test_it_keeps_a_timeline_cut_at_its_limit_cut(alice, project, monkeypatch):
     from errorsink.sessions import selectors
 

@@ -1,12 +1,16 @@
-"""OTLP/gRPC (errorsink/turns/grpc_server.py) with the real OpenTelemetry gRPC exporter: the
-server as `make run` starts it, spans in Pipecat's shape, the queued turn items, and refusals
-the exporter reads as failures."""
+"""The real OpenTelemetry exporters against the running receivers: OTLP/HTTP through Daphne
+(the front door) and OTLP/gRPC (errorsink/turns/grpc_server.py, started as `make run` starts
+it), spans in Pipecat's shape; the queued turn items, and refusals the exporters read as
+failures."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+    OTLPSpanExporter as HttpSpanExporter,
+)
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from devstack.processes import free_port, start, stop
@@ -49,4 +53,18 @@ def test_the_grpc_exporter_queues_turns_and_a_bad_key_fails(project, grpc_port, 
     assert {item["project_id"] for item in items} == {str(project.id)}
     redis_client().delete(queue_name())
     assert _exporter(grpc_port, "es_nope").export(_spans()) == SpanExportResult.FAILURE
+    assert redis_client().llen(queue_name()) == 0
+
+
+def test_the_http_exporter_queues_turns_through_daphne(project, live_server_url, clean_queue):
+    key = api_key_create(project=project, scopes=ApiKey.SCOPES)[1]
+    exporter = HttpSpanExporter(endpoint=f"{live_server_url}/v1/traces", timeout=10,
+                                headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    assert exporter.export(_spans()) == SpanExportResult.SUCCESS
+    items = [orjson.loads(raw) for raw in redis_client().lrange(queue_name(), 0, -1)]
+    assert len(items) == 8 and {item["build_id"] for item in items} == {"grpc@1"}
+    redis_client().delete(queue_name())
+    refused = HttpSpanExporter(endpoint=f"{live_server_url}/v1/traces", timeout=10,
+                               headers={"Authorization": "Bearer es_nope"})  # fmt: skip
+    assert refused.export(_spans()) == SpanExportResult.FAILURE
     assert redis_client().llen(queue_name()) == 0
