@@ -14,6 +14,7 @@ Run with `make bench` (or `python -m bench.front_door`); prints JSON.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -107,10 +108,17 @@ def _lua_string(body: str | bytes) -> str:
 def _otlp_protobuf_body() -> bytes:
     """The same export as ``_otlp_body`` as the OTLP exporters send it: protobuf, its trace id
     the slot wrk fills in."""
-    from errorsink.turns.otlp import request_decode
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
 
-    text = _otlp_body().replace("RUN00000000HEXID", TRACE_SLOT.hex())
-    return request_decode(text.encode(), "application/json").SerializeToString()
+    export = json.loads(_otlp_body())
+    for span in export["resourceSpans"][0]["scopeSpans"][0]["spans"]:  # protobuf's JSON: base64
+        span["traceId"] = base64.b64encode(TRACE_SLOT).decode()
+        for name in ("spanId", "parentSpanId"):
+            span[name] = base64.b64encode(bytes.fromhex(span[name])).decode()
+    return json_format.ParseDict(export, ExportTraceServiceRequest()).SerializeToString()
 
 
 def _otlp_body() -> str:

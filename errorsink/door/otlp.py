@@ -15,7 +15,6 @@ import uuid
 
 import redis
 from django.db import InterfaceError, OperationalError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from errorsink.api.errors import SERVICE_UNAVAILABLE_RETRY_AFTER
 from errorsink.door.answers import Answer
@@ -32,11 +31,13 @@ from errorsink.turns.otlp import (
     MEDIA_TYPES,
     PROTOBUF,
     OtlpRefused,
+    Span,
     request_decode,
     response_encode,
     spans_of,
     status_encode,
 )
+from errorsink.turns.otlp_json import json_spans
 from errorsink.turns.spans import Extracted, turns_extract
 
 log = logging.getLogger("errorsink.api")
@@ -65,17 +66,16 @@ async def _answered(request: DoorRequest, path_project: str | None, media_type: 
     token = bearer(request.header(b"authorization"))
     # Refused before the body is read: a wrong key never costs an upload's inflating.
     _, _, request.key_label = await _authorised(token, path_project)
-    export = request_decode(await _body(request), media_type)
-    rejected, message = await export_queue(token, path_project, export)
+    body = await _body(request)
+    spans = spans_of(request_decode(body)) if media_type == PROTOBUF else json_spans(body)
+    rejected, message = await export_queue(token, path_project, spans)
     return Answer(200, response_encode(media_type, rejected, message), {}, media_type)
 
 
-async def export_queue(
-    token: str, path_project: str | None, export: ExportTraceServiceRequest
-) -> tuple[int, str]:
-    """Queue the export's turn spans for the key's project (OTLP/HTTP and OTLP/gRPC alike):
+async def export_queue(token: str, path_project: str | None, spans: list[Span]) -> tuple[int, str]:
+    """Queue an export's turn spans for the key's project (OTLP/HTTP and OTLP/gRPC alike):
     how many spans were not used, and why. OtlpRefused for a key, a project or the quota."""
-    extracted = turns_extract(spans_of(export))
+    extracted = turns_extract(spans)
     for _ in range(3):
         grants, project_id, _ = await _authorised(token, path_project)
         payloads, refused = _validated(extracted, project_id)

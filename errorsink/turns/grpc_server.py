@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from errorsink.door.body import MAX_INFLATED_BYTES
 from errorsink.door.otlp import bearer, export_queue
-from errorsink.turns.otlp import OtlpRefused
+from errorsink.turns.otlp import OtlpRefused, spans_of
 
 log = logging.getLogger("errorsink.otlp")
 _OUTAGES = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
@@ -38,7 +38,7 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     ) -> ExportTraceServiceResponse:
         try:
             token = bearer(dict(context.invocation_metadata()).get("authorization", ""))
-            rejected, message = await export_queue(token, None, request)
+            rejected, message = await export_queue(token, None, spans_of(request))
         except OtlpRefused as exc:
             await context.abort(_CODES.get(exc.status, grpc.StatusCode.INTERNAL), exc.message)
         except _OUTAGES as exc:

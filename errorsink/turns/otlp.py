@@ -1,20 +1,15 @@
-"""OTLP trace exports in and answers out (docs/turns.md): the request in protobuf or in OTLP's
-JSON, its spans as plain records, and the answer or error status in the request's own encoding.
-Message classes come from ``opentelemetry-proto``; nothing here touches Django or Redis.
-
-OTLP's JSON is protobuf's JSON mapping with two exceptions that matter here: trace and span ids
-are hex, not base64, and enums are integers. Ids are turned into base64 before the JSON is read
-by protobuf's own parser; unknown fields are ignored, as the specification asks.
+"""OTLP trace exports in and answers out (docs/turns.md): the request in protobuf, its spans as
+plain records, and the answer or error status in the request's own encoding (protobuf or
+OTLP's JSON). Message classes come from ``opentelemetry-proto``; nothing here touches Django or
+Redis. OTLP's JSON requests are read by errorsink/turns/otlp_json.py into the same records.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
@@ -26,7 +21,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 MEDIA_TYPES = (PROTOBUF, JSON)
-_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 _NOT_A_REQUEST = "body is not an OTLP ExportTraceServiceRequest"
 # gRPC status codes for the HTTP statuses the receiver answers with (google.rpc.Code).
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 3, 415: 3, 429: 8, 500: 13,
@@ -53,62 +47,15 @@ class Span:
     resource: dict[str, Any]  # the attributes of the resource that exported it
 
 
-def request_decode(body: bytes, media_type: str) -> ExportTraceServiceRequest:
-    """The export request; OtlpRefused 415 for another media type, 400 for a malformed body."""
+def request_decode(body: bytes) -> ExportTraceServiceRequest:
+    """An export request in protobuf; OtlpRefused 400 for a malformed body. (OTLP's JSON is
+    read by errorsink/turns/otlp_json.py.)"""
     request = ExportTraceServiceRequest()
-    if media_type == PROTOBUF:
-        try:
-            request.ParseFromString(body)
-        except DecodeError as exc:
-            raise OtlpRefused(400, f"{_NOT_A_REQUEST}: {exc}") from None
-        return request
-    if media_type == JSON:
-        return _json_decode(body, request)
-    raise OtlpRefused(415, f"Content-Type must be {PROTOBUF} or {JSON}, got {media_type!r}")
-
-
-def _json_decode(body: bytes, request: ExportTraceServiceRequest) -> ExportTraceServiceRequest:
     try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise OtlpRefused(400, f"body is not JSON: {exc}") from None
-    if type(obj) is not dict:
-        raise OtlpRefused(400, "body must be a JSON object (an ExportTraceServiceRequest)")
-    _hex_ids_to_base64(obj)
-    try:
-        json_format.ParseDict(obj, request, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
+        request.ParseFromString(body)
+    except DecodeError as exc:
         raise OtlpRefused(400, f"{_NOT_A_REQUEST}: {exc}") from None
     return request
-
-
-def _hex_ids_to_base64(request: dict) -> None:
-    for resource_spans in _list(request.get("resourceSpans")):
-        for scope_spans in _list(_dict(resource_spans).get("scopeSpans")):
-            for span in _list(_dict(scope_spans).get("spans")):
-                span = _dict(span)
-                _ids_converted(span)
-                for link in _list(span.get("links")):
-                    _ids_converted(_dict(link))
-
-
-def _ids_converted(obj: dict) -> None:
-    for name in _ID_FIELDS:
-        value = obj.get(name)
-        if type(value) is not str or not value:
-            continue
-        try:
-            obj[name] = base64.b64encode(bytes.fromhex(value)).decode()
-        except ValueError:
-            raise OtlpRefused(400, f"{name} must be hex, got {value[:40]!r}") from None
-
-
-def _list(value: Any) -> list:
-    return value if type(value) is list else []
-
-
-def _dict(value: Any) -> dict:
-    return value if type(value) is dict else {}
 
 
 def spans_of(request: ExportTraceServiceRequest) -> list[Span]:
