@@ -365,9 +365,11 @@ class SessionConsumer(_LiveConsumer):
         ]
 
     def _timeline_all(self) -> str:
-        timeline = session_events(project_id=self.project_id, session_id=self.session_id)
+        timeline = session_events(project_id=self.project_id, session_id=self.session_id,
+                                  with_turns=True)  # fmt: skip
         self._timeline = timeline
-        self._shown = len(timeline.events)
+        # What the limit counts: the events other than turns' spans (selectors.session_events).
+        self._shown = sum(event.kind != Event.TURN for event in timeline.events)
         self._start = timeline.events[0].occurred_at if timeline.events else None
         self._last = None
         rows = self._rows(timeline_folded(timeline.events, project_id=self.project_id))

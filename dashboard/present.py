@@ -152,9 +152,13 @@ def _turns_drawn(turns: list[Turn]) -> None:
     for turn in turns:
         bars, at = [], 0.0
         for name, label in TURN_STAGES:
-            if (ms := turn.stages.get(name)) is not None:
-                bars.append(Bar(name, label, ms, at / scale * 100, _width(ms, scale)))
-                at += ms
+            if (ms := turn.stages.get(name)) is None:
+                continue
+            # End of turn and STT both count from the end of the caller's speech (LiveKit's
+            # transcription delay lies within its end-of-turn delay): side by side.
+            start = 0.0 if name == "stt_ms" and "end_of_turn_ms" in turn.stages else at
+            bars.append(Bar(name, label, ms, start / scale * 100, _width(ms, scale)))
+            at = max(at, start + ms)
         if (total := turn.voice_to_voice_ms) is not None:
             bars.append(Bar("voice_to_voice_ms", "voice-to-voice", total, 0.0,
                             _width(total, scale)))  # fmt: skip

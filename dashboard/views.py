@@ -115,11 +115,15 @@ def project(request: HttpRequest, project_id) -> HttpResponse:
 @login_required
 def session_timeline(request: HttpRequest, project_id, session_id: str) -> HttpResponse:
     project = get_membership_or_404(request, project_id).project
-    timeline = selectors.session_events(project_id=project.id, session_id=session_id)
+    timeline = selectors.session_events(project_id=project.id, session_id=session_id,
+                                        with_turns=True)  # fmt: skip
     if not timeline.events:
         raise Http404("No such session")
+    # Folded, a session of stage spans alone (their turn not yet come) shows no row: the
+    # session still starts at its first event.
+    started_at = timeline.events[0].occurred_at
     events = timeline_folded(timeline.events, project_id=project.id)
-    timeline_annotate(events, start=events[0].occurred_at)
+    timeline_annotate(events, start=started_at)
     ws_path = reverse("session-timeline", args=[project.id, session_id])
     context = {
         "project": project,
@@ -127,7 +131,7 @@ def session_timeline(request: HttpRequest, project_id, session_id: str) -> HttpR
         "session": selectors.session_get(project_id=project.id, session_id=session_id),
         "events": events,
         "timeline": timeline,
-        "started_at": events[0].occurred_at,
+        "started_at": started_at,
         "live_url": f"/ws{ws_path}",
     }
     return render(request, "dashboard/session.html", context)

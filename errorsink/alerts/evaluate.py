@@ -62,11 +62,11 @@ def should_fire(
 
 
 def rule_firing_now(rule: AlertRule, now: datetime | None = None) -> bool:
-    """Whether a rule is firing: its condition held at the last evaluation (a count or share),
-    or it fired within its cooldown (a new issue or regression, which are moments)."""
+    """Whether a rule is firing: its condition held at the last evaluation (a count, share or
+    latency), or it fired within its cooldown (a new issue or regression, which are moments)."""
     if rule.muted:
         return False
-    if rule.kind in (EVENT_COUNT, DEGRADED_SHARE):
+    if rule.kind in (EVENT_COUNT, DEGRADED_SHARE, LATENCY_P95):
         return rule.holding
     now = now or timezone.now()
     cooldown = timedelta(seconds=rule.cooldown_seconds)

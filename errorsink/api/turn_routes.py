@@ -26,7 +26,7 @@ router = Router()
 )
 def session_turns(request: HttpRequest, project_id: str, session_id: str):
     project = request.auth.project
-    timeline = selectors.session_events(project_id=project.id, session_id=session_id)
+    timeline = selectors.session_turn_events(project_id=project.id, session_id=session_id)
     if not timeline.events and not selectors.session_exists(
         project_id=project.id, session_id=session_id
     ):

@@ -42,8 +42,8 @@ class TurnsOut(Schema):
     project_id: str
     session_id: str
     turns: list[TurnOut] = Field(..., description="In the order they started.")
-    truncated: bool = Field(..., description="The session has more events than are read "
-                            "(docs/api.md); later turns are left out.")  # fmt: skip
+    truncated: bool = Field(..., description="The session has more turn spans than are read "
+                            "(4,000, about 1,000 turns); later turns are left out.")  # fmt: skip
 
 
 class LatencyQuery(Schema):

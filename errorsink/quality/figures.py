@@ -33,6 +33,8 @@ _SPANS = (
     "CROSS JOIN LATERAL (VALUES ('m', c.minute), ('h', c.hour), ('d', c.day)) AS b(span, bucket)"
 )
 
+# A voice turn's spans (kind turn) are not events of the call: they make no session active
+# (the latency figures count turns apart, errorsink/turns/figures.py).
 _SESSION_GROUPS = f"""
 SELECT c.project_id, b.span, b.bucket, c.build_id, c.sign,
        count(*), count(*) FILTER (WHERE c.kind = 'error'),
@@ -41,7 +43,7 @@ SELECT c.project_id, b.span, b.bucket, c.build_id, c.sign,
        coalesce(array_agg(c.session_id)
                 FILTER (WHERE c.session_id <> '' AND c.degraded), '{{}}')
 FROM rollup_chunk c {_SPANS}
-WHERE b.bucket IS NOT NULL
+WHERE b.bucket IS NOT NULL AND c.kind <> 'turn'
 GROUP BY 1, 2, 3, 4, 5
 """
 

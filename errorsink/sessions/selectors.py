@@ -23,6 +23,7 @@ from errorsink.sessions.models import Event, Session
 LATEST_ERRORS = LIMIT_DEFAULT  # a list page, as errorsink/paging.py sizes them
 # A session with more events than this is a runaway loop; the read says it was cut.
 SESSION_EVENTS_MAX = 1000
+TURN_PARTS_MAX = 4 * SESSION_EVENTS_MAX  # a turn is about four spans (the turn and its stages)
 HOURS = 24
 
 
@@ -45,10 +46,13 @@ class SessionEvents:
 
 
 def session_events(
-    *, project_id: object, session_id: str, kinds: tuple[str, ...] | None = None
-) -> SessionEvents:
+    *, project_id: object, session_id: str, kinds: tuple[str, ...] | None = None,
+    with_turns: bool = False,
+) -> SessionEvents:  # fmt: skip
     """The first SESSION_EVENTS_MAX events of one session, maybe of some kinds only (index
-    `event_timeline`); one row more is read to know whether there were more.
+    `event_timeline`); one row more is read to know whether there were more. A voice turn's
+    spans (kind turn, docs/turns.md) are left out unless ``with_turns``, and then read apart,
+    up to TURN_PARTS_MAX of them: a long call's turns never push its errors out of the limit.
 
     Bounded by the session's first and last moments, which ingest keeps in the same transaction
     as its events: PostgreSQL then opens only the days' partitions the session spans (pruned at
@@ -56,10 +60,30 @@ def session_events(
     limit = SESSION_EVENTS_MAX
     events = _events().filter(project_id=project_id, session_id=session_id)
     events = events.filter(**_within_session(project_id, session_id))
-    if kinds is not None:
-        events = events.filter(kind__in=kinds)
-    rows = list(events.order_by("occurred_at", "id")[: limit + 1])
-    return SessionEvents(events=rows[:limit], truncated=len(rows) > limit, limit=limit)
+    chosen = events.filter(kind__in=kinds) if kinds is not None else events.exclude(
+        kind=Event.TURN)  # fmt: skip
+    chosen = chosen.order_by("occurred_at", "id")[: limit + 1]
+    if not with_turns:
+        rows = list(chosen)
+        return SessionEvents(events=rows[:limit], truncated=len(rows) > limit, limit=limit)
+    # One query for both: each side keeps its own limit inside the UNION ALL.
+    turns = events.filter(kind=Event.TURN).order_by("occurred_at", "id")[:TURN_PARTS_MAX]
+    rows = sorted(chosen.union(turns, all=True), key=lambda event: (event.occurred_at, event.pk))
+    others = [event for event in rows if event.kind != Event.TURN]
+    if len(others) <= limit:
+        return SessionEvents(events=rows, truncated=False, limit=limit)
+    last = (others[limit - 1].occurred_at, others[limit - 1].pk)  # nothing after the cut
+    shown = [event for event in rows if (event.occurred_at, event.pk) <= last]
+    return SessionEvents(events=shown, truncated=True, limit=limit)
+
+
+def session_turn_events(*, project_id: object, session_id: str) -> SessionEvents:
+    """The spans of one session's voice turns (kind turn), up to TURN_PARTS_MAX, in order."""
+    events = _events().filter(project_id=project_id, session_id=session_id, kind=Event.TURN)
+    events = events.filter(**_within_session(project_id, session_id))
+    rows = list(events.order_by("occurred_at", "id")[: TURN_PARTS_MAX + 1])
+    return SessionEvents(events=rows[:TURN_PARTS_MAX], truncated=len(rows) > TURN_PARTS_MAX,
+                         limit=TURN_PARTS_MAX)  # fmt: skip
 
 
 # A session without its row (never, since ingest writes both together) is read unbounded.

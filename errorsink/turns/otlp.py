@@ -23,8 +23,13 @@ JSON = "application/json"
 MEDIA_TYPES = (PROTOBUF, JSON)
 _NOT_A_REQUEST = "body is not an OTLP ExportTraceServiceRequest"
 # gRPC status codes for the HTTP statuses the receiver answers with (google.rpc.Code).
-GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 3, 415: 3, 429: 8, 500: 13,
+GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 8, 415: 3, 429: 8, 500: 13,
               503: 14}  # fmt: skip
+
+
+# Spans one export may hold: the exporters send at most 512 at a time unless told otherwise
+# (OTEL_BSP_MAX_EXPORT_BATCH_SIZE); the receiver reads a request in Daphne's event loop.
+MAX_SPANS = 10_000
 
 
 class OtlpRefused(Exception):
@@ -59,6 +64,11 @@ def request_decode(body: bytes) -> ExportTraceServiceRequest:
 
 
 def spans_of(request: ExportTraceServiceRequest) -> list[Span]:
+    """The request's spans; OtlpRefused 413 past MAX_SPANS (checked before any is read)."""
+    count = sum(len(scope.spans) for resource in request.resource_spans
+                for scope in resource.scope_spans)  # fmt: skip
+    if count > MAX_SPANS:
+        raise too_many_spans(count)
     spans = []
     for resource_spans in request.resource_spans:
         resource = attributes_of(resource_spans.resource.attributes)
@@ -70,6 +80,13 @@ def spans_of(request: ExportTraceServiceRequest) -> list[Span]:
                     span.end_time_unix_nano, attributes_of(span.attributes), resource,
                 ))  # fmt: skip
     return spans
+
+
+def too_many_spans(count: int | None = None) -> OtlpRefused:
+    """413 for an export past MAX_SPANS (``count`` when known)."""
+    spans = f"{count:,} spans" if count is not None else f"More than {MAX_SPANS:,} spans"
+    return OtlpRefused(413, f"{spans} in one export, over the limit of {MAX_SPANS:,}: send "
+                            "smaller batches (OTEL_BSP_MAX_EXPORT_BATCH_SIZE)")  # fmt: skip
 
 
 def _hex(value: bytes) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from errorsink.turns.otlp import OtlpRefused, Span
+from errorsink.turns.otlp import MAX_SPANS, OtlpRefused, Span, too_many_spans
 
 _NOT_A_REQUEST = "body is not an OTLP ExportTraceServiceRequest"
 
@@ -36,6 +36,8 @@ def json_spans(body: bytes) -> list[Span]:
         for scope_spans in _list(resource_spans, "scopeSpans", "scope_spans",
                                  where="resourceSpans[]"):  # fmt: skip
             for span in _list(scope_spans, "spans", "spans", where="scopeSpans[]"):
+                if len(spans) == MAX_SPANS:
+                    raise too_many_spans()
                 spans.append(_span(_object(span, "span"), resource_attributes))
     return spans
 

@@ -138,18 +138,26 @@ def _turn_of(stage: Event, turns: dict[tuple[str, str], Turn], ordered: list[Tur
 
 
 def _add_stage(turn: Turn, stage: Event) -> None:
+    """Stages come in time order: a stage seen twice in a turn (an LLM call after a tool call,
+    TTS per sentence) keeps its first time to first byte, the one the caller waited for."""
     for name, _ in STAGES:
         value = _metric(stage, name)
         if value is not None:
-            turn.stages[name] = value
+            turn.stages.setdefault(name, value)
     fields = stage.details.get("turn", {})
     model = "/".join(part for part in (fields.get("provider"), fields.get("model")) if part)
     if model:
-        turn.models[stage.code] = model
-    if stage.code == "llm":
-        turn.input_tokens = fields.get("input_tokens", turn.input_tokens)
-        turn.output_tokens = fields.get("output_tokens", turn.output_tokens)
+        turn.models.setdefault(stage.code, model)
+    if stage.code == "llm":  # every LLM call of the turn
+        turn.input_tokens = _added(turn.input_tokens, fields.get("input_tokens"))
+        turn.output_tokens = _added(turn.output_tokens, fields.get("output_tokens"))
     _add_problems(turn, stage)
+
+
+def _added(total: int | None, more: object) -> int | None:
+    if not isinstance(more, int) or isinstance(more, bool):
+        return total
+    return more if total is None else total + more
 
 
 def _add_problems(turn: Turn, event: Event) -> None:

@@ -192,3 +192,23 @@ def test_the_figures_cost_three_reads_however_many_turns_and_builds(
         with django_assert_num_queries(3):  # turn counts, latencies, the slowest turns
             figures = project_latency(project_id=project.id, window="7d", now=now)
         assert len(figures["builds"]) == builds
+
+
+def test_a_session_with_turns_alone_is_not_an_active_call_in_the_quality_figures(
+    project, clean_queue
+):  # fmt: skip
+    from errorsink.quality.figure_reads import project_quality
+
+    _clear()
+    now = timezone.now()
+    turn = {"voice_to_voice_ms": 900.0, "stt_ms": 1.0, "llm_ms": 2.0, "tts_ms": 3.0,
+            "minutes_ago": 3}  # fmt: skip
+    enqueue(_items(project.id, [("b1", [turn])], now))
+    enqueue([orjson.dumps({"type": "session_warning", "project_id": str(project.id),
+                           "session_id": "call-w", "code": "HIGH_JITTER",
+                           "occurred_at": now.isoformat()})])  # fmt: skip
+    drain(QueueReader(batch_size=500, notify=lambda message: None))
+    _settle()
+    quality = project_quality(project_id=project.id, window="1h", now=now)
+    assert quality["sessions"]["active"] == 1  # the warned call; "s0" had turns only
+    assert project_latency(project_id=project.id, window="1h", now=now)["turns"] == 1

@@ -122,3 +122,55 @@ def test_the_api_gives_a_sessions_turns_to_a_reading_key_of_its_project(reader, 
     assert second["build_id"] == "b2" and second["slow"] is False and body["truncated"] is False
     missing = client.get(f"/api/v1/projects/{project.id}/sessions/nope/turns")
     assert missing.status_code == 404
+
+
+def test_a_session_of_stages_alone_has_a_page_and_turns_never_push_errors_out(
+    reader, project, alice, monkeypatch
+):  # fmt: skip
+    agent = Agent(resource={"service.version": "b1"})
+    pipecat_conversation(agent, "conv-lim", [PipecatTurn(n, 1.0) for n in range(1, 4)],
+                         start=START)  # fmt: skip
+    spans = agent.finished()
+    stages = [span for span in spans if span.name in ("stt", "llm", "tts")]
+    for span in stages:  # as if each stage named its session (a resource attribute)
+        span.resource._attributes = {**span.resource.attributes, "session_id": "conv-lim"}
+    _store(reader, project, stages)
+    client = Client()
+    client.force_login(alice)
+    page = client.get(f"/projects/{project.id}/sessions/conv-lim/")
+    assert page.status_code == 200 and "Only stages of a voice turn so far" in page.text
+
+    _store(reader, project, [span for span in spans if span.name == "turn"])
+    enqueue([f'{{"type": "session_error", "project_id": "{project.id}", "session_id": '
+             f'"conv-lim", "code": "AGENT_HANDLER_FAILED", "message": "boom {n}", '
+             f'"occurred_at": "2026-11-29T09:35:0{n}Z"}}' for n in range(3)])  # fmt: skip
+    drain(reader)
+    monkeypatch.setattr("errorsink.sessions.selectors.SESSION_EVENTS_MAX", 3)
+    page = client.get(f"/projects/{project.id}/sessions/conv-lim/").text
+    assert page.count('class="timeline-event kind-turn') == 3 and page.count("kind-error") >= 3
+    assert "only the first" not in page  # twelve spans, three errors: nothing cut
+    key = api_key_create(project=project, scopes=["errors:read"])[1]
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    timeline = api.get(f"/api/v1/projects/{project.id}/sessions/conv-lim/timeline").json()
+    assert [event["kind"] for event in timeline["events"]] == ["error"] * 3  # turns: /turns
+    turns = api.get(f"/api/v1/projects/{project.id}/sessions/conv-lim/turns").json()["turns"]
+    assert [turn["number"] for turn in turns] == [1, 2, 3]
+
+
+def test_a_turn_with_two_llm_calls_keeps_the_first_wait_and_adds_the_tokens(reader, project):
+    agent = Agent(resource={"service.version": "b1"})
+    pipecat_conversation(agent, "conv-tool", [PipecatTurn(2, 1.9, llm_ttfb=0.7)], start=START)
+    spans = agent.finished()
+    turn = next(span for span in spans if span.name == "turn")
+    tracer = agent.tracer("pipecat")
+    from opentelemetry import trace
+
+    later = tracer.start_span("llm", context=trace.set_span_in_context(
+        trace.NonRecordingSpan(turn.get_span_context())), start_time=START + 3 * SECOND,
+        attributes={"metrics.ttfb": 0.3, "gen_ai.usage.input_tokens": 900,
+                    "gen_ai.usage.output_tokens": 12})  # fmt: skip
+    later.end(end_time=START + 4 * SECOND)
+    _store(reader, project, agent.finished())
+    (only,) = turns_assemble(_events(project, "conv-tool"), project_id=project.id)
+    assert only.stages["llm_ms"] == 700.0  # the call the caller waited for, after a tool call
+    assert (only.input_tokens, only.output_tokens) == (812 + 900, 37 + 12)

@@ -225,3 +225,35 @@ def test_an_absurd_value_is_queued_and_named_by_the_worker_not_refused(key):
     assert turn.details["metric_problems"] == {"voice_to_voice_ms": "-400.0 is below 0"}
     llm = normalise_item(orjson.dumps(by_part["llm"]))
     assert llm.details["metric_problems"] == {"llm_ms": "7200000.0 is above 3600000"}
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+def test_an_export_past_the_span_limit_is_a_413_before_anything_is_read(key, monkeypatch,
+                                                                        encoding):  # fmt: skip
+    monkeypatch.setattr("errorsink.turns.otlp.MAX_SPANS", 7)
+    monkeypatch.setattr("errorsink.turns.otlp_json.MAX_SPANS", 7)
+    body = export_request(_pipecat_spans())  # 9 spans
+    if encoding == "json":
+        answer = _post(_as_json(body), key, content_type="application/json")
+        assert "More than 7 spans" in answer.json()["message"]
+    else:
+        answer = _post(body, key)
+    assert answer.status_code == 413 and _queued() == []
+
+
+def _as_json(protobuf: bytes) -> bytes:
+    from tests.errorsink.turns.test_otlp_json import _as_otlp_json
+
+    return _as_otlp_json(protobuf, snake=False)
+
+
+def test_a_stage_that_measured_nothing_is_ignored_by_name_not_rejected(key):
+    agent = Agent(resource={"service.version": "b1"})
+    tracer = agent.tracer("pipecat")
+    tracer.start_span("tts", start_time=START, attributes={"text": "And one more thing."}).end(
+        end_time=START + SECOND
+    )
+    answer = _post(export_request(agent.finished()), key)
+    partial = _response(answer).partial_success
+    assert partial.rejected_spans == 1 and "tts without a latency x1" in partial.error_message
+    assert "rejected" not in partial.error_message and _queued() == []
