@@ -30,6 +30,7 @@ from errorsink.ingest.formats.shared import (
     Number,
     SessionId,
     Time,
+    _choice,
     bad_field,
     wrong_type,
 )
@@ -60,14 +61,6 @@ def _hex_id(length: int):
     ]
 
 
-def _part(value: Any) -> str:
-    if type(value) is not str:
-        raise wrong_type("a string")
-    if value not in PARTS:
-        raise bad_field(f"must be one of {', '.join(PARTS)}, got {value[:40]!r}")
-    return value
-
-
 def _metrics(value: Any) -> Any:
     return value  # checked value by value in ``metrics_details``: a bad one never refuses
 
@@ -78,7 +71,7 @@ def _annotated(check, schema: dict) -> Any:
 
 TraceId = _hex_id(32)
 SpanId = _hex_id(16)
-Part = _annotated(_part, {"type": "string", "enum": list(PARTS)})
+Part = _choice(PARTS)
 TurnMetrics = _annotated(_metrics, {
     "type": "object",
     "properties": {name: {"type": "number", "minimum": low, "maximum": high}
