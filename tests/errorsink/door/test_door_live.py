@@ -9,6 +9,7 @@ import uuid
 
 import orjson
 import pytest
+from django.db import connection
 
 from errorsink.ingest.queue import queue_name, redis_client
 from errorsink.projects.api_keys import api_key_create, api_key_revoke
@@ -48,11 +49,20 @@ async def _load(urls: list[tuple[str, dict, str]], change) -> tuple[float, list[
 
     async def changer() -> None:
         await asyncio.sleep(CHANGE_AT)
-        await asyncio.to_thread(change)
+        await asyncio.to_thread(_closing, change)
         changed_at.append(time.monotonic() - started)
 
     await asyncio.gather(changer(), *(sender(n) for n in range(SENDERS)))
     return changed_at[0], results
+
+
+def _closing(change) -> None:
+    """Run ``change`` in this thread, then close the database connection it opened here: one
+    left open keeps the test database from being dropped at the end of the run."""
+    try:
+        change()
+    finally:
+        connection.close()
 
 
 def _body(kind: str) -> bytes:
