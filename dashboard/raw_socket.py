@@ -49,6 +49,8 @@ def text_frame(text: str) -> bytes:
 class RawSocket:
     def __init__(self, protocol, transport) -> None:
         self.protocol, self.transport = protocol, transport
+        # Twisted's TCP (and Unix) transports send this way; others always buffer through write.
+        self.can_send_now = hasattr(transport, "writeSomeData")
 
     def limit_kernel_buffer(self, size: int = KERNEL_SEND_BUFFER) -> None:
         handle = self.transport.getHandle() if hasattr(self.transport, "getHandle") else None
@@ -84,8 +86,8 @@ class RawSocket:
     def _plain_and_open(self) -> bool:
         transport = self.transport
         return (
-            getattr(transport, "TLS", True) is False
-            and hasattr(transport, "writeSomeData")
+            self.can_send_now
+            and getattr(transport, "TLS", True) is False
             and transport.connected
             and not transport.disconnecting
             and not getattr(transport, "_writeDisconnected", True)
