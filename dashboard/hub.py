@@ -33,8 +33,11 @@ from errorsink.live import EventsStored, QualityUpdated, StoredEvent, group_name
 log = logging.getLogger(__name__)
 
 # Under load, the fewest seconds between two pushes of a project (a quiet spell's first event
-# goes at once). Small beside the 150 ms promise; the worker's notifier waits as long.
-COALESCE_SECONDS = 0.05
+# goes at once). A worker's notices come about 50 ms apart (its readers' pace), each with what
+# one batch stored: a window of half that lets each go at once, and merges only the notices of
+# several workers or of a backlog. At 50 ms, notices whose gaps jittered below it waited up to
+# 28 ms (p90) for the window (docs/benchmarks.md).
+COALESCE_SECONDS = 0.025
 # The event loop is checked this often; later than STALL_SECONDS counts as a stall.
 LOOP_TICK_SECONDS = 0.05
 STALL_SECONDS = 0.1

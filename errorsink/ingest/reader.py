@@ -26,7 +26,7 @@ from django.conf import settings
 from errorsink.ingest.batch import Rejected, batch_rows
 from errorsink.ingest.notify import Notifier
 from errorsink.ingest.persist import batch_persist
-from errorsink.ingest.queue import WorkerQueue, redis_client
+from errorsink.ingest.queue import TakePace, WorkerQueue, redis_client
 
 log = logging.getLogger("errorsink.ingest")
 
@@ -69,9 +69,10 @@ class QueueReader:
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     )
     notify: Callable[[dict], None] | None = None
+    pace: TakePace | None = None
 
     def __post_init__(self) -> None:
-        self.queue = WorkerQueue(redis_client(), self.worker_id)
+        self.queue = WorkerQueue(redis_client(), self.worker_id, pace=self.pace)
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -159,15 +160,16 @@ class QueueReader:
 
 
 def queue_readers_start(*, count: int, batch_size: int | None = None) -> QueueReaders:
-    """Start `count` reader threads sharing one notifier, so a project gets one coalesced
-    message per interval from the whole process, not one per thread."""
+    """Start `count` reader threads sharing one pace (the process takes at most one batch per
+    interval while items keep coming) and one notifier (a project gets one message per
+    interval from the whole process, not one per thread)."""
     notifier = Notifier()
     notifier.start()
+    pace = TakePace()
     readers = []
     for n in range(count):
-        reader = QueueReader(
-            batch_size=batch_size or settings.ERRORSINK_INGEST_BATCH, notify=notifier.add
-        )
+        reader = QueueReader(batch_size=batch_size or settings.ERRORSINK_INGEST_BATCH,
+                             notify=notifier.add, pace=pace)  # fmt: skip
         reader.thread = threading.Thread(target=reader.run, name=f"queue-reader-{n}")
         reader.thread.daemon = True
         reader.thread.start()

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from errorsink.ingest.queue import (
+    TakePace,
     WorkerQueue,
     dead_letter_name,
     dead_letters_dropped_name,
@@ -18,6 +19,65 @@ from errorsink.ingest.queue import (
     processing_prefix,
     queue_name,
 )
+from errorsink.ingest.reader import queue_readers_start
+
+
+class _Clock:
+    """A pace's clock and sleep, by hand: sleeping moves the clock and is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def _paced(clean_queue, clock: _Clock, every: float = 0.05) -> WorkerQueue:
+    pace = TakePace(every=every, clock=lambda: clock.now, sleep=clock.sleep)
+    return WorkerQueue(clean_queue, "w1", pace=pace)
+
+
+def test_a_paced_queue_takes_the_first_item_after_a_quiet_spell_at_once(clean_queue):
+    clock = _Clock()
+    queue = _paced(clean_queue, clock)
+    enqueue([b"1"])
+    assert queue.take(10) == [b"1"]
+    queue.acknowledge()
+
+    clock.now += 5  # a quiet spell, longer than the pace
+    enqueue([b"2"])
+    assert queue.take(10) == [b"2"]
+    assert clock.slept == []
+
+
+def test_while_items_keep_coming_a_paced_queue_takes_one_batch_per_interval(clean_queue):
+    clock = _Clock()
+    queue = _paced(clean_queue, clock)
+    enqueue([b"1"])
+    assert queue.take(10) == [b"1"]
+    queue.acknowledge()
+
+    clock.now += 0.01  # the batch was stored in 10 ms; more came meanwhile
+    enqueue([b"2", b"3"])
+    assert queue.take(10) == [b"2", b"3"]  # one batch, taken once the 50 ms were up
+    assert clock.slept == [0.04]
+
+
+def test_a_full_batch_means_a_backlog_and_the_next_is_taken_at_once(clean_queue):
+    clock = _Clock()
+    queue = _paced(clean_queue, clock)
+    enqueue([b"%d" % n for n in range(5)])
+    assert queue.take(2) == [b"0", b"1"]
+    queue.acknowledge()
+    assert queue.take(2) == [b"2", b"3"]
+    queue.acknowledge()
+    assert queue.take(2) == [b"4"]  # the backlog is gone: the next take waits its turn
+    queue.acknowledge()
+    enqueue([b"5"])
+    assert queue.take(2) == [b"5"]
+    assert clock.slept == [0.05]
 
 
 def test_it_keeps_a_taken_batch_in_the_processing_list_until_acknowledged(clean_queue):
@@ -108,3 +168,12 @@ def test_it_reports_depth_dead_letters_and_processing_lists(clean_queue):
         "gone": {"items": 1, "alive": False},
     }
     assert status["stored_last_minute"] == 0
+
+
+def test_the_readers_of_a_process_take_in_turn_on_one_pace(clean_queue):
+    running = queue_readers_start(count=2, batch_size=10)
+    try:
+        paces = {id(reader.queue.pace) for reader in running.readers}
+        assert len(paces) == 1 and running.readers[0].queue.pace is not None
+    finally:
+        running.stop(timeout=5)
