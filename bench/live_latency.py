@@ -143,7 +143,7 @@ async def _listen(notified: dict, project_id: str) -> None:
     while True:
         message = await layer.receive(channel)
         now = time.perf_counter()
-        for pk, _kind in message.get("events", ()):  # not the quality and alert notices
+        for pk, *_ in message.get("events", ()):  # not the quality and alert notices
             notified.setdefault(pk, now)
 
 

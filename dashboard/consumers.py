@@ -311,8 +311,8 @@ class ProjectConsumer(_LiveConsumer):
 
     async def sync_messages(self) -> list[str]:
         ids, (issues, panel) = await live_read(self._sync_read)
-        html = await row_html(ids)
-        rows = [html[pk] for pk in ids if pk in html]
+        rendered = await row_html(ids)
+        rows = [rendered[pk].html for pk in ids if pk in rendered]
         context = {"rows": rows, "filtered": self.filters.any_set, "project": self.project}
         # Sections together (they hold tables), rows apart (they are table content).
         return [issues + panel, render_to_string(self.SYNC, context)]
@@ -330,8 +330,10 @@ class ProjectConsumer(_LiveConsumer):
             return ""
         metas.sort(key=lambda meta: meta.order, reverse=True)
         shown = [meta.pk for meta in metas[:LATEST_ERRORS]]
-        html = await row_html(shown)
-        rows = [html[pk] for pk in shown if pk in html]
+        rendered = await row_html(shown)
+        # Checked again as read from the database: the notice's metadata is only a hint.
+        rows = [rendered[pk].html for pk in shown
+                if pk in rendered and self._matches(rendered[pk].meta)]  # fmt: skip
         return render_to_string(self.PUSH, {"rows": rows}) if rows else ""
 
 

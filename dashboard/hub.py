@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from dashboard.live_db import live_read, queries_run
+from dashboard.live_rows import metas_remember
 from dashboard.raw_socket import text_frame
 from errorsink.live import EventsStored, QualityUpdated, StoredEvent, group_name
 
@@ -372,6 +373,7 @@ class ProjectHub:
         except ValueError:
             log.exception("live relay for project %s skipped a message", project.key)
             return
+        metas_remember(project.key, events)  # the pick of new rows reads nothing
         project.pending.extend(events)
         if project.flusher is None:
             self._schedule(project)

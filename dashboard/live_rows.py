@@ -8,20 +8,26 @@ stale).
 Two levels, because a burst stores far more errors than a page shows: `row_metas` is the cheap
 part (code, source, arrival) every page needs to pick its newest 20 matching rows, and
 `row_html` renders, with the page's own `#error-row` partial, only the rows some page shows.
+The worker's notice carries that cheap part for every new error (`metas_remember`), so picking
+reads nothing; what a page then shows comes with its metadata as read from the database, and
+the page checks it again there (errorsink/live.py: notices are hints).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.live_db import live_read
 from dashboard.present import error_rows_annotate
+from errorsink.live import StoredEvent, moment_of
 from errorsink.sessions.models import Event
 from errorsink.sessions.selectors import EventMeta, event_metas_by_ids, events_by_ids
 
@@ -43,7 +49,7 @@ class _SharedCache:
     def clear(self) -> None:
         self.items.clear()
 
-    def _remember(self, found: dict) -> None:
+    def remember(self, found: dict) -> None:
         for pk, value in found.items():
             self.items[pk] = value
             self.items.move_to_end(pk)
@@ -62,7 +68,7 @@ class _SharedCache:
                 self.inflight[pk] = future
             try:
                 fetched = await live_read(self.fetch, missing)
-                self._remember(fetched)
+                self.remember(fetched)
                 future.set_result(fetched)
             except BaseException as exc:
                 future.set_exception(exc)
@@ -80,8 +86,19 @@ class _SharedCache:
         return found
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedRow:
+    meta: EventMeta  # read with the row, from the database: what a page checks before showing it
+    html: SafeString
+
+
 def _fetch_metas(ids: list[int]) -> dict[int, EventMeta]:
     return event_metas_by_ids(ids=ids)
+
+
+def _meta_of(event: Event) -> EventMeta:
+    return EventMeta(event.pk, event.project_id, event.kind, event.code, event.source,
+                     event.received_at)  # fmt: skip
 
 
 def error_row_html(event: Event) -> SafeString:
@@ -90,8 +107,9 @@ def error_row_html(event: Event) -> SafeString:
     return mark_safe(render_to_string(ERROR_ROW, {"event": event}).strip())
 
 
-def _fetch_html(ids: list[int]) -> dict[int, SafeString]:
-    return {event.pk: error_row_html(event) for event in events_by_ids(ids=ids)}
+def _fetch_html(ids: list[int]) -> dict[int, RenderedRow]:
+    return {event.pk: RenderedRow(_meta_of(event), error_row_html(event))
+            for event in events_by_ids(ids=ids)}  # fmt: skip
 
 
 # Module level: shared by every consumer of this Daphne process (one event loop).
@@ -108,5 +126,18 @@ async def row_metas(ids: Iterable[int]) -> dict[int, EventMeta]:
     return await _metas.get_many(ids)
 
 
-async def row_html(ids: Iterable[int]) -> dict[int, SafeString]:
+async def row_html(ids: Iterable[int]) -> dict[int, RenderedRow]:
     return await _html.get_many(ids)
+
+
+def metas_remember(project_id: str, events: Iterable[StoredEvent]) -> None:
+    """The metadata a notice brought for its errors, so `row_metas` need not read it."""
+    project = None
+    found = {}
+    for event in events:
+        if event.hinted and event.pk not in _metas.items:
+            project = project or uuid.UUID(project_id)
+            found[event.pk] = EventMeta(event.pk, project, event.kind, event.code, event.source,
+                                        moment_of(event.received_us))  # fmt: skip
+    if found:
+        _metas.remember(found)

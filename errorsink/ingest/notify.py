@@ -31,7 +31,7 @@ MAX_IDS_PER_KIND = 5000
 
 class Notifier:
     def __init__(self) -> None:
-        self._pending: dict[object, list[tuple[int, str]]] = {}
+        self._pending: dict[object, list[tuple]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -77,7 +77,7 @@ class Notifier:
                 log.exception("could not notify dashboards of project %s", project_id)
 
 
-def newest_per_kind(events: list[tuple[int, str]], limit: int) -> list[tuple[int, str]]:
+def newest_per_kind(events: list[tuple], limit: int) -> list[tuple]:
     """The newest `limit` events of each kind, in their original order."""
     if len(events) <= limit:  # every kind is within the limit: the common case, no loop
         return events

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 from django.db import DataError, IntegrityError, connection, transaction
@@ -19,6 +20,7 @@ from errorsink.ingest.alert_feed import alert_counts_add
 from errorsink.ingest.builds import SESSION_BUILDS, Builds
 from errorsink.ingest.issues import IssuesAdded, issues_added, issues_store
 from errorsink.ingest.rows import COLUMN_NAMES, EventRow
+from errorsink.live import epoch_us, stored_error
 from errorsink.sessions.event_keys import generation_of, generation_ready, keys_stored
 
 PROJECT, EVENT_ID, SESSION, BUILD = map(
@@ -31,21 +33,21 @@ class StoredBatch:
     """What one committed batch added: new event ids and kinds, grouped by project; and the
     events of a re-delivery that were stored already, to be announced again."""
 
-    by_project: dict[uuid.UUID, list[tuple[int, str]]] = field(default_factory=dict)
+    by_project: dict[uuid.UUID, list[tuple]] = field(default_factory=dict)
     # A worker killed between its commit and its notice leaves events stored that no dashboard
     # was told of; the batch comes back to another worker, which finds them stored. Announcing
     # them again is harmless (pages drop a row they show already; a timeline re-syncs).
-    already_stored: dict[uuid.UUID, list[tuple[int, str]]] = field(default_factory=dict)
+    already_stored: dict[uuid.UUID, list[tuple]] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
         return sum(len(events) for events in self.by_project.values())
 
-    def to_announce(self) -> dict[uuid.UUID, list[tuple[int, str]]]:
+    def to_announce(self) -> dict[uuid.UUID, list[tuple]]:
         """Every event the dashboards should hear of, in id order per project."""
         if not self.already_stored:  # every batch but a re-delivery's: nothing to merge
             return self.by_project
-        merged: dict[uuid.UUID, list[tuple[int, str]]] = {}
+        merged: dict[uuid.UUID, list[tuple]] = {}
         for grouped in (self.already_stored, self.by_project):
             for project_id, events in grouped.items():
                 merged.setdefault(project_id, []).extend(events)
@@ -188,9 +190,17 @@ def _first_of_each_event(rows: list[EventRow]) -> list[EventRow]:
 
 
 def _stored_batch(stored: list[tuple[int, EventRow]]) -> StoredBatch:
-    grouped: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    grouped: dict[str, list[tuple]] = defaultdict(list)
+    arrivals: dict[datetime, int] = {}  # a batch's rows share one arrival: converted once
     for event_pk, row in stored:
-        grouped[row.project_id].append((event_pk, row.kind))
+        if row.kind != "error":
+            grouped[row.project_id].append((event_pk, row.kind))
+            continue
+        # What the project pages pick their rows by, so the pick reads nothing (errorsink/live.py).
+        arrival = arrivals.get(row.received_at)
+        if arrival is None:
+            arrival = arrivals[row.received_at] = epoch_us(row.received_at)
+        grouped[row.project_id].append(stored_error(event_pk, row.code, row.source, arrival))
     # One UUID per project, not per row: building one costs more than the rest of the loop.
     return StoredBatch(by_project={uuid.UUID(key): events for key, events in grouped.items()})
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from dashboard import hub, live_rows
 from dashboard.quality_panel import REDRAW_SECONDS
 from dashboard.routing import websocket_urlpatterns
-from errorsink.live import EventsStored, QualityUpdated, group_name
+from errorsink.live import EventsStored, QualityUpdated, epoch_us, group_name, stored_error
 from errorsink.quality.rollups import rollups_watermark
 from errorsink.sessions.models import Event
 from tests.rollup_helpers import roll_up
@@ -78,11 +78,18 @@ def _timeline_ids(html: str) -> list[int]:
 async def _store(project, **fields) -> Event:
     """Store an event and announce it the way the ingest worker does."""
     event = await database_sync_to_async(event_create)(project, **fields)
-    await _announce(project, [(event.pk, event.kind)])
+    await _announce(project, [_announced(event)])
     return event
 
 
-async def _announce(project, events: list[tuple[int, str]]) -> None:
+def _announced(event: Event) -> tuple:
+    """An event as the worker's notice carries it: an error with its hints."""
+    if event.kind != Event.ERROR:
+        return (event.pk, event.kind)
+    return stored_error(event.pk, event.code, event.source, epoch_us(event.received_at))
+
+
+async def _announce(project, events: list[tuple]) -> None:
     """The message the worker's notifier sends, on the project's group."""
     await get_channel_layer().group_send(group_name(project.id), EventsStored.of(events).encode())
 
@@ -161,8 +168,10 @@ async def test_it_ignores_non_errors_and_other_projects(alice, project):
 
     await _store(project, kind=Event.WARNING, code="31002")
     event = await database_sync_to_async(event_create)(other)
-    # A forged message naming another project's event in this project's group shows nothing.
+    # A forged message naming another project's event in this project's group shows nothing,
+    # with or without hints that say it is an error of this project's.
     await _announce(project, [(event.pk, "error")])
+    await _announce(project, [_announced(event)])
     # Pushes keep their order: the first to arrive is the one for the error sent last.
     wanted = await _store(project)
     assert _row_ids(await communicator.receive_from(timeout=2)) == [wanted.pk]
@@ -243,7 +252,15 @@ async def test_it_fetches_rows_once_for_all_open_pages(alice, bob, project, monk
     pushes = [await page.receive_from(timeout=2) for page in pages]
 
     assert all(_row_ids(push) == [event.pk] for push in pushes)
-    assert calls == [[event.pk], [event.pk]]  # one metadata query, one render, for all ten
+    assert calls == [[event.pk]]  # one render for all ten; the notice brought the metadata
+
+    # A notice without hints (an older worker's): one metadata query more, still for all ten.
+    calls.clear()
+    event = await database_sync_to_async(event_create)(project)
+    await _announce(project, [(event.pk, event.kind)])
+    pushes = [await page.receive_from(timeout=2) for page in pages]
+    assert all(_row_ids(push) == [event.pk] for push in pushes)
+    assert calls == [[event.pk], [event.pk]]
     for page in pages:
         await page.disconnect()
 

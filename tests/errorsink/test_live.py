@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from errorsink.live import EventsStored, StoredEvent, group_name
+from errorsink.live import (
+    EventsStored,
+    StoredEvent,
+    epoch_us,
+    group_name,
+    moment_of,
+    stored_error,
+)
 
 
 def test_it_round_trips_through_json():
@@ -15,6 +23,18 @@ def test_it_round_trips_through_json():
     assert encoded == {"type": "events.stored", "events": [[7, "error"], [8, "warning"]]}
     assert EventsStored.decode(encoded) == message
     assert message.events == (StoredEvent(7, "error"), StoredEvent(8, "warning"))
+
+
+def test_an_error_carries_its_hints_through_json_exactly():
+    arrival = datetime(2026, 12, 7, 15, 4, 5, 123456, tzinfo=UTC)
+    message = EventsStored.of([stored_error(7, "AGENT_CHILD_CRASHED", "agent", epoch_us(arrival)),
+                               (8, "warning")])  # fmt: skip
+    decoded = EventsStored.decode(json.loads(json.dumps(message.encode())))
+    error, warning = decoded.events
+    assert (error.pk, error.kind, error.code, error.source) == (7, "error", "AGENT_CHILD_CRASHED",
+                                                               "agent")  # fmt: skip
+    assert moment_of(error.received_us) == arrival
+    assert error.hinted and not warning.hinted
 
 
 @pytest.mark.parametrize(
@@ -26,6 +46,10 @@ def test_it_round_trips_through_json():
         {"type": "events.stored", "events": [["1", "error"]]},
         {"type": "events.stored", "events": [[1, None]]},
         {"type": "events.stored", "events": 5},
+        {"type": "events.stored", "events": [[1, "error", "CODE", "agent"]]},
+        {"type": "events.stored", "events": [[1, "error", "CODE", None, 5]]},
+        {"type": "events.stored", "events": [[1, "error", "CODE", "agent", 1.5]]},
+        {"type": "events.stored", "events": [[1, "error", "CODE", "agent", 5, "more"]]},
     ],
 )
 def test_it_refuses_anything_else(message):

@@ -15,6 +15,7 @@ from errorsink.ingest.batch import batch_rows
 from errorsink.ingest.builds import SessionBuilds
 from errorsink.ingest.persist import EventRow, batch_persist, events_persist
 from errorsink.issues.models import Issue
+from errorsink.live import epoch_us, stored_error
 from errorsink.sessions.event_keys import (
     GENERATION_DAYS,
     generation_make,
@@ -175,7 +176,12 @@ def test_a_re_delivery_announces_again_what_it_finds_stored(project):
     again = events_persist(_rows(_items(project.id, 3, "k")))
     stored = Event.objects.filter(project_id=project.id).order_by("id")
     assert again.count == 1
-    assert again.to_announce() == {project.id: [(e.id, e.kind) for e in stored]}
+    announced = again.to_announce()[project.id]
+    assert [entry[:2] for entry in announced] == [(e.id, e.kind) for e in stored]
+    # Each error comes with what the project pages pick rows by; the new one exactly as stored.
+    newest = stored.last()
+    assert announced[-1] == stored_error(newest.id, newest.code, newest.source,
+                                         epoch_us(newest.received_at))  # fmt: skip
     assert first.to_announce() == first.by_project
 
 

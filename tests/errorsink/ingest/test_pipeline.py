@@ -10,6 +10,7 @@ import pytest
 from errorsink.ingest import persist as persist_module
 from errorsink.ingest.queue import enqueue, heartbeat_key, processing_prefix
 from errorsink.ingest.reader import QueueReader
+from errorsink.live import epoch_us, stored_error
 from errorsink.sessions.models import Event, Session
 from tests.errorsink.conftest import dead_letters, drain
 from tests.errorsink.ingest.test_formats import GECX_ERROR, TELNYX_HANGUP, TELNYX_WARNING
@@ -140,7 +141,7 @@ def test_it_dead_letters_bad_items_and_stores_the_good_ones_around_them(reader, 
     assert "{not json" in [entry["item"] for entry in dead]
 
 
-def test_it_notifies_once_per_project_per_batch_with_ids_and_kinds(reader, project):
+def test_it_notifies_once_per_project_per_batch_with_ids_kinds_and_error_hints(reader, project):
     warning = {"type": "session_warning", "project_id": str(project.id), "session_id": "s",
                "code": "HIGH_JITTER"}  # fmt: skip
     enqueue([json.dumps(seed_session_error(project.id)), json.dumps(warning)])
@@ -148,8 +149,13 @@ def test_it_notifies_once_per_project_per_batch_with_ids_and_kinds(reader, proje
 
     assert len(reader.notifications) == 1
     stored = reader.notifications[0][project.id]
-    ids = dict(Event.objects.values_list("id", "kind"))
-    assert sorted(stored) == sorted(ids.items())
+    expected = [
+        stored_error(e.pk, e.code, e.source, epoch_us(e.received_at))
+        if e.kind == Event.ERROR else (e.pk, e.kind)
+        for e in Event.objects.all()
+    ]  # fmt: skip
+    assert sorted(stored) == sorted(expected)
+    assert {entry[1] for entry in stored} == {"error", "warning"}
 
 
 def test_it_requeues_the_processing_list_of_a_dead_worker(reader, project):
