@@ -39,12 +39,18 @@ def _paced(clean_queue, clock: _Clock, every: float = 0.05) -> WorkerQueue:
     return WorkerQueue(clean_queue, "w1", pace=pace)
 
 
-def test_a_paced_queue_takes_the_first_item_after_a_quiet_spell_at_once(clean_queue):
-    clock = _Clock()
+def _one_taken(clean_queue, clock: _Clock) -> WorkerQueue:
+    """A paced queue that has just taken and stored a batch of one item."""
     queue = _paced(clean_queue, clock)
     enqueue([b"1"])
     assert queue.take(10) == [b"1"]
     queue.acknowledge()
+    return queue
+
+
+def test_a_paced_queue_takes_the_first_item_after_a_quiet_spell_at_once(clean_queue):
+    clock = _Clock()
+    queue = _one_taken(clean_queue, clock)
 
     clock.now += 5  # a quiet spell, longer than the pace
     enqueue([b"2"])
@@ -54,10 +60,7 @@ def test_a_paced_queue_takes_the_first_item_after_a_quiet_spell_at_once(clean_qu
 
 def test_while_items_keep_coming_a_paced_queue_takes_one_batch_per_interval(clean_queue):
     clock = _Clock()
-    queue = _paced(clean_queue, clock)
-    enqueue([b"1"])
-    assert queue.take(10) == [b"1"]
-    queue.acknowledge()
+    queue = _one_taken(clean_queue, clock)
 
     clock.now += 0.01  # the batch was stored in 10 ms; more came meanwhile
     enqueue([b"2", b"3"])
