@@ -29,6 +29,7 @@ from django.db import DatabaseError, connection
 from dashboard.live_db import live_read, queries_run
 from dashboard.live_rows import metas_remember
 from dashboard.raw_socket import text_frame
+from errorsink.ingest.queue import TAKE_EVERY_SECONDS
 from errorsink.live import EventsStored, QualityUpdated, StoredEvent, group_name
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 # one batch stored: a window of half that lets each go at once, and merges only the notices of
 # several workers or of a backlog. At 50 ms, notices whose gaps jittered below it waited up to
 # 28 ms (p90) for the window (docs/benchmarks.md).
-COALESCE_SECONDS = 0.025
+COALESCE_SECONDS = TAKE_EVERY_SECONDS / 2
 # The event loop is checked this often; later than STALL_SECONDS counts as a stall.
 LOOP_TICK_SECONDS = 0.05
 STALL_SECONDS = 0.1

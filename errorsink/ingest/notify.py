@@ -14,15 +14,16 @@ import threading
 
 from channels.layers import get_channel_layer
 
+from errorsink.ingest.queue import TAKE_EVERY_SECONDS
 from errorsink.live import events_stored_message, group_name
 
 log = logging.getLogger("errorsink.ingest")
 
-# Half the readers' pace (queue.TAKE_EVERY_SECONDS): a paced batch's notice always finds the
-# notifier ready and goes at once, while readers catching up on a backlog, whose batches are not
-# paced, still send at most one message per interval. At 50 ms, the same as the pace, the two
+# Half the readers' pace: a paced batch's notice always finds the notifier ready and goes at
+# once, while readers catching up on a backlog, whose batches are not paced, still send at most
+# one message per interval. At 50 ms, the same as the pace, the two
 # drifted apart and a batch's notice waited 22 ms on average (docs/benchmarks.md).
-INTERVAL = 0.025
+INTERVAL = TAKE_EVERY_SECONDS / 2
 # A bound on message size, per kind so that a flood of warnings can never crowd the errors out.
 # At 40 messages a second it only bites above 200,000 events/s of one kind for one project,
 # beyond what one worker stores; the dashboard re-syncs from the database on reconnect anyway.
