@@ -67,6 +67,11 @@ application = ProtocolTypeRouter(
 # out of the collector's sight. Otherwise each full collection walks it all and stalls the event
 # loop for tens of milliseconds, which was the front door's p99 (docs/benchmarks.md).
 gc.freeze()
+# What is left is mostly the open pages' own objects (200 pages: 70,000), long-lived too, yet a
+# full collection walks them all: 75 to 100 ms with every page waiting, five times a minute at
+# 2,000 events/s. Ten times as many younger collections between two full ones make that about
+# one in two minutes; the younger collections, which find most garbage, are unchanged.
+gc.set_threshold(700, 10, 100)
 
 # The event loop writes each push to 200 sockets, and every write gives up the GIL. With
 # Python's default 5 ms switch interval, a thread rendering a part (or an API request) kept it

@@ -16,11 +16,13 @@ the page checks it again there (errorsink/live.py: notices are hints).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
@@ -92,8 +94,30 @@ class RenderedRow:
     html: SafeString
 
 
-def _fetch_metas(ids: list[int]) -> dict[int, EventMeta]:
-    return event_metas_by_ids(ids=ids)
+# The caches hold plain tuples of ints, strings and datetimes, never objects: the collector
+# stops tracking such a tuple the first time it sees it, so cached rows never reach the oldest
+# generation. As objects (a meta, its UUID, a row, a SafeString), every push added a few hundred
+# to it, and each full collection that this growth set off walked them all and stalled the
+# event loop for 70 to 200 ms (docs/benchmarks.md, live at scale: the collector).
+type PackedMeta = tuple[int, str, str, str, str, datetime]
+
+
+def _packed(meta: EventMeta) -> PackedMeta:
+    return (meta.pk, str(meta.project_id), meta.kind, meta.code, meta.source, meta.received_at)
+
+
+def _unpacked(packed: PackedMeta) -> EventMeta:
+    pk, project_id, kind, code, source, received_at = packed
+    return EventMeta(pk, _project_uuid(project_id), kind, code, source, received_at)
+
+
+@functools.lru_cache(maxsize=1024)
+def _project_uuid(text: str) -> uuid.UUID:
+    return uuid.UUID(text)
+
+
+def _fetch_metas(ids: list[int]) -> dict[int, PackedMeta]:
+    return {pk: _packed(meta) for pk, meta in event_metas_by_ids(ids=ids).items()}
 
 
 def _meta_of(event: Event) -> EventMeta:
@@ -101,14 +125,17 @@ def _meta_of(event: Event) -> EventMeta:
                      event.received_at)  # fmt: skip
 
 
-def error_row_html(event: Event) -> SafeString:
-    """The row exactly as the page renders it (escaped there, so safe to wrap in a push)."""
+def _error_row_markup(event: Event) -> str:
+    """The row exactly as the page renders it (escaped there, so safe to wrap in a push), as a
+    plain str: a SafeString is an object the collector tracks."""
     error_rows_annotate([event])
-    return mark_safe(render_to_string(ERROR_ROW, {"event": event}).strip())
+    return render_to_string(ERROR_ROW, {"event": event}).strip()
 
 
-def _fetch_html(ids: list[int]) -> dict[int, RenderedRow]:
-    return {event.pk: RenderedRow(_meta_of(event), error_row_html(event))
+def _fetch_html(ids: list[int]) -> dict[int, tuple]:
+    """By pk: the packed meta with the row's markup after it, one flat tuple (a nested one
+    stays tracked until a second collection has seen it)."""
+    return {event.pk: (*_packed(_meta_of(event)), _error_row_markup(event))
             for event in events_by_ids(ids=ids)}  # fmt: skip
 
 
@@ -123,21 +150,20 @@ def cache_clear() -> None:
 
 
 async def row_metas(ids: Iterable[int]) -> dict[int, EventMeta]:
-    return await _metas.get_many(ids)
+    return {pk: _unpacked(packed) for pk, packed in (await _metas.get_many(ids)).items()}
 
 
 async def row_html(ids: Iterable[int]) -> dict[int, RenderedRow]:
-    return await _html.get_many(ids)
+    return {pk: RenderedRow(_unpacked(packed[:-1]), mark_safe(packed[-1]))
+            for pk, packed in (await _html.get_many(ids)).items()}  # fmt: skip
 
 
 def metas_remember(project_id: str, events: Iterable[StoredEvent]) -> None:
     """The metadata a notice brought for its errors, so `row_metas` need not read it."""
-    project = None
     found = {}
     for event in events:
         if event.hinted and event.pk not in _metas.items:
-            project = project or uuid.UUID(project_id)
-            found[event.pk] = EventMeta(event.pk, project, event.kind, event.code, event.source,
-                                        moment_of(event.received_us))  # fmt: skip
+            found[event.pk] = (event.pk, project_id, event.kind, event.code, event.source,
+                               moment_of(event.received_us))  # fmt: skip
     if found:
         _metas.remember(found)

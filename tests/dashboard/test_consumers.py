@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import re
 import time
@@ -387,6 +388,21 @@ async def test_it_renders_only_the_rows_a_page_shows(alice, project, monkeypatch
     push = await communicator.receive_from(timeout=2)
     assert _row_ids(push) == [e.pk for e in reversed(events)][:20]
     assert sorted(rendered) == sorted(e.pk for e in events[-20:])
+    await communicator.disconnect()
+
+
+@run
+async def test_cached_rows_stay_out_of_sight_of_the_collector(alice, project):
+    # Each full collection walks every tracked object while the pages wait: cached rows must be
+    # plain tuples of atoms, which the collector stops tracking once it has seen them.
+    communicator, _ = await _connect(alice, f"/ws/projects/{project.id}/")
+    await communicator.receive_from(timeout=5)
+    event = await _store(project)
+    assert _row_ids(await communicator.receive_from(timeout=2)) == [event.pk]
+    gc.collect()
+    cached = [*live_rows._metas.items.values(), *live_rows._html.items.values()]
+    assert len(cached) == 2
+    assert [value for value in cached if gc.is_tracked(value)] == []
     await communicator.disconnect()
 
 
