@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.schedules import phased
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -363,12 +365,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 300.0},
     },
+    # The three 2-second tasks each start at a phase of their own (config/schedules.py): on
+    # one tick they held up the queue readers' batches.
     # Every 2 s, so figures (and the live charts) trail ingest by a few seconds; a run beat
     # queued while the worker was down is dropped rather than piled up (the next one catches up
     # by itself). An idle run is a handful of cheap queries.
     "rollups-compute": {
         "task": "errorsink.tasks.rollups_compute",
-        "schedule": 2.0,
+        "schedule": phased(2.0, phase=0.0),
         "options": {"expires": 2.0},
     },
     # Every minute, each run at most 50 s: errors stored before issues existed join them
@@ -377,14 +381,14 @@ CELERY_BEAT_SCHEDULE = {
     # 10). A run queued while the worker was down is dropped; the next one sees the same state.
     "alerts-evaluate": {
         "task": "errorsink.tasks.alerts_evaluate",
-        "schedule": 2.0,
+        "schedule": phased(2.0, phase=0.7),
         "options": {"expires": 2.0},
     },
     # Every 2 s: the search index's pending list merged while small, so that no insert of the
     # queue readers stalls to merge a full one (errorsink/sessions/search_index.py).
     "search-index-tidy": {
         "task": "errorsink.tasks.search_index_tidy",
-        "schedule": 2.0,
+        "schedule": phased(2.0, phase=1.3),
         "options": {"expires": 2.0},
     },
     # Every 5 minutes: a deleted project whose purge was cut short (a worker restarted) goes
