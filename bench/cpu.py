@@ -58,6 +58,21 @@ def cpu_snapshot(trees: dict[str, int]) -> dict[str, float]:
     return snapshot
 
 
+def machine_ticks(stat: str | None = None) -> tuple[int, int]:
+    """The machine's CPU time so far in clock ticks, all of it and the part the hypervisor
+    gave to other guests ("steal"), from /proc/stat's first line."""
+    line = (stat if stat is not None else Path("/proc/stat").read_text()).split("\n", 1)[0]
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in line.split()[1:9])
+    return user + nice + system + idle + iowait + irq + softirq + steal, steal
+
+
+def stolen_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Of the machine's CPU time between two readings, the share stolen by the host: a run
+    on a virtual machine whose neighbours are busy is slower, and this says so."""
+    total = after[0] - before[0]
+    return round((after[1] - before[1]) / total, 3) if total > 0 else 0.0
+
+
 def cpu_used(before: dict, after: dict, names: tuple[str, ...]) -> dict[str, float]:
     used = {name: round(after[name] - before[name], 2) for name in names if name in before}
     used["total"] = round(sum(used.values()), 2)

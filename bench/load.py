@@ -15,8 +15,10 @@ CPU it took from the machine under test.
 Beside the figures: CPU cores used by Daphne, the worker (with its children), beat, PostgreSQL
 and Redis (when they run here), and this process
 (the load generator and the 200 clients: a saturated generator would make the stack look
-slow), Daphne's RSS at the start and the end, and what Daphne's live hub counted meanwhile
-(pushes, renders, database queries and sends, from its `live stats` log lines).
+slow), Daphne's RSS at the start and the end, what Daphne's live hub counted meanwhile
+(pushes, renders, database queries and sends, from its `live stats` log lines), and the share
+of the machine's CPU time the host gave to other guests in each minute (on a virtual machine
+with busy neighbours every stage slows at once; this tells such a minute apart).
 
 Run with `make bench` (or `python -m bench.load`); prints JSON. BENCH_LOAD_RATES,
 BENCH_LOAD_SECONDS and BENCH_LOAD_CLIENTS change the shape (e.g. a 30-second smoke run).
@@ -28,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
 import os
 import re
 import socket
@@ -37,12 +40,13 @@ import tempfile
 import threading
 import time
 import uuid
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
 import bench.live_latency as live
 from bench.common import percentile
-from bench.cpu import cpu_snapshot, cpu_used, server_pids
+from bench.cpu import cpu_snapshot, cpu_used, machine_ticks, server_pids, stolen_share
 from devstack.harness import Stack
 from devstack.processes import rss_mb
 
@@ -343,8 +347,12 @@ class Run:
         thread.start()
         started = time.perf_counter()
         count = rate * SECONDS
+        readings = [machine_ticks()]
+        sampler = asyncio.create_task(_each_minute_but_the_last(readings))
         achieved = await asyncio.to_thread(self._produce, LOAD_PHASE, rate, count)
         elapsed = time.perf_counter() - started
+        sampler.cancel()
+        readings.append(machine_ticks())
         # "bench" is this process alone: the generator, its 200 clients and the API probe.
         cpu = cpu_used(cpu_before, cpu_snapshot(self.pids), (*self.pids, "bench"))
         self.probe.stop_flag.set()
@@ -359,6 +367,9 @@ class Run:
             "api_calls": len(self.probe.durations),
             "api_failures": self.probe.failures,
             "api_p95_ms": round(percentile(self.probe.durations, 0.95), 1),
+            # The host's share of the machine's CPU time, per minute: a slow minute on a busy
+            # host is the host's, not errorsink's.
+            "host_steal_per_minute": [stolen_share(a, b) for a, b in pairwise(readings)],
             # CPU seconds per second of the load: how close each process came to a core.
             "cpu_cores_used": {
                 GENERATOR.get(name, name): round(seconds / elapsed, 2)
@@ -470,6 +481,13 @@ def main() -> dict:
     print(json.dumps(result, indent=2))
     sys.stdout.flush()
     return result
+
+
+async def _each_minute_but_the_last(readings: list) -> None:
+    """The machine's CPU ticks at each minute's end but the last (the caller reads that one)."""
+    for _ in range(math.ceil(SECONDS / BUCKET_SECONDS) - 1):
+        await asyncio.sleep(BUCKET_SECONDS)
+        readings.append(machine_ticks())
 
 
 def _vacuum() -> None:
