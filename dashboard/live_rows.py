@@ -102,8 +102,9 @@ class RenderedRow:
 type PackedMeta = tuple[int, str, str, str, str, datetime]
 
 
-def _packed(meta: EventMeta) -> PackedMeta:
-    return (meta.pk, str(meta.project_id), meta.kind, meta.code, meta.source, meta.received_at)
+def _packed(row: EventMeta | Event) -> PackedMeta:
+    """A meta, or an event itself (it has the same fields), as the caches keep it."""
+    return (row.pk, str(row.project_id), row.kind, row.code, row.source, row.received_at)
 
 
 def _unpacked(packed: PackedMeta) -> EventMeta:
@@ -120,11 +121,6 @@ def _fetch_metas(ids: list[int]) -> dict[int, PackedMeta]:
     return {pk: _packed(meta) for pk, meta in event_metas_by_ids(ids=ids).items()}
 
 
-def _meta_of(event: Event) -> EventMeta:
-    return EventMeta(event.pk, event.project_id, event.kind, event.code, event.source,
-                     event.received_at)  # fmt: skip
-
-
 def _error_row_markup(event: Event) -> str:
     """The row exactly as the page renders it (escaped there, so safe to wrap in a push), as a
     plain str: a SafeString is an object the collector tracks."""
@@ -135,7 +131,7 @@ def _error_row_markup(event: Event) -> str:
 def _fetch_html(ids: list[int]) -> dict[int, tuple]:
     """By pk: the packed meta with the row's markup after it, one flat tuple (a nested one
     stays tracked until a second collection has seen it)."""
-    return {event.pk: (*_packed(_meta_of(event)), _error_row_markup(event))
+    return {event.pk: (*_packed(event), _error_row_markup(event))
             for event in events_by_ids(ids=ids)}  # fmt: skip
 
 
