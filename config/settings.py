@@ -56,9 +56,26 @@ def _database_from_url(url: str) -> dict:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
+        # Connections are lent from a pool per process, not kept one per thread: Daphne runs
+        # each HTTP request on a thread of its own, so a kept connection was a new PostgreSQL
+        # backend per request, left idle until collected (docs/operating.md, connections).
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,  # the pool checks a connection before lending it
+        "OPTIONS": {"pool": _database_pool()},
         "TEST": {"NAME": os.environ.get("ERRORSINK_TEST_DATABASE", None)},
+    }
+
+
+def _database_pool() -> dict:
+    """psycopg_pool's options. A request waits at most `timeout` seconds for a connection, so
+    an outage fails fast; a reconnection that keeps failing gives up after `reconnect_timeout`,
+    so the first request after an outage connects afresh instead of waiting out the pool's
+    backoff, which doubles from a second towards minutes."""
+    return {
+        "min_size": 2,
+        "max_size": _env_int_between("ERRORSINK_DB_POOL_SIZE", 20, 4, 500),
+        "timeout": 5,
+        "reconnect_timeout": 5,
     }
 
 

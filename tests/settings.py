@@ -15,7 +15,16 @@ if _WORKER:
 else:
     os.environ.setdefault("ERRORSINK_REDIS_DB", "15")
 
+import sys  # noqa: E402
+
 from config.settings import *  # noqa: E402,F403
+
+# The tests' own process keeps a connection per thread, as pytest-django expects (a test
+# swaps the connection's settings to play an outage, and many threads of its own never hand a
+# connection back to a pool). The servers the tests start (Daphne, Celery: pytest is not
+# imported there) lend theirs from a pool, as in production.
+if "pytest" in sys.modules:
+    DATABASES["default"] = {**DATABASES["default"], "CONN_MAX_AGE": 60, "OPTIONS": {}}  # noqa: F405
 
 # alice, bob and charlie are made for most tests: PBKDF2's million rounds cost about a second
 # a test; a server started by the tests checks the same hashes, so it runs these settings too.

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from django.db import connection
 from django.test import Client
 from playwright.sync_api import Page, expect
 
@@ -91,3 +92,24 @@ def test_it_renders_the_api_docs_offline_under_the_csp(browser, page, live_serve
     screenshot(page, "api-docs")
     assert page.outside_requests == []
     assert page.evaluate("window.__csp") == []
+
+
+def _backends_on(database: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [database])
+        return cursor.fetchone()[0]
+
+
+def test_api_requests_borrow_daphnes_pooled_connections(live_server_url, project, key):
+    """Daphne runs each request on a thread of its own. With a connection kept per thread,
+    every request opened a PostgreSQL backend of its own, left idle until collected; lent from
+    the process's pool, 40 requests reuse the same few."""
+    database = connection.settings_dict["NAME"]
+    url = f"{live_server_url}/api/v1/projects/{project.id}/session-errors"
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+        client.get(url).raise_for_status()  # the pool is open, the keys are loaded
+        before = _backends_on(database)
+        for _ in range(40):
+            assert client.get(url).status_code == 200
+        after = _backends_on(database)
+    assert after - before <= 2, f"{after - before} more connections after 40 requests"
