@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 import orjson
 from django.db import OperationalError, connection, transaction
 
-from errorsink.sessions.partitions import partitions_of
+from errorsink.sessions.partitions import partitions_of, statistics_light
 
 KEYS = "errorsink_event_key"
 GENERATION_DAYS = 7
@@ -51,6 +51,7 @@ def generation_make(generation: int) -> None:
             f"CREATE TABLE IF NOT EXISTS {generation_name(generation)} PARTITION OF {KEYS} "
             f"FOR VALUES FROM ({generation}) TO ({generation + 1})"
         )
+        statistics_light(cursor, generation_name(generation))
 
 
 def generations_keep(*, now: datetime) -> tuple[list[int], list[int]]:

@@ -31,6 +31,11 @@ PARENT = "errorsink_event"
 DEFAULT_PARTITION = "errorsink_event_default"
 DAYS_AHEAD = 3
 LOCK_TIMEOUT = "500ms"
+# The statistics target of every column and index expression of a partition that ingest writes
+# (docs/storage.md, statistics). Autovacuum analyzes a growing day's partition every minute;
+# at PostgreSQL's default of 100 it samples 30,000 rows and took half a second of a core, a
+# burst the live pages felt; at 10 it samples 3,000 and takes 40 ms.
+STATISTICS_TARGET = 10
 _NAME = re.compile(r"^errorsink_event_p(\d{8})$")
 
 
@@ -99,6 +104,7 @@ def partition_make(day: date) -> None:
             bounds,
         )
         indexes_name(cursor, partition_name(day))
+        statistics_light(cursor, partition_name(day))
         cursor.execute(f"INSERT INTO {PARENT} SELECT * FROM event_moving")
         cursor.execute("DROP TABLE event_moving")  # now: a caller's transaction may make more
 
@@ -121,6 +127,34 @@ def indexes_name(cursor, partition: str) -> None:
         wanted = f"{partition}_{parent}"
         if name != wanted:
             cursor.execute(f'ALTER INDEX "{name}" RENAME TO "{wanted}"')
+
+
+# A table's index expressions: each index, and the positions in it that are expressions.
+_INDEX_EXPRESSIONS = """
+SELECT x.indexrelid::regclass::text, k.position FROM pg_index x,
+unnest(x.indkey::int2[]) WITH ORDINALITY AS k(column_number, position)
+WHERE x.indrelid = %s::regclass AND k.column_number = 0
+"""
+
+
+def statistics_light(cursor, table: str) -> None:
+    """Give every column of ``table``, and every expression of its indexes, the statistics
+    target ``STATISTICS_TARGET``: ANALYZE then samples a tenth of the rows it would. The plans
+    of errorsink's reads (by project and time, by id, by key) rest on indexes, not on fine
+    histograms."""
+    cursor.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+        "AND NOT attisdropped", [table],
+    )  # fmt: skip
+    for (column,) in cursor.fetchall():
+        cursor.execute(
+            f'ALTER TABLE {table} ALTER COLUMN "{column}" SET STATISTICS {STATISTICS_TARGET}'
+        )
+    cursor.execute(_INDEX_EXPRESSIONS, [table])
+    for index, position in cursor.fetchall():
+        cursor.execute(
+            f"ALTER INDEX {index} ALTER COLUMN {position} SET STATISTICS {STATISTICS_TARGET}"
+        )
 
 
 def _lock_timed_out(exc: OperationalError) -> bool:

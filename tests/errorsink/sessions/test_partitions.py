@@ -15,15 +15,18 @@ from errorsink.projects.retention import retention_prune
 from errorsink.projects.services import project_create
 from errorsink.quality.models import RollupState
 from errorsink.quality.rollups import rollups_apply
+from errorsink.sessions.event_keys import generation_make, generation_name, generation_of
 from errorsink.sessions.models import Event, Session
 from errorsink.sessions.partitions import (
     DAYS_AHEAD,
     DEFAULT_PARTITION,
+    STATISTICS_TARGET,
     day_start,
     partition_days,
     partition_make,
     partition_name,
     partitions_make,
+    partitions_of,
 )
 from tests.errorsink.projects.test_retention import _other_connection
 from tests.rollup_helpers import roll_up
@@ -171,3 +174,34 @@ def test_a_day_detached_but_not_dropped_by_a_stopped_run_is_dropped_by_the_next(
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s)", [partition_name(_days_ago(40))])
         assert cursor.fetchone()[0] is None
+
+
+def _statistics_targets(table: str) -> set:
+    """The statistics target of each column of ``table`` and of each expression of its indexes
+    (-1 where PostgreSQL's default applies)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attstattarget FROM pg_attribute WHERE attrelid = %s::regclass "
+            "AND attnum > 0 AND NOT attisdropped "
+            "UNION ALL SELECT a.attstattarget FROM pg_index x "
+            "CROSS JOIN unnest(x.indkey::int2[]) WITH ORDINALITY AS k(column_number, position) "
+            "JOIN pg_attribute a ON a.attrelid = x.indexrelid AND a.attnum = k.position "
+            "WHERE x.indrelid = %s::regclass AND k.column_number = 0",
+            [table, table],
+        )
+        return {target for (target,) in cursor.fetchall()}
+
+
+def test_a_new_days_partition_and_key_generation_are_analyzed_from_a_small_sample():
+    day = TODAY + timedelta(days=DAYS_AHEAD + 5)
+    partition_make(day)
+    assert _statistics_targets(partition_name(day)) == {STATISTICS_TARGET}
+    generation = generation_of(day_start(day)) + 3
+    generation_make(generation)
+    assert _statistics_targets(generation_name(generation)) == {STATISTICS_TARGET}
+
+
+def test_every_partition_the_migrations_left_has_the_light_target():
+    for table in ("errorsink_event", "errorsink_event_key"):
+        for partition in partitions_of(table):
+            assert _statistics_targets(partition) == {STATISTICS_TARGET}, partition
