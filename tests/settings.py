@@ -3,6 +3,7 @@ database, so a test run never touches the data of a dev stack that is up at the 
 The servers a test starts (Daphne, Celery) run with these settings too."""
 
 import os
+import sys
 
 # Under pytest-xdist each worker (gw0, gw1, ...) has its own Redis database, as pytest-django
 # gives it its own PostgreSQL database: queues, dead letters and the channel layer never meet.
@@ -14,8 +15,6 @@ if _WORKER:
     os.environ["ERRORSINK_REDIS_DB"] = str([15, 11, 10, 9][int(_WORKER.removeprefix("gw")) % 4])
 else:
     os.environ.setdefault("ERRORSINK_REDIS_DB", "15")
-
-import sys  # noqa: E402
 
 from config.settings import *  # noqa: E402,F403
 

@@ -146,10 +146,9 @@ def statistics_light(cursor, table: str) -> None:
         "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
         "AND NOT attisdropped", [table],
     )  # fmt: skip
-    for (column,) in cursor.fetchall():
-        cursor.execute(
-            f'ALTER TABLE {table} ALTER COLUMN "{column}" SET STATISTICS {STATISTICS_TARGET}'
-        )
+    columns = ", ".join(f'ALTER COLUMN "{column}" SET STATISTICS {STATISTICS_TARGET}'
+                        for (column,) in cursor.fetchall())  # fmt: skip
+    cursor.execute(f"ALTER TABLE {table} {columns}")  # one statement, one lock
     cursor.execute(_INDEX_EXPRESSIONS, [table])
     for index, position in cursor.fetchall():
         cursor.execute(
