@@ -21,6 +21,7 @@ from errorsink.search import (
     words_page,
 )
 from errorsink.sessions.models import Event, Session
+from errorsink.sessions.partitions import merged_in_order
 
 TREND_HOURS = 24
 ISSUE_SESSIONS_SHOWN = 20
@@ -127,8 +128,12 @@ def errors_page(*, project_id: object, search: ErrorSearch) -> Page[Event]:
     ``event_message_search``). The time range is of arrival, the order the list is in."""
     events = _errors_matching(project_id, search)
     events = events.filter(keyset_before("received_at", search.after))
-    rows = words_page(events.order_by("-received_at", "-id"), "message", search.words(),
-                      search.limit)  # fmt: skip
+    newest = events.order_by("-received_at", "-id")
+    if search.words():
+        rows = words_page(newest, "message", search.words(), search.limit)
+    else:
+        with merged_in_order():  # a page of rows read, however stale the statistics
+            rows = list(newest[: search.limit + 1])
     return page_of(rows, search.limit, lambda event: (event.received_at, event.id))
 
 
