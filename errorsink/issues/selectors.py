@@ -76,7 +76,8 @@ def issue_events_page(*, issue: Issue, cursor: str, limit: int) -> Page[Event]:
     after = issue_events_after(cursor)
     if after is not None:
         events = events.filter(id__lt=after)
-    rows = list(events.order_by("-id")[: limit + 1])
+    with merged_in_order():  # a burst after the last ANALYZE must not be read whole
+        rows = list(events.order_by("-id")[: limit + 1])
     return page_of(rows, limit, lambda event: (event.id,))
 
 
@@ -94,7 +95,8 @@ def issue_sessions(*, issue: Issue, limit: int = ISSUE_SESSIONS_SHOWN) -> list[S
         kind=Event.ERROR, fingerprint=issue.fingerprint, project_id=issue.project_id
     ).exclude(session_id="")
     recent = newest.order_by("-id").values_list("session_id", flat=True)[:SESSIONS_SCANNED]
-    session_ids = list(dict.fromkeys(recent))[:limit]
+    with merged_in_order():
+        session_ids = list(dict.fromkeys(recent))[:limit]
     found = {s.session_id: s for s in Session.objects.filter(
         project_id=issue.project_id, session_id__in=session_ids)}  # fmt: skip
     return [found[session_id] for session_id in session_ids if session_id in found]
