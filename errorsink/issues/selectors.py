@@ -3,6 +3,7 @@ events and sessions, its hourly trend, and the status a person gives it."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
@@ -130,12 +131,11 @@ def errors_page(*, project_id: object, search: ErrorSearch) -> Page[Event]:
     ``event_message_search``). The time range is of arrival, the order the list is in."""
     events = _errors_matching(project_id, search)
     events = events.filter(keyset_before("received_at", search.after))
-    newest = events.order_by("-received_at", "-id")
-    if search.words():
-        rows = words_page(newest, "message", search.words(), search.limit)
-    else:
-        with merged_in_order():  # a page of rows read, however stale the statistics
-            rows = list(newest[: search.limit + 1])
+    words = search.words()
+    # Without words, a page of rows read however stale the statistics; a word search keeps
+    # the planner's choices (words_page sets its own).
+    with nullcontext() if words else merged_in_order():
+        rows = words_page(events.order_by("-received_at", "-id"), "message", words, search.limit)
     return page_of(rows, search.limit, lambda event: (event.received_at, event.id))
 
 
