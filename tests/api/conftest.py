@@ -7,6 +7,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core import signals
+from django.db import close_old_connections
 from django.test import Client
 from django.utils import timezone
 
@@ -29,6 +31,17 @@ def empty_queue():
     redis_client().delete(queue_name())
     yield
     redis_client().delete(queue_name())
+
+
+@pytest.fixture
+def keep_the_test_connection():
+    """For requests through the ASGI application, as Django's test client does for its own: a
+    request's start and end must not close the connection that holds the test's transaction."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

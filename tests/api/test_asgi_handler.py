@@ -8,14 +8,12 @@ import threading
 
 import pytest
 from asgiref import sync
-from django.core import signals
-from django.db import close_old_connections
 from django.urls import reverse
 
 from tests.api.conftest import assert_envelope
 from tests.door_client import DoorClient
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_the_test_connection")]
 
 
 @pytest.fixture
@@ -30,17 +28,6 @@ def bounces(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(sync.AsyncToSync, "__call__", counted)
     return seen
-
-
-@pytest.fixture(autouse=True)
-def connection_kept():
-    """As Django's test client does: the request's start and end must not close the test's
-    connection, which holds its transaction."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
 
 
 def _get(path: str, key: str | None = None):

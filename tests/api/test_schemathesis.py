@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import close_old_connections
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
@@ -23,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from config.asgi import application
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_the_test_connection")]
 
 
 @pytest.fixture
@@ -40,17 +38,6 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", WSGIHandler()).e
 door_schema = schemathesis.openapi.from_asgi(
     "/api/v1/openapi.json", application, headers={"Host": "localhost"}
 ).include(path_regex=DOOR_PATHS)
-
-
-@pytest.fixture(autouse=True)
-def keep_the_test_connection():
-    # As Django's test client does: a request must not close the connection that holds the
-    # test's transaction.
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture(autouse=True)
